@@ -1,0 +1,148 @@
+# zkrecipes - plain GNU make. Every output goes under $(BUILD).
+#
+#   make [all]          static + shared library and zkrecipes.pc
+#   make examples       example programs
+#   make check          install missing packages, start throwaway ZooKeeper servers,
+#                       run every test (Check suites, install smoke test, symbols)
+#   make demo           install missing packages, start a throwaway server, run the demo
+#   make install        honours DESTDIR, PREFIX, LIBDIR, INCLUDEDIR, BINDIR
+#   make uninstall | clean | format
+# Knobs: WERROR=1 (warnings are errors), SANITIZE=1 (ASan + UBSan, in build/san),
+#        VALGRIND=1 (run the Check suites under valgrind), CC, CFLAGS.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+version_part = $(shell sed -n 's/^\#define ZKR_VERSION_$(1) \([0-9][0-9]*\)$$/\1/p' include/zkrecipes/common.h)
+MAJOR := $(call version_part,MAJOR)
+MINOR := $(call version_part,MINOR)
+PATCH := $(call version_part,PATCH)
+VERSION := $(MAJOR).$(MINOR).$(PATCH)
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+ifeq ($(SANITIZE),1)
+BUILD ?= build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD ?= build
+SANFLAGS :=
+endif
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARNFLAGS := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
+ifeq ($(WERROR),1)
+WARNFLAGS += -Werror
+endif
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DTHREADED -pthread -fPIC -fvisibility=hidden \
+             -Iinclude -Ilib $(WARNFLAGS) $(SANFLAGS) $(CFLAGS) -MMD -MP
+ALL_LDFLAGS = -pthread $(SANFLAGS) $(LDFLAGS)
+ZK_LIBS := -lzookeeper_mt
+
+LIB_SRCS := $(wildcard lib/*.c) $(wildcard recipes/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+STATIC := $(BUILD)/libzkrecipes.a
+SHARED_REAL := $(BUILD)/libzkrecipes.so.$(VERSION)
+SHARED_SONAME := libzkrecipes.so.$(MAJOR)
+SHARED := $(BUILD)/libzkrecipes.so
+PCFILE := $(BUILD)/zkrecipes.pc
+
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
+
+TEST_SRCS := $(wildcard tests/*.c)
+TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(BUILD)/tests/check_zkrecipes
+CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+.PHONY: all examples tests check check-run demo demo-run install uninstall clean format deps
+
+all: $(STATIC) $(SHARED) $(PCFILE)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
+
+$(STATIC): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED_REAL): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,$(SHARED_SONAME) -Wl,--no-undefined -o $@ $^ $(ALL_LDFLAGS) $(ZK_LIBS)
+
+$(SHARED): $(SHARED_REAL)
+	ln -sf $(notdir $(SHARED_REAL)) $(BUILD)/$(SHARED_SONAME)
+	ln -sf $(notdir $(SHARED_REAL)) $@
+
+# libdir/includedir stay relative to ${prefix} when they live under it, so the
+# file also works with pkg-config --define-prefix from a staged tree.
+pc_path = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+$(PCFILE): zkrecipes.pc.in include/zkrecipes/common.h
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(call pc_path,$(LIBDIR))|' \
+	    -e 's|@INCLUDEDIR@|$(call pc_path,$(INCLUDEDIR))|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# Examples are built the way a user would build them, and always with -Werror.
+examples: $(EXAMPLES)
+$(BUILD)/examples/%: examples/%.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Werror -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(ZK_LIBS)
+
+tests: $(TEST_BIN)
+$(TEST_BIN): $(TEST_OBJS) $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $(TEST_OBJS) $(STATIC) $(ALL_LDFLAGS) $(ZK_LIBS) $(CHECK_LIBS)
+
+deps:
+	bash tests/deps.sh
+
+# The two README commands install what is missing first, then build in a
+# sub-make (so pkg-config answers for packages that were just installed).
+check: deps
+	$(MAKE) --no-print-directory check-run
+
+check-run: all examples tests
+	BUILD=$(BUILD) VALGRIND=$(VALGRIND) CC="$(CC)" tests/zk/with-zk.sh -- tests/run.sh
+
+demo: deps
+	$(MAKE) --no-print-directory demo-run
+
+demo-run: all examples
+	tests/zk/with-zk.sh --standalone -- examples/demo.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/zkrecipes $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(SHARED_REAL)) $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME)
+	ln -sf $(notdir $(SHARED_REAL)) $(DESTDIR)$(LIBDIR)/libzkrecipes.so
+	install -m 644 include/zkrecipes.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 include/zkrecipes/*.h $(DESTDIR)$(INCLUDEDIR)/zkrecipes/
+	install -m 644 $(PCFILE) $(DESTDIR)$(PKGCONFIGDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libzkrecipes.a $(DESTDIR)$(LIBDIR)/libzkrecipes.so \
+	      $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME) $(DESTDIR)$(LIBDIR)/$(notdir $(SHARED_REAL)) \
+	      $(DESTDIR)$(INCLUDEDIR)/zkrecipes.h $(DESTDIR)$(PKGCONFIGDIR)/zkrecipes.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/zkrecipes
+
+clean:
+	rm -rf build
+
+format:
+	clang-format -i include/*.h include/zkrecipes/*.h lib/*.[ch] $(wildcard recipes/*.c) \
+	    examples/*.c tests/*.[ch]
+
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d)

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Asynchronous ZooKeeper calls made on behalf of recipes. Each call gets a record
+ * on the handle it was sent on; the completion trampolines unlink the record
+ * under the session mutex and run its handler in callback context. Whatever is
+ * left when the handle has been closed is drained with ZCLOSING by
+ * zkr__handle_drain(), so every handler runs exactly once and nothing leaks,
+ * whether or not the client called the completion itself during close.
+ */
+#include "session_priv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static zkr__fault_fn fault_fn;
+static void *fault_arg;
+
+void zkr__set_fault_hook(zkr__fault_fn fn, void *arg) {
+  fault_fn = fn;
+  fault_arg = arg;
+}
+
+/* s->mu held. */
+static void rec_link(zkr__handle_t *h, zkr__rec_t *r) {
+  r->h = h;
+  r->next = &h->recs;
+  r->prev = h->recs.prev;
+  h->recs.prev->next = r;
+  h->recs.prev = r;
+}
+
+static void rec_unlink(zkr__rec_t *r) {
+  r->prev->next = r->next;
+  r->next->prev = r->prev;
+  r->prev = r->next = r;
+}
+
+int zkr__call_begin(zkr_session_t *s, uint64_t gen, int kind, zkr__op_fn fn, void *ctx,
+                    zkr__call_t *c) {
+  zkr__rec_t *r;
+
+  memset(c, 0, sizeof(*c));
+  pthread_mutex_lock(&s->mu);
+  if (s->freed) {
+    pthread_mutex_unlock(&s->mu);
+    return ZKR_ECLOSED;
+  }
+  if (!s->cur) {
+    pthread_mutex_unlock(&s->mu);
+    return gen ? ZSESSIONEXPIRED : ZINVALIDSTATE;
+  }
+  if (gen && s->cur->gen != gen) {
+    pthread_mutex_unlock(&s->mu);
+    return ZSESSIONEXPIRED;
+  }
+  if (!(r = calloc(1, sizeof(*r)))) {
+    pthread_mutex_unlock(&s->mu);
+    return ZKR_ENOMEM;
+  }
+  r->fn = fn;
+  r->ctx = ctx;
+  r->kind = (unsigned char)kind;
+  rec_link(s->cur, r);
+  c->s = s;
+  c->zh = s->cur->zh;
+  c->gen = s->cur->gen;
+  c->op = r;
+  c->kind = kind;
+  return 0; /* s->mu stays held until zkr__call_end */
+}
+
+int zkr__call_watch(zkr__call_t *c, zkr__op_fn wfn, void *wctx) {
+  zkr__rec_t *op = c->op, *w = calloc(1, sizeof(*w));
+
+  if (!w)
+    return ZKR_ENOMEM;
+  w->fn = wfn;
+  w->ctx = wctx;
+  w->is_watch = 1;
+  w->kind = op->kind;
+  rec_link(op->h, w);
+  op->watch = w;
+  c->watch = w;
+  return 0;
+}
+
+int zkr__call_results(zkr__call_t *c, int n) {
+  zkr__rec_t *op = c->op;
+
+  if (n <= 0 || op->results)
+    return ZKR_EINVAL;
+  if (!(op->results = calloc((size_t)n, sizeof(zoo_op_result_t))))
+    return ZKR_ENOMEM;
+  op->nresults = n;
+  c->results = op->results;
+  return 0;
+}
+
+static void rec_free(zkr__rec_t *r) {
+  if (r) {
+    free(r->results);
+    free(r);
+  }
+}
+
+int zkr__call_end(zkr__call_t *c, int zrc) {
+  zkr__rec_t *op = c->op;
+
+  if (zrc != ZOK) {
+    /* The client refused the call: neither the completion nor the watch runs. */
+    if (op->watch) {
+      rec_unlink(op->watch);
+      rec_free(op->watch);
+    }
+    rec_unlink(op);
+    rec_free(op);
+  }
+  pthread_mutex_unlock(&c->s->mu);
+  return zrc;
+}
+
+/* Did a read with this kind and result leave its watch set? */
+static int watch_was_set(int kind, int rc) {
+  return rc == ZOK || (kind == ZKR__K_EXISTS && rc == ZNONODE);
+}
+
+static void complete(zkr__rec_t *r, int rc, zkr__reply_t *rep) {
+  zkr__handle_t *h = r->h;
+  zkr_session_t *s = h->s;
+  zkr__rec_t *unset_watch = NULL;
+  int real_rc = rc;
+
+  if (fault_fn) {
+    rc = fault_fn(fault_arg, s, r->kind, rc);
+    if (rc != real_rc)
+      memset(rep, 0, sizeof(*rep));
+  }
+  pthread_mutex_lock(&s->mu);
+  rec_unlink(r);
+  if (r->watch && !watch_was_set(r->kind, real_rc)) {
+    unset_watch = r->watch;
+    rec_unlink(unset_watch);
+  }
+  pthread_mutex_unlock(&s->mu);
+  if (r->results && !rep->results) {
+    rep->results = r->results;
+    rep->nresults = r->nresults;
+  }
+  zkr__dispatch_enter(s);
+  r->fn(r->ctx, rc, rep);
+  zkr__dispatch_leave(s);
+  rec_free(unset_watch);
+  rec_free(r);
+}
+
+void zkr__cb_void(int rc, const void *data) {
+  zkr__reply_t rep = {0};
+  complete((zkr__rec_t *)data, rc, &rep);
+}
+
+void zkr__cb_stat(int rc, const struct Stat *stat, const void *data) {
+  zkr__reply_t rep = {0};
+  rep.stat = stat;
+  complete((zkr__rec_t *)data, rc, &rep);
+}
+
+void zkr__cb_data(int rc, const char *value, int value_len, const struct Stat *stat,
+                  const void *data) {
+  zkr__reply_t rep = {0};
+  rep.data = value;
+  rep.data_len = value_len;
+  rep.stat = stat;
+  complete((zkr__rec_t *)data, rc, &rep);
+}
+
+void zkr__cb_strings_stat(int rc, const struct String_vector *strings,
+                          const struct Stat *stat, const void *data) {
+  zkr__reply_t rep = {0};
+  rep.strings = strings;
+  rep.stat = stat;
+  complete((zkr__rec_t *)data, rc, &rep);
+}
+
+void zkr__cb_string_stat(int rc, const char *value, const struct Stat *stat,
+                         const void *data) {
+  zkr__reply_t rep = {0};
+  rep.path = value;
+  rep.stat = stat;
+  complete((zkr__rec_t *)data, rc, &rep);
+}
+
+void zkr__cb_string(int rc, const char *value, const void *data) {
+  zkr__reply_t rep = {0};
+  rep.path = value;
+  complete((zkr__rec_t *)data, rc, &rep);
+}
+
+void zkr__watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
+  zkr__rec_t *w = ctx;
+  zkr_session_t *s = w->h->s;
+  zkr__reply_t rep = {0};
+
+  (void)zh;
+  /* This client hands session events to every registered watcher too; the
+   * session's own watcher deals with those, and the node watch stays set. */
+  if (type == ZOO_SESSION_EVENT)
+    return;
+  pthread_mutex_lock(&s->mu);
+  rec_unlink(w);
+  pthread_mutex_unlock(&s->mu);
+  rep.type = type;
+  rep.state = state;
+  rep.path = path;
+  zkr__dispatch_enter(s);
+  w->fn(w->ctx, 0, &rep);
+  zkr__dispatch_leave(s);
+  rec_free(w);
+}
+
+void zkr__handle_drain(zkr__handle_t *h) {
+  zkr_session_t *s = h->s;
+  zkr__rec_t *r;
+
+  zkr__dispatch_enter(s);
+  for (;;) {
+    zkr__reply_t rep = {0};
+    pthread_mutex_lock(&s->mu);
+    r = h->recs.next;
+    if (r == &h->recs) {
+      pthread_mutex_unlock(&s->mu);
+      break;
+    }
+    rec_unlink(r); /* an op's watch, if linked, is drained on its own turn */
+    pthread_mutex_unlock(&s->mu);
+    if (r->results) {
+      rep.results = r->results;
+      rep.nresults = r->nresults;
+    }
+    r->fn(r->ctx, ZCLOSING, &rep);
+    rec_free(r);
+  }
+  zkr__dispatch_leave(s);
+}

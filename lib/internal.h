@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * lib/internal.h - what the core gives the recipes. Not installed.
+ *
+ * Threading model (read this before writing a recipe):
+ * - Every asynchronous ZooKeeper call goes through zkr__call_begin/_end, which
+ *   records it on the session's current client handle. Its handler runs exactly
+ *   once in callback context: with the reply, or with ZCLOSING if the handle is
+ *   closed first (the record is drained after zookeeper_close returns, so nothing
+ *   leaks and nothing runs twice).
+ * - "Callback context" = the session's dispatch mutex (recursive) is held and the
+ *   thread-local depth counter is non-zero. Handlers, watch handlers, timer
+ *   functions and listeners all run there, so they never run concurrently for one
+ *   session, even across an old and a new client handle or the timer thread.
+ * - Lock order: dispatch mutex -> recipe object mutex -> session mutex. User
+ *   callbacks are called with no recipe or session mutex held.
+ */
+#ifndef ZKR_INTERNAL_H
+#define ZKR_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "zkrecipes.h"
+
+#define ZKR__HIDDEN __attribute__((visibility("hidden")))
+
+/* Longest path a caller may pass (bytes, without the NUL). Recipes append at most
+ * 64 bytes of node name, well under the server's limits. */
+#define ZKR__PATH_MAX 1024
+
+/* ---- time ---- */
+ZKR__HIDDEN int64_t zkr__now_ms(void);
+ZKR__HIDDEN int64_t zkr__now_ns(void);
+/* Absolute deadline for a poll(2)-style timeout: -1 stays -1 (forever). */
+ZKR__HIDDEN int64_t zkr__deadline(int timeout_ms);
+
+/* ---- logging ---- */
+ZKR__HIDDEN int zkr__log_enabled(int level);
+ZKR__HIDDEN void zkr__log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The log hook given to every ZooKeeper client handle. */
+ZKR__HIDDEN void zkr__zoo_log(const char *message);
+
+/* ---- callback context ---- */
+ZKR__HIDDEN int zkr__in_callback(void);
+ZKR__HIDDEN void zkr__dispatch_enter(zkr_session_t *s);
+ZKR__HIDDEN void zkr__dispatch_leave(zkr_session_t *s);
+
+/* ---- waiter: how a sync call waits for its async form ---- */
+typedef struct zkr__waiter {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int done;
+  int rc;
+} zkr__waiter_t;
+
+ZKR__HIDDEN int zkr__waiter_init(zkr__waiter_t *w);
+ZKR__HIDDEN void zkr__waiter_destroy(zkr__waiter_t *w);
+ZKR__HIDDEN void zkr__waiter_signal(zkr__waiter_t *w, int rc);
+/* Wait until signalled or the absolute deadline (ms, -1 forever) passes:
+ * returns the signalled rc or ZKR_ETIMEDOUT. */
+ZKR__HIDDEN int zkr__waiter_wait(zkr__waiter_t *w, int64_t deadline_ms);
+
+/* ---- validation ---- */
+/* 0 if path is an absolute ZooKeeper path we accept, ZKR_EINVAL otherwise. */
+ZKR__HIDDEN int zkr__path_check(const char *path);
+/* 0 if hosts is "host:port[,host:port...][/chroot]" with a valid chroot. */
+ZKR__HIDDEN int zkr__hosts_check(const char *hosts);
+
+/* ---- timers (one library worker thread) ---- */
+/*
+ * fn runs once in callback context for s: with fired = 1 once zkr__now_ms()
+ * reaches due_ms (absolute, monotonic),
+ * or with fired = 0 when the session is freed first. A timer removed with
+ * zkr__timer_cancel() returning 1 never runs.
+ */
+typedef void (*zkr__timer_fn)(void *ctx, int fired);
+ZKR__HIDDEN int zkr__timer_at(zkr_session_t *s, int64_t due_ms, zkr__timer_fn fn,
+                              void *ctx, uint64_t *id_out);
+/* 1 if the timer was pending and is now removed, 0 if it already ran or is running. */
+ZKR__HIDDEN int zkr__timer_cancel(uint64_t id);
+/* Run every pending timer of s with fired = 0 (session free, in callback context). */
+ZKR__HIDDEN void zkr__timer_cancel_session(zkr_session_t *s);
+/* Run fn(arg) on the worker thread outside callback context, as soon as possible. */
+ZKR__HIDDEN int zkr__worker_post(void (*fn)(void *), void *arg);
+/* Stop the worker thread once no session is open (called by the session code). */
+ZKR__HIDDEN void zkr__worker_stop(void);
+
+/* ---- session internals ---- */
+ZKR__HIDDEN void zkr__session_ref(zkr_session_t *s);
+ZKR__HIDDEN void zkr__session_unref(zkr_session_t *s);
+/* Generation of the current client handle (0 when there is none); it changes
+ * whenever a new handle (hence a new ZooKeeper session) replaces the old one. */
+ZKR__HIDDEN uint64_t zkr__session_gen(zkr_session_t *s);
+
+/* What a handler receives. Only the fields of its call kind are set. */
+typedef struct zkr__reply {
+  int type;                             /* watch: ZOO_*_EVENT */
+  int state;                            /* watch: ZOO_*_STATE */
+  const char *path;                     /* create: created path; watch: node path */
+  const struct Stat *stat;              /* stat-returning calls */
+  const struct String_vector *strings;  /* getChildren */
+  const char *data;                     /* getData */
+  int data_len;
+  zoo_op_result_t *results;             /* multi */
+  int nresults;
+} zkr__reply_t;
+
+typedef void (*zkr__op_fn)(void *ctx, int rc, const zkr__reply_t *r);
+
+/* Call kinds, for the fault hook. */
+enum {
+  ZKR__K_OTHER = 0,
+  ZKR__K_CREATE,
+  ZKR__K_DELETE,
+  ZKR__K_SET,
+  ZKR__K_MULTI,
+  ZKR__K_GET,
+  ZKR__K_CHILDREN,
+  ZKR__K_EXISTS
+};
+
+/* An asynchronous call in the making; see zkr__call_begin. */
+typedef struct zkr__call {
+  zkr_session_t *s;
+  zhandle_t *zh;             /* handle to call on */
+  void *op;                  /* pass as the completion's data argument */
+  void *watch;               /* pass as watcherCtx (after zkr__call_watch) */
+  zoo_op_result_t *results;  /* pass to zoo_amulti (after zkr__call_results) */
+  uint64_t gen;              /* generation of zh */
+  int kind;                  /* ZKR__K_* */
+} zkr__call_t;
+
+/*
+ * Start an async call on s's current handle: fn(ctx, rc, reply) will run once if
+ * zkr__call_end() then returns 0. With gen != 0 the call is refused with
+ * ZSESSIONEXPIRED unless the handle is still of that generation. The session
+ * mutex is held from begin to end: make exactly one zoo_a* call in between.
+ * kind names the call for the fault hook (ZKR__K_*).
+ * Errors: ZKR_ECLOSED (session freed), ZINVALIDSTATE (no handle), ZSESSIONEXPIRED.
+ */
+ZKR__HIDDEN int zkr__call_begin(zkr_session_t *s, uint64_t gen, int kind, zkr__op_fn fn,
+                                void *ctx, zkr__call_t *c);
+/* Ask for a watch with the call: wfn(wctx, 0, reply{type,state,path}) runs once when
+ * it fires, or with ZCLOSING when the handle is closed first; never if the call
+ * failed to set it (an exists sets it on ZOK and ZNONODE, other reads on ZOK).
+ * Pass zkr__watcher as the watcher and c->watch as its context. */
+ZKR__HIDDEN int zkr__call_watch(zkr__call_t *c, zkr__op_fn wfn, void *wctx);
+/* Room for n multi results, handed back in the reply. */
+ZKR__HIDDEN int zkr__call_results(zkr__call_t *c, int n);
+/* Finish: zrc is what the zoo_a* call returned. Returns zrc (0: fn will run). */
+ZKR__HIDDEN int zkr__call_end(zkr__call_t *c, int zrc);
+
+/* Completion trampolines matching the ZooKeeper client's typedefs. */
+ZKR__HIDDEN void zkr__cb_void(int rc, const void *data);
+ZKR__HIDDEN void zkr__cb_stat(int rc, const struct Stat *stat, const void *data);
+ZKR__HIDDEN void zkr__cb_data(int rc, const char *value, int value_len,
+                              const struct Stat *stat, const void *data);
+ZKR__HIDDEN void zkr__cb_strings_stat(int rc, const struct String_vector *strings,
+                                      const struct Stat *stat, const void *data);
+ZKR__HIDDEN void zkr__cb_string_stat(int rc, const char *value, const struct Stat *stat,
+                                     const void *data);
+ZKR__HIDDEN void zkr__cb_string(int rc, const char *value, const void *data);
+ZKR__HIDDEN void zkr__watcher(zhandle_t *zh, int type, int state, const char *path,
+                              void *ctx);
+
+/* Test-only fault hook: when set, it sees every completion before its handler and
+ * may replace the rc (e.g. turn a successful create's reply into ZCONNECTIONLOSS);
+ * kind is the ZKR__K_* given to zkr__call_begin. */
+typedef int (*zkr__fault_fn)(void *arg, zkr_session_t *s, int kind, int rc);
+ZKR__HIDDEN void zkr__set_fault_hook(zkr__fault_fn fn, void *arg);
+
+#endif /* ZKR_INTERNAL_H */

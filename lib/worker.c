@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The library's one worker thread: timers (deadlines of async operations,
+ * retries) and jobs that must not run on a ZooKeeper client thread (closing a
+ * retired client handle joins that handle's threads).
+ *
+ * Started on first use, stopped by zkr__worker_stop() when the last session is
+ * freed, so a program that frees what it made ends with no thread of ours.
+ * wmu guards everything below; timer functions and jobs run without it.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+typedef struct timer {
+  struct timer *next;
+  uint64_t id;
+  int64_t due_ms;
+  zkr_session_t *s; /* holds a reference */
+  zkr__timer_fn fn;
+  void *ctx;
+} wtimer_t;
+
+typedef struct job {
+  struct job *next;
+  void (*fn)(void *);
+  void *arg;
+} job_t;
+
+static pthread_mutex_t wmu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wcv;      /* work arrived, or the stop finished */
+static pthread_once_t wonce = PTHREAD_ONCE_INIT;
+static pthread_t wthread;
+static int running, stopping;
+static wtimer_t *timers; /* sorted by due_ms, then id */
+static job_t *jobs_head, *jobs_tail;
+static uint64_t next_id = 1;
+
+static void init_cv(void) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&wcv, &ca);
+  pthread_condattr_destroy(&ca);
+}
+
+static void fire(wtimer_t *t, int fired) {
+  zkr__dispatch_enter(t->s);
+  t->fn(t->ctx, fired);
+  zkr__dispatch_leave(t->s);
+  zkr__session_unref(t->s);
+  free(t);
+}
+
+static void *worker_main(void *unused) {
+  (void)unused;
+  pthread_mutex_lock(&wmu);
+  for (;;) {
+    if (jobs_head) {
+      job_t *j = jobs_head;
+      jobs_head = j->next;
+      if (!jobs_head)
+        jobs_tail = NULL;
+      pthread_mutex_unlock(&wmu);
+      j->fn(j->arg);
+      free(j);
+      pthread_mutex_lock(&wmu);
+      continue;
+    }
+    if (stopping)
+      break;
+    if (timers && timers->due_ms <= zkr__now_ms()) {
+      wtimer_t *t = timers;
+      timers = t->next;
+      pthread_mutex_unlock(&wmu);
+      fire(t, 1);
+      pthread_mutex_lock(&wmu);
+      continue;
+    }
+    if (timers) {
+      struct timespec ts = {.tv_sec = timers->due_ms / 1000,
+                            .tv_nsec = (long)(timers->due_ms % 1000) * 1000000};
+      pthread_cond_timedwait(&wcv, &wmu, &ts);
+    } else {
+      pthread_cond_wait(&wcv, &wmu);
+    }
+  }
+  /* Stopping: every session is freed, so no timer should be left; any that is
+   * still here runs as cancelled so that its owner can let go of memory. */
+  while (timers) {
+    wtimer_t *t = timers;
+    timers = t->next;
+    pthread_mutex_unlock(&wmu);
+    fire(t, 0);
+    pthread_mutex_lock(&wmu);
+  }
+  pthread_mutex_unlock(&wmu);
+  return NULL;
+}
+
+/* With wmu held: make sure a worker is running to take new work. */
+static int ensure_running(void) {
+  pthread_once(&wonce, init_cv);
+  if (running && pthread_equal(wthread, pthread_self()))
+    return 0;
+  while (running && stopping) /* a stop is in progress: let it finish */
+    pthread_cond_wait(&wcv, &wmu);
+  if (running)
+    return 0;
+  if (pthread_create(&wthread, NULL, worker_main, NULL) != 0)
+    return ZKR_ESYSTEM;
+  running = 1;
+  return 0;
+}
+
+int zkr__timer_at(zkr_session_t *s, int64_t due_ms, zkr__timer_fn fn, void *ctx,
+                  uint64_t *id_out) {
+  wtimer_t *t = calloc(1, sizeof(*t)), **pp;
+  int rc;
+
+  if (!t)
+    return ZKR_ENOMEM;
+  pthread_mutex_lock(&wmu);
+  if ((rc = ensure_running()) != 0) {
+    pthread_mutex_unlock(&wmu);
+    free(t);
+    return rc;
+  }
+  t->id = next_id++;
+  t->due_ms = due_ms;
+  t->s = s;
+  t->fn = fn;
+  t->ctx = ctx;
+  zkr__session_ref(s);
+  for (pp = &timers; *pp && (*pp)->due_ms <= t->due_ms; pp = &(*pp)->next)
+    ;
+  t->next = *pp;
+  *pp = t;
+  if (id_out)
+    *id_out = t->id;
+  pthread_cond_broadcast(&wcv);
+  pthread_mutex_unlock(&wmu);
+  return 0;
+}
+
+int zkr__timer_cancel(uint64_t id) {
+  wtimer_t *t = NULL, **pp;
+
+  pthread_mutex_lock(&wmu);
+  for (pp = &timers; *pp; pp = &(*pp)->next) {
+    if ((*pp)->id == id) {
+      t = *pp;
+      *pp = t->next;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&wmu);
+  if (!t)
+    return 0;
+  zkr__session_unref(t->s);
+  free(t);
+  return 1;
+}
+
+void zkr__timer_cancel_session(zkr_session_t *s) {
+  wtimer_t *mine = NULL, **pp, *t;
+
+  pthread_mutex_lock(&wmu);
+  for (pp = &timers; *pp;) {
+    t = *pp;
+    if (t->s == s) {
+      *pp = t->next;
+      t->next = mine;
+      mine = t;
+    } else {
+      pp = &t->next;
+    }
+  }
+  pthread_mutex_unlock(&wmu);
+  while ((t = mine)) {
+    mine = t->next;
+    fire(t, 0);
+  }
+}
+
+int zkr__worker_post(void (*fn)(void *), void *arg) {
+  job_t *j = calloc(1, sizeof(*j));
+  int rc;
+
+  if (!j)
+    return ZKR_ENOMEM;
+  j->fn = fn;
+  j->arg = arg;
+  pthread_mutex_lock(&wmu);
+  if ((rc = ensure_running()) != 0) {
+    pthread_mutex_unlock(&wmu);
+    free(j);
+    return rc;
+  }
+  if (jobs_tail)
+    jobs_tail->next = j;
+  else
+    jobs_head = j;
+  jobs_tail = j;
+  pthread_cond_broadcast(&wcv);
+  pthread_mutex_unlock(&wmu);
+  return 0;
+}
+
+void zkr__worker_stop(void) {
+  pthread_t t;
+
+  pthread_mutex_lock(&wmu);
+  if (!running || stopping || pthread_equal(wthread, pthread_self())) {
+    pthread_mutex_unlock(&wmu);
+    return;
+  }
+  stopping = 1;
+  t = wthread;
+  pthread_cond_broadcast(&wcv);
+  pthread_mutex_unlock(&wmu);
+  pthread_join(t, NULL);
+  pthread_mutex_lock(&wmu);
+  running = 0;
+  stopping = 0;
+  pthread_cond_broadcast(&wcv);
+  pthread_mutex_unlock(&wmu);
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The one Check runner. Usage: check_zkrecipes [SUITE...] (default: all).
+ * CK_FORK=no (used under valgrind) runs every test in this process.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "suites.h"
+
+typedef Suite *(*suite_fn)(void);
+
+static const struct {
+  const char *name;
+  suite_fn make;
+} all[] = {
+    {"core", core_suite},
+    {"session", session_suite},
+};
+
+int main(int argc, char **argv) {
+  SRunner *sr = NULL;
+  int failed;
+
+  for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+    int wanted = argc < 2;
+    for (int a = 1; a < argc; a++)
+      if (strcmp(argv[a], all[i].name) == 0)
+        wanted = 1;
+    if (!wanted)
+      continue;
+    if (!sr)
+      sr = srunner_create(all[i].make());
+    else
+      srunner_add_suite(sr, all[i].make());
+  }
+  if (!sr) {
+    fprintf(stderr, "usage: %s [suite...]; suites:", argv[0]);
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+      fprintf(stderr, " %s", all[i].name);
+    fprintf(stderr, "\n");
+    return 2;
+  }
+  srunner_run_all(sr, CK_ENV); /* CK_VERBOSITY=verbose lists every test */
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "testutil.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t tu_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *tu_hosts(void) {
+  const char *h = getenv("ZKR_TEST_STANDALONE");
+  if (!h || !*h)
+    h = getenv("ZKR_TEST_HOSTS");
+  ck_assert_msg(h && *h, "no test server: run under tests/zk/with-zk.sh or set "
+                         "ZKR_TEST_HOSTS");
+  return h;
+}
+
+const char *tu_ensemble(void) {
+  const char *h = getenv("ZKR_TEST_ENSEMBLE");
+  return h && *h ? h : NULL;
+}
+
+const char *tu_zkdir(const char *which) {
+  const char *d = getenv(strcmp(which, "ensemble") == 0 ? "ZKR_TEST_ZKDIR_ENSEMBLE"
+                                                         : "ZKR_TEST_ZKDIR_STANDALONE");
+  return d && *d && getenv("ZKR_ZKCTL") ? d : NULL;
+}
+
+int tu_zkctl(char *out, size_t outlen, const char *fmt, ...) {
+  char args[512], cmd[1024];
+  const char *ctl = getenv("ZKR_ZKCTL");
+  va_list ap;
+  FILE *p;
+  size_t n = 0;
+  int st;
+
+  ck_assert_msg(ctl != NULL, "ZKR_ZKCTL not set");
+  va_start(ap, fmt);
+  vsnprintf(args, sizeof(args), fmt, ap);
+  va_end(ap);
+  snprintf(cmd, sizeof(cmd), "%s %s", ctl, args);
+  fflush(NULL);
+  p = popen(cmd, "r");
+  ck_assert_msg(p != NULL, "popen %s", cmd);
+  if (out && outlen) {
+    n = fread(out, 1, outlen - 1, p);
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
+      n--;
+    out[n] = '\0';
+  } else {
+    char sink[256];
+    while (fread(sink, 1, sizeof(sink), p) > 0)
+      ;
+  }
+  st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+void tu_root(char *buf, size_t len) {
+  static int n;
+  snprintf(buf, len, "/zkrt-%d-%d", (int)getpid(), ++n);
+}
+
+zkr_session_t *tu_open(const char *hosts, int session_timeout_ms) {
+  zkr_session_t *s = NULL;
+  int rc = zkr_session_open(hosts, session_timeout_ms, 15000, &s);
+  ck_assert_msg(rc == 0, "open %s: %s", hosts, zkr_errname(rc));
+  return s;
+}
+
+static void quiet_log(const char *m) { (void)m; }
+static void ignore_watch(zhandle_t *zh, int type, int state, const char *path, void *c) {
+  (void)zh, (void)type, (void)state, (void)path, (void)c;
+}
+
+void tu_expire(zkr_session_t *s, const char *hosts) {
+  zhandle_t *zh = zkr_session_zhandle(s), *clone;
+  clientid_t id;
+  int64_t deadline = tu_now_ms() + 15000;
+
+  ck_assert_ptr_nonnull(zh);
+  id = *zoo_client_id(zh);
+  ck_assert_msg(id.client_id != 0, "session has no id yet");
+  clone = zookeeper_init2(hosts, ignore_watch, 10000, &id, NULL, 0, quiet_log);
+  ck_assert_ptr_nonnull(clone);
+  while (zoo_state(clone) != ZOO_CONNECTED_STATE) {
+    ck_assert_msg(tu_now_ms() < deadline, "clone of session did not connect");
+    usleep(10000);
+  }
+  zookeeper_close(clone); /* closing the clone ends the session on the server */
+}
+
+void tu_rmr(zhandle_t *zh, const char *path) {
+  struct String_vector kids = {0, NULL};
+  char child[2048];
+
+  if (zoo_get_children(zh, path, 0, &kids) == ZOK) {
+    for (int i = 0; i < kids.count; i++) {
+      snprintf(child, sizeof(child), "%s/%s", strcmp(path, "/") ? path : "",
+               kids.data[i]);
+      tu_rmr(zh, child);
+    }
+    deallocate_String_vector(&kids);
+  }
+  zoo_delete(zh, path, -1);
+}
+
+void tu_rec_init(tu_rec_t *r) {
+  memset(r, 0, sizeof(*r));
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_cond_init(&r->cv, NULL);
+}
+
+void tu_rec_destroy(tu_rec_t *r) {
+  pthread_mutex_destroy(&r->mu);
+  pthread_cond_destroy(&r->cv);
+}
+
+void tu_rec_listener(zkr_session_t *s, int event, void *arg) {
+  tu_rec_t *r = arg;
+  int64_t sid = zkr_session_id(s);
+  pthread_mutex_lock(&r->mu);
+  if (r->n < TU_MAX_EVENTS) {
+    r->ev[r->n] = event;
+    r->sid[r->n] = sid;
+    r->at_ms[r->n] = tu_now_ms();
+    r->n++;
+  }
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+}
+
+int tu_rec_wait(tu_rec_t *r, int from, int ev, int timeout_ms) {
+  int64_t deadline = tu_now_ms() + timeout_ms;
+  int found = -1;
+
+  pthread_mutex_lock(&r->mu);
+  for (;;) {
+    for (int i = from; i < r->n; i++) {
+      if (r->ev[i] == ev) {
+        found = i;
+        break;
+      }
+    }
+    if (found >= 0 || tu_now_ms() >= deadline)
+      break;
+    {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_nsec += 20 * 1000000;
+      if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+      }
+      pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+    }
+  }
+  pthread_mutex_unlock(&r->mu);
+  return found;
+}
+
+int tu_rec_count(tu_rec_t *r) {
+  int n;
+  pthread_mutex_lock(&r->mu);
+  n = r->n;
+  pthread_mutex_unlock(&r->mu);
+  return n;
+}

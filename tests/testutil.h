@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Helpers shared by the Check suites: where the test servers are, how to control
+ * them, session expiry on the server, and an event recorder with deadlines. */
+#ifndef ZKR_TESTUTIL_H
+#define ZKR_TESTUTIL_H
+
+#include <check.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "zkrecipes.h"
+
+/* Host string of the standalone test server (ZKR_TEST_HOSTS or the one the
+ * harness started). Fails the test when there is none. */
+const char *tu_hosts(void);
+/* Host string of the 3-node test ensemble, or NULL when there is none (the test
+ * then reports itself as skipped and returns). */
+const char *tu_ensemble(void);
+/* State directory of a harness-started server ("standalone"/"ensemble") for
+ * tu_zkctl, or NULL when the servers are not ours to control. */
+const char *tu_zkdir(const char *which);
+
+/* Run "zkctl.sh ARGS" (printf-style); returns its exit status. With out != NULL,
+ * its stdout (trimmed) is copied there. */
+int tu_zkctl(char *out, size_t outlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A fresh root path for this test: "/zkrt-<pid>-<n>" (not created). */
+void tu_root(char *buf, size_t len);
+
+/* Open a session or fail the test. */
+zkr_session_t *tu_open(const char *hosts, int session_timeout_ms);
+
+/* Expire the session of s on the server: connect a second client with the same
+ * session id and password, then close it. */
+void tu_expire(zkr_session_t *s, const char *hosts);
+
+/* Delete path and everything under it (best effort, for cleanup). */
+void tu_rmr(zhandle_t *zh, const char *path);
+
+/* Records session events (with the session id seen at the time) for waiting. */
+#define TU_MAX_EVENTS 64
+typedef struct tu_rec {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int n;
+  int ev[TU_MAX_EVENTS];
+  int64_t sid[TU_MAX_EVENTS];
+  int64_t at_ms[TU_MAX_EVENTS];
+} tu_rec_t;
+
+void tu_rec_init(tu_rec_t *r);
+void tu_rec_destroy(tu_rec_t *r);
+/* A zkr_session_listener_fn; arg is a tu_rec_t. */
+void tu_rec_listener(zkr_session_t *s, int event, void *arg);
+/* Index of the first event == ev at index >= from, waiting at most timeout_ms;
+ * -1 if it did not come. */
+int tu_rec_wait(tu_rec_t *r, int from, int ev, int timeout_ms);
+/* Number of events recorded so far. */
+int tu_rec_count(tu_rec_t *r);
+
+int64_t tu_now_ms(void);
+
+/* Skip the rest of a test with a visible note (Check has no skip status). */
+#define TU_SKIP(why)                                                           \
+  do {                                                                         \
+    fprintf(stderr, "SKIP %s: %s\n", __func__, (why));                         \
+    return;                                                                    \
+  } while (0)
+
+#endif /* ZKR_TESTUTIL_H */
