@@ -88,11 +88,15 @@ $(SHARED): $(SHARED_REAL)
 
 # libdir/includedir stay relative to ${prefix} when they live under it, so the
 # file also works with pkg-config --define-prefix from a staged tree.
+# The file is written again at install time, so PREFIX given to `make install`
+# is what lands in the installed copy.
 pc_path = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+gen_pc = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(call pc_path,$(LIBDIR))|' \
+	    -e 's|@INCLUDEDIR@|$(call pc_path,$(INCLUDEDIR))|' -e 's|@VERSION@|$(VERSION)|' \
+	    zkrecipes.pc.in > $(1)
 $(PCFILE): zkrecipes.pc.in include/zkrecipes/common.h
 	@mkdir -p $(@D)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(call pc_path,$(LIBDIR))|' \
-	    -e 's|@INCLUDEDIR@|$(call pc_path,$(INCLUDEDIR))|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	$(call gen_pc,$@)
 
 # Examples are built the way a user would build them, and always with -Werror.
 examples: $(EXAMPLES)
@@ -119,8 +123,10 @@ check-run: all examples tests
 demo: deps
 	$(MAKE) --no-print-directory demo-run
 
+# Until the lock recipe lands its contention example, the demo is the session one.
 demo-run: all examples
-	tests/zk/with-zk.sh --standalone -- examples/demo.sh $(BUILD)
+	tests/zk/with-zk.sh --standalone -- bash -c '"$$0" "$$ZKR_TEST_STANDALONE"' \
+	    $(BUILD)/examples/session
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/zkrecipes $(DESTDIR)$(PKGCONFIGDIR)
@@ -130,7 +136,8 @@ install: all
 	ln -sf $(notdir $(SHARED_REAL)) $(DESTDIR)$(LIBDIR)/libzkrecipes.so
 	install -m 644 include/zkrecipes.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 include/zkrecipes/*.h $(DESTDIR)$(INCLUDEDIR)/zkrecipes/
-	install -m 644 $(PCFILE) $(DESTDIR)$(PKGCONFIGDIR)/
+	$(call gen_pc,$(DESTDIR)$(PKGCONFIGDIR)/zkrecipes.pc)
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/zkrecipes.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libzkrecipes.a $(DESTDIR)$(LIBDIR)/libzkrecipes.so \
@@ -145,4 +152,4 @@ format:
 	clang-format -i include/*.h include/zkrecipes/*.h lib/*.[ch] $(wildcard recipes/*.c) \
 	    examples/*.c tests/*.[ch]
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(EXAMPLES:=.d)

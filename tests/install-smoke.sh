@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Install smoke test: install into a staging DESTDIR with PREFIX=/usr, build the
+# session example with nothing but `pkg-config --cflags --libs zkrecipes` against
+# the staged .pc, link it to the staged shared library and run it against the
+# test server. Uses the plain (unsanitized) build so that the consumer program
+# needs no sanitizer runtime.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+hosts=${ZKR_TEST_STANDALONE:-${ZKR_TEST_HOSTS:-}}
+[ -n "$hosts" ] || { echo "install-smoke: no test server (run under tests/zk/with-zk.sh)" >&2; exit 1; }
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+
+make --no-print-directory -s install DESTDIR="$stage" PREFIX=/usr SANITIZE= BUILD=build >/dev/null
+
+export PKG_CONFIG_PATH="$stage/usr/lib/pkgconfig"
+export PKG_CONFIG_SYSROOT_DIR="$stage"   # staged tree: rewrite /usr/... into the stage
+flags=$(pkg-config --cflags --libs zkrecipes)
+echo "install-smoke: pkg-config --cflags --libs zkrecipes -> $flags"
+case "$flags" in
+  *-DTHREADED*) ;;
+  *) echo "install-smoke: -DTHREADED missing from the .pc" >&2; exit 1 ;;
+esac
+
+# shellcheck disable=SC2086  # word splitting of the flags is intended
+"${CC:-cc}" -std=c11 -Wall -Wextra -Werror -o "$stage/session" examples/session.c $flags
+
+# It must pick the staged shared object, not a static copy.
+if ! LD_LIBRARY_PATH="$stage/usr/lib" ldd "$stage/session" | grep -q "$stage/usr/lib/libzkrecipes.so.0"; then
+  echo "install-smoke: the program is not linked to the staged libzkrecipes.so.0" >&2
+  LD_LIBRARY_PATH="$stage/usr/lib" ldd "$stage/session" >&2
+  exit 1
+fi
+LD_LIBRARY_PATH="$stage/usr/lib" "$stage/session" "$hosts"
+
+make --no-print-directory -s uninstall DESTDIR="$stage" PREFIX=/usr SANITIZE= BUILD=build
+left=$(find "$stage/usr" -type f | wc -l)
+if [ "$left" -ne 0 ]; then
+  echo "install-smoke: uninstall left $left files:" >&2
+  find "$stage/usr" -type f >&2
+  exit 1
+fi
+echo "install-smoke: ok"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Everything `make check` runs, inside tests/zk/with-zk.sh (which provides the
+# servers): the Check suites, the install smoke test and the symbol check.
+# Env: BUILD (build dir of the suites), VALGRIND=1 (suites under valgrind).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD:-build}
+failed=()
+
+echo "== Check suites ($build/tests/check_zkrecipes)"
+if [ "${VALGRIND:-}" = 1 ]; then
+  # One process (CK_FORK=no) so valgrind sees every test; any error or leak fails.
+  CK_FORK=no valgrind --quiet --error-exitcode=99 --leak-check=full \
+    --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible \
+    --suppressions=tests/valgrind.supp --gen-suppressions=all \
+    "$build/tests/check_zkrecipes" || failed+=("Check suites under valgrind")
+else
+  "$build/tests/check_zkrecipes" || failed+=("Check suites")
+fi
+
+echo "== install smoke test"
+tests/install-smoke.sh || failed+=("install smoke test")
+
+echo "== SONAME and exported symbols"
+tests/check-symbols.sh build || failed+=("exported symbols")
+
+if [ ${#failed[@]} -ne 0 ]; then
+  printf 'make check: FAILED: %s\n' "${failed[@]}" >&2
+  exit 1
+fi
+echo "make check: all passed"
