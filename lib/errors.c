@@ -13,7 +13,7 @@ struct errent {
 
 static const struct errent errtab[] = {
 #define ZKR__ERR_OURS(name, value, text) {(value), "ZKR_" #name, (text)},
-#define ZKR__ERR_ZOO(name, value, text) {(value), #name, (text)},
+#define ZKR__ERR_ZOO(name, value, text)  {(value), #name, (text)},
     ZKR_ZOO_ERRNO_MAP(ZKR__ERR_ZOO) ZKR_ERRNO_MAP(ZKR__ERR_OURS)
 #undef ZKR__ERR_OURS
 #undef ZKR__ERR_ZOO

@@ -97,14 +97,14 @@ ZKR__HIDDEN uint64_t zkr__session_gen(zkr_session_t *s);
 
 /* What a handler receives. Only the fields of its call kind are set. */
 typedef struct zkr__reply {
-  int type;                             /* watch: ZOO_*_EVENT */
-  int state;                            /* watch: ZOO_*_STATE */
-  const char *path;                     /* create: created path; watch: node path */
-  const struct Stat *stat;              /* stat-returning calls */
-  const struct String_vector *strings;  /* getChildren */
-  const char *data;                     /* getData */
+  int type;                            /* watch: ZOO_*_EVENT */
+  int state;                           /* watch: ZOO_*_STATE */
+  const char *path;                    /* create: created path; watch: node path */
+  const struct Stat *stat;             /* stat-returning calls */
+  const struct String_vector *strings; /* getChildren */
+  const char *data;                    /* getData */
   int data_len;
-  zoo_op_result_t *results;             /* multi */
+  zoo_op_result_t *results; /* multi */
   int nresults;
 } zkr__reply_t;
 
@@ -125,12 +125,12 @@ enum {
 /* An asynchronous call in the making; see zkr__call_begin. */
 typedef struct zkr__call {
   zkr_session_t *s;
-  zhandle_t *zh;             /* handle to call on */
-  void *op;                  /* pass as the completion's data argument */
-  void *watch;               /* pass as watcherCtx (after zkr__call_watch) */
-  zoo_op_result_t *results;  /* pass to zoo_amulti (after zkr__call_results) */
-  uint64_t gen;              /* generation of zh */
-  int kind;                  /* ZKR__K_* */
+  zhandle_t *zh;            /* handle to call on */
+  void *op;                 /* pass as the completion's data argument */
+  void *watch;              /* pass as watcherCtx (after zkr__call_watch) */
+  zoo_op_result_t *results; /* pass to zoo_amulti (after zkr__call_results) */
+  uint64_t gen;             /* generation of zh */
+  int kind;                 /* ZKR__K_* */
 } zkr__call_t;
 
 /*

@@ -56,7 +56,9 @@ void zkr_log_set_callback(zkr_log_fn fn, void *arg, int max_level) {
   pthread_mutex_unlock(&log_mu);
 }
 
-int zkr__log_enabled(int level) { return level <= current_max(); }
+int zkr__log_enabled(int level) {
+  return level <= current_max();
+}
 
 static void emit(int level, const char *msg) {
   zkr_log_fn fn;

@@ -29,14 +29,16 @@
 #include <time.h>
 
 #define DEFAULT_SESSION_TIMEOUT_MS 10000
-#define REOPEN_RETRY_MS 1000
+#define REOPEN_RETRY_MS            1000
 
 static _Thread_local int tls_depth;
 static _Atomic int open_sessions;
 
 /* ---- callback context ---- */
 
-int zkr__in_callback(void) { return tls_depth > 0; }
+int zkr__in_callback(void) {
+  return tls_depth > 0;
+}
 
 void zkr__dispatch_enter(zkr_session_t *s) {
   pthread_mutex_lock(&s->cb_mu);
@@ -75,7 +77,9 @@ const char *zkr_session_state_name(int state) {
 
 /* ---- life cycle ---- */
 
-void zkr__session_ref(zkr_session_t *s) { atomic_fetch_add(&s->refs, 1); }
+void zkr__session_ref(zkr_session_t *s) {
+  atomic_fetch_add(&s->refs, 1);
+}
 
 void zkr__session_unref(zkr_session_t *s) {
   if (atomic_fetch_sub(&s->refs, 1) != 1)
@@ -347,7 +351,9 @@ static void handle_close(zkr__handle_t *h) {
   zkr__session_unref(s);
 }
 
-static void handle_close_job(void *arg) { handle_close(arg); }
+static void handle_close_job(void *arg) {
+  handle_close(arg);
+}
 
 /* mu held: retire h; the caller closes it (after unlocking) with handle_dispose. */
 static void handle_retire_locked(zkr_session_t *s, zkr__handle_t *h) {

@@ -17,9 +17,9 @@ struct zkr__rec {
   zkr__handle_t *h;
   zkr__op_fn fn;
   void *ctx;
-  zkr__rec_t *watch;       /* op: its watch, until the reply tells whether it was set */
+  zkr__rec_t *watch; /* op: its watch, until the reply tells whether it was set */
   unsigned char is_watch;
-  unsigned char kind;      /* ZKR__K_* */
+  unsigned char kind; /* ZKR__K_* */
   int nresults;
   zoo_op_result_t *results; /* multi */
 };
@@ -28,12 +28,12 @@ struct zkr__rec {
  * zookeeper_close() has returned and its leftover records were drained. */
 struct zkr__handle {
   zhandle_t *zh;
-  zkr_session_t *s;     /* holds a reference */
+  zkr_session_t *s; /* holds a reference */
   uint64_t gen;
-  zkr__rec_t recs;      /* list sentinel; s->mu */
-  int connected;        /* saw CONNECTED; s->mu */
-  int auth_done;        /* auth answered, or none was needed; s->mu */
-  int retired;          /* no longer s->cur: its session events are ignored; s->mu */
+  zkr__rec_t recs; /* list sentinel; s->mu */
+  int connected;   /* saw CONNECTED; s->mu */
+  int auth_done;   /* auth answered, or none was needed; s->mu */
+  int retired;     /* no longer s->cur: its session events are ignored; s->mu */
 };
 
 typedef struct zkr__listener {
@@ -43,10 +43,10 @@ typedef struct zkr__listener {
 } zkr__listener_t;
 
 struct zkr_session {
-  pthread_mutex_t mu;        /* guards the fields marked (mu) */
-  pthread_cond_t state_cv;   /* broadcast on every state change */
-  pthread_mutex_t cb_mu;     /* dispatch mutex (recursive): held in callback context */
-  _Atomic int refs;          /* user + handles + timers + recipe objects */
+  pthread_mutex_t mu;      /* guards the fields marked (mu) */
+  pthread_cond_t state_cv; /* broadcast on every state change */
+  pthread_mutex_t cb_mu;   /* dispatch mutex (recursive): held in callback context */
+  _Atomic int refs;        /* user + handles + timers + recipe objects */
 
   /* Configuration, fixed once connecting starts. */
   int session_timeout_ms;
@@ -56,17 +56,17 @@ struct zkr_session {
 
   /* (mu) */
   char *hosts;
-  int state;                 /* zkr_session_state_t */
-  int freed;                 /* zkr_session_free() was called */
-  zkr__handle_t *cur;        /* the live handle, or NULL */
+  int state;          /* zkr_session_state_t */
+  int freed;          /* zkr_session_free() was called */
+  zkr__handle_t *cur; /* the live handle, or NULL */
   uint64_t last_gen;
   int64_t session_id;
   int negotiated_ms;
-  int connect_pending;       /* a connect call waits for its outcome */
+  int connect_pending; /* a connect call waits for its outcome */
   zkr_session_connect_cb connect_cb;
   void *connect_arg;
   uint64_t connect_timer;
-  int64_t connect_deadline;  /* tells a stale timeout from the current one */
+  int64_t connect_deadline; /* tells a stale timeout from the current one */
   zkr__listener_t *listeners;
   size_t nlisteners, caplisteners;
   unsigned next_listener_id;

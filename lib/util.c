@@ -11,7 +11,9 @@ int64_t zkr__now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t zkr__now_ms(void) { return zkr__now_ns() / 1000000; }
+int64_t zkr__now_ms(void) {
+  return zkr__now_ns() / 1000000;
+}
 
 int64_t zkr__deadline(int timeout_ms) {
   return timeout_ms < 0 ? -1 : zkr__now_ms() + timeout_ms;

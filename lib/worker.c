@@ -30,7 +30,7 @@ typedef struct job {
 } job_t;
 
 static pthread_mutex_t wmu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wcv;      /* work arrived, or the stop finished */
+static pthread_cond_t wcv; /* work arrived, or the stop finished */
 static pthread_once_t wonce = PTHREAD_ONCE_INIT;
 static pthread_t wthread;
 static int running, stopping;

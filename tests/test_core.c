@@ -37,8 +37,8 @@ END_TEST
 START_TEST(path_check) {
   char longp[ZKR__PATH_MAX + 2];
   const char *good[] = {"/", "/a", "/a/b", "/a-b_c.d", "/.x", "/a/..b"};
-  const char *bad[] = {NULL, "", "a", "a/b", "/a/", "//", "/a//b", "/.", "/a/./b",
-                       "/..", "/a/../b", "/a\nb", "/a\x7f"};
+  const char *bad[] = {NULL, "",       "a",   "a/b",     "/a/",   "//",    "/a//b",
+                       "/.", "/a/./b", "/..", "/a/../b", "/a\nb", "/a\x7f"};
   for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
     ck_assert_msg(zkr__path_check(good[i]) == 0, "%s should pass", good[i]);
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -55,11 +55,11 @@ END_TEST
 
 START_TEST(hosts_check) {
   const char *good[] = {"127.0.0.1:2181", "a:1,b:2,c:65535", "h:2181/app",
-                        "h:2181/app/sub", "[::1]:2181", "[::1]:2181,h:1/x"};
-  const char *bad[] = {NULL,        "",          "localhost",  "h:",      ":2181",
-                       "h:0",       "h:65536",   "h:21x",      "h:123456", "h:1,",
-                       ",h:1",      "h:1,,h:2",  "h:1/",       "h:1//a",   "h:1/a/",
-                       "h:1/a/../b", "/chroot", "h 1:2",       "[::1:2181", "[]:1"};
+                        "h:2181/app/sub", "[::1]:2181",      "[::1]:2181,h:1/x"};
+  const char *bad[] = {NULL,         "",         "localhost", "h:",        ":2181",
+                       "h:0",        "h:65536",  "h:21x",     "h:123456",  "h:1,",
+                       ",h:1",       "h:1,,h:2", "h:1/",      "h:1//a",    "h:1/a/",
+                       "h:1/a/../b", "/chroot",  "h 1:2",     "[::1:2181", "[]:1"};
   for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
     ck_assert_msg(zkr__hosts_check(good[i]) == 0, "%s should pass", good[i]);
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)

@@ -63,7 +63,9 @@ static void connect_and_use(const char *hosts) {
   tu_rec_destroy(&rec);
 }
 
-START_TEST(connect_standalone) { connect_and_use(tu_hosts()); }
+START_TEST(connect_standalone) {
+  connect_and_use(tu_hosts());
+}
 END_TEST
 
 START_TEST(connect_ensemble) {
@@ -83,9 +85,9 @@ START_TEST(open_convenience_and_chroot) {
   ck_assert_int_eq(zoo_create(za, root, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
   snprintf(chrooted, sizeof(chrooted), "%s%s", tu_hosts(), root);
   b = tu_open(chrooted, 6000);
-  ck_assert_int_eq(
-      zoo_create(zkr_session_zhandle(b), "/inside", "1", 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0),
-      ZOK);
+  ck_assert_int_eq(zoo_create(zkr_session_zhandle(b), "/inside", "1", 1,
+                              &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0),
+                   ZOK);
   snprintf(path, sizeof(path), "%s/inside", root);
   ck_assert_int_eq(zoo_exists(za, path, 0, NULL), ZOK);
   zkr_session_free(b);
@@ -115,7 +117,8 @@ START_TEST(connect_timeout_no_server) {
   t0 = tu_now_ms();
   ck_assert_int_eq(zkr_session_connect(s, hosts, 500), ZKR_ETIMEDOUT);
   elapsed = tu_now_ms() - t0;
-  ck_assert_msg(elapsed >= 495 && elapsed <= 500 + 400, "took %lld ms", (long long)elapsed);
+  ck_assert_msg(elapsed >= 495 && elapsed <= 500 + 400, "took %lld ms",
+                (long long)elapsed);
   ck_assert_int_eq(zkr_session_state(s), ZKR_STATE_IDLE);
   ck_assert_ptr_null(zkr_session_zhandle(s));
   ck_assert_int_eq(zkr_session_wait_connected(s, 100), ZINVALIDSTATE);
@@ -222,7 +225,8 @@ START_TEST(expiry_lost_then_connected_new_id) {
   /* Before LOST only connection changes of the same session may show (the clone
    * takes the connection over for a moment). */
   for (i = 1; i < lost; i++)
-    ck_assert_msg(rec.ev[i] == ZKR_SESSION_SUSPENDED || rec.ev[i] == ZKR_SESSION_RECONNECTED,
+    ck_assert_msg(rec.ev[i] == ZKR_SESSION_SUSPENDED ||
+                      rec.ev[i] == ZKR_SESSION_RECONNECTED,
                   "event %d before LOST: %s", i, zkr_session_event_name(rec.ev[i]));
   new_id = rec.sid[conn];
   ck_assert_msg(new_id != 0 && new_id != old_id, "session id did not change");
@@ -309,8 +313,14 @@ END_TEST
 
 START_TEST(bad_input_is_einval_without_side_effects) {
   zkr_session_t *s = (zkr_session_t *)0x1, *n = NULL;
-  const char *bad_hosts[] = {NULL, "", "nohostport", "h:0", "127.0.0.1:2181/",
-                             "127.0.0.1:2181//a", "127.0.0.1:2181/a/", "127.0.0.1:2181/a/../b"};
+  const char *bad_hosts[] = {NULL,
+                             "",
+                             "nohostport",
+                             "h:0",
+                             "127.0.0.1:2181/",
+                             "127.0.0.1:2181//a",
+                             "127.0.0.1:2181/a/",
+                             "127.0.0.1:2181/a/../b"};
   acb_t never = {PTHREAD_MUTEX_INITIALIZER, 0, 99, 0};
 
   for (size_t i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]); i++) {
@@ -342,7 +352,8 @@ START_TEST(bad_input_is_einval_without_side_effects) {
   }
   ck_assert_int_eq(zkr_session_connect(n, tu_hosts(), 0), ZKR_EINVAL);
   ck_assert_int_eq(zkr_session_connect(n, tu_hosts(), -1), ZKR_EINVAL);
-  ck_assert_int_eq(zkr_session_connect_async(n, tu_hosts(), 1000, NULL, NULL), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_session_connect_async(n, tu_hosts(), 1000, NULL, NULL),
+                   ZKR_EINVAL);
   ck_assert_int_eq(zkr_session_connect(NULL, tu_hosts(), 1000), ZKR_EINVAL);
   /* Creator-only ACL needs an identity. */
   ck_assert_int_eq(zkr_session_set_acl(n, ZKR_ACL_CREATOR), 0);

@@ -32,7 +32,7 @@ const char *tu_ensemble(void) {
 
 const char *tu_zkdir(const char *which) {
   const char *d = getenv(strcmp(which, "ensemble") == 0 ? "ZKR_TEST_ZKDIR_ENSEMBLE"
-                                                         : "ZKR_TEST_ZKDIR_STANDALONE");
+                                                        : "ZKR_TEST_ZKDIR_STANDALONE");
   return d && *d && getenv("ZKR_ZKCTL") ? d : NULL;
 }
 
@@ -78,7 +78,9 @@ zkr_session_t *tu_open(const char *hosts, int session_timeout_ms) {
   return s;
 }
 
-static void quiet_log(const char *m) { (void)m; }
+static void quiet_log(const char *m) {
+  (void)m;
+}
 static void ignore_watch(zhandle_t *zh, int type, int state, const char *path, void *c) {
   (void)zh, (void)type, (void)state, (void)path, (void)c;
 }

@@ -62,10 +62,10 @@ int tu_rec_count(tu_rec_t *r);
 int64_t tu_now_ms(void);
 
 /* Skip the rest of a test with a visible note (Check has no skip status). */
-#define TU_SKIP(why)                                                           \
-  do {                                                                         \
-    fprintf(stderr, "SKIP %s: %s\n", __func__, (why));                         \
-    return;                                                                    \
+#define TU_SKIP(why)                                                                     \
+  do {                                                                                   \
+    fprintf(stderr, "SKIP %s: %s\n", __func__, (why));                                   \
+    return;                                                                              \
   } while (0)
 
 #endif /* ZKR_TESTUTIL_H */

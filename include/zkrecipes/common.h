@@ -18,7 +18,7 @@ extern "C" {
 #define ZKR_VERSION_PATCH 0
 
 /* Compile-time version as one number: 0xMMmmpp. */
-#define ZKR_VERSION_NUM                                                        \
+#define ZKR_VERSION_NUM                                                                  \
   ((ZKR_VERSION_MAJOR << 16) | (ZKR_VERSION_MINOR << 8) | ZKR_VERSION_PATCH)
 
 #if defined(__GNUC__)
@@ -35,56 +35,56 @@ extern "C" {
  *
  * X(name, value, description)
  */
-#define ZKR_ERRNO_MAP(X)                                                       \
-  X(EINVAL, -1000, "invalid argument")                                         \
-  X(ENOMEM, -1001, "out of memory")                                            \
-  X(ETIMEDOUT, -1002, "timed out")                                             \
-  X(ECANCELED, -1003, "operation canceled")                                    \
-  X(EDEADLK, -1004, "blocking call made from inside a zkrecipes callback")     \
-  X(ECLOSED, -1005, "session is closed")                                       \
-  X(EBUSY, -1006, "object is busy with another operation")                     \
-  X(ENOTHELD, -1007, "not held by this object")                                \
-  X(EBADDATA, -1008, "node data is not in the expected format")                \
-  X(EUNKNOWN, -1009, "outcome unknown: the write may or may not have applied") \
-  X(EOVERFLOW, -1010, "value out of range")                                    \
-  X(EMISMATCH, -1011, "current value differs from the expected value")         \
-  X(ELOST, -1012, "ownership lost: the session expired")                       \
+#define ZKR_ERRNO_MAP(X)                                                                 \
+  X(EINVAL, -1000, "invalid argument")                                                   \
+  X(ENOMEM, -1001, "out of memory")                                                      \
+  X(ETIMEDOUT, -1002, "timed out")                                                       \
+  X(ECANCELED, -1003, "operation canceled")                                              \
+  X(EDEADLK, -1004, "blocking call made from inside a zkrecipes callback")               \
+  X(ECLOSED, -1005, "session is closed")                                                 \
+  X(EBUSY, -1006, "object is busy with another operation")                               \
+  X(ENOTHELD, -1007, "not held by this object")                                          \
+  X(EBADDATA, -1008, "node data is not in the expected format")                          \
+  X(EUNKNOWN, -1009, "outcome unknown: the write may or may not have applied")           \
+  X(EOVERFLOW, -1010, "value out of range")                                              \
+  X(EMISMATCH, -1011, "current value differs from the expected value")                   \
+  X(ELOST, -1012, "ownership lost: the session expired")                                 \
   X(ESYSTEM, -1013, "system call failed")
 
 /* ZooKeeper's codes, listed so zkr_strerror()/zkr_errname() cover them too. */
-#define ZKR_ZOO_ERRNO_MAP(X)                                                   \
-  X(ZOK, 0, "ok")                                                              \
-  X(ZSYSTEMERROR, -1, "ZooKeeper client system error")                         \
-  X(ZRUNTIMEINCONSISTENCY, -2, "runtime inconsistency")                        \
-  X(ZDATAINCONSISTENCY, -3, "data inconsistency")                              \
-  X(ZCONNECTIONLOSS, -4, "connection to the server lost")                      \
-  X(ZMARSHALLINGERROR, -5, "marshalling error")                                \
-  X(ZUNIMPLEMENTED, -6, "operation not implemented")                           \
-  X(ZOPERATIONTIMEOUT, -7, "operation timed out")                              \
-  X(ZBADARGUMENTS, -8, "bad arguments")                                        \
-  X(ZINVALIDSTATE, -9, "invalid ZooKeeper handle state")                       \
-  X(ZNEWCONFIGNOQUORUM, -13, "no quorum of the new configuration")             \
-  X(ZRECONFIGINPROGRESS, -14, "reconfiguration in progress")                   \
-  X(ZSSLCONNECTIONERROR, -15, "SSL connection error")                          \
-  X(ZAPIERROR, -100, "API error")                                              \
-  X(ZNONODE, -101, "node does not exist")                                      \
-  X(ZNOAUTH, -102, "not authorized")                                           \
-  X(ZBADVERSION, -103, "version conflict")                                     \
-  X(ZNOCHILDRENFOREPHEMERALS, -108, "ephemeral nodes may not have children")   \
-  X(ZNODEEXISTS, -110, "node already exists")                                  \
-  X(ZNOTEMPTY, -111, "node has children")                                      \
-  X(ZSESSIONEXPIRED, -112, "session expired")                                  \
-  X(ZINVALIDCALLBACK, -113, "invalid callback")                                \
-  X(ZINVALIDACL, -114, "invalid ACL")                                          \
-  X(ZAUTHFAILED, -115, "authentication failed")                                \
-  X(ZCLOSING, -116, "ZooKeeper handle is closing")                             \
-  X(ZNOTHING, -117, "no server responses to process")                          \
-  X(ZSESSIONMOVED, -118, "session moved to another server")                    \
-  X(ZNOTREADONLY, -119, "state-changing request sent to a read-only server")   \
-  X(ZEPHEMERALONLOCALSESSION, -120, "ephemeral node on a local session")       \
-  X(ZNOWATCHER, -121, "watcher not found")                                     \
-  X(ZRECONFIGDISABLED, -123, "reconfiguration disabled")                       \
-  X(ZSESSIONCLOSEDREQUIRESASLAUTH, -124, "server requires SASL auth")          \
+#define ZKR_ZOO_ERRNO_MAP(X)                                                             \
+  X(ZOK, 0, "ok")                                                                        \
+  X(ZSYSTEMERROR, -1, "ZooKeeper client system error")                                   \
+  X(ZRUNTIMEINCONSISTENCY, -2, "runtime inconsistency")                                  \
+  X(ZDATAINCONSISTENCY, -3, "data inconsistency")                                        \
+  X(ZCONNECTIONLOSS, -4, "connection to the server lost")                                \
+  X(ZMARSHALLINGERROR, -5, "marshalling error")                                          \
+  X(ZUNIMPLEMENTED, -6, "operation not implemented")                                     \
+  X(ZOPERATIONTIMEOUT, -7, "operation timed out")                                        \
+  X(ZBADARGUMENTS, -8, "bad arguments")                                                  \
+  X(ZINVALIDSTATE, -9, "invalid ZooKeeper handle state")                                 \
+  X(ZNEWCONFIGNOQUORUM, -13, "no quorum of the new configuration")                       \
+  X(ZRECONFIGINPROGRESS, -14, "reconfiguration in progress")                             \
+  X(ZSSLCONNECTIONERROR, -15, "SSL connection error")                                    \
+  X(ZAPIERROR, -100, "API error")                                                        \
+  X(ZNONODE, -101, "node does not exist")                                                \
+  X(ZNOAUTH, -102, "not authorized")                                                     \
+  X(ZBADVERSION, -103, "version conflict")                                               \
+  X(ZNOCHILDRENFOREPHEMERALS, -108, "ephemeral nodes may not have children")             \
+  X(ZNODEEXISTS, -110, "node already exists")                                            \
+  X(ZNOTEMPTY, -111, "node has children")                                                \
+  X(ZSESSIONEXPIRED, -112, "session expired")                                            \
+  X(ZINVALIDCALLBACK, -113, "invalid callback")                                          \
+  X(ZINVALIDACL, -114, "invalid ACL")                                                    \
+  X(ZAUTHFAILED, -115, "authentication failed")                                          \
+  X(ZCLOSING, -116, "ZooKeeper handle is closing")                                       \
+  X(ZNOTHING, -117, "no server responses to process")                                    \
+  X(ZSESSIONMOVED, -118, "session moved to another server")                              \
+  X(ZNOTREADONLY, -119, "state-changing request sent to a read-only server")             \
+  X(ZEPHEMERALONLOCALSESSION, -120, "ephemeral node on a local session")                 \
+  X(ZNOWATCHER, -121, "watcher not found")                                               \
+  X(ZRECONFIGDISABLED, -123, "reconfiguration disabled")                                 \
+  X(ZSESSIONCLOSEDREQUIRESASLAUTH, -124, "server requires SASL auth")                    \
   X(ZTHROTTLEDOP, -127, "operation throttled by the server")
 
 typedef enum zkr_errno {

@@ -31,10 +31,10 @@ typedef enum zkr_session_event {
 
 /* States reported by zkr_session_state(). */
 typedef enum zkr_session_state {
-  ZKR_STATE_IDLE = 0,        /* not connected and not trying (new, or connect timed out) */
-  ZKR_STATE_CONNECTING = 1,  /* waiting for a (new) session */
-  ZKR_STATE_CONNECTED = 2,   /* session established and connected */
-  ZKR_STATE_SUSPENDED = 3,   /* disconnected; reconnecting to the same session */
+  ZKR_STATE_IDLE = 0,       /* not connected and not trying (new, or connect timed out) */
+  ZKR_STATE_CONNECTING = 1, /* waiting for a (new) session */
+  ZKR_STATE_CONNECTED = 2,  /* session established and connected */
+  ZKR_STATE_SUSPENDED = 3,  /* disconnected; reconnecting to the same session */
   ZKR_STATE_AUTH_FAILED = 4, /* credentials rejected */
   ZKR_STATE_CLOSED = 5       /* zkr_session_free() was called */
 } zkr_session_state_t;
