@@ -33,5 +33,7 @@
 
 #include <zkrecipes/common.h>
 #include <zkrecipes/session.h>
+#include <zkrecipes/contenders.h>
+#include <zkrecipes/lock.h>
 
 #endif /* ZKRECIPES_H */

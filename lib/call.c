@@ -22,6 +22,8 @@ void zkr__set_fault_hook(zkr__fault_fn fn, void *arg) {
 
 /* s->mu held. */
 static void rec_link(zkr__handle_t *h, zkr__rec_t *r) {
+  if (!r->is_watch)
+    h->nops++;
   r->h = h;
   r->next = &h->recs;
   r->prev = h->recs.prev;
@@ -30,6 +32,8 @@ static void rec_link(zkr__handle_t *h, zkr__rec_t *r) {
 }
 
 static void rec_unlink(zkr__rec_t *r) {
+  if (!r->is_watch && r->next != r && --r->h->nops == 0 && r->h->retired)
+    pthread_cond_broadcast(&r->h->s->state_cv); /* handle_close may be waiting */
   r->prev->next = r->next;
   r->next->prev = r->prev;
   r->prev = r->next = r;
@@ -76,7 +80,7 @@ int zkr__call_watch(zkr__call_t *c, zkr__op_fn wfn, void *wctx) {
     return ZKR_ENOMEM;
   w->fn = wfn;
   w->ctx = wctx;
-  w->is_watch = 1;
+  w->is_watch = 1; /* before linking: watches are not counted as requests */
   w->kind = op->kind;
   rec_link(op->h, w);
   op->watch = w;
@@ -148,6 +152,11 @@ static void complete(zkr__rec_t *r, int rc, zkr__reply_t *rep) {
   }
   zkr__dispatch_enter(s);
   r->fn(r->ctx, rc, rep);
+  if (unset_watch) {
+    /* Its owner still gets its one call, to let go of the context. */
+    zkr__reply_t none = {0};
+    unset_watch->fn(unset_watch->ctx, ZNOWATCHER, &none);
+  }
   zkr__dispatch_leave(s);
   rec_free(unset_watch);
   rec_free(r);

@@ -69,6 +69,27 @@ ZKR__HIDDEN int zkr__path_check(const char *path);
 /* 0 if hosts is "host:port[,host:port...][/chroot]" with a valid chroot. */
 ZKR__HIDDEN int zkr__hosts_check(const char *hosts);
 
+/* ---- queue children: formats, order, GUIDs (names.c) ---- */
+typedef struct zkr__child {
+  const char *name; /* borrowed from the listing */
+  int32_t seq;
+  int format; /* zkr_format_t */
+  int reader;
+  int contender; /* takes part in the queue order */
+} zkr__child_t;
+
+/* Parse "%010d" as the server prints sequences; 0 or -1. */
+ZKR__HIDDEN int zkr__seq_parse(const char *s, int32_t *out);
+ZKR__HIDDEN void zkr__child_parse(const char *name, zkr__child_t *c);
+/* qsort order: contenders by sequence (wrap-aware), then by name; others last. */
+ZKR__HIDDEN int zkr__child_cmp(const void *a, const void *b);
+/* Parse and order a listing. Latch children count only in latch mode. *out (free
+ * with free(3)) holds v->count entries, the first *ncontenders are the queue. */
+ZKR__HIDDEN int zkr__children_order(const struct String_vector *v, int latch_mode,
+                                    zkr__child_t **out, int *ncontenders);
+/* A random (version 4) UUID, lowercase, 36 characters plus NUL. */
+ZKR__HIDDEN int zkr__guid(char out[37]);
+
 /* ---- timers (one library worker thread) ---- */
 /*
  * fn runs once in callback context for s: with fired = 1 once zkr__now_ms()
@@ -85,8 +106,10 @@ ZKR__HIDDEN int zkr__timer_cancel(uint64_t id);
 ZKR__HIDDEN void zkr__timer_cancel_session(zkr_session_t *s);
 /* Run fn(arg) on the worker thread outside callback context, as soon as possible. */
 ZKR__HIDDEN int zkr__worker_post(void (*fn)(void *), void *arg);
-/* Stop the worker thread once no session is open (called by the session code). */
+/* Stop the worker thread once no session is open (called by the session code).
+ * Started again for work that comes later, it then leaves by itself when idle. */
 ZKR__HIDDEN void zkr__worker_stop(void);
+ZKR__HIDDEN int zkr__open_sessions(void);
 
 /* ---- session internals ---- */
 ZKR__HIDDEN void zkr__session_ref(zkr_session_t *s);
@@ -143,10 +166,11 @@ typedef struct zkr__call {
  */
 ZKR__HIDDEN int zkr__call_begin(zkr_session_t *s, uint64_t gen, int kind, zkr__op_fn fn,
                                 void *ctx, zkr__call_t *c);
-/* Ask for a watch with the call: wfn(wctx, 0, reply{type,state,path}) runs once when
- * it fires, or with ZCLOSING when the handle is closed first; never if the call
- * failed to set it (an exists sets it on ZOK and ZNONODE, other reads on ZOK).
- * Pass zkr__watcher as the watcher and c->watch as its context. */
+/* Ask for a watch with the call. Once zkr__call_end returned 0, wfn(wctx, rc, reply)
+ * runs exactly once: rc 0 with reply{type,state,path} when it fires; ZNOWATCHER
+ * right after the call's own handler if the reply did not set it (an exists sets
+ * it on ZOK and ZNONODE, other reads on ZOK); ZCLOSING if the handle is closed
+ * first. Pass zkr__watcher as the watcher and c->watch as its context. */
 ZKR__HIDDEN int zkr__call_watch(zkr__call_t *c, zkr__op_fn wfn, void *wctx);
 /* Room for n multi results, handed back in the reply. */
 ZKR__HIDDEN int zkr__call_results(zkr__call_t *c, int n);
@@ -165,6 +189,50 @@ ZKR__HIDDEN void zkr__cb_string_stat(int rc, const char *value, const struct Sta
 ZKR__HIDDEN void zkr__cb_string(int rc, const char *value, const void *data);
 ZKR__HIDDEN void zkr__watcher(zhandle_t *zh, int type, int state, const char *path,
                               void *ctx);
+
+/* ---- janitor: removing nodes we no longer want (janitor.c) ---- */
+typedef void (*zkr__done_fn)(void *arg, int rc);
+/* Delete path, a node made on session generation gen, until ZOK/ZNONODE, retrying
+ * across connection loss while that session lives. done (may be NULL) runs once in
+ * callback context: 0 once the node is gone (deleted, or gone with its session),
+ * or the server's refusal (e.g. ZNOAUTH). Returns 0 or ZKR_ENOMEM (nothing runs). */
+ZKR__HIDDEN int zkr__janitor_delete(zkr_session_t *s, uint64_t gen, const char *path,
+                                    zkr__done_fn done, void *arg);
+/* The same for the child of parent whose name contains guid (a create whose reply
+ * was lost); nothing to do if there is none. */
+ZKR__HIDDEN int zkr__janitor_delete_guid(zkr_session_t *s, uint64_t gen,
+                                         const char *parent, const char *guid);
+
+/* ---- sync over async with a deadline (util.c) ----
+ * A sync call that may give up before its async form completes shares this
+ * object with the completion: whoever lets go last frees it (and the result, if
+ * the waiter gave up first). */
+typedef struct zkr__sync {
+  zkr__waiter_t w;
+  _Atomic int refs;
+  void *result;
+  int count;
+  void (*free_result)(void *result, int count);
+} zkr__sync_t;
+ZKR__HIDDEN zkr__sync_t *zkr__sync_new(void);
+/* Completion side: store rc (result already stored) and let go. */
+ZKR__HIDDEN void zkr__sync_done(zkr__sync_t *y, int rc);
+/* Waiter side: wait until done or the deadline; on success the result and count are
+ * handed over. Lets go either way. */
+ZKR__HIDDEN int zkr__sync_wait(zkr__sync_t *y, int64_t deadline_ms, void **result,
+                               int *count);
+
+/* ---- recipe counters for tests and benchmarks ---- */
+typedef struct zkr__lock_stats {
+  uint64_t lists;         /* getChildren sent */
+  uint64_t watches;       /* predecessor watches set */
+  uint64_t notifications; /* watch events received */
+  uint64_t grants;
+  uint64_t grants_without_list; /* predecessor was the lowest: held at once */
+  uint64_t pred_vanished;       /* predecessor gone between listing and watch */
+  uint64_t recoveries;          /* ambiguous creates resolved by GUID */
+} zkr__lock_stats_t;
+ZKR__HIDDEN int zkr__lock_stats(zkr_lock_t *l, zkr__lock_stats_t *out);
 
 /* Test-only fault hook: when set, it sees every completion before its handler and
  * may replace the rc (e.g. turn a successful create's reply into ZCONNECTIONLOSS);

@@ -30,9 +30,14 @@
 
 #define DEFAULT_SESSION_TIMEOUT_MS 10000
 #define REOPEN_RETRY_MS            1000
+#define CLOSE_DRAIN_MS             1000 /* longest wait for requests in flight at close */
 
 static _Thread_local int tls_depth;
 static _Atomic int open_sessions;
+
+int zkr__open_sessions(void) {
+  return atomic_load(&open_sessions);
+}
 
 /* ---- callback context ---- */
 
@@ -59,6 +64,7 @@ const char *zkr_session_event_name(int event) {
   case ZKR_SESSION_RECONNECTED: return "RECONNECTED";
   case ZKR_SESSION_LOST: return "LOST";
   case ZKR_SESSION_AUTH_FAILED: return "AUTH_FAILED";
+  case ZKR_SESSION_CLOSED: return "CLOSED";
   default: return "UNKNOWN";
   }
 }
@@ -268,7 +274,8 @@ static void dispatch_event(zkr_session_t *s, int event) {
   for (size_t i = 0; i < n; i++) {
     int live = 0;
     pthread_mutex_lock(&s->mu);
-    for (size_t j = 0; j < s->nlisteners && !s->freed; j++)
+    for (size_t j = 0; j < s->nlisteners && (!s->freed || event == ZKR_SESSION_CLOSED);
+         j++)
       if (s->listeners[j].id == snap[i].id)
         live = 1;
     pthread_mutex_unlock(&s->mu);
@@ -345,6 +352,19 @@ static int handle_start_locked(zkr_session_t *s, zkr__handle_t **dispose) {
 /* No zkrecipes mutex held, not on h's own client threads. */
 static void handle_close(zkr__handle_t *h) {
   zkr_session_t *s = h->s;
+  int64_t deadline = zkr__now_ms() + CLOSE_DRAIN_MS;
+
+  /* Let requests in flight finish first (they are answered in milliseconds on a
+   * live connection, and fail fast on a dead one): the client loses the ZCLOSING
+   * completions it makes up for requests still outstanding when it closes, if its
+   * completion thread has already stopped by then. */
+  pthread_mutex_lock(&s->mu);
+  while (h->nops > 0 && zkr__now_ms() < deadline) {
+    struct timespec ts = {.tv_sec = deadline / 1000,
+                          .tv_nsec = (long)(deadline % 1000) * 1000000};
+    pthread_cond_timedwait(&s->state_cv, &s->mu, &ts);
+  }
+  pthread_mutex_unlock(&s->mu);
   zookeeper_close(h->zh);
   zkr__handle_drain(h);
   free(h);
@@ -688,12 +708,19 @@ void zkr_session_free(zkr_session_t *s) {
   timer = s->connect_timer;
   s->session_id = 0;
   s->negotiated_ms = 0;
-  s->nlisteners = 0;
   set_state_locked(s, ZKR_STATE_CLOSED);
   pthread_mutex_unlock(&s->mu);
 
   if (was_pending)
     zkr__timer_cancel(timer);
+  /* The last event: recipe objects still on the session stop here (nothing can
+   * be sent any more; their ephemerals go with the session). */
+  zkr__dispatch_enter(s);
+  dispatch_event(s, ZKR_SESSION_CLOSED);
+  zkr__dispatch_leave(s);
+  pthread_mutex_lock(&s->mu);
+  s->nlisteners = 0;
+  pthread_mutex_unlock(&s->mu);
   if (h) {
     /* Closing joins the handle's threads: from callback context we may be on one
      * of them, or they may wait for the dispatch mutex we hold. */

@@ -31,6 +31,7 @@ struct zkr__handle {
   zkr_session_t *s; /* holds a reference */
   uint64_t gen;
   zkr__rec_t recs; /* list sentinel; s->mu */
+  int nops;        /* requests (not watches) in recs; s->mu */
   int connected;   /* saw CONNECTED; s->mu */
   int auth_done;   /* auth answered, or none was needed; s->mu */
   int retired;     /* no longer s->cur: its session events are ignored; s->mu */

@@ -3,6 +3,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <time.h>
 
 int64_t zkr__now_ns(void) {
@@ -69,5 +71,44 @@ int zkr__waiter_wait(zkr__waiter_t *w, int64_t deadline_ms) {
   }
   rc = w->rc;
   pthread_mutex_unlock(&w->mu);
+  return rc;
+}
+
+zkr__sync_t *zkr__sync_new(void) {
+  zkr__sync_t *y = calloc(1, sizeof(*y));
+  if (!y)
+    return NULL;
+  if (zkr__waiter_init(&y->w) != 0) {
+    free(y);
+    return NULL;
+  }
+  atomic_init(&y->refs, 2);
+  return y;
+}
+
+static void sync_put(zkr__sync_t *y) {
+  if (atomic_fetch_sub(&y->refs, 1) != 1)
+    return;
+  if (y->result && y->free_result)
+    y->free_result(y->result, y->count);
+  zkr__waiter_destroy(&y->w);
+  free(y);
+}
+
+void zkr__sync_done(zkr__sync_t *y, int rc) {
+  zkr__waiter_signal(&y->w, rc);
+  sync_put(y);
+}
+
+int zkr__sync_wait(zkr__sync_t *y, int64_t deadline_ms, void **result, int *count) {
+  int rc = zkr__waiter_wait(&y->w, deadline_ms);
+  if (rc == 0 && result) {
+    /* done() has run: the result is ours, nothing races us for it. */
+    *result = y->result;
+    if (count)
+      *count = y->count;
+    y->result = NULL;
+  }
+  sync_put(y);
   return rc;
 }

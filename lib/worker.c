@@ -71,6 +71,13 @@ static void *worker_main(void *unused) {
     }
     if (stopping)
       break;
+    if (!timers && zkr__open_sessions() == 0) {
+      /* Idle with no session open: leave by ourselves (no one will join us). */
+      running = 0;
+      pthread_detach(pthread_self());
+      pthread_cond_broadcast(&wcv);
+      break;
+    }
     if (timers && timers->due_ms <= zkr__now_ms()) {
       wtimer_t *t = timers;
       timers = t->next;

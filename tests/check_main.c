@@ -17,6 +17,7 @@ static const struct {
 } all[] = {
     {"core", core_suite},
     {"session", session_suite},
+    {"lock", lock_suite},
 };
 
 int main(int argc, char **argv) {

@@ -7,5 +7,6 @@
 
 Suite *core_suite(void);
 Suite *session_suite(void);
+Suite *lock_suite(void);
 
 #endif

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The janitor removes nodes a recipe no longer wants: released lock nodes,
+ * nodes of timed-out or cancelled attempts, and nodes whose create reply was
+ * lost (found by the GUID in their name). It retries across connection loss, with
+ * backoff, for as long as the session that owns the node lives; once that
+ * session is gone the ephemeral node is gone too, which counts as done.
+ *
+ * A janitor task owns itself: it holds a session reference and frees itself
+ * after calling its done callback (in callback context).
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BACKOFF_FIRST_MS 20
+#define BACKOFF_MAX_MS   1000
+
+typedef struct jan {
+  zkr_session_t *s;
+  uint64_t gen;
+  char *path;   /* node to delete; NULL until found in GUID mode */
+  char *parent; /* GUID mode: where to look */
+  char guid[37];
+  zkr__done_fn done;
+  void *arg;
+  int backoff_ms;
+  int started;  /* past the first request: results may be settled at once */
+  int first_rc; /* the first request was refused with this */
+} jan_t;
+
+static void step(jan_t *j);
+
+static void finish(jan_t *j, int rc) {
+  if (j->done) {
+    zkr__dispatch_enter(j->s);
+    j->done(j->arg, rc);
+    zkr__dispatch_leave(j->s);
+  }
+  if (rc != 0)
+    zkr__log(ZKR_LOG_ERROR, "could not remove %s: %s", j->path ? j->path : j->guid,
+             zkr_strerror(rc));
+  zkr__session_unref(j->s);
+  free(j->path);
+  free(j->parent);
+  free(j);
+}
+
+static void settle(jan_t *j, int rc);
+
+static void on_retry_timer(void *ctx, int fired) {
+  jan_t *j = ctx;
+  if (!fired)
+    finish(j, 0); /* session freed: its ephemerals are gone with it */
+  else if (j->first_rc)
+    settle(j, j->first_rc);
+  else
+    step(j);
+}
+
+static void retry_later(jan_t *j) {
+  int64_t due;
+  j->first_rc = 0;
+  due = zkr__now_ms() + j->backoff_ms;
+  j->backoff_ms = j->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : j->backoff_ms * 2;
+  if (zkr__timer_at(j->s, due, on_retry_timer, j, NULL) != 0)
+    finish(j, ZKR_ENOMEM);
+}
+
+/* What a reply or a refused call means for the node. */
+static void settle(jan_t *j, int rc) {
+  switch (rc) {
+  case ZOK:
+  case ZNONODE:
+  case ZSESSIONEXPIRED: /* owning session gone: so is the ephemeral */
+  case ZINVALIDSTATE:
+  case ZCLOSING:
+  case ZKR_ECLOSED: finish(j, 0); break;
+  case ZCONNECTIONLOSS:
+  case ZOPERATIONTIMEOUT:
+  case ZKR_ENOMEM: retry_later(j); break;
+  default: finish(j, rc);
+  }
+}
+
+static void on_deleted(void *ctx, int rc, const zkr__reply_t *r) {
+  (void)r;
+  settle(ctx, rc);
+}
+
+static void on_listed(void *ctx, int rc, const zkr__reply_t *r) {
+  jan_t *j = ctx;
+  if (rc == ZOK) {
+    for (int i = 0; r->strings && i < r->strings->count; i++) {
+      if (strstr(r->strings->data[i], j->guid)) {
+        size_t n = strlen(j->parent) + strlen(r->strings->data[i]) + 2;
+        if (!(j->path = malloc(n))) {
+          retry_later(j);
+          return;
+        }
+        snprintf(j->path, n, "%s/%s", j->parent, r->strings->data[i]);
+        step(j);
+        return;
+      }
+    }
+    finish(j, 0); /* no node carries the GUID: the create never happened */
+    return;
+  }
+  settle(j, rc);
+}
+
+static void step(jan_t *j) {
+  zkr__call_t c;
+  int rc;
+
+  if (j->path) {
+    if ((rc = zkr__call_begin(j->s, j->gen, ZKR__K_DELETE, on_deleted, j, &c)) == 0)
+      rc = zkr__call_end(&c, zoo_adelete(c.zh, j->path, -1, zkr__cb_void, c.op));
+  } else {
+    if ((rc = zkr__call_begin(j->s, j->gen, ZKR__K_CHILDREN, on_listed, j, &c)) == 0)
+      rc = zkr__call_end(
+          &c, zoo_aget_children2(c.zh, j->parent, 0, zkr__cb_strings_stat, c.op));
+  }
+  if (rc != 0) {
+    if (!j->started) {
+      /* Never call back from inside the call that started us: settle on the
+       * worker instead. */
+      j->first_rc = rc;
+      j->started = 1;
+      if (zkr__timer_at(j->s, zkr__now_ms(), on_retry_timer, j, NULL) != 0)
+        finish(j, ZKR_ENOMEM);
+      return;
+    }
+    settle(j, rc);
+  }
+  j->started = 1;
+}
+
+static int start(zkr_session_t *s, uint64_t gen, const char *path, const char *parent,
+                 const char *guid, zkr__done_fn done, void *arg) {
+  jan_t *j = calloc(1, sizeof(*j));
+  if (!j)
+    return ZKR_ENOMEM;
+  if ((path && !(j->path = strdup(path))) || (parent && !(j->parent = strdup(parent)))) {
+    free(j->path);
+    free(j);
+    return ZKR_ENOMEM;
+  }
+  if (guid)
+    snprintf(j->guid, sizeof(j->guid), "%s", guid);
+  j->s = s;
+  j->gen = gen;
+  j->done = done;
+  j->arg = arg;
+  j->backoff_ms = BACKOFF_FIRST_MS;
+  zkr__session_ref(s);
+  step(j);
+  return 0;
+}
+
+int zkr__janitor_delete(zkr_session_t *s, uint64_t gen, const char *path,
+                        zkr__done_fn done, void *arg) {
+  return start(s, gen, path, NULL, NULL, done, arg);
+}
+
+int zkr__janitor_delete_guid(zkr_session_t *s, uint64_t gen, const char *parent,
+                             const char *guid) {
+  return start(s, gen, NULL, parent, guid, NULL, NULL);
+}

@@ -1,0 +1,809 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The exclusive lock against the real standalone test server. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "suites.h"
+#include "testutil.h"
+
+/* ---- helpers ---- */
+
+typedef struct done {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int calls;
+  int rc;
+  int order; /* value of a shared counter when the callback ran */
+} done_t;
+
+static _Atomic int order_counter;
+
+#define DONE_INIT                                                                        \
+  { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 99, 0 }
+
+static void done_cb(zkr_lock_t *l, int rc, void *arg) {
+  done_t *d = arg;
+  (void)l;
+  pthread_mutex_lock(&d->mu);
+  d->calls++;
+  d->rc = rc;
+  d->order = atomic_fetch_add(&order_counter, 1);
+  pthread_cond_broadcast(&d->cv);
+  pthread_mutex_unlock(&d->mu);
+}
+
+/* Wait until the callback ran (or timeout); returns the number of calls. */
+static int done_wait(done_t *d, int timeout_ms) {
+  int64_t deadline = tu_now_ms() + timeout_ms;
+  int n;
+  pthread_mutex_lock(&d->mu);
+  while (d->calls == 0 && tu_now_ms() < deadline) {
+    pthread_mutex_unlock(&d->mu);
+    usleep(1000);
+    pthread_mutex_lock(&d->mu);
+  }
+  n = d->calls;
+  pthread_mutex_unlock(&d->mu);
+  return n;
+}
+
+static int done_calls(done_t *d) {
+  int n;
+  pthread_mutex_lock(&d->mu);
+  n = d->calls;
+  pthread_mutex_unlock(&d->mu);
+  return n;
+}
+
+static int count_children(zhandle_t *zh, const char *path) {
+  struct String_vector v = {0, NULL};
+  int rc = zoo_get_children(zh, path, 0, &v), n;
+  if (rc == ZNONODE)
+    return 0;
+  ck_assert_int_eq(rc, ZOK);
+  n = v.count;
+  deallocate_String_vector(&v);
+  return n;
+}
+
+/* Deadline-bounded wait for the number of children to become n. */
+static void wait_children(zhandle_t *zh, const char *path, int n, int timeout_ms) {
+  int64_t deadline = tu_now_ms() + timeout_ms;
+  int have;
+  while ((have = count_children(zh, path)) != n && tu_now_ms() < deadline)
+    usleep(2000);
+  ck_assert_msg(have == n, "%s has %d children, want %d", path, have, n);
+}
+
+static void lock_path(char *buf, size_t len, const char *root) {
+  snprintf(buf, len, "%s/locks/a", root);
+}
+
+/* ---- tests ---- */
+
+struct mx {
+  const char *path;
+  int rounds;
+  long counter;       /* unsynchronised on purpose */
+  _Atomic int inside; /* holders at this moment */
+  _Atomic int max_inside;
+  _Atomic int errors;
+};
+
+static void *mx_worker(void *arg) {
+  struct mx *m = arg;
+  zkr_session_t *s = tu_open(tu_hosts(), 10000);
+  zkr_lock_t *l;
+  ck_assert_int_eq(zkr_lock_new(s, m->path, &l), 0);
+  for (int i = 0; i < m->rounds; i++) {
+    int rc = zkr_lock_acquire(l, 30000), now;
+    if (rc != 0) {
+      atomic_fetch_add(&m->errors, 1);
+      continue;
+    }
+    now = atomic_fetch_add(&m->inside, 1) + 1;
+    if (now > atomic_load(&m->max_inside))
+      atomic_store(&m->max_inside, now);
+    {
+      long v = m->counter; /* read, yield, write: loses updates without the lock */
+      usleep(200);
+      m->counter = v + 1;
+    }
+    atomic_fetch_sub(&m->inside, 1);
+    if (zkr_lock_release(l, 10000) != 0)
+      atomic_fetch_add(&m->errors, 1);
+  }
+  zkr_lock_free(l);
+  zkr_session_free(s);
+  return NULL;
+}
+
+START_TEST(mutual_exclusion_many_sessions) {
+  enum { N = 6, ROUNDS = 25 };
+  char root[64], path[128];
+  pthread_t t[N];
+  struct mx m = {0};
+  zkr_session_t *obs = tu_open(tu_hosts(), 10000);
+
+  tu_root(root, sizeof(root));
+  lock_path(path, sizeof(path), root);
+  m.path = path;
+  m.rounds = ROUNDS;
+  for (int i = 0; i < N; i++)
+    pthread_create(&t[i], NULL, mx_worker, &m);
+  for (int i = 0; i < N; i++)
+    pthread_join(t[i], NULL);
+  ck_assert_int_eq(atomic_load(&m.errors), 0);
+  ck_assert_int_eq(atomic_load(&m.max_inside), 1);
+  ck_assert_int_eq(m.counter, N * ROUNDS);
+  /* Every session is closed: no lock node may remain. */
+  wait_children(zkr_session_zhandle(obs), path, 0, 5000);
+  tu_rmr(zkr_session_zhandle(obs), root);
+  zkr_session_free(obs);
+}
+END_TEST
+
+START_TEST(fifo_grant_order_and_one_watch_per_waiter) {
+  enum { W = 4 };
+  char root[64], path[128];
+  zkr_session_t *s[W + 1];
+  zkr_lock_t *l[W + 1];
+  done_t d[W + 1] = {DONE_INIT, DONE_INIT, DONE_INIT, DONE_INIT, DONE_INIT};
+  zhandle_t *zh;
+
+  tu_root(root, sizeof(root));
+  lock_path(path, sizeof(path), root);
+  for (int i = 0; i <= W; i++) {
+    s[i] = tu_open(tu_hosts(), 10000);
+    ck_assert_int_eq(zkr_lock_new(s[i], path, &l[i]), 0);
+  }
+  zh = zkr_session_zhandle(s[0]);
+  ck_assert_int_eq(zkr_lock_acquire(l[0], 10000), 0);
+  for (int i = 1; i <= W; i++) {
+    ck_assert_int_eq(zkr_lock_acquire_async(l[i], -1, done_cb, &d[i]), 0);
+    wait_children(zh, path, i + 1, 5000); /* queued in this order */
+  }
+  for (int i = 1; i <= W; i++)
+    ck_assert_int_eq(done_calls(&d[i]), 0);
+  for (int i = 1; i <= W; i++) {
+    ck_assert_int_eq(zkr_lock_release(i == 1 ? l[0] : l[i - 1], 10000), 0);
+    ck_assert_int_eq(done_wait(&d[i], 10000), 1);
+    ck_assert_int_eq(d[i].rc, 0);
+    ck_assert(zkr_lock_held(l[i]));
+    for (int j = i + 1; j <= W; j++) /* nobody behind was granted early */
+      ck_assert_int_eq(done_calls(&d[j]), 0);
+  }
+  for (int i = 2; i <= W; i++)
+    ck_assert_int_lt(d[i - 1].order, d[i].order);
+  for (int i = 1; i <= W; i++) {
+    zkr__lock_stats_t st;
+    ck_assert_int_eq(zkr__lock_stats(l[i], &st), 0);
+    /* Herd-free: each waiter heard exactly one notification (its predecessor). */
+    ck_assert_int_eq(st.notifications, 1);
+  }
+  ck_assert_int_eq(zkr_lock_release(l[W], 10000), 0);
+  wait_children(zh, path, 0, 5000);
+  for (int i = 0; i <= W; i++) {
+    zkr_lock_free(l[i]);
+    if (i)
+      zkr_session_free(s[i]);
+  }
+  tu_rmr(zh, root);
+  zkr_session_free(s[0]);
+}
+END_TEST
+
+START_TEST(timeouts_zero_positive_forever) {
+  char root[64], path[128];
+  zkr_session_t *a = tu_open(tu_hosts(), 10000), *b = tu_open(tu_hosts(), 10000);
+  zkr_lock_t *la, *lb;
+  done_t d = DONE_INIT;
+  zhandle_t *zh = zkr_session_zhandle(a);
+  int64_t t0, el;
+
+  tu_root(root, sizeof(root));
+  lock_path(path, sizeof(path), root);
+  ck_assert_int_eq(zkr_lock_new(a, path, &la), 0);
+  ck_assert_int_eq(zkr_lock_new(b, path, &lb), 0);
+  /* Free lock, try once: granted. */
+  ck_assert_int_eq(zkr_lock_acquire(la, 0), 0);
+  ck_assert(zkr_lock_held(la));
+
+  t0 = tu_now_ms();
+  ck_assert_int_eq(zkr_lock_acquire(lb, 0), ZKR_ETIMEDOUT);
+  el = tu_now_ms() - t0;
+  ck_assert_msg(el < 2000, "try-once took %lld ms", (long long)el);
+  ck_assert(!zkr_lock_held(lb));
+  wait_children(zh, path, 1, 5000); /* the failed attempt left nothing */
+
+  t0 = tu_now_ms();
+  ck_assert_int_eq(zkr_lock_acquire(lb, 300), ZKR_ETIMEDOUT);
+  el = tu_now_ms() - t0;
+  ck_assert_msg(el >= 295 && el < 2000, "300 ms acquire gave up after %lld ms",
+                (long long)el);
+  wait_children(zh, path, 1, 5000);
+
+  ck_assert_int_eq(zkr_lock_acquire_async(lb, -1, done_cb, &d), 0);
+  wait_children(zh, path, 2, 5000);
+  ck_assert_int_eq(zkr_lock_acquire_async(lb, -1, done_cb, &d), ZKR_EBUSY);
+  ck_assert_int_eq(done_calls(&d), 0);
+  ck_assert_int_eq(zkr_lock_release(la, 10000), 0);
+  ck_assert_int_eq(done_wait(&d, 10000), 1);
+  ck_assert_int_eq(d.rc, 0);
+  ck_assert(zkr_lock_held(lb));
+  usleep(200 * 1000); /* a duplicate callback would come within this time */
+  ck_assert_int_eq(done_calls(&d), 1);
+
+  zkr_lock_free(lb);
+  zkr_lock_free(la);
+  wait_children(zh, path, 0, 5000);
+  tu_rmr(zh, root);
+  zkr_session_free(b);
+  zkr_session_free(a);
+}
+END_TEST
+
+START_TEST(free_or_cancel_pending_acquire) {
+  char root[64], path[128];
+  zkr_session_t *a = tu_open(tu_hosts(), 10000), *b = tu_open(tu_hosts(), 10000);
+  zkr_lock_t *la, *lb;
+  done_t d1 = DONE_INIT, d2 = DONE_INIT, rel = DONE_INIT;
+  zhandle_t *zh = zkr_session_zhandle(a);
+
+  tu_root(root, sizeof(root));
+  lock_path(path, sizeof(path), root);
+  ck_assert_int_eq(zkr_lock_new(a, path, &la), 0);
+  ck_assert_int_eq(zkr_lock_new(b, path, &lb), 0);
+  ck_assert_int_eq(zkr_lock_acquire(la, -1), 0);
+
+  ck_assert_int_eq(zkr_lock_cancel(lb), ZKR_EINVAL); /* nothing pending */
+  ck_assert_int_eq(zkr_lock_acquire_async(lb, -1, done_cb, &d1), 0);
+  wait_children(zh, path, 2, 5000);
+  ck_assert_int_eq(zkr_lock_cancel(lb), 0);
+  ck_assert_int_eq(done_calls(&d1), 1); /* before cancel returned */
+  ck_assert_int_eq(d1.rc, ZKR_ECANCELED);
+  wait_children(zh, path, 1, 5000);
+
+  /* Free right after starting: the create may still be in flight. */
+  ck_assert_int_eq(zkr_lock_acquire_async(lb, -1, done_cb, &d2), 0);
+  zkr_lock_free(lb);
+  ck_assert_int_eq(done_calls(&d2), 1);
+  ck_assert_int_eq(d2.rc, ZKR_ECANCELED);
+  wait_children(zh, path, 1, 5000);
+
+  ck_assert_int_eq(zkr_lock_release_async(la, done_cb, &rel), 0);
+  ck_assert(!zkr_lock_held(la));
+  ck_assert_int_eq(done_wait(&rel, 10000), 1);
+  ck_assert_int_eq(rel.rc, 0);
+  wait_children(zh, path, 0, 5000);
+  usleep(100 * 1000);
+  ck_assert_int_eq(done_calls(&d1), 1);
+  ck_assert_int_eq(done_calls(&d2), 1);
+  zkr_lock_free(la);
+  tu_rmr(zh, root);
+  zkr_session_free(b);
+  zkr_session_free(a);
+}
+END_TEST
+
+/* Fault hook: while armed, act once on a chosen reply kind of a chosen session. */
+static struct {
+  zkr_session_t *s;
+  int kind;
+  int fired;
+  zhandle_t *zh;    /* for the "predecessor vanishes" case */
+  char victim[256]; /* node to delete when the listing comes back */
+  int turn_into;    /* else: replace a ZOK with this */
+} hook;
+
+static int fault_hook(void *arg, zkr_session_t *s, int kind, int rc) {
+  (void)arg;
+  if (hook.fired || s != hook.s || kind != hook.kind || rc != ZOK)
+    return rc;
+  hook.fired = 1;
+  if (hook.victim[0]) {
+    ck_assert_int_eq(zoo_delete(hook.zh, hook.victim, -1), ZOK);
+    return rc;
+  }
+  return hook.turn_into;
+}
+
+/* b's predecessor is a raw node r (another library's, say) that vanishes after b
+ * listed the queue and before b could watch it. With lowest == 0 a lock held
+ * through lx stays ahead of r. */
+static void predecessor_vanishes(int lowest) {
+  char root[64], path[128], pre[256], r[256];
+  zkr_session_t *b = tu_open(tu_hosts(), 10000), *x = tu_open(tu_hosts(), 10000);
+  zkr_lock_t *lb, *lx = NULL;
+  zkr_lock_token_t tok;
+  zkr__lock_stats_t st;
+  done_t d = DONE_INIT;
+  zhandle_t *zh = zkr_session_zhandle(x);
+
+  tu_root(root, sizeof(root));
+  lock_path(path, sizeof(path), root);
+  ck_assert_int_eq(zkr_lock_new(b, path, &lb), 0);
+  if (!lowest) {
+    ck_assert_int_eq(zkr_lock_new(x, path, &lx), 0);
+    ck_assert_int_eq(zkr_lock_acquire(lx, -1), 0);
+  } else {
+    ck_assert_int_eq(zoo_create(zh, root, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0),
+                     ZOK);
+    snprintf(pre, sizeof(pre), "%s/locks", root);
+    ck_assert_int_eq(zoo_create(zh, pre, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0),
+                     ZOK);
+    ck_assert_int_eq(zoo_create(zh, path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0),
+                     ZOK);
+  }
+  snprintf(pre, sizeof(pre), "%s/0123456789abcdef0123456789abcdef__lock__", path);
+  ck_assert_int_eq(zoo_create(zh, pre, NULL, -1, &ZOO_OPEN_ACL_UNSAFE,
+                              ZOO_EPHEMERAL_SEQUENTIAL, r, sizeof(r)),
+                   ZOK);
+  memset(&hook, 0, sizeof(hook));
+  hook.s = b;
+  hook.kind = ZKR__K_CHILDREN;
+  hook.zh = zh;
+  snprintf(hook.victim, sizeof(hook.victim), "%s", r);
+  zkr__set_fault_hook(fault_hook, NULL);
+  ck_assert_int_eq(zkr_lock_acquire_async(lb, -1, done_cb, &d), 0);
+  if (lowest) {
+    /* b listed [r, b]; r vanished before b could watch it: b holds at once. */
+    ck_assert_int_eq(done_wait(&d, 10000), 1);
+    ck_assert_int_eq(d.rc, 0);
+  } else {
+    /* b listed [x, r, b]; r vanished: b keeps its place, lists again and waits
+     * for x. */
+    wait_children(zh, path, 2, 5000);
+    usleep(100 * 1000);
+    ck_assert_int_eq(done_calls(&d), 0);
+    ck_assert_int_eq(zkr_lock_release(lx, 10000), 0);
+    ck_assert_int_eq(done_wait(&d, 10000), 1);
+    ck_assert_int_eq(d.rc, 0);
+  }
+  zkr__set_fault_hook(NULL, NULL);
+  ck_assert_int_eq(hook.fired, 1);
+  ck_assert_int_eq(zkr__lock_stats(lb, &st), 0);
+  ck_assert_int_eq(st.pred_vanished, 1);
+  ck_assert_int_eq(st.lists, lowest ? 1 : 2);
+  ck_assert_int_eq(zkr_lock_token(lb, &tok), 0);
+  ck_assert_int_eq(zkr_lock_release(lb, 10000), 0);
+  zkr_lock_free(lb);
+  zkr_lock_free(lx);
+  wait_children(zh, path, 0, 5000);
+  tu_rmr(zh, root);
+  zkr_session_free(b);
+  zkr_session_free(x);
+}
+
+START_TEST(predecessor_vanishes_lowest) {
+  predecessor_vanishes(1);
+}
+END_TEST
+
+START_TEST(predecessor_vanishes_not_lowest) {
+  predecessor_vanishes(0);
+}
+END_TEST
+
+static _Atomic int lost_events, suspect_events, recovered_events;
+static void count_lock_events(zkr_lock_t *l, int ev, void *arg) {
+  (void)l, (void)arg;
+  if (ev == ZKR_LOCK_LOST)
+    atomic_fetch_add(&lost_events, 1);
+  else if (ev == ZKR_LOCK_SUSPECT)
+    atomic_fetch_add(&suspect_events, 1);
+  else if (ev == ZKR_LOCK_RECOVERED)
+    atomic_fetch_add(&recovered_events, 1);
+}
+
+START_TEST(holder_expired_lost_next_granted_guard_fails) {
+  char root[64], path[128], data[128];
+  zkr_session_t *a = tu_open(tu_hosts(), 4000), *b = tu_open(tu_hosts(), 10000);
+  zkr_session_t *x = tu_open(tu_hosts(), 10000);
+  zkr_lock_t *la, *lb;
+  zkr_lock_token_t ta, tb;
+  done_t d = DONE_INIT;
+  zoo_op_t ops[2];
+  zoo_op_result_t res[2];
+  zhandle_t *zh = zkr_session_zhandle(x);
+  int64_t deadline;
+
+  atomic_store(&lost_events, 0);
+  tu_root(root, sizeof(root));
+  lock_path(path, sizeof(path), root);
+  snprintf(data, sizeof(data), "%s/data", root);
+  ck_assert_int_eq(zkr_lock_new(a, path, &la), 0);
+  ck_assert_int_eq(zkr_lock_new(b, path, &lb), 0);
+  ck_assert_int_eq(zkr_lock_set_listener(la, count_lock_events, NULL), 0);
+  ck_assert_int_eq(zkr_lock_acquire(la, -1), 0);
+  ck_assert_int_eq(zkr_lock_token(la, &ta), 0);
+  ck_assert_int_eq(zoo_create(zh, data, "0", 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+
+  /* A guarded write commits while held. */
+  ck_assert_int_eq(zkr_lock_guard(la, &ops[0]), 0);
+  zoo_set_op_init(&ops[1], data, "1", 1, -1, NULL);
+  ck_assert_int_eq(zoo_multi(zh, 2, ops, res), ZOK);
+
+  ck_assert_int_eq(zkr_lock_acquire_async(lb, -1, done_cb, &d), 0);
+  wait_children(zh, path, 2, 5000);
+  tu_expire(a, tu_hosts());
+  ck_assert_int_eq(done_wait(&d, 20000), 1);
+  ck_assert_int_eq(d.rc, 0);
+  deadline = tu_now_ms() + 10000;
+  while (atomic_load(&lost_events) == 0 && tu_now_ms() < deadline)
+    usleep(1000);
+  ck_assert_int_eq(atomic_load(&lost_events), 1);
+  ck_assert(!zkr_lock_held(la));
+  ck_assert_int_eq(zkr_lock_token(la, &ta) == ZKR_ENOTHELD, 1);
+  ck_assert_int_eq(zkr_lock_release(la, 1000), ZKR_ENOTHELD);
+  ck_assert_int_eq(zkr_lock_token(lb, &tb), 0);
+  ck_assert_msg(tb.czxid > ta.czxid, "token did not increase");
+
+  /* The guard op taken while a held is stale now: the multi must fail. */
+  zoo_set_op_init(&ops[1], data, "2", 1, -1, NULL);
+  ck_assert_int_eq(zoo_multi(zh, 2, ops, res), ZNONODE);
+  {
+    char buf[8];
+    int len = sizeof(buf);
+    ck_assert_int_eq(zoo_get(zh, data, 0, buf, &len, NULL), ZOK);
+    ck_assert_int_eq(buf[0], '1');
+  }
+  /* a works again on its new session. */
+  ck_assert_int_eq(zkr_session_wait_connected(a, 10000), 0);
+  ck_assert_int_eq(zkr_lock_release(lb, 10000), 0);
+  ck_assert_int_eq(zkr_lock_acquire(la, 10000), 0);
+  ck_assert_int_eq(zkr_lock_release(la, 10000), 0);
+  zkr_lock_free(la);
+  zkr_lock_free(lb);
+  wait_children(zh, path, 0, 5000);
+  tu_rmr(zh, root);
+  zkr_session_free(a);
+  zkr_session_free(b);
+  zkr_session_free(x);
+}
+END_TEST
+
+START_TEST(tokens_increase_across_reaped_parent) {
+  char root[64], path[128];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000);
+  zkr_lock_t *l;
+  zkr_lock_token_t t, prev = {0};
+  zhandle_t *zh = zkr_session_zhandle(s);
+
+  tu_root(root, sizeof(root));
+  lock_path(path, sizeof(path), root);
+  ck_assert_int_eq(zkr_lock_new(s, path, &l), 0);
+  for (int round = 0; round < 2; round++) {
+    for (int i = 0; i < 3; i++) {
+      ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
+      ck_assert_int_eq(zkr_lock_token(l, &t), 0);
+      ck_assert_msg(t.czxid > prev.czxid, "token %lld after %lld", (long long)t.czxid,
+                    (long long)prev.czxid);
+      ck_assert_int_eq(t.session_id, zkr_session_id(s));
+      ck_assert_int_eq(strncmp(t.node, "_c_", 3), 0);
+      ck_assert_ptr_nonnull(strstr(t.node, "-lock-"));
+      if (i == 0)
+        ck_assert_int_eq(t.sequence, 0); /* a new parent starts counting again */
+      else
+        ck_assert_int_eq(t.sequence, prev.sequence + 1);
+      prev = t;
+      ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
+    }
+    /* What the server does to an empty container, done now: the next acquire
+     * must recreate the parents. */
+    ck_assert_int_eq(zoo_delete(zh, path, -1), ZOK);
+  }
+  zkr_lock_free(l);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+}
+END_TEST
+
+START_TEST(ambiguous_create_resolved_without_orphan) {
+  char root[64], path[128];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000);
+  zkr_lock_t *l;
+  zkr_lock_token_t t;
+  zkr__lock_stats_t st;
+  zkr_contender_t *c;
+  int n;
+  zhandle_t *zh = zkr_session_zhandle(s);
+
+  tu_root(root, sizeof(root));
+  lock_path(path, sizeof(path), root);
+  ck_assert_int_eq(zoo_create(zh, root, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+  ck_assert_int_eq(zkr_lock_new(s, path, &l), 0);
+  memset(&hook, 0, sizeof(hook));
+  hook.s = s;
+  hook.kind = ZKR__K_CREATE;
+  hook.turn_into = ZCONNECTIONLOSS;
+  /* Make the parents first, so the faked reply is the lock node's own create. */
+  ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
+  ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
+  zkr__set_fault_hook(fault_hook, NULL);
+  ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
+  zkr__set_fault_hook(NULL, NULL);
+  ck_assert_int_eq(hook.fired, 1);
+  ck_assert_int_eq(zkr__lock_stats(l, &st), 0);
+  ck_assert_int_eq(st.recoveries, 1);
+  ck_assert_int_eq(zkr_lock_token(l, &t), 0);
+  ck_assert_int_eq(zkr_contenders_list(s, path, 5000, &c, &n), 0);
+  ck_assert_int_eq(n, 1); /* adopted, not duplicated */
+  ck_assert_str_eq(c[0].name, t.node);
+  ck_assert_int_eq(c[0].owner_session, zkr_session_id(s));
+  ck_assert_int_eq(c[0].czxid, t.czxid);
+  zkr_contenders_free(c, n);
+  ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
+  ck_assert_int_eq(count_children(zh, path), 0);
+  zkr_lock_free(l);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+}
+END_TEST
+
+static char logged_unknown[512];
+static void log_capture(void *arg, int level, const char *msg) {
+  (void)arg;
+  if (level == ZKR_LOG_WARN && strstr(msg, "no known format"))
+    snprintf(logged_unknown, sizeof(logged_unknown), "%s", msg);
+}
+
+START_TEST(foreign_formats_respected_in_order) {
+  char root[64], path[128], p[256], made[5][256];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *x = tu_open(tu_hosts(), 10000);
+  zkr_lock_t *l;
+  done_t d = DONE_INIT;
+  zkr_contender_t *c;
+  int n;
+  zhandle_t *zh = zkr_session_zhandle(x);
+  char hex16[17];
+  const char *prefixes[] = {
+      "0123456789abcdef0123456789abcdef__lock__",      /* kazoo */
+      "_c_0123456789abcdef0123456789abcdef-lock-",     /* go */
+      "_c_6ba7b810-9dad-41d1-80b4-00c04fd430c8-lock-", /* Curator */
+      NULL,                                            /* ZooKeeper C recipe */
+      "0123456789abcdef0123456789abcdef__rlock__",     /* kazoo reader */
+  };
+  const int formats[] = {ZKR_FORMAT_KAZOO, ZKR_FORMAT_GO, ZKR_FORMAT_CURATOR,
+                         ZKR_FORMAT_ZK_C, ZKR_FORMAT_KAZOO};
+
+  tu_root(root, sizeof(root));
+  lock_path(path, sizeof(path), root);
+  snprintf(p, sizeof(p), "%s/locks", root);
+  ck_assert_int_eq(zoo_create(zh, root, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+  ck_assert_int_eq(zoo_create(zh, p, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+  ck_assert_int_eq(zoo_create(zh, path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+  /* A child in no known format: ignored for ordering, reported to the log. */
+  snprintf(p, sizeof(p), "%s/config", path);
+  ck_assert_int_eq(zoo_create(zh, p, "x", 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+  snprintf(hex16, sizeof(hex16), "%016llx", (unsigned long long)zkr_session_id(x));
+  for (int i = 0; i < 5; i++) {
+    char pre[256];
+    if (prefixes[i])
+      snprintf(pre, sizeof(pre), "%s/%s", path, prefixes[i]);
+    else
+      snprintf(pre, sizeof(pre), "%s/x-%s-", path, hex16);
+    ck_assert_int_eq(zoo_create(zh, pre, "foreign", 7, &ZOO_OPEN_ACL_UNSAFE,
+                                ZOO_EPHEMERAL_SEQUENTIAL, made[i], sizeof(made[i])),
+                     ZOK);
+  }
+  zkr_log_set_callback(log_capture, NULL, ZKR_LOG_WARN);
+  ck_assert_int_eq(zkr_lock_new(s, path, &l), 0);
+  ck_assert_int_eq(zkr_lock_acquire(l, 0), ZKR_ETIMEDOUT);
+  ck_assert_ptr_nonnull(strstr(logged_unknown, "config"));
+
+  ck_assert_int_eq(zkr_contenders_list(x, path, 5000, &c, &n), 0);
+  ck_assert_int_eq(n, 6);
+  for (int i = 0; i < 5; i++) {
+    ck_assert_str_eq(c[i].name, strrchr(made[i], '/') + 1);
+    ck_assert_int_eq(c[i].format, formats[i]);
+    ck_assert_int_eq(c[i].sequence, c[0].sequence + i); /* "config" took one */
+    ck_assert_int_eq(c[i].owner_session, zkr_session_id(x));
+    ck_assert_str_eq(c[i].data, "foreign");
+  }
+  ck_assert_int_eq(c[4].reader, 1);
+  ck_assert_str_eq(c[5].name, "config");
+  ck_assert_int_eq(c[5].format, ZKR_FORMAT_UNKNOWN);
+  ck_assert_str_eq(zkr_format_name(c[0].format), "kazoo");
+  zkr_contenders_free(c, n);
+
+  ck_assert_int_eq(zkr_lock_acquire_async(l, -1, done_cb, &d), 0);
+  for (int i = 0; i < 5; i++) {
+    usleep(50 * 1000);
+    ck_assert_msg(done_calls(&d) == 0, "granted while %s was still queued", made[i]);
+    ck_assert_int_eq(zoo_delete(zh, made[i], -1), ZOK);
+  }
+  ck_assert_int_eq(done_wait(&d, 10000), 1);
+  ck_assert_int_eq(d.rc, 0);
+  ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
+  zkr_log_set_callback(NULL, NULL, 0);
+  zkr_lock_free(l);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+  zkr_session_free(x);
+}
+END_TEST
+
+START_TEST(reentrant_holds) {
+  char root[64], path[128];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000);
+  zkr_lock_t *l;
+  zkr_lock_token_t t1, t2;
+  done_t d = DONE_INIT;
+  zhandle_t *zh = zkr_session_zhandle(s);
+
+  tu_root(root, sizeof(root));
+  lock_path(path, sizeof(path), root);
+  ck_assert_int_eq(zkr_lock_new(s, path, &l), 0);
+  ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
+  ck_assert_int_eq(zkr_lock_token(l, &t1), 0);
+  ck_assert_int_eq(zkr_lock_acquire(l, 0), 0);
+  ck_assert_int_eq(zkr_lock_acquire_async(l, 0, done_cb, &d), 0);
+  ck_assert_int_eq(done_wait(&d, 5000), 1);
+  ck_assert_int_eq(d.rc, 0);
+  ck_assert_int_eq(zkr_lock_hold_count(l), 3);
+  ck_assert_int_eq(zkr_lock_token(l, &t2), 0);
+  ck_assert_int_eq(t1.czxid, t2.czxid);
+  ck_assert_int_eq(count_children(zh, path), 1);
+  ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
+  ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
+  ck_assert(zkr_lock_held(l));
+  ck_assert_int_eq(count_children(zh, path), 1);
+  ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
+  ck_assert(!zkr_lock_held(l));
+  ck_assert_int_eq(count_children(zh, path), 0);
+  ck_assert_int_eq(zkr_lock_release(l, 10000), ZKR_ENOTHELD);
+  zkr_lock_free(l);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+}
+END_TEST
+
+/* From inside a callback, blocking calls are refused. */
+static int deadlk_rc[3];
+static void deadlk_cb(zkr_lock_t *l, int rc, void *arg) {
+  (void)rc;
+  deadlk_rc[0] = zkr_lock_acquire(l, 1000);
+  deadlk_rc[1] = zkr_lock_release(l, 1000);
+  deadlk_rc[2] = zkr_lock_release_async(l, done_cb, arg);
+}
+
+START_TEST(bad_input_and_closed_session) {
+  char root[64], path[128], longp[ZKR__PATH_MAX + 8];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000);
+  zkr_lock_t *l = (zkr_lock_t *)0x1, *m;
+  done_t d = DONE_INIT, rel = DONE_INIT;
+  zoo_op_t op;
+  zkr_lock_token_t t;
+
+  tu_root(root, sizeof(root));
+  lock_path(path, sizeof(path), root);
+  memset(longp, 'a', sizeof(longp));
+  longp[0] = '/';
+  longp[sizeof(longp) - 1] = '\0';
+  ck_assert_int_eq(zkr_lock_new(s, "relative/path", &l), ZKR_EINVAL);
+  ck_assert_ptr_null(l);
+  ck_assert_int_eq(zkr_lock_new(s, "/trailing/", &l), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_lock_new(s, "/", &l), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_lock_new(s, longp, &l), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_lock_new(s, NULL, &l), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_lock_new(NULL, path, &l), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_lock_new(s, path, NULL), ZKR_EINVAL);
+  ck_assert_int_eq(count_children(zkr_session_zhandle(s), root), 0);
+
+  ck_assert_int_eq(zkr_lock_new(s, path, &l), 0);
+  ck_assert_int_eq(zkr_lock_release(l, 1000), ZKR_ENOTHELD);
+  ck_assert_int_eq(zkr_lock_release_async(l, NULL, NULL), ZKR_ENOTHELD);
+  ck_assert_int_eq(zkr_lock_token(l, &t), ZKR_ENOTHELD);
+  ck_assert_int_eq(zkr_lock_guard(l, &op), ZKR_ENOTHELD);
+  ck_assert_int_eq(zkr_lock_acquire(l, -2), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_lock_acquire_async(l, 0, NULL, NULL), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_lock_set_data(l, NULL, 5), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_lock_set_data(l, "x", 64 * 1024 + 1), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_lock_set_data(l, "worker-7", 8), 0);
+  ck_assert_int_eq(zkr_lock_set_acl(l, NULL), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_lock_set_acl(l, &ZOO_OPEN_ACL_UNSAFE), 0);
+
+  /* Blocking calls inside a completion callback. */
+  ck_assert_int_eq(zkr_lock_acquire_async(l, 10000, deadlk_cb, &rel), 0);
+  ck_assert_int_eq(done_wait(&rel, 10000), 1);
+  ck_assert_int_eq(deadlk_rc[0], ZKR_EDEADLK);
+  ck_assert_int_eq(deadlk_rc[1], ZKR_EDEADLK);
+  ck_assert_int_eq(deadlk_rc[2], 0); /* the async form is fine there */
+  ck_assert_int_eq(rel.rc, 0);
+  ck_assert(!zkr_lock_held(l));
+
+  /* The session goes away under a held lock and a waiting one. */
+  ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
+  ck_assert_int_eq(zkr_lock_new(s, path, &m), 0);
+  ck_assert_int_eq(zkr_lock_acquire_async(m, -1, done_cb, &d), 0);
+  zkr__session_ref(s); /* keep the memory to show calls on it fail cleanly */
+  zkr_session_free(s);
+  ck_assert_int_eq(done_calls(&d), 1);
+  ck_assert_int_eq(d.rc, ZKR_ECLOSED);
+  ck_assert(!zkr_lock_held(l));
+  ck_assert_int_eq(zkr_lock_acquire(l, 1000), ZKR_ECLOSED);
+  ck_assert_int_eq(zkr_lock_acquire(m, 0), ZKR_ECLOSED);
+  ck_assert_int_eq(zkr_lock_release(l, 1000), ZKR_ENOTHELD);
+  {
+    zkr_lock_t *n = NULL;
+    ck_assert_int_eq(zkr_lock_new(s, path, &n), ZKR_ECLOSED);
+    ck_assert_ptr_null(n);
+  }
+  zkr_lock_free(m);
+  zkr_lock_free(l);
+  zkr__session_unref(s);
+  {
+    zkr_session_t *x = tu_open(tu_hosts(), 10000);
+    wait_children(zkr_session_zhandle(x), path, 0, 5000);
+    tu_rmr(zkr_session_zhandle(x), root);
+    zkr_session_free(x);
+  }
+}
+END_TEST
+
+START_TEST(suspect_and_recovered_across_server_restart) {
+  const char *dir = tu_zkdir("standalone");
+  char root[64], path[128];
+  zkr_session_t *s;
+  zkr_lock_t *l;
+  zkr_lock_token_t t1, t2;
+  int64_t deadline;
+
+  if (!dir)
+    TU_SKIP("the test server is not ours to restart");
+  atomic_store(&suspect_events, 0);
+  atomic_store(&recovered_events, 0);
+  atomic_store(&lost_events, 0);
+  s = tu_open(tu_hosts(), 30000);
+  tu_root(root, sizeof(root));
+  lock_path(path, sizeof(path), root);
+  ck_assert_int_eq(zkr_lock_new(s, path, &l), 0);
+  ck_assert_int_eq(zkr_lock_set_listener(l, count_lock_events, NULL), 0);
+  ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
+  ck_assert_int_eq(zkr_lock_token(l, &t1), 0);
+  ck_assert_int_eq(tu_zkctl(NULL, 0, "kill-member %s 1", dir), 0);
+  deadline = tu_now_ms() + 15000;
+  while (atomic_load(&suspect_events) == 0 && tu_now_ms() < deadline)
+    usleep(1000);
+  ck_assert_int_eq(atomic_load(&suspect_events), 1);
+  ck_assert_int_eq(tu_zkctl(NULL, 0, "start-member %s 1", dir), 0);
+  deadline = tu_now_ms() + 30000;
+  while (atomic_load(&recovered_events) == 0 && tu_now_ms() < deadline)
+    usleep(1000);
+  ck_assert_int_eq(atomic_load(&recovered_events), 1);
+  ck_assert_int_eq(atomic_load(&lost_events), 0);
+  ck_assert(zkr_lock_held(l));
+  ck_assert_int_eq(zkr_lock_token(l, &t2), 0);
+  ck_assert_int_eq(t1.czxid, t2.czxid);
+  ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
+  zkr_lock_free(l);
+  tu_rmr(zkr_session_zhandle(s), root);
+  zkr_session_free(s);
+}
+END_TEST
+
+Suite *lock_suite(void) {
+  Suite *s = suite_create("lock");
+  TCase *tc = tcase_create("lock");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, bad_input_and_closed_session);
+  tcase_add_test(tc, reentrant_holds);
+  tcase_add_test(tc, timeouts_zero_positive_forever);
+  tcase_add_test(tc, free_or_cancel_pending_acquire);
+  tcase_add_test(tc, fifo_grant_order_and_one_watch_per_waiter);
+  tcase_add_test(tc, mutual_exclusion_many_sessions);
+  tcase_add_test(tc, predecessor_vanishes_lowest);
+  tcase_add_test(tc, predecessor_vanishes_not_lowest);
+  tcase_add_test(tc, tokens_increase_across_reaped_parent);
+  tcase_add_test(tc, ambiguous_create_resolved_without_orphan);
+  tcase_add_test(tc, foreign_formats_respected_in_order);
+  tcase_add_test(tc, holder_expired_lost_next_granted_guard_fails);
+  tcase_add_test(tc, suspect_and_recovered_across_server_restart);
+  suite_add_tcase(s, tc);
+  return s;
+}
