@@ -61,7 +61,10 @@ TEST_BIN := $(BUILD)/tests/check_zkrecipes
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all examples tests check check-run demo demo-run install uninstall clean format deps
+BENCH_BIN := $(BUILD)/bench/zkr_bench
+
+.PHONY: all examples tests check check-run demo demo-run bench bench-run install uninstall \
+        clean format deps
 
 all: $(STATIC) $(SHARED) $(PCFILE)
 
@@ -109,6 +112,10 @@ $(TEST_BIN): $(TEST_OBJS) $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $(TEST_OBJS) $(STATIC) $(ALL_LDFLAGS) $(ZK_LIBS) $(CHECK_LIBS)
 
+$(BENCH_BIN): bench/zkr_bench.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(ZK_LIBS) -lm
+
 deps:
 	bash tests/deps.sh
 
@@ -123,10 +130,19 @@ check-run: all examples tests
 demo: deps
 	$(MAKE) --no-print-directory demo-run
 
-# Until the lock recipe lands its contention example, the demo is the session one.
 demo-run: all examples
 	tests/zk/with-zk.sh --standalone -- bash -c '"$$0" "$$ZKR_TEST_STANDALONE"' \
-	    $(BUILD)/examples/session
+	    $(BUILD)/examples/lock_contention
+
+# Benchmarks print figures and ratios measured side by side in one run, on a
+# throwaway standalone server (forceSync as ZooKeeper's default). BENCH_ARGS
+# passes options through, e.g. make bench BENCH_ARGS="-r 5 -w w1,floor-cd".
+bench: deps
+	$(MAKE) --no-print-directory bench-run
+
+bench-run: $(BENCH_BIN)
+	tests/zk/with-zk.sh --standalone -- bash -c '"$$0" $$1 "$$ZKR_TEST_STANDALONE"' \
+	    $(BENCH_BIN) "$(BENCH_ARGS)"
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/zkrecipes $(DESTDIR)$(PKGCONFIGDIR)
@@ -150,6 +166,6 @@ clean:
 
 format:
 	clang-format -i include/*.h include/zkrecipes/*.h lib/*.[ch] $(wildcard recipes/*.c) \
-	    examples/*.c tests/*.[ch]
+	    examples/*.c tests/*.[ch] bench/*.c
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(EXAMPLES:=.d)
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(EXAMPLES:=.d) $(BENCH_BIN).d

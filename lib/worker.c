@@ -37,6 +37,9 @@ static int running, stopping;
 static wtimer_t *timers; /* sorted by due_ms, then id */
 static job_t *jobs_head, *jobs_tail;
 static uint64_t next_id = 1;
+static int64_t wake_at; /* when the sleeping worker wakes by itself; 0: awake */
+
+#define IDLE_WAKE_MS 1000
 
 static void init_cv(void) {
   pthread_condattr_t ca;
@@ -86,13 +89,18 @@ static void *worker_main(void *unused) {
       pthread_mutex_lock(&wmu);
       continue;
     }
-    if (timers) {
-      struct timespec ts = {.tv_sec = timers->due_ms / 1000,
-                            .tv_nsec = (long)(timers->due_ms % 1000) * 1000000};
+    /* Never sleep longer than IDLE_WAKE_MS: a timer due later than our wake-up
+     * then needs no signal (see zkr__timer_at), which keeps the common case, a
+     * deadline that will be cancelled, free of context switches. */
+    wake_at = zkr__now_ms() + IDLE_WAKE_MS;
+    if (timers && timers->due_ms < wake_at)
+      wake_at = timers->due_ms;
+    {
+      struct timespec ts = {.tv_sec = wake_at / 1000,
+                            .tv_nsec = (long)(wake_at % 1000) * 1000000};
       pthread_cond_timedwait(&wcv, &wmu, &ts);
-    } else {
-      pthread_cond_wait(&wcv, &wmu);
     }
+    wake_at = 0;
   }
   /* Stopping: every session is freed, so no timer should be left; any that is
    * still here runs as cancelled so that its owner can let go of memory. */
@@ -147,7 +155,11 @@ int zkr__timer_at(zkr_session_t *s, int64_t due_ms, zkr__timer_fn fn, void *ctx,
   *pp = t;
   if (id_out)
     *id_out = t->id;
-  pthread_cond_broadcast(&wcv);
+  /* Wake the worker only if it would sleep past the new timer: most timers are
+   * deadlines that get cancelled long before they are due, and a wake-up per
+   * acquire costs a context switch on the hot path. */
+  if (t->due_ms < wake_at)
+    pthread_cond_broadcast(&wcv);
   pthread_mutex_unlock(&wmu);
   return 0;
 }
