@@ -14,6 +14,7 @@
  *   floor-ls     raw client: sync getChildren round trip
  *   w1           zkrecipes lock, 1 session, acquire + release cycles
  *   w2           zkrecipes lock, 8 sessions x 250 cycles on one path, no hold time
+ *   w1p, w2p     the same with release(l, 0): not waiting for the delete's reply
  *   herd         zkrecipes lock, 50 waiters queued: notifications per release
  */
 #include <inttypes.h>
@@ -34,6 +35,7 @@
 static const char *hosts;
 static char root[64];
 static int w1_cycles = 2000, w2_sessions = 8, w2_cycles = 250, herd_waiters = 50;
+static int release_ms = 10000; /* 0: release without waiting for the ack */
 static int floor_cycles = 2000, ls_cycles = 2000;
 
 /* ---- measurements ---- */
@@ -155,7 +157,7 @@ static void floor_list(int round) {
 
 /* ---- W1: uncontended lock ---- */
 
-static void w1(int round) {
+static void w1(int round, const char *work) {
   zkr_session_t *s = open_session();
   zkr_lock_t *l;
   char path[128];
@@ -177,17 +179,17 @@ static void w1(int round) {
     if ((rc = zkr_lock_acquire(l, 10000)) != 0)
       die("w1 acquire", rc);
     b = now_ns();
-    if ((rc = zkr_lock_release(l, 10000)) != 0)
+    if ((rc = zkr_lock_release(l, release_ms)) != 0)
       die("w1 release", rc);
     acq[i] = (double)(b - a) / 1e3;
     rel[i] = (double)(now_ns() - b) / 1e3;
   }
   secs = (double)(now_ns() - t0) / 1e9;
-  record(round, "W1", "zkrecipes", "cycles_per_s", "/s", w1_cycles / secs);
-  record(round, "W1", "zkrecipes", "acquire_p50_us", "us", pct(acq, w1_cycles, 0.5));
-  record(round, "W1", "zkrecipes", "acquire_p99_us", "us", pct(acq, w1_cycles, 0.99));
-  record(round, "W1", "zkrecipes", "release_p50_us", "us", pct(rel, w1_cycles, 0.5));
-  record(round, "W1", "zkrecipes", "release_p99_us", "us", pct(rel, w1_cycles, 0.99));
+  record(round, work, "zkrecipes", "cycles_per_s", "/s", w1_cycles / secs);
+  record(round, work, "zkrecipes", "acquire_p50_us", "us", pct(acq, w1_cycles, 0.5));
+  record(round, work, "zkrecipes", "acquire_p99_us", "us", pct(acq, w1_cycles, 0.99));
+  record(round, work, "zkrecipes", "release_p50_us", "us", pct(rel, w1_cycles, 0.5));
+  record(round, work, "zkrecipes", "release_p99_us", "us", pct(rel, w1_cycles, 0.99));
   zkr_lock_free(l);
   zkr_session_free(s);
   free(acq);
@@ -220,7 +222,7 @@ static void *w2_worker(void *arg) {
     if (atomic_fetch_add(c->inside, 1) != 0)
       atomic_fetch_add(c->violations, 1);
     atomic_fetch_sub(c->inside, 1);
-    if ((rc = zkr_lock_release(l, 60000)) != 0)
+    if ((rc = zkr_lock_release(l, release_ms ? 60000 : 0)) != 0)
       die("w2 release", rc);
   }
   zkr_lock_free(l);
@@ -228,7 +230,7 @@ static void *w2_worker(void *arg) {
   return NULL;
 }
 
-static void w2(int round) {
+static void w2(int round, const char *work) {
   int n = w2_sessions, total = w2_sessions * w2_cycles;
   pthread_t t[64];
   w2_ctx_t c[64];
@@ -261,10 +263,10 @@ static void w2(int round) {
     pthread_join(t[i], NULL);
   secs = (double)(now_ns() - t0) / 1e9;
   pthread_barrier_destroy(&start);
-  record(round, "W2", "zkrecipes", "cycles_per_s", "/s", total / secs);
-  record(round, "W2", "zkrecipes", "acquire_p50_us", "us", pct(acq, total, 0.5));
-  record(round, "W2", "zkrecipes", "acquire_p99_us", "us", pct(acq, total, 0.99));
-  record(round, "W2", "zkrecipes", "exclusion_violations", "", atomic_load(&violations));
+  record(round, work, "zkrecipes", "cycles_per_s", "/s", total / secs);
+  record(round, work, "zkrecipes", "acquire_p50_us", "us", pct(acq, total, 0.5));
+  record(round, work, "zkrecipes", "acquire_p99_us", "us", pct(acq, total, 0.99));
+  record(round, work, "zkrecipes", "exclusion_violations", "", atomic_load(&violations));
   free(acq);
 }
 
@@ -393,7 +395,7 @@ static int wanted(const char *list, const char *w) {
 }
 
 int main(int argc, char **argv) {
-  const char *only = "floor-cd,floor-ls,w1,w2,herd";
+  const char *only = "floor-cd,floor-ls,w1,w2,w1p,w2p,herd";
   int rounds = 3, opt;
 
   while ((opt = getopt(argc, argv, "r:w:h")) != -1) {
@@ -401,7 +403,8 @@ int main(int argc, char **argv) {
     case 'r': rounds = atoi(optarg); break;
     case 'w': only = optarg; break;
     default:
-      fprintf(stderr, "usage: %s [-r ROUNDS] [-w floor-cd,floor-ls,w1,w2,herd] HOSTS\n",
+      fprintf(stderr,
+              "usage: %s [-r ROUNDS] [-w floor-cd,floor-ls,w1,w2,w1p,w2p,herd] HOSTS\n",
               argv[0]);
       return 2;
     }
@@ -429,7 +432,7 @@ int main(int argc, char **argv) {
     w2_cycles = 100;
     floor_create_delete(0);
     floor_list(0);
-    w2(0);
+    w2(0, "W2");
     floor_cycles = saved_floor;
     ls_cycles = saved_ls;
     w2_cycles = saved_w2;
@@ -443,17 +446,24 @@ int main(int argc, char **argv) {
     }
     if (wanted(only, "floor-ls"))
       floor_list(r);
-    if (wanted(only, "w1")) {
-      w1(r);
-      if (floor_cd > 0)
-        record(r, "W1", "ratio", "W1/create+delete", "x",
-               metric("W1", "zkrecipes", "cycles_per_s", "")->v[r - 1] / floor_cd);
-    }
-    if (wanted(only, "w2")) {
-      w2(r);
-      if (floor_cd > 0)
-        record(r, "W2", "ratio", "W2/create+delete", "x",
-               metric("W2", "zkrecipes", "cycles_per_s", "")->v[r - 1] / floor_cd);
+    /* W1/W2 wait for the release's acknowledgement, as every peer library does;
+     * W1p/W2p release with timeout 0 (the delete rides ahead of the next acquire
+     * in session order), a zkrecipes option. */
+    for (int p = 0; p < 2; p++) {
+      const char *w1name = p ? "W1p" : "W1", *w2name = p ? "W2p" : "W2";
+      release_ms = p ? 0 : 10000;
+      if (wanted(only, p ? "w1p" : "w1")) {
+        w1(r, w1name);
+        if (floor_cd > 0)
+          record(r, w1name, "ratio", "vs create+delete", "x",
+                 metric(w1name, "zkrecipes", "cycles_per_s", "")->v[r - 1] / floor_cd);
+      }
+      if (wanted(only, p ? "w2p" : "w2")) {
+        w2(r, w2name);
+        if (floor_cd > 0)
+          record(r, w2name, "ratio", "vs create+delete", "x",
+                 metric(w2name, "zkrecipes", "cycles_per_s", "")->v[r - 1] / floor_cd);
+      }
     }
     if (wanted(only, "herd"))
       herd(r);

@@ -1099,7 +1099,9 @@ int zkr_lock_release(zkr_lock_t *l, int timeout_ms) {
 
   if (!l || timeout_ms < -1)
     return ZKR_EINVAL;
-  if (timeout_ms != 0 && zkr__in_callback())
+  if (timeout_ms == 0) /* do not wait: the delete is on its way, in session order */
+    return zkr_lock_release_async(l, NULL, NULL);
+  if (zkr__in_callback())
     return ZKR_EDEADLK;
   if (!(y = zkr__sync_new()))
     return ZKR_ENOMEM;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Things that need no server: error table, version, input checks, logging. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -95,6 +96,90 @@ START_TEST(log_levels_and_zookeeper_format) {
 }
 END_TEST
 
+START_TEST(sequences_and_formats) {
+  int32_t v;
+  zkr__child_t c;
+  ck_assert_int_eq(zkr__seq_parse("0000000000", &v), 0);
+  ck_assert_int_eq(v, 0);
+  ck_assert_int_eq(zkr__seq_parse("2147483647", &v), 0);
+  ck_assert_int_eq(v, INT32_MAX);
+  ck_assert_int_eq(zkr__seq_parse("-000000001", &v), 0);
+  ck_assert_int_eq(v, -1);
+  ck_assert_int_eq(zkr__seq_parse("-2147483648", &v), 0);
+  ck_assert_int_eq(v, INT32_MIN);
+  ck_assert_int_eq(zkr__seq_parse("2147483648", &v), -1);
+  ck_assert_int_eq(zkr__seq_parse("-0999999999", &v), -1); /* not what %010d prints */
+  ck_assert_int_eq(zkr__seq_parse("000000001", &v), -1);
+  ck_assert_int_eq(zkr__seq_parse("00000000x1", &v), -1);
+
+  zkr__child_parse("_c_6ba7b810-9dad-41d1-80b4-00c04fd430c8-lock-0000000007", &c);
+  ck_assert_int_eq(c.format, ZKR_FORMAT_CURATOR);
+  ck_assert_int_eq(c.seq, 7);
+  zkr__child_parse("_c_6ba7b810-9dad-41d1-80b4-00c04fd430c8-lock--2147483648", &c);
+  ck_assert_int_eq(c.format, ZKR_FORMAT_CURATOR);
+  ck_assert_int_eq(c.seq, INT32_MIN);
+  zkr__child_parse("_c_6ba7b810-9dad-41d1-80b4-00c04fd430c8-latch-0000000001", &c);
+  ck_assert_int_eq(c.format, ZKR_FORMAT_CURATOR_LATCH);
+  zkr__child_parse("_c_0123456789abcdef0123456789abcdef-lock-0000000002", &c);
+  ck_assert_int_eq(c.format, ZKR_FORMAT_GO);
+  zkr__child_parse("0123456789abcdef0123456789abcdef__lock__0000000003", &c);
+  ck_assert_int_eq(c.format, ZKR_FORMAT_KAZOO);
+  ck_assert_int_eq(c.reader, 0);
+  zkr__child_parse("0123456789abcdef0123456789abcdef__rlock__0000000004", &c);
+  ck_assert_int_eq(c.format, ZKR_FORMAT_KAZOO);
+  ck_assert_int_eq(c.reader, 1);
+  zkr__child_parse("_c_6ba7b810-9dad-41d1-80b4-00c04fd430c8-__READ__0000000005", &c);
+  ck_assert_int_eq(c.format, ZKR_FORMAT_CURATOR_RW);
+  ck_assert_int_eq(c.reader, 1);
+  zkr__child_parse("x-0123456789abcdef-0000000006", &c);
+  ck_assert_int_eq(c.format, ZKR_FORMAT_ZK_C);
+  ck_assert_int_eq(c.seq, 6);
+  zkr__child_parse("x-72057594037927936--000000002", &c);
+  ck_assert_int_eq(c.format, ZKR_FORMAT_ZK_JAVA);
+  ck_assert_int_eq(c.seq, -2);
+  zkr__child_parse("lock-0000000008", &c);
+  ck_assert_int_eq(c.format, ZKR_FORMAT_PLAIN);
+  zkr__child_parse("config", &c);
+  ck_assert_int_eq(c.format, ZKR_FORMAT_UNKNOWN);
+  zkr__child_parse("x-nothex-0000000001", &c);
+  ck_assert_int_eq(c.format, ZKR_FORMAT_UNKNOWN);
+
+  /* Across the int32 wrap the queue order stays the order of creation. */
+  {
+    struct String_vector sv;
+    char *names[] = {"_c_6ba7b810-9dad-41d1-80b4-00c04fd430c8-lock--2147483647", "junk",
+                     "0123456789abcdef0123456789abcdef__lock__2147483646",
+                     "_c_0123456789abcdef0123456789abcdef-lock--2147483648"};
+    zkr__child_t *o;
+    int k;
+    sv.count = 4;
+    sv.data = names;
+    ck_assert_int_eq(zkr__children_order(&sv, 0, &o, &k), 0);
+    ck_assert_int_eq(k, 3);
+    ck_assert_int_eq(o[0].seq, 2147483646);
+    ck_assert_int_eq(o[1].seq, INT32_MIN);
+    ck_assert_int_eq(o[2].seq, -2147483647);
+    ck_assert_str_eq(o[3].name, "junk");
+    free(o);
+  }
+}
+END_TEST
+
+START_TEST(guids_are_uuid4) {
+  char a[37], b[37];
+  zkr__child_t c;
+  char name[80];
+  ck_assert_int_eq(zkr__guid(a), 0);
+  ck_assert_int_eq(zkr__guid(b), 0);
+  ck_assert_int_eq(strlen(a), 36);
+  ck_assert_str_ne(a, b);
+  ck_assert_int_eq(a[14], '4');
+  snprintf(name, sizeof(name), "_c_%s-lock-0000000001", a);
+  zkr__child_parse(name, &c);
+  ck_assert_int_eq(c.format, ZKR_FORMAT_CURATOR);
+}
+END_TEST
+
 Suite *core_suite(void) {
   Suite *s = suite_create("core");
   TCase *tc = tcase_create("core");
@@ -103,6 +188,8 @@ Suite *core_suite(void) {
   tcase_add_test(tc, path_check);
   tcase_add_test(tc, hosts_check);
   tcase_add_test(tc, log_levels_and_zookeeper_format);
+  tcase_add_test(tc, sequences_and_formats);
+  tcase_add_test(tc, guids_are_uuid4);
   suite_add_tcase(s, tc);
   return s;
 }

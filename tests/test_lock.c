@@ -553,7 +553,7 @@ static void log_capture(void *arg, int level, const char *msg) {
 }
 
 START_TEST(foreign_formats_respected_in_order) {
-  char root[64], path[128], p[256], made[5][256];
+  char root[64], path[128], p[256], made[6][256];
   zkr_session_t *s = tu_open(tu_hosts(), 10000), *x = tu_open(tu_hosts(), 10000);
   zkr_lock_t *l;
   done_t d = DONE_INIT;
@@ -567,9 +567,10 @@ START_TEST(foreign_formats_respected_in_order) {
       "_c_6ba7b810-9dad-41d1-80b4-00c04fd430c8-lock-", /* Curator */
       NULL,                                            /* ZooKeeper C recipe */
       "0123456789abcdef0123456789abcdef__rlock__",     /* kazoo reader */
+      "x-72057594037927936-",                          /* ZooKeeper Java recipe */
   };
-  const int formats[] = {ZKR_FORMAT_KAZOO, ZKR_FORMAT_GO, ZKR_FORMAT_CURATOR,
-                         ZKR_FORMAT_ZK_C, ZKR_FORMAT_KAZOO};
+  const int formats[] = {ZKR_FORMAT_KAZOO, ZKR_FORMAT_GO,    ZKR_FORMAT_CURATOR,
+                         ZKR_FORMAT_ZK_C,  ZKR_FORMAT_KAZOO, ZKR_FORMAT_ZK_JAVA};
 
   tu_root(root, sizeof(root));
   lock_path(path, sizeof(path), root);
@@ -581,7 +582,7 @@ START_TEST(foreign_formats_respected_in_order) {
   snprintf(p, sizeof(p), "%s/config", path);
   ck_assert_int_eq(zoo_create(zh, p, "x", 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
   snprintf(hex16, sizeof(hex16), "%016llx", (unsigned long long)zkr_session_id(x));
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < 6; i++) {
     char pre[256];
     if (prefixes[i])
       snprintf(pre, sizeof(pre), "%s/%s", path, prefixes[i]);
@@ -597,8 +598,8 @@ START_TEST(foreign_formats_respected_in_order) {
   ck_assert_ptr_nonnull(strstr(logged_unknown, "config"));
 
   ck_assert_int_eq(zkr_contenders_list(x, path, 5000, &c, &n), 0);
-  ck_assert_int_eq(n, 6);
-  for (int i = 0; i < 5; i++) {
+  ck_assert_int_eq(n, 7);
+  for (int i = 0; i < 6; i++) {
     ck_assert_str_eq(c[i].name, strrchr(made[i], '/') + 1);
     ck_assert_int_eq(c[i].format, formats[i]);
     ck_assert_int_eq(c[i].sequence, c[0].sequence + i); /* "config" took one */
@@ -606,13 +607,13 @@ START_TEST(foreign_formats_respected_in_order) {
     ck_assert_str_eq(c[i].data, "foreign");
   }
   ck_assert_int_eq(c[4].reader, 1);
-  ck_assert_str_eq(c[5].name, "config");
-  ck_assert_int_eq(c[5].format, ZKR_FORMAT_UNKNOWN);
+  ck_assert_str_eq(c[6].name, "config");
+  ck_assert_int_eq(c[6].format, ZKR_FORMAT_UNKNOWN);
   ck_assert_str_eq(zkr_format_name(c[0].format), "kazoo");
   zkr_contenders_free(c, n);
 
   ck_assert_int_eq(zkr_lock_acquire_async(l, -1, done_cb, &d), 0);
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < 6; i++) {
     usleep(50 * 1000);
     ck_assert_msg(done_calls(&d) == 0, "granted while %s was still queued", made[i]);
     ck_assert_int_eq(zoo_delete(zh, made[i], -1), ZOK);
@@ -657,6 +658,18 @@ START_TEST(reentrant_holds) {
   ck_assert(!zkr_lock_held(l));
   ck_assert_int_eq(count_children(zh, path), 0);
   ck_assert_int_eq(zkr_lock_release(l, 10000), ZKR_ENOTHELD);
+
+  /* Release without waiting: done at once, the delete goes first on the session,
+   * so the next acquire of the same object queues behind nothing. */
+  for (int i = 0; i < 3; i++) {
+    ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
+    ck_assert_int_eq(zkr_lock_token(l, &t2), 0);
+    ck_assert_int_gt(t2.czxid, t1.czxid);
+    t1 = t2;
+    ck_assert_int_eq(zkr_lock_release(l, 0), 0);
+    ck_assert(!zkr_lock_held(l));
+  }
+  wait_children(zh, path, 0, 5000);
   zkr_lock_free(l);
   tu_rmr(zh, root);
   zkr_session_free(s);
@@ -668,7 +681,7 @@ static int deadlk_rc[3];
 static void deadlk_cb(zkr_lock_t *l, int rc, void *arg) {
   (void)rc;
   deadlk_rc[0] = zkr_lock_acquire(l, 1000);
-  deadlk_rc[1] = zkr_lock_release(l, 1000);
+  deadlk_rc[1] = zkr_lock_release(l, 1000); /* would block */
   deadlk_rc[2] = zkr_lock_release_async(l, done_cb, arg);
 }
 
@@ -746,12 +759,13 @@ START_TEST(bad_input_and_closed_session) {
 }
 END_TEST
 
-START_TEST(suspect_and_recovered_across_server_restart) {
+START_TEST(suspect_recovered_and_release_across_server_restart) {
   const char *dir = tu_zkdir("standalone");
-  char root[64], path[128];
+  char root[64], path[128], path2[160];
   zkr_session_t *s;
-  zkr_lock_t *l;
+  zkr_lock_t *l, *l2;
   zkr_lock_token_t t1, t2;
+  done_t rel = DONE_INIT;
   int64_t deadline;
 
   if (!dir)
@@ -762,15 +776,25 @@ START_TEST(suspect_and_recovered_across_server_restart) {
   s = tu_open(tu_hosts(), 30000);
   tu_root(root, sizeof(root));
   lock_path(path, sizeof(path), root);
+  snprintf(path2, sizeof(path2), "%s/locks/b", root);
   ck_assert_int_eq(zkr_lock_new(s, path, &l), 0);
+  ck_assert_int_eq(zkr_lock_new(s, path2, &l2), 0);
   ck_assert_int_eq(zkr_lock_set_listener(l, count_lock_events, NULL), 0);
   ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
+  ck_assert_int_eq(zkr_lock_acquire(l2, 10000), 0);
   ck_assert_int_eq(zkr_lock_token(l, &t1), 0);
   ck_assert_int_eq(tu_zkctl(NULL, 0, "kill-member %s 1", dir), 0);
   deadline = tu_now_ms() + 15000;
   while (atomic_load(&suspect_events) == 0 && tu_now_ms() < deadline)
     usleep(1000);
   ck_assert_int_eq(atomic_load(&suspect_events), 1);
+
+  /* Released while the server is down: not held at once, deleted once back. */
+  ck_assert_int_eq(zkr_lock_release_async(l2, done_cb, &rel), 0);
+  ck_assert(!zkr_lock_held(l2));
+  usleep(300 * 1000); /* the delete fails and is retried meanwhile */
+  ck_assert_int_eq(done_calls(&rel), 0);
+
   ck_assert_int_eq(tu_zkctl(NULL, 0, "start-member %s 1", dir), 0);
   deadline = tu_now_ms() + 30000;
   while (atomic_load(&recovered_events) == 0 && tu_now_ms() < deadline)
@@ -780,8 +804,12 @@ START_TEST(suspect_and_recovered_across_server_restart) {
   ck_assert(zkr_lock_held(l));
   ck_assert_int_eq(zkr_lock_token(l, &t2), 0);
   ck_assert_int_eq(t1.czxid, t2.czxid);
+  ck_assert_int_eq(done_wait(&rel, 15000), 1);
+  ck_assert_int_eq(rel.rc, 0);
+  ck_assert_int_eq(count_children(zkr_session_zhandle(s), path2), 0);
   ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
   zkr_lock_free(l);
+  zkr_lock_free(l2);
   tu_rmr(zkr_session_zhandle(s), root);
   zkr_session_free(s);
 }
@@ -803,7 +831,7 @@ Suite *lock_suite(void) {
   tcase_add_test(tc, ambiguous_create_resolved_without_orphan);
   tcase_add_test(tc, foreign_formats_respected_in_order);
   tcase_add_test(tc, holder_expired_lost_next_granted_guard_fails);
-  tcase_add_test(tc, suspect_and_recovered_across_server_restart);
+  tcase_add_test(tc, suspect_recovered_and_release_across_server_restart);
   suite_add_tcase(s, tc);
   return s;
 }

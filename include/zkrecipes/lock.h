@@ -87,7 +87,10 @@ ZKR_API int zkr_lock_cancel(zkr_lock_t *l);
  * Release one hold. When the last hold goes, held() is 0 at once and the node is
  * deleted (retried across connection loss while the session lives). The sync form
  * returns when the delete is acknowledged, or ZKR_ETIMEDOUT after timeout_ms while
- * the delete goes on in the background. ZKR_ENOTHELD if not held.
+ * the delete goes on in the background; with timeout_ms 0 it does not wait at all:
+ * the delete is on its way, ahead of anything this session sends later (so a next
+ * acquire queues behind it), and a failure is only logged. ZKR_ENOTHELD if not
+ * held.
  */
 ZKR_API int zkr_lock_release(zkr_lock_t *l, int timeout_ms);
 ZKR_API int zkr_lock_release_async(zkr_lock_t *l, zkr_lock_cb cb, void *arg);
