@@ -110,6 +110,8 @@ static void floor_create_delete(int round) {
   zkr_session_t *s = open_session();
   zhandle_t *zh = zkr_session_zhandle(s);
   char dir[128], prefix[160], made[256];
+  double *cr = calloc((size_t)floor_cycles, sizeof(double));
+  double *de = calloc((size_t)floor_cycles, sizeof(double));
   int64_t t0;
   double secs;
 
@@ -118,15 +120,25 @@ static void floor_create_delete(int round) {
   snprintf(prefix, sizeof(prefix), "%s/n-", dir);
   t0 = now_ns();
   for (int i = 0; i < floor_cycles; i++) {
+    int64_t a = now_ns(), b;
     int rc = zoo_create(zh, prefix, "x", 1, &ZOO_OPEN_ACL_UNSAFE,
                         ZOO_EPHEMERAL_SEQUENTIAL, made, sizeof(made));
+    b = now_ns();
     if (rc != ZOK || (rc = zoo_delete(zh, made, -1)) != ZOK)
       die("floor create/delete", rc);
+    cr[i] = (double)(b - a) / 1e3;
+    de[i] = (double)(now_ns() - b) / 1e3;
   }
   secs = (double)(now_ns() - t0) / 1e9;
   record(round, "create+delete", "raw-c", "cycles_per_s", "/s", floor_cycles / secs);
+  record(round, "create+delete", "raw-c", "create_p50_us", "us",
+         pct(cr, floor_cycles, 0.5));
+  record(round, "create+delete", "raw-c", "delete_p50_us", "us",
+         pct(de, floor_cycles, 0.5));
   zoo_delete(zh, dir, -1);
   zkr_session_free(s);
+  free(cr);
+  free(de);
 }
 
 static void floor_list(int round) {
