@@ -385,7 +385,9 @@ static void trouble(zkr_lock_t *l, int rc, notes_t *n) {
     } else if (zkr_session_state(l->s) == ZKR_STATE_CONNECTED) {
       /* Events are dispatched in order with replies, so CONNECTED here means the
        * reconnect was already announced: go on now. */
-      if ((rc = resume(l)) != 0)
+      if ((rc = resume(l)) == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT)
+        l->wait_reconnect = 1; /* refused at once: wait for the next RECONNECTED */
+      else if (rc != 0)
         trouble(l, rc, n);
     } else {
       l->wait_reconnect = 1;

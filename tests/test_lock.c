@@ -297,12 +297,13 @@ static struct {
   int fired;
   zhandle_t *zh;    /* for the "predecessor vanishes" case */
   char victim[256]; /* node to delete when the listing comes back */
-  int turn_into;    /* else: replace a ZOK with this */
+  int turn_into;    /* else: replace the reply's rc with this */
+  int from_rc;      /* ... when it is this (ZOK unless set) */
 } hook;
 
 static int fault_hook(void *arg, zkr_session_t *s, int kind, int rc) {
   (void)arg;
-  if (hook.fired || s != hook.s || kind != hook.kind || rc != ZOK)
+  if (hook.fired || s != hook.s || kind != hook.kind || rc != hook.from_rc)
     return rc;
   hook.fired = 1;
   if (hook.victim[0]) {
@@ -537,6 +538,26 @@ START_TEST(ambiguous_create_resolved_without_orphan) {
   ck_assert_int_eq(c[0].owner_session, zkr_session_id(s));
   ck_assert_int_eq(c[0].czxid, t.czxid);
   zkr_contenders_free(c, n);
+  ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
+  ck_assert_int_eq(count_children(zh, path), 0);
+  zkr_lock_free(l);
+
+  /* Not applied: the first create fails (no parent yet) and its reply is turned
+   * into CONNECTIONLOSS; the GUID search finds nothing and the lock starts over. */
+  snprintf(path, sizeof(path), "%s/fresh/lock", root);
+  ck_assert_int_eq(zkr_lock_new(s, path, &l), 0);
+  memset(&hook, 0, sizeof(hook));
+  hook.s = s;
+  hook.kind = ZKR__K_CREATE;
+  hook.from_rc = ZNONODE;
+  hook.turn_into = ZCONNECTIONLOSS;
+  zkr__set_fault_hook(fault_hook, NULL);
+  ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
+  zkr__set_fault_hook(NULL, NULL);
+  ck_assert_int_eq(hook.fired, 1);
+  ck_assert_int_eq(zkr__lock_stats(l, &st), 0);
+  ck_assert_int_eq(st.recoveries, 1);
+  ck_assert_int_eq(count_children(zh, path), 1);
   ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
   ck_assert_int_eq(count_children(zh, path), 0);
   zkr_lock_free(l);
