@@ -35,5 +35,6 @@
 #include <zkrecipes/session.h>
 #include <zkrecipes/contenders.h>
 #include <zkrecipes/lock.h>
+#include <zkrecipes/counter.h>
 
 #endif /* ZKRECIPES_H */

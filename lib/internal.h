@@ -100,6 +100,9 @@ ZKR__HIDDEN int zkr__guid(char out[37]);
 typedef void (*zkr__timer_fn)(void *ctx, int fired);
 ZKR__HIDDEN int zkr__timer_at(zkr_session_t *s, int64_t due_ms, zkr__timer_fn fn,
                               void *ctx, uint64_t *id_out);
+/* The same with a deadline in microseconds (zkr__now_ns() / 1000). */
+ZKR__HIDDEN int zkr__timer_at_us(zkr_session_t *s, int64_t due_us, zkr__timer_fn fn,
+                                 void *ctx, uint64_t *id_out);
 /* 1 if the timer was pending and is now removed, 0 if it already ran or is running. */
 ZKR__HIDDEN int zkr__timer_cancel(uint64_t id);
 /* Run every pending timer of s with fired = 0 (session free, in callback context). */
@@ -233,6 +236,16 @@ typedef struct zkr__lock_stats {
   uint64_t recoveries;          /* ambiguous creates resolved by GUID */
 } zkr__lock_stats_t;
 ZKR__HIDDEN int zkr__lock_stats(zkr_lock_t *l, zkr__lock_stats_t *out);
+
+typedef struct zkr__counter_stats {
+  uint64_t reads, writes;
+  uint64_t conflicts;            /* writes that lost to another writer */
+  uint64_t ambiguous;            /* writes whose reply was lost */
+  uint64_t resolved_applied;     /* ... found applied by their marker */
+  uint64_t resolved_not_applied; /* ... found not applied, written again */
+  uint64_t unknown;              /* operations ended with ZKR_EUNKNOWN */
+} zkr__counter_stats_t;
+ZKR__HIDDEN int zkr__counter_stats(zkr_counter_t *c, zkr__counter_stats_t *out);
 
 /* Test-only fault hook: when set, it sees every completion before its handler and
  * may replace the rc (e.g. turn a successful create's reply into ZCONNECTIONLOSS);

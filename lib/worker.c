@@ -17,7 +17,7 @@
 typedef struct timer {
   struct timer *next;
   uint64_t id;
-  int64_t due_ms;
+  int64_t due_us;
   zkr_session_t *s; /* holds a reference */
   zkr__timer_fn fn;
   void *ctx;
@@ -34,10 +34,10 @@ static pthread_cond_t wcv; /* work arrived, or the stop finished */
 static pthread_once_t wonce = PTHREAD_ONCE_INIT;
 static pthread_t wthread;
 static int running, stopping;
-static wtimer_t *timers; /* sorted by due_ms, then id */
+static wtimer_t *timers; /* sorted by due_us, then id */
 static job_t *jobs_head, *jobs_tail;
 static uint64_t next_id = 1;
-static int64_t wake_at; /* when the sleeping worker wakes by itself; 0: awake */
+static int64_t wake_at; /* when (us) the sleeping worker wakes by itself; 0: awake */
 
 #define IDLE_WAKE_MS 1000
 
@@ -81,7 +81,7 @@ static void *worker_main(void *unused) {
       pthread_cond_broadcast(&wcv);
       break;
     }
-    if (timers && timers->due_ms <= zkr__now_ms()) {
+    if (timers && timers->due_us <= zkr__now_ns() / 1000) {
       wtimer_t *t = timers;
       timers = t->next;
       pthread_mutex_unlock(&wmu);
@@ -92,12 +92,12 @@ static void *worker_main(void *unused) {
     /* Never sleep longer than IDLE_WAKE_MS: a timer due later than our wake-up
      * then needs no signal (see zkr__timer_at), which keeps the common case, a
      * deadline that will be cancelled, free of context switches. */
-    wake_at = zkr__now_ms() + IDLE_WAKE_MS;
-    if (timers && timers->due_ms < wake_at)
-      wake_at = timers->due_ms;
+    wake_at = zkr__now_ns() / 1000 + IDLE_WAKE_MS * 1000;
+    if (timers && timers->due_us < wake_at)
+      wake_at = timers->due_us;
     {
-      struct timespec ts = {.tv_sec = wake_at / 1000,
-                            .tv_nsec = (long)(wake_at % 1000) * 1000000};
+      struct timespec ts = {.tv_sec = wake_at / 1000000,
+                            .tv_nsec = (long)(wake_at % 1000000) * 1000};
       pthread_cond_timedwait(&wcv, &wmu, &ts);
     }
     wake_at = 0;
@@ -132,6 +132,11 @@ static int ensure_running(void) {
 
 int zkr__timer_at(zkr_session_t *s, int64_t due_ms, zkr__timer_fn fn, void *ctx,
                   uint64_t *id_out) {
+  return zkr__timer_at_us(s, due_ms * 1000, fn, ctx, id_out);
+}
+
+int zkr__timer_at_us(zkr_session_t *s, int64_t due_us, zkr__timer_fn fn, void *ctx,
+                     uint64_t *id_out) {
   wtimer_t *t = calloc(1, sizeof(*t)), **pp;
   int rc;
 
@@ -144,12 +149,12 @@ int zkr__timer_at(zkr_session_t *s, int64_t due_ms, zkr__timer_fn fn, void *ctx,
     return rc;
   }
   t->id = next_id++;
-  t->due_ms = due_ms;
+  t->due_us = due_us;
   t->s = s;
   t->fn = fn;
   t->ctx = ctx;
   zkr__session_ref(s);
-  for (pp = &timers; *pp && (*pp)->due_ms <= t->due_ms; pp = &(*pp)->next)
+  for (pp = &timers; *pp && (*pp)->due_us <= t->due_us; pp = &(*pp)->next)
     ;
   t->next = *pp;
   *pp = t;
@@ -158,7 +163,7 @@ int zkr__timer_at(zkr_session_t *s, int64_t due_ms, zkr__timer_fn fn, void *ctx,
   /* Wake the worker only if it would sleep past the new timer: most timers are
    * deadlines that get cancelled long before they are due, and a wake-up per
    * acquire costs a context switch on the hot path. */
-  if (t->due_ms < wake_at)
+  if (t->due_us < wake_at)
     pthread_cond_broadcast(&wcv);
   pthread_mutex_unlock(&wmu);
   return 0;

@@ -18,6 +18,7 @@ static const struct {
     {"core", core_suite},
     {"session", session_suite},
     {"lock", lock_suite},
+    {"counter", counter_suite},
 };
 
 int main(int argc, char **argv) {

@@ -8,5 +8,6 @@
 Suite *core_suite(void);
 Suite *session_suite(void);
 Suite *lock_suite(void);
+Suite *counter_suite(void);
 
 #endif
