@@ -16,6 +16,10 @@
  *   w2           zkrecipes lock, 8 sessions x 250 cycles on one path, no hold time
  *   w1p, w2p     the same with release(l, 0): not waiting for the delete's reply
  *   herd         zkrecipes lock, 50 waiters queued: notifications per release
+ *   floor-set    raw client: sync blind setData (version -1), 1 session
+ *   floor-loop   raw client: get + versioned set, retried on conflict, 8 sessions
+ *   w3a          zkrecipes counter, 1 session x 2000 increments
+ *   w3b          zkrecipes counter, 8 sessions x 250 increments on one counter
  */
 #include <inttypes.h>
 #include <math.h>
@@ -366,6 +370,168 @@ static void herd(int round) {
   free(l);
 }
 
+/* ---- counters: W3 and its floors ---- */
+
+static int w3_cycles = 2000, w3_sessions = 8;
+
+static void encode64(int64_t v, char *b) {
+  for (int i = 7; i >= 0; i--, v >>= 8)
+    b[i] = (char)(v & 0xff);
+}
+
+static int64_t decode64(const char *b, int len) {
+  uint64_t v = 0;
+  for (int i = 0; i < len; i++)
+    v = (v << 8) | (unsigned char)b[i];
+  return (int64_t)v;
+}
+
+static void floor_set(int round) {
+  zkr_session_t *s = open_session();
+  zhandle_t *zh = zkr_session_zhandle(s);
+  char path[128], b[8];
+  double *lat = calloc((size_t)w3_cycles, sizeof(double));
+  int64_t t0;
+  double secs;
+
+  snprintf(path, sizeof(path), "%s/floor-set-%d", root, round);
+  ensure(zh, path);
+  t0 = now_ns();
+  for (int i = 0; i < w3_cycles; i++) {
+    int64_t a = now_ns();
+    int rc;
+    encode64(i + 1, b);
+    if ((rc = zoo_set(zh, path, b, 8, -1)) != ZOK)
+      die("floor set", rc);
+    lat[i] = (double)(now_ns() - a) / 1e3;
+  }
+  secs = (double)(now_ns() - t0) / 1e9;
+  record(round, "blind-set", "raw-c", "increments_per_s", "/s", w3_cycles / secs);
+  record(round, "blind-set", "raw-c", "p50_us", "us", pct(lat, w3_cycles, 0.5));
+  zoo_delete(zh, path, -1);
+  zkr_session_free(s);
+  free(lat);
+}
+
+typedef struct loop_ctx {
+  const char *path;
+  int n;
+  pthread_barrier_t *start;
+  double *lat;
+  _Atomic long *conflicts;
+} loop_ctx_t;
+
+/* The plain loop: read, write with the version read, retry on ZBADVERSION. */
+static void *loop_worker(void *arg) {
+  loop_ctx_t *c = arg;
+  zkr_session_t *s = open_session();
+  zhandle_t *zh = zkr_session_zhandle(s);
+  pthread_barrier_wait(c->start);
+  for (int i = 0; i < c->n; i++) {
+    int64_t a = now_ns();
+    for (;;) {
+      char buf[16], b[8];
+      int len = sizeof(buf), rc;
+      struct Stat st;
+      if ((rc = zoo_get(zh, c->path, 0, buf, &len, &st)) != ZOK)
+        die("floor loop get", rc);
+      encode64(decode64(buf, len) + 1, b);
+      rc = zoo_set(zh, c->path, b, 8, st.version);
+      if (rc == ZOK)
+        break;
+      if (rc != ZBADVERSION)
+        die("floor loop set", rc);
+      atomic_fetch_add(c->conflicts, 1);
+    }
+    c->lat[i] = (double)(now_ns() - a) / 1e3;
+  }
+  zkr_session_free(s);
+  return NULL;
+}
+
+typedef struct w3_ctx {
+  const char *path;
+  int n;
+  pthread_barrier_t *start;
+  double *lat;
+  _Atomic long *conflicts;
+} w3_ctx_t;
+
+static void *w3_worker(void *arg) {
+  w3_ctx_t *c = arg;
+  zkr_session_t *s = open_session();
+  zkr_counter_t *k;
+  int rc;
+  if ((rc = zkr_counter_new(s, c->path, ZKR_COUNTER_INT64, &k)) != 0)
+    die("counter_new", rc);
+  pthread_barrier_wait(c->start);
+  for (int i = 0; i < c->n; i++) {
+    int64_t a = now_ns();
+    if ((rc = zkr_counter_add(k, 1, 60000, NULL)) != 0)
+      die("counter add", rc);
+    c->lat[i] = (double)(now_ns() - a) / 1e3;
+  }
+  atomic_fetch_add(c->conflicts, (long)zkr_counter_conflicts(k));
+  zkr_counter_free(k);
+  zkr_session_free(s);
+  return NULL;
+}
+
+/* n sessions, each doing per increments on one counter, the raw loop or ours. */
+static void counter_run(int round, const char *work, const char *lib, int n, int per,
+                        int raw) {
+  pthread_t t[64];
+  loop_ctx_t lc[64];
+  w3_ctx_t wc[64];
+  pthread_barrier_t start;
+  _Atomic long conflicts = 0;
+  int total = n * per;
+  double *lat = calloc((size_t)total, sizeof(double));
+  char path[128], b[16];
+  int64_t t0, final;
+  double secs;
+  zkr_session_t *s = open_session();
+  zhandle_t *zh = zkr_session_zhandle(s);
+  int len = sizeof(b);
+
+  snprintf(path, sizeof(path), "%s/%s-%d", root, work, round);
+  encode64(0, b);
+  if (zoo_create(zh, path, b, 8, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0) != ZOK)
+    die("counter node", ZNODEEXISTS);
+  pthread_barrier_init(&start, NULL, (unsigned)n + 1);
+  for (int i = 0; i < n; i++) {
+    if (raw) {
+      lc[i] = (loop_ctx_t){path, per, &start, lat + (size_t)i * (size_t)per, &conflicts};
+      pthread_create(&t[i], NULL, loop_worker, &lc[i]);
+    } else {
+      wc[i] = (w3_ctx_t){path, per, &start, lat + (size_t)i * (size_t)per, &conflicts};
+      pthread_create(&t[i], NULL, w3_worker, &wc[i]);
+    }
+  }
+  pthread_barrier_wait(&start);
+  t0 = now_ns();
+  for (int i = 0; i < n; i++)
+    pthread_join(t[i], NULL);
+  secs = (double)(now_ns() - t0) / 1e9;
+  pthread_barrier_destroy(&start);
+  if (zoo_get(zh, path, 0, b, &len, NULL) != ZOK)
+    die("counter read", ZNONODE);
+  final = decode64(b, len);
+  record(round, work, lib, "increments_per_s", "/s", total / secs);
+  record(round, work, lib, "p50_us", "us", pct(lat, total, 0.5));
+  record(round, work, lib, "p99_us", "us", pct(lat, total, 0.99));
+  record(round, work, lib, "conflicts", "", (double)atomic_load(&conflicts));
+  record(round, work, lib, "final_minus_expected", "", (double)(final - total));
+  if (final != total && round > 0) {
+    fprintf(stderr,
+            "zkr_bench: %s: final %lld, expected %d: LOST OR DOUBLED INCREMENTS\n", work,
+            (long long) final, total);
+    exit(1);
+  }
+  free(lat);
+  zkr_session_free(s);
+}
+
 /* ---- driver ---- */
 
 static double median_of(const char *work, const char *lib, const char *key) {
@@ -407,7 +573,7 @@ static int wanted(const char *list, const char *w) {
 }
 
 int main(int argc, char **argv) {
-  const char *only = "floor-cd,floor-ls,w1,w2,w1p,w2p,herd";
+  const char *only = "floor-cd,floor-ls,w1,w2,w1p,w2p,herd,floor-set,floor-loop,w3a,w3b";
   int rounds = 3, opt;
 
   while ((opt = getopt(argc, argv, "r:w:h")) != -1) {
@@ -415,9 +581,10 @@ int main(int argc, char **argv) {
     case 'r': rounds = atoi(optarg); break;
     case 'w': only = optarg; break;
     default:
-      fprintf(stderr,
-              "usage: %s [-r ROUNDS] [-w floor-cd,floor-ls,w1,w2,w1p,w2p,herd] HOSTS\n",
-              argv[0]);
+      fprintf(
+          stderr,
+          "usage: %s [-r ROUNDS] [-w WORKLOAD,...] HOSTS (see the source for the list)\n",
+          argv[0]);
       return 2;
     }
   }
@@ -479,6 +646,29 @@ int main(int argc, char **argv) {
     }
     if (wanted(only, "herd"))
       herd(r);
+    {
+      double fset = 0, floop = 0;
+      if (wanted(only, "floor-set")) {
+        floor_set(r);
+        fset = metric("blind-set", "raw-c", "increments_per_s", "")->v[r - 1];
+      }
+      if (wanted(only, "floor-loop")) {
+        counter_run(r, "get+set-loop", "raw-c", w3_sessions, w3_cycles / w3_sessions, 1);
+        floop = metric("get+set-loop", "raw-c", "increments_per_s", "")->v[r - 1];
+      }
+      if (wanted(only, "w3a")) {
+        counter_run(r, "W3a", "zkrecipes", 1, w3_cycles, 0);
+        if (fset > 0)
+          record(r, "W3a", "ratio", "vs blind-set", "x",
+                 metric("W3a", "zkrecipes", "increments_per_s", "")->v[r - 1] / fset);
+      }
+      if (wanted(only, "w3b")) {
+        counter_run(r, "W3b", "zkrecipes", w3_sessions, w3_cycles / w3_sessions, 0);
+        if (floop > 0)
+          record(r, "W3b", "ratio", "vs get+set-loop", "x",
+                 metric("W3b", "zkrecipes", "increments_per_s", "")->v[r - 1] / floop);
+      }
+    }
   }
   summary();
   {

@@ -47,8 +47,9 @@
 #define NAME_MAX_         128
 #define PATH_MAX_         (ZKR__PATH_MAX + NAME_MAX_)
 #define MAX_PARENT_ROUNDS 8
-#define CONTENDED_WRITES  64 /* keep pipelining reads this many writes after a conflict  \
-                              */
+#define CONTENDED_WRITES                                                                 \
+  64 /* keep pipelining reads this many writes after a conflict                          \
+      */
 
 enum { OP_GET, OP_ADD, OP_SET, OP_CAS };
 enum {
