@@ -10,16 +10,16 @@
  * "RESULT " are for machines: RESULT lib=... work=... key=value ...
  *
  * Workloads (-w takes a comma list; default all):
- *   floor-cd     raw client: sync create (ephemeral sequential) + delete, 1 session
- *   floor-ls     raw client: sync getChildren round trip
- *   w1           zkrecipes lock, 1 session, acquire + release cycles
- *   w2           zkrecipes lock, 8 sessions x 250 cycles on one path, no hold time
- *   w1p, w2p     the same with release(l, 0): not waiting for the delete's reply
- *   herd         zkrecipes lock, 50 waiters queued: notifications per release
- *   floor-set    raw client: sync blind setData (version -1), 1 session
- *   floor-loop   raw client: get + versioned set, retried on conflict, 8 sessions
- *   w3a          zkrecipes counter, 1 session x 2000 increments
- *   w3b          zkrecipes counter, 8 sessions x 250 increments on one counter
+ *   w1    raw create+delete (the floor), then the lock with 1 session, 2000
+ *         acquire+release cycles: W1 waits for each release's reply, W1p does not
+ *         (release with timeout 0); the three run in turns, 500 cycles at a time
+ *   ls    raw getChildren round trip
+ *   w2    the lock, 8 sessions x 250 cycles on one path, no hold time (W2, W2p)
+ *   herd  the lock, 50 waiters queued: notifications per release
+ *   w3a   raw blind setData (version -1, the floor) and the counter, 1 session x
+ *         2000 increments, in turns
+ *   w3b   raw get + versioned set retried on conflict (the floor), then the
+ *         counter, 8 sessions x 250 increments on one counter
  */
 #include <inttypes.h>
 #include <math.h>
@@ -39,8 +39,8 @@
 static const char *hosts;
 static char root[64];
 static int w1_cycles = 2000, w2_sessions = 8, w2_cycles = 250, herd_waiters = 50;
-static int release_ms = 10000; /* 0: release without waiting for the ack */
-static int floor_cycles = 2000, ls_cycles = 2000;
+static int release_ms = 10000; /* W2: 0 releases without waiting for the reply */
+static int ls_cycles = 2000;
 
 /* ---- measurements ---- */
 
@@ -50,7 +50,7 @@ typedef struct metric {
   int n;
 } metric_t;
 
-static metric_t metrics[64];
+static metric_t metrics[128];
 static int nmetrics;
 
 static metric_t *metric(const char *work, const char *lib, const char *key,
@@ -59,7 +59,9 @@ static metric_t *metric(const char *work, const char *lib, const char *key,
     if (!strcmp(metrics[i].work, work) && !strcmp(metrics[i].lib, lib) &&
         !strcmp(metrics[i].key, key))
       return &metrics[i];
-  metrics[nmetrics] = (metric_t){work, lib, key, unit, {0}, 0};
+  /* Names may come from buffers of the caller: keep copies. */
+  metrics[nmetrics] =
+      (metric_t){strdup(work), strdup(lib), strdup(key), strdup(unit), {0}, 0};
   return &metrics[nmetrics++];
 }
 
@@ -108,41 +110,168 @@ static void ensure(zhandle_t *zh, const char *path) {
     die(path, rc);
 }
 
-/* ---- floors: the raw client ---- */
+/* ---- single-session workloads, measured side by side ----
+ *
+ * A floor and the zkrecipes workloads it is compared with run in turns, a chunk
+ * of cycles each, so that drift of the server or the machine during a round
+ * touches all of them alike; the ratio is taken from the same round. */
 
-static void floor_create_delete(int round) {
-  zkr_session_t *s = open_session();
-  zhandle_t *zh = zkr_session_zhandle(s);
-  char dir[128], prefix[160], made[256];
-  double *cr = calloc((size_t)floor_cycles, sizeof(double));
-  double *de = calloc((size_t)floor_cycles, sizeof(double));
-  int64_t t0;
-  double secs;
+typedef struct side side_t;
+struct side {
+  const char *work, *lib;      /* names in the tables */
+  const char *rate;            /* "cycles_per_s" or "increments_per_s" */
+  const char *a_name, *b_name; /* per-cycle latencies (b_name NULL: none) */
+  void (*setup)(side_t *, int round);
+  void (*cycle)(side_t *, double *a_us, double *b_us);
+  int release_ms;
+  zkr_session_t *s;
+  zhandle_t *zh;
+  zkr_lock_t *lock;
+  zkr_counter_t *ctr;
+  char path[160], made[256];
+  int i;
+  double *a, *b, secs;
+  int n;
+};
 
-  snprintf(dir, sizeof(dir), "%s/floor-cd-%d", root, round);
-  ensure(zh, dir);
-  snprintf(prefix, sizeof(prefix), "%s/n-", dir);
-  t0 = now_ns();
-  for (int i = 0; i < floor_cycles; i++) {
-    int64_t a = now_ns(), b;
-    int rc = zoo_create(zh, prefix, "x", 1, &ZOO_OPEN_ACL_UNSAFE,
-                        ZOO_EPHEMERAL_SEQUENTIAL, made, sizeof(made));
-    b = now_ns();
-    if (rc != ZOK || (rc = zoo_delete(zh, made, -1)) != ZOK)
-      die("floor create/delete", rc);
-    cr[i] = (double)(b - a) / 1e3;
-    de[i] = (double)(now_ns() - b) / 1e3;
+#define SIDE(w, l, r, an, bn, su, cy, rel)                                               \
+  {                                                                                      \
+    .work = (w), .lib = (l), .rate = (r), .a_name = (an), .b_name = (bn), .setup = (su), \
+    .cycle = (cy), .release_ms = (rel)                                                   \
   }
-  secs = (double)(now_ns() - t0) / 1e9;
-  record(round, "create+delete", "raw-c", "cycles_per_s", "/s", floor_cycles / secs);
-  record(round, "create+delete", "raw-c", "create_p50_us", "us",
-         pct(cr, floor_cycles, 0.5));
-  record(round, "create+delete", "raw-c", "delete_p50_us", "us",
-         pct(de, floor_cycles, 0.5));
-  zoo_delete(zh, dir, -1);
-  zkr_session_free(s);
-  free(cr);
-  free(de);
+
+static void cd_setup(side_t *x, int round) {
+  char dir[128];
+  snprintf(dir, sizeof(dir), "%s/floor-cd-%d", root, round);
+  ensure(x->zh, dir);
+  snprintf(x->path, sizeof(x->path), "%s/n-", dir);
+}
+
+static void cd_cycle(side_t *x, double *a, double *b) {
+  int64_t t0 = now_ns(), t1;
+  int rc = zoo_create(x->zh, x->path, "x", 1, &ZOO_OPEN_ACL_UNSAFE,
+                      ZOO_EPHEMERAL_SEQUENTIAL, x->made, sizeof(x->made));
+  t1 = now_ns();
+  if (rc != ZOK || (rc = zoo_delete(x->zh, x->made, -1)) != ZOK)
+    die("floor create/delete", rc);
+  *a = (double)(t1 - t0) / 1e3;
+  *b = (double)(now_ns() - t1) / 1e3;
+}
+
+static void lock_setup(side_t *x, int round) {
+  int rc;
+  snprintf(x->path, sizeof(x->path), "%s/%s-%d", root, x->work, round);
+  if ((rc = zkr_lock_new(x->s, x->path, &x->lock)) != 0)
+    die("lock_new", rc);
+  /* One cycle first creates the parents, as in a long-lived service. */
+  if ((rc = zkr_lock_acquire(x->lock, 10000)) != 0 ||
+      (rc = zkr_lock_release(x->lock, 10000)) != 0)
+    die("lock warm-up", rc);
+}
+
+static void lock_cycle(side_t *x, double *a, double *b) {
+  int64_t t0 = now_ns(), t1;
+  int rc;
+  if ((rc = zkr_lock_acquire(x->lock, 10000)) != 0)
+    die("lock acquire", rc);
+  t1 = now_ns();
+  if ((rc = zkr_lock_release(x->lock, x->release_ms)) != 0)
+    die("lock release", rc);
+  *a = (double)(t1 - t0) / 1e3;
+  *b = (double)(now_ns() - t1) / 1e3;
+}
+
+static void encode64(int64_t v, char *b) {
+  for (int i = 7; i >= 0; i--, v >>= 8)
+    b[i] = (char)(v & 0xff);
+}
+
+static int64_t decode64(const char *b, int len) {
+  uint64_t v = 0;
+  for (int i = 0; i < len; i++)
+    v = (v << 8) | (unsigned char)b[i];
+  return (int64_t)v;
+}
+
+static void set_setup(side_t *x, int round) {
+  snprintf(x->path, sizeof(x->path), "%s/floor-set-%d", root, round);
+  ensure(x->zh, x->path);
+}
+
+static void set_cycle(side_t *x, double *a, double *b) {
+  char v[8];
+  int64_t t0 = now_ns();
+  int rc;
+  encode64(++x->i, v);
+  if ((rc = zoo_set(x->zh, x->path, v, 8, -1)) != ZOK)
+    die("floor set", rc);
+  *a = (double)(now_ns() - t0) / 1e3;
+  *b = 0;
+}
+
+static void counter_setup(side_t *x, int round) {
+  int rc;
+  snprintf(x->path, sizeof(x->path), "%s/%s-%d", root, x->work, round);
+  if ((rc = zkr_counter_new(x->s, x->path, ZKR_COUNTER_INT64, &x->ctr)) != 0)
+    die("counter_new", rc);
+  if ((rc = zkr_counter_add(x->ctr, 1, 10000, NULL)) != 0) /* creates the node */
+    die("counter warm-up", rc);
+}
+
+static void counter_cycle(side_t *x, double *a, double *b) {
+  int64_t t0 = now_ns();
+  int rc;
+  if ((rc = zkr_counter_add(x->ctr, 1, 10000, NULL)) != 0)
+    die("counter add", rc);
+  *a = (double)(now_ns() - t0) / 1e3;
+  *b = 0;
+}
+
+static void interleave(int round, side_t *x, int nx, int cycles, int chunks) {
+  for (int k = 0; k < nx; k++) {
+    x[k].s = open_session();
+    x[k].zh = zkr_session_zhandle(x[k].s);
+    x[k].a = calloc((size_t)cycles, sizeof(double));
+    x[k].b = calloc((size_t)cycles, sizeof(double));
+    x[k].n = 0;
+    x[k].secs = 0;
+    x[k].setup(&x[k], round);
+  }
+  for (int c = 0; c < chunks; c++) {
+    int per = cycles / chunks;
+    for (int k = 0; k < nx; k++) {
+      int64_t t0 = now_ns();
+      for (int i = 0; i < per; i++, x[k].n++)
+        x[k].cycle(&x[k], &x[k].a[x[k].n], &x[k].b[x[k].n]);
+      x[k].secs += (double)(now_ns() - t0) / 1e9;
+    }
+  }
+  for (int k = 0; k < nx; k++) {
+    double rate = x[k].n / x[k].secs;
+    char key[64];
+    record(round, x[k].work, x[k].lib, x[k].rate, "/s", rate);
+    snprintf(key, sizeof(key), "%s_p50_us", x[k].a_name);
+    record(round, x[k].work, x[k].lib, key, "us", pct(x[k].a, x[k].n, 0.5));
+    snprintf(key, sizeof(key), "%s_p99_us", x[k].a_name);
+    record(round, x[k].work, x[k].lib, key, "us", pct(x[k].a, x[k].n, 0.99));
+    if (x[k].b_name) {
+      snprintf(key, sizeof(key), "%s_p50_us", x[k].b_name);
+      record(round, x[k].work, x[k].lib, key, "us", pct(x[k].b, x[k].n, 0.5));
+      snprintf(key, sizeof(key), "%s_p99_us", x[k].b_name);
+      record(round, x[k].work, x[k].lib, key, "us", pct(x[k].b, x[k].n, 0.99));
+    }
+    if (k > 0) {
+      snprintf(key, sizeof(key), "vs %s", x[0].work);
+      record(round, x[k].work, "ratio", key, "x", rate / (x[0].n / x[0].secs));
+    }
+  }
+  for (int k = 0; k < nx; k++) {
+    zkr_lock_free(x[k].lock);
+    zkr_counter_free(x[k].ctr);
+    zkr_session_free(x[k].s);
+    free(x[k].a);
+    free(x[k].b);
+  }
 }
 
 static void floor_list(int round) {
@@ -169,47 +298,6 @@ static void floor_list(int round) {
   zoo_delete(zh, dir, -1);
   free(lat);
   zkr_session_free(s);
-}
-
-/* ---- W1: uncontended lock ---- */
-
-static void w1(int round, const char *work) {
-  zkr_session_t *s = open_session();
-  zkr_lock_t *l;
-  char path[128];
-  double *acq = calloc((size_t)w1_cycles, sizeof(double));
-  double *rel = calloc((size_t)w1_cycles, sizeof(double));
-  int64_t t0;
-  double secs;
-  int rc;
-
-  snprintf(path, sizeof(path), "%s/w1-%d", root, round);
-  if ((rc = zkr_lock_new(s, path, &l)) != 0)
-    die("lock_new", rc);
-  /* One warm-up cycle creates the parents, as it would in a long-lived service. */
-  if ((rc = zkr_lock_acquire(l, 10000)) != 0 || (rc = zkr_lock_release(l, 10000)) != 0)
-    die("w1 warm-up", rc);
-  t0 = now_ns();
-  for (int i = 0; i < w1_cycles; i++) {
-    int64_t a = now_ns(), b;
-    if ((rc = zkr_lock_acquire(l, 10000)) != 0)
-      die("w1 acquire", rc);
-    b = now_ns();
-    if ((rc = zkr_lock_release(l, release_ms)) != 0)
-      die("w1 release", rc);
-    acq[i] = (double)(b - a) / 1e3;
-    rel[i] = (double)(now_ns() - b) / 1e3;
-  }
-  secs = (double)(now_ns() - t0) / 1e9;
-  record(round, work, "zkrecipes", "cycles_per_s", "/s", w1_cycles / secs);
-  record(round, work, "zkrecipes", "acquire_p50_us", "us", pct(acq, w1_cycles, 0.5));
-  record(round, work, "zkrecipes", "acquire_p99_us", "us", pct(acq, w1_cycles, 0.99));
-  record(round, work, "zkrecipes", "release_p50_us", "us", pct(rel, w1_cycles, 0.5));
-  record(round, work, "zkrecipes", "release_p99_us", "us", pct(rel, w1_cycles, 0.99));
-  zkr_lock_free(l);
-  zkr_session_free(s);
-  free(acq);
-  free(rel);
 }
 
 /* ---- W2: contended lock ---- */
@@ -374,45 +462,6 @@ static void herd(int round) {
 
 static int w3_cycles = 2000, w3_sessions = 8;
 
-static void encode64(int64_t v, char *b) {
-  for (int i = 7; i >= 0; i--, v >>= 8)
-    b[i] = (char)(v & 0xff);
-}
-
-static int64_t decode64(const char *b, int len) {
-  uint64_t v = 0;
-  for (int i = 0; i < len; i++)
-    v = (v << 8) | (unsigned char)b[i];
-  return (int64_t)v;
-}
-
-static void floor_set(int round) {
-  zkr_session_t *s = open_session();
-  zhandle_t *zh = zkr_session_zhandle(s);
-  char path[128], b[8];
-  double *lat = calloc((size_t)w3_cycles, sizeof(double));
-  int64_t t0;
-  double secs;
-
-  snprintf(path, sizeof(path), "%s/floor-set-%d", root, round);
-  ensure(zh, path);
-  t0 = now_ns();
-  for (int i = 0; i < w3_cycles; i++) {
-    int64_t a = now_ns();
-    int rc;
-    encode64(i + 1, b);
-    if ((rc = zoo_set(zh, path, b, 8, -1)) != ZOK)
-      die("floor set", rc);
-    lat[i] = (double)(now_ns() - a) / 1e3;
-  }
-  secs = (double)(now_ns() - t0) / 1e9;
-  record(round, "blind-set", "raw-c", "increments_per_s", "/s", w3_cycles / secs);
-  record(round, "blind-set", "raw-c", "p50_us", "us", pct(lat, w3_cycles, 0.5));
-  zoo_delete(zh, path, -1);
-  zkr_session_free(s);
-  free(lat);
-}
-
 typedef struct loop_ctx {
   const char *path;
   int n;
@@ -573,7 +622,7 @@ static int wanted(const char *list, const char *w) {
 }
 
 int main(int argc, char **argv) {
-  const char *only = "floor-cd,floor-ls,w1,w2,w1p,w2p,herd,floor-set,floor-loop,w3a,w3b";
+  const char *only = "w1,ls,w2,herd,w3a,w3b";
   int rounds = 3, opt;
 
   while ((opt = getopt(argc, argv, "r:w:h")) != -1) {
@@ -581,10 +630,8 @@ int main(int argc, char **argv) {
     case 'r': rounds = atoi(optarg); break;
     case 'w': only = optarg; break;
     default:
-      fprintf(
-          stderr,
-          "usage: %s [-r ROUNDS] [-w WORKLOAD,...] HOSTS (see the source for the list)\n",
-          argv[0]);
+      fprintf(stderr, "usage: %s [-r ROUNDS] [-w w1,ls,w2,herd,w3a,w3b] HOSTS\n",
+              argv[0]);
       return 2;
     }
   }
@@ -606,68 +653,58 @@ int main(int argc, char **argv) {
    * a fresh JVM is much slower for its first few thousand requests. */
   printf("-- warm-up\n");
   {
-    int saved_floor = floor_cycles, saved_ls = ls_cycles, saved_w2 = w2_cycles;
-    floor_cycles = ls_cycles = 3000;
+    side_t warm[1] = {SIDE("create+delete", "raw-c", "cycles_per_s", "create", "delete",
+                           cd_setup, cd_cycle, 0)};
+    int saved_w2 = w2_cycles;
     w2_cycles = 100;
-    floor_create_delete(0);
+    interleave(0, warm, 1, 3000, 1);
     floor_list(0);
     w2(0, "W2");
-    floor_cycles = saved_floor;
-    ls_cycles = saved_ls;
     w2_cycles = saved_w2;
   }
   for (int r = 1; r <= rounds; r++) {
-    double floor_cd = 0;
+    double floor_cd = 0, floop = 0;
     printf("-- round %d\n", r);
-    if (wanted(only, "floor-cd")) {
-      floor_create_delete(r);
+    if (wanted(only, "w1")) {
+      /* W1 waits for the release's reply, as every peer library does; W1p
+       * releases with timeout 0 (the delete rides ahead of the next acquire in
+       * session order), a zkrecipes option. */
+      side_t x[3] = {SIDE("create+delete", "raw-c", "cycles_per_s", "create", "delete",
+                          cd_setup, cd_cycle, 0),
+                     SIDE("W1", "zkrecipes", "cycles_per_s", "acquire", "release",
+                          lock_setup, lock_cycle, 10000),
+                     SIDE("W1p", "zkrecipes", "cycles_per_s", "acquire", "release",
+                          lock_setup, lock_cycle, 0)};
+      interleave(r, x, 3, w1_cycles, 4);
       floor_cd = metric("create+delete", "raw-c", "cycles_per_s", "")->v[r - 1];
     }
-    if (wanted(only, "floor-ls"))
+    if (wanted(only, "ls"))
       floor_list(r);
-    /* W1/W2 wait for the release's acknowledgement, as every peer library does;
-     * W1p/W2p release with timeout 0 (the delete rides ahead of the next acquire
-     * in session order), a zkrecipes option. */
-    for (int p = 0; p < 2; p++) {
-      const char *w1name = p ? "W1p" : "W1", *w2name = p ? "W2p" : "W2";
-      release_ms = p ? 0 : 10000;
-      if (wanted(only, p ? "w1p" : "w1")) {
-        w1(r, w1name);
+    if (wanted(only, "w2")) {
+      for (int p = 0; p < 2; p++) {
+        const char *name = p ? "W2p" : "W2";
+        release_ms = p ? 0 : 10000;
+        w2(r, name);
         if (floor_cd > 0)
-          record(r, w1name, "ratio", "vs create+delete", "x",
-                 metric(w1name, "zkrecipes", "cycles_per_s", "")->v[r - 1] / floor_cd);
-      }
-      if (wanted(only, p ? "w2p" : "w2")) {
-        w2(r, w2name);
-        if (floor_cd > 0)
-          record(r, w2name, "ratio", "vs create+delete", "x",
-                 metric(w2name, "zkrecipes", "cycles_per_s", "")->v[r - 1] / floor_cd);
+          record(r, name, "ratio", "vs create+delete", "x",
+                 metric(name, "zkrecipes", "cycles_per_s", "")->v[r - 1] / floor_cd);
       }
     }
     if (wanted(only, "herd"))
       herd(r);
-    {
-      double fset = 0, floop = 0;
-      if (wanted(only, "floor-set")) {
-        floor_set(r);
-        fset = metric("blind-set", "raw-c", "increments_per_s", "")->v[r - 1];
-      }
-      if (wanted(only, "floor-loop")) {
-        counter_run(r, "get+set-loop", "raw-c", w3_sessions, w3_cycles / w3_sessions, 1);
-        floop = metric("get+set-loop", "raw-c", "increments_per_s", "")->v[r - 1];
-      }
-      if (wanted(only, "w3a")) {
-        counter_run(r, "W3a", "zkrecipes", 1, w3_cycles, 0);
-        if (fset > 0)
-          record(r, "W3a", "ratio", "vs blind-set", "x",
-                 metric("W3a", "zkrecipes", "increments_per_s", "")->v[r - 1] / fset);
-      }
-      if (wanted(only, "w3b")) {
-        counter_run(r, "W3b", "zkrecipes", w3_sessions, w3_cycles / w3_sessions, 0);
-        if (floop > 0)
-          record(r, "W3b", "ratio", "vs get+set-loop", "x",
-                 metric("W3b", "zkrecipes", "increments_per_s", "")->v[r - 1] / floop);
-      }
+    if (wanted(only, "w3a")) {
+      side_t x[2] = {SIDE("blind-set", "raw-c", "increments_per_s", "set", NULL,
+                          set_setup, set_cycle, 0),
+                     SIDE("W3a", "zkrecipes", "increments_per_s", "add", NULL,
+                          counter_setup, counter_cycle, 0)};
+      interleave(r, x, 2, w3_cycles, 4);
+    }
+    if (wanted(only, "w3b")) {
+      counter_run(r, "get+set-loop", "raw-c", w3_sessions, w3_cycles / w3_sessions, 1);
+      floop = metric("get+set-loop", "raw-c", "increments_per_s", "")->v[r - 1];
+      counter_run(r, "W3b", "zkrecipes", w3_sessions, w3_cycles / w3_sessions, 0);
+      record(r, "W3b", "ratio", "vs get+set-loop", "x",
+             metric("W3b", "zkrecipes", "increments_per_s", "")->v[r - 1] / floop);
     }
   }
   summary();
