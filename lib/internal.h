@@ -234,8 +234,13 @@ typedef struct zkr__lock_stats {
   uint64_t grants_without_list; /* predecessor was the lowest: held at once */
   uint64_t pred_vanished;       /* predecessor gone between listing and watch */
   uint64_t recoveries;          /* ambiguous creates resolved by GUID */
+  uint64_t verify_failed;       /* held, but the node was gone after a reconnect */
 } zkr__lock_stats_t;
 ZKR__HIDDEN int zkr__lock_stats(zkr_lock_t *l, zkr__lock_stats_t *out);
+/* A lock whose nodes are "_c_<uuid>-latch-N" and whose queue counts every known
+ * format (latch != 0): the leader election is built on it. */
+ZKR__HIDDEN int zkr__lock_new_kind(zkr_session_t *s, const char *path, int latch,
+                                   zkr_lock_t **out);
 
 typedef struct zkr__counter_stats {
   uint64_t reads, writes;

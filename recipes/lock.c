@@ -45,12 +45,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_DATA          (64 * 1024)
+#define MAX_DATA          1000000 /* under the server's 1 MiB request limit */
 #define MAX_PARENT_ROUNDS 8
 #define NODE_PATH_MAX     (ZKR__PATH_MAX + 64)
 
 enum { ST_IDLE, ST_ACQUIRING, ST_HELD };
-enum { OP_PARENT, OP_CREATE, OP_LIST, OP_WATCHGET, OP_WATCH, OP_OWNER };
+enum { OP_PARENT, OP_CREATE, OP_LIST, OP_WATCHGET, OP_WATCH, OP_OWNER, OP_VERIFY };
 
 struct zkr_lock {
   pthread_mutex_t mu;
@@ -58,6 +58,7 @@ struct zkr_lock {
   zkr_session_t *s; /* holds a reference */
   char *path;
   unsigned listener_id; /* our session listener */
+  int latch;            /* election: "-latch-" nodes, every known format counts */
 
   /* (mu) */
   int freed;
@@ -81,6 +82,7 @@ struct zkr_lock {
   uint64_t gen; /* session generation of this attempt */
   uint32_t tok; /* last token handed out */
   uint32_t create_tok, list_tok, watch_tok, owner_tok;
+  uint32_t verify_tok; /* held across a reconnect: checking the node is ours */
   int parent_rounds;
   int parent_err;     /* a parent create failed with this */
   int have_node;      /* node_path is ours and exists (as far as we know) */
@@ -264,7 +266,8 @@ static int send_create(zkr_lock_t *l, int with_parents) {
   l->parent_err = 0;
   if (with_parents && (rc = send_parents(l)) != 0)
     return rc;
-  snprintf(prefix, sizeof(prefix), "%s/_c_%s-lock-", l->path, l->guid);
+  snprintf(prefix, sizeof(prefix), "%s/_c_%s-%s-", l->path, l->guid,
+           l->latch ? "latch" : "lock");
   op = op_new(l, OP_CREATE, l->create_tok);
   if ((rc = call(l, op, ZKR__K_CREATE, &c)) != 0)
     return rc;
@@ -304,6 +307,19 @@ static int send_watch(zkr_lock_t *l) {
   if (rc != 0)
     op_free(wop); /* the call was refused: the watch will never run */
   return rc;
+}
+
+/* Held, after a reconnect: is our node still there, and ours? */
+static int send_verify(zkr_lock_t *l) {
+  zkr__call_t c;
+  lk_op_t *op;
+  int rc;
+
+  l->verify_tok = ++l->tok;
+  op = op_new(l, OP_VERIFY, l->verify_tok);
+  if ((rc = call(l, op, ZKR__K_EXISTS, &c)) != 0)
+    return rc;
+  return end(&c, op, zoo_aexists(c.zh, l->node_path, 0, zkr__cb_stat, c.op));
 }
 
 static int send_owner_check(zkr_lock_t *l, const char *child) {
@@ -472,7 +488,7 @@ static void on_listing(zkr_lock_t *l, const struct String_vector *v, notes_t *n)
   }
   if (!l->have_node)
     return; /* the pipelined listing of a create that failed: nothing to order */
-  if (zkr__children_order(v, 0, &c, &k) != 0) {
+  if (zkr__children_order(v, l->latch, &c, &k) != 0) {
     trouble(l, ZKR_ENOMEM, n);
     return;
   }
@@ -634,6 +650,24 @@ static void on_reply(void *ctx, int rc, const zkr__reply_t *r) {
     if (l->state == ST_ACQUIRING && op->tok == l->owner_tok)
       on_owner(l, rc, r, &n);
     break;
+  case OP_VERIFY:
+    if (l->state == ST_HELD && op->tok == l->verify_tok) {
+      l->verify_tok = 0;
+      if (rc == ZOK && r->stat && r->stat->ephemeralOwner == zkr_session_id(l->s) &&
+          r->stat->czxid == l->czxid) {
+        l->suspect = 0;
+        note_event(l, &n, ZKR_LOCK_RECOVERED);
+      } else if (rc == ZOK || rc == ZNONODE) {
+        /* Gone or not ours any more (deleted behind our back): not held. */
+        l->stats.verify_failed++;
+        l->state = ST_IDLE;
+        l->holds = 0;
+        l->suspect = 0;
+        note_event(l, &n, ZKR_LOCK_LOST);
+      }
+      /* Anything else (connection lost again): still suspect. */
+    }
+    break;
   }
   pthread_mutex_unlock(&l->mu);
   deliver(l, &n);
@@ -700,7 +734,12 @@ static void on_session(zkr_session_t *s, int event, void *arg) {
     }
     break;
   case ZKR_SESSION_RECONNECTED:
-    if (l->suspect) {
+    if (l->suspect && l->state == ST_HELD) {
+      /* Never trust the old state after a disconnection: RECOVERED only once the
+       * node is seen to exist and to belong to this session. */
+      if (send_verify(l) != 0)
+        l->verify_tok = 0; /* still suspect; the next reconnect tries again */
+    } else if (l->suspect) {
       l->suspect = 0;
       if (l->state != ST_IDLE)
         note_event(l, &n, ZKR_LOCK_RECOVERED);
@@ -761,6 +800,10 @@ static int default_data(char **out, int *len) {
 }
 
 int zkr_lock_new(zkr_session_t *s, const char *path, zkr_lock_t **out) {
+  return zkr__lock_new_kind(s, path, 0, out);
+}
+
+int zkr__lock_new_kind(zkr_session_t *s, const char *path, int latch, zkr_lock_t **out) {
   zkr_lock_t *l;
   int rc;
 
@@ -777,6 +820,7 @@ int zkr_lock_new(zkr_session_t *s, const char *path, zkr_lock_t **out) {
   }
   atomic_init(&l->refs, 1);
   l->deadline = -1;
+  l->latch = latch;
   if (!(l->path = strdup(path)) || (rc = default_data(&l->data, &l->data_len)) != 0) {
     free(l->path);
     pthread_mutex_destroy(&l->mu);

@@ -737,7 +737,7 @@ START_TEST(bad_input_and_closed_session) {
   ck_assert_int_eq(zkr_lock_acquire(l, -2), ZKR_EINVAL);
   ck_assert_int_eq(zkr_lock_acquire_async(l, 0, NULL, NULL), ZKR_EINVAL);
   ck_assert_int_eq(zkr_lock_set_data(l, NULL, 5), ZKR_EINVAL);
-  ck_assert_int_eq(zkr_lock_set_data(l, "x", 64 * 1024 + 1), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_lock_set_data(l, "x", 1000001), ZKR_EINVAL); /* checked first */
   ck_assert_int_eq(zkr_lock_set_data(l, "worker-7", 8), 0);
   ck_assert_int_eq(zkr_lock_set_acl(l, NULL), ZKR_EINVAL);
   ck_assert_int_eq(zkr_lock_set_acl(l, &ZOO_OPEN_ACL_UNSAFE), 0);
@@ -780,12 +780,21 @@ START_TEST(bad_input_and_closed_session) {
 }
 END_TEST
 
+static _Atomic int l3_lost, l3_recovered;
+static void count_l3_events(zkr_lock_t *l, int ev, void *arg) {
+  (void)l, (void)arg;
+  if (ev == ZKR_LOCK_LOST)
+    atomic_fetch_add(&l3_lost, 1);
+  else if (ev == ZKR_LOCK_RECOVERED)
+    atomic_fetch_add(&l3_recovered, 1);
+}
+
 START_TEST(suspect_recovered_and_release_across_server_restart) {
   const char *dir = tu_zkdir("standalone");
-  char root[64], path[128], path2[160];
+  char root[64], path[128], path2[160], path3[160], node3[256];
   zkr_session_t *s;
-  zkr_lock_t *l, *l2;
-  zkr_lock_token_t t1, t2;
+  zkr_lock_t *l, *l2, *l3;
+  zkr_lock_token_t t1, t2, t3;
   done_t rel = DONE_INIT;
   int64_t deadline;
 
@@ -794,6 +803,8 @@ START_TEST(suspect_recovered_and_release_across_server_restart) {
   atomic_store(&suspect_events, 0);
   atomic_store(&recovered_events, 0);
   atomic_store(&lost_events, 0);
+  atomic_store(&l3_lost, 0);
+  atomic_store(&l3_recovered, 0);
   s = tu_open(tu_hosts(), 30000);
   tu_root(root, sizeof(root));
   lock_path(path, sizeof(path), root);
@@ -804,6 +815,15 @@ START_TEST(suspect_recovered_and_release_across_server_restart) {
   ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
   ck_assert_int_eq(zkr_lock_acquire(l2, 10000), 0);
   ck_assert_int_eq(zkr_lock_token(l, &t1), 0);
+  /* l3's node is deleted behind its back; it cannot know until it checks. */
+  snprintf(path3, sizeof(path3), "%s/locks/c", root);
+  ck_assert_int_eq(zkr_lock_new(s, path3, &l3), 0);
+  ck_assert_int_eq(zkr_lock_set_listener(l3, count_l3_events, NULL), 0);
+  ck_assert_int_eq(zkr_lock_acquire(l3, 10000), 0);
+  ck_assert_int_eq(zkr_lock_token(l3, &t3), 0);
+  snprintf(node3, sizeof(node3), "%s/%s", path3, t3.node);
+  ck_assert_int_eq(zoo_delete(zkr_session_zhandle(s), node3, -1), ZOK);
+  ck_assert(zkr_lock_held(l3));
   ck_assert_int_eq(tu_zkctl(NULL, 0, "kill-member %s 1", dir), 0);
   deadline = tu_now_ms() + 15000;
   while (atomic_load(&suspect_events) == 0 && tu_now_ms() < deadline)
@@ -828,6 +848,19 @@ START_TEST(suspect_recovered_and_release_across_server_restart) {
   ck_assert_int_eq(done_wait(&rel, 15000), 1);
   ck_assert_int_eq(rel.rc, 0);
   ck_assert_int_eq(count_children(zkr_session_zhandle(s), path2), 0);
+  /* After the reconnect l3 checked its node: gone, so LOST, not RECOVERED. */
+  deadline = tu_now_ms() + 10000;
+  while (atomic_load(&l3_lost) == 0 && tu_now_ms() < deadline)
+    usleep(1000);
+  ck_assert_int_eq(atomic_load(&l3_lost), 1);
+  ck_assert_int_eq(atomic_load(&l3_recovered), 0);
+  ck_assert(!zkr_lock_held(l3));
+  {
+    zkr__lock_stats_t st;
+    ck_assert_int_eq(zkr__lock_stats(l3, &st), 0);
+    ck_assert_int_eq(st.verify_failed, 1);
+  }
+  zkr_lock_free(l3);
   ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
   zkr_lock_free(l);
   zkr_lock_free(l2);

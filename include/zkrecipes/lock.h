@@ -41,9 +41,11 @@ typedef struct zkr_lock_token {
 /* Events for the ownership listener. */
 typedef enum zkr_lock_event {
   ZKR_LOCK_SUSPECT = 1,   /* connection lost while held or waiting: ownership uncertain */
-  ZKR_LOCK_RECOVERED = 2, /* same session back: a held lock is still held */
-  ZKR_LOCK_LOST = 3       /* session expired: the lock is gone, held() is 0 from now on
-                             (a waiting acquire goes on, on the new session) */
+  ZKR_LOCK_RECOVERED = 2, /* same session back (for a held lock: its node checked to
+                             exist and to be this session's): still held or waiting */
+  ZKR_LOCK_LOST = 3       /* session expired, or the node was found gone after a
+                             reconnect: held() is 0 from now on (a waiting acquire goes
+                             on, on the new session) */
 } zkr_lock_event_t;
 
 typedef void (*zkr_lock_cb)(zkr_lock_t *l, int rc, void *arg);
@@ -53,7 +55,7 @@ typedef void (*zkr_lock_listener_fn)(zkr_lock_t *l, int event, void *arg);
  * parents are created as container nodes at the first acquire. */
 ZKR_API int zkr_lock_new(zkr_session_t *s, const char *path, zkr_lock_t **out);
 
-/* Data stored in the lock node (default "<hostname>:<pid>"); at most 64 KiB.
+/* Data stored in the lock node (default "<hostname>:<pid>"); at most 1000000 bytes.
  * ZKR_EBUSY while held or acquiring. */
 ZKR_API int zkr_lock_set_data(zkr_lock_t *l, const void *data, int len);
 
