@@ -36,5 +36,6 @@
 #include <zkrecipes/contenders.h>
 #include <zkrecipes/lock.h>
 #include <zkrecipes/counter.h>
+#include <zkrecipes/election.h>
 
 #endif /* ZKRECIPES_H */

@@ -15,10 +15,8 @@ static const struct {
   const char *name;
   suite_fn make;
 } all[] = {
-    {"core", core_suite},
-    {"session", session_suite},
-    {"lock", lock_suite},
-    {"counter", counter_suite},
+    {"core", core_suite},       {"session", session_suite},   {"lock", lock_suite},
+    {"counter", counter_suite}, {"election", election_suite},
 };
 
 int main(int argc, char **argv) {

@@ -9,5 +9,6 @@ Suite *core_suite(void);
 Suite *session_suite(void);
 Suite *lock_suite(void);
 Suite *counter_suite(void);
+Suite *election_suite(void);
 
 #endif
