@@ -20,6 +20,10 @@
  *         2000 increments, in turns
  *   w3b   raw get + versioned set retried on conflict (the floor), then the
  *         counter, 8 sessions x 250 increments on one counter
+ *   w4    election failover: 5 candidates; the leader's session is closed; time
+ *         from the close call to the next leader's "became leader" callback, 10
+ *         times; the floor: closing a raw session that holds an ephemeral node to
+ *         another session's watch event for its deletion
  */
 #include <inttypes.h>
 #include <math.h>
@@ -581,6 +585,142 @@ static void counter_run(int round, const char *work, const char *lib, int n, int
   zkr_session_free(s);
 }
 
+/* ---- W4: election failover ---- */
+
+#define W4_CANDIDATES 5
+#define W4_REPEATS    10
+
+typedef struct cand {
+  zkr_session_t *s;
+  zkr_election_t *e;
+  _Atomic int64_t led_ns; /* when "became leader" was called back, 0 before */
+} cand_t;
+
+static void w4_listener(zkr_election_t *e, int ev, int64_t epoch, void *arg) {
+  cand_t *c = arg;
+  (void)e, (void)epoch;
+  if (ev == ZKR_ELECTION_LEADER)
+    atomic_store(&c->led_ns, now_ns());
+}
+
+static void cand_join(cand_t *c, const char *path, int i) {
+  char id[32];
+  int rc;
+  snprintf(id, sizeof(id), "bench-%d", i);
+  c->s = open_session();
+  atomic_store(&c->led_ns, 0);
+  if ((rc = zkr_election_new(c->s, path, id, (int)strlen(id), &c->e)) != 0 ||
+      (rc = zkr_election_set_listener(c->e, w4_listener, c)) != 0 ||
+      (rc = zkr_election_start(c->e)) != 0)
+    die("w4 candidate", rc);
+}
+
+static void w4(int round) {
+  cand_t c[W4_CANDIDATES];
+  double d[W4_REPEATS];
+  char path[128];
+  int joined = 0;
+
+  snprintf(path, sizeof(path), "%s/w4-%d", root, round);
+  for (int i = 0; i < W4_CANDIDATES; i++)
+    cand_join(&c[i], path, joined++);
+  for (int r = 0; r < W4_REPEATS; r++) {
+    int leader = -1, next = -1;
+    int64_t t0, deadline = now_ns() + 30000000000LL;
+    /* Everyone queued and the leader known. */
+    while (leader < 0) {
+      for (int i = 0; i < W4_CANDIDATES; i++)
+        if (zkr_election_is_leader(c[i].e))
+          leader = i;
+      if (now_ns() > deadline)
+        die("w4: no leader", ZKR_ETIMEDOUT);
+      usleep(1000);
+    }
+    usleep(50 * 1000); /* let the queue settle: every watch set */
+    t0 = now_ns();
+    zkr_session_free(c[leader].s); /* the leader's session closes */
+    while (next < 0) {
+      for (int i = 0; i < W4_CANDIDATES; i++)
+        if (i != leader && atomic_load(&c[i].led_ns) != 0)
+          next = i;
+      if (now_ns() > deadline)
+        die("w4: no new leader", ZKR_ETIMEDOUT);
+      usleep(100);
+    }
+    d[r] = (double)(atomic_load(&c[next].led_ns) - t0) / 1e3;
+    zkr_election_free(c[leader].e);
+    cand_join(&c[leader], path, joined++); /* a new candidate at the back */
+  }
+  record(round, "W4", "zkrecipes", "failover_p50_us", "us", pct(d, W4_REPEATS, 0.5));
+  record(round, "W4", "zkrecipes", "failover_min_us", "us", pct(d, W4_REPEATS, 0));
+  record(round, "W4", "zkrecipes", "failover_max_us", "us", pct(d, W4_REPEATS, 1));
+  for (int i = 0; i < W4_CANDIDATES; i++) {
+    zkr_election_free(c[i].e);
+    zkr_session_free(c[i].s);
+  }
+}
+
+typedef struct floor_watch {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int64_t fired_ns;
+} floor_watch_t;
+
+static void floor_watcher(zhandle_t *zh, int type, int state, const char *path,
+                          void *ctx) {
+  floor_watch_t *w = ctx;
+  (void)zh, (void)state, (void)path;
+  if (type != ZOO_DELETED_EVENT)
+    return;
+  pthread_mutex_lock(&w->mu);
+  w->fired_ns = now_ns();
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+}
+
+static void quiet(const char *m) {
+  (void)m;
+}
+
+static void floor_close_watch(int round) {
+  zkr_session_t *b = open_session();
+  zhandle_t *zb = zkr_session_zhandle(b);
+  double d[W4_REPEATS];
+  char node[128];
+
+  snprintf(node, sizeof(node), "%s/w4-floor-%d", root, round);
+  for (int r = 0; r < W4_REPEATS; r++) {
+    floor_watch_t w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    zhandle_t *za = zookeeper_init2(hosts, NULL, 20000, NULL, NULL, 0, quiet);
+    int64_t t0, deadline = now_ns() + 20000000000LL;
+    struct Stat st;
+    int rc;
+    if (!za)
+      die("w4 floor connect", ZKR_ESYSTEM);
+    while (zoo_state(za) != ZOO_CONNECTED_STATE) {
+      if (now_ns() > deadline)
+        die("w4 floor connect", ZKR_ETIMEDOUT);
+      usleep(1000);
+    }
+    if ((rc = zoo_create(za, node, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL,
+                         0)) != ZOK ||
+        (rc = zoo_wexists(zb, node, floor_watcher, &w, &st)) != ZOK)
+      die("w4 floor", rc);
+    usleep(50 * 1000);
+    t0 = now_ns();
+    zookeeper_close(za); /* closing the session deletes the ephemeral */
+    pthread_mutex_lock(&w.mu);
+    while (w.fired_ns == 0)
+      pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    d[r] = (double)(w.fired_ns - t0) / 1e3;
+  }
+  record(round, "close->watch", "raw-c", "p50_us", "us", pct(d, W4_REPEATS, 0.5));
+  record(round, "close->watch", "raw-c", "min_us", "us", pct(d, W4_REPEATS, 0));
+  record(round, "close->watch", "raw-c", "max_us", "us", pct(d, W4_REPEATS, 1));
+  zkr_session_free(b);
+}
+
 /* ---- driver ---- */
 
 static double median_of(const char *work, const char *lib, const char *key) {
@@ -622,7 +762,7 @@ static int wanted(const char *list, const char *w) {
 }
 
 int main(int argc, char **argv) {
-  const char *only = "w1,ls,w2,herd,w3a,w3b";
+  const char *only = "w1,ls,w2,herd,w3a,w3b,w4";
   int rounds = 3, opt;
 
   while ((opt = getopt(argc, argv, "r:w:h")) != -1) {
@@ -630,7 +770,7 @@ int main(int argc, char **argv) {
     case 'r': rounds = atoi(optarg); break;
     case 'w': only = optarg; break;
     default:
-      fprintf(stderr, "usage: %s [-r ROUNDS] [-w w1,ls,w2,herd,w3a,w3b] HOSTS\n",
+      fprintf(stderr, "usage: %s [-r ROUNDS] [-w w1,ls,w2,herd,w3a,w3b,w4] HOSTS\n",
               argv[0]);
       return 2;
     }
@@ -698,6 +838,13 @@ int main(int argc, char **argv) {
                      SIDE("W3a", "zkrecipes", "increments_per_s", "add", NULL,
                           counter_setup, counter_cycle, 0)};
       interleave(r, x, 2, w3_cycles, 4);
+    }
+    if (wanted(only, "w4")) {
+      floor_close_watch(r);
+      w4(r);
+      record(r, "W4", "ratio", "p50 vs close->watch", "x",
+             metric("W4", "zkrecipes", "failover_p50_us", "")->v[r - 1] /
+                 metric("close->watch", "raw-c", "p50_us", "")->v[r - 1]);
     }
     if (wanted(only, "w3b")) {
       counter_run(r, "get+set-loop", "raw-c", w3_sessions, w3_cycles / w3_sessions, 1);

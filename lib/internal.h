@@ -241,6 +241,11 @@ ZKR__HIDDEN int zkr__lock_stats(zkr_lock_t *l, zkr__lock_stats_t *out);
  * format (latch != 0): the leader election is built on it. */
 ZKR__HIDDEN int zkr__lock_new_kind(zkr_session_t *s, const char *path, int latch,
                                    zkr_lock_t **out);
+/* Rewrite the held node's data unchanged, so that the waiter watching it hears a
+ * change and lists the queue again, off the critical path of the next hand-over. */
+ZKR__HIDDEN int zkr__lock_touch(zkr_lock_t *l);
+/* The latch-mode lock behind a candidate (for tests and benchmarks). */
+ZKR__HIDDEN zkr_lock_t *zkr__election_lock(zkr_election_t *e);
 
 typedef struct zkr__counter_stats {
   uint64_t reads, writes;

@@ -15,6 +15,14 @@
  * after every reconnect (never leadership from a cached listing). This file adds
  * the leadership view: events, epochs, awaiting, resigning and rejoining.
  *
+ * Fast failover: the waiter right behind the leader usually listed the queue
+ * when others were still ahead, so the leader's departure alone would not tell
+ * it that it leads: it would have to list again, on the critical path. So a new
+ * leader rewrites its node's data unchanged once (zkr__lock_touch); the waiter
+ * watching it hears the change and lists again at once, sees its predecessor is
+ * the leader, and when that node goes it leads without another round trip.
+ * Curator candidates do not do this; behind one, we list again as usual.
+ *
  * Joins are numbered; the acquire of an older join (cancelled by a resign) may
  * still call back and is ignored.
  *
@@ -182,10 +190,12 @@ static void on_granted(zkr_lock_t *l, int rc, void *arg) {
   join_t *j = arg;
   zkr_election_t *e = j->e;
   notes_t n = {0};
+  int touch = 0;
 
   pthread_mutex_lock(&e->mu);
   if (!e->freed && j->seq == e->join_seq && e->joined) {
     if (rc == 0) {
+      touch = 1;
       zkr_lock_token_t t;
       zkr_lock_token(l, &t);
       e->leader = 1;
@@ -203,6 +213,8 @@ static void on_granted(zkr_lock_t *l, int rc, void *arg) {
     }
   }
   pthread_mutex_unlock(&e->mu);
+  if (touch)
+    zkr__lock_touch(l); /* best effort: a failure only costs the next leader a read */
   deliver(e, &n);
   election_unref(e);
   free(j);
@@ -509,6 +521,10 @@ int zkr_election_leader(zkr_session_t *s, const char *path, int timeout_ms, char
   }
   zkr_contenders_free(c, n);
   return rc;
+}
+
+zkr_lock_t *zkr__election_lock(zkr_election_t *e) {
+  return e ? e->lock : NULL;
 }
 
 void zkr_election_free(zkr_election_t *e) {

@@ -1239,6 +1239,31 @@ void zkr_lock_free(zkr_lock_t *l) {
   lock_unref(l);
 }
 
+static void on_touched(void *ctx, int rc, const zkr__reply_t *r) {
+  (void)rc, (void)r;
+  lock_unref(ctx);
+}
+
+int zkr__lock_touch(zkr_lock_t *l) {
+  zkr__call_t c;
+  int rc;
+
+  pthread_mutex_lock(&l->mu);
+  if (l->state != ST_HELD) {
+    pthread_mutex_unlock(&l->mu);
+    return ZKR_ENOTHELD;
+  }
+  lock_ref(l);
+  /* Same data, new version: a watcher of this node hears NodeDataChanged. */
+  if ((rc = zkr__call_begin(l->s, l->gen, ZKR__K_SET, on_touched, l, &c)) == 0)
+    rc = zkr__call_end(
+        &c, zoo_aset(c.zh, l->node_path, l->data, l->data_len, -1, zkr__cb_stat, c.op));
+  pthread_mutex_unlock(&l->mu);
+  if (rc != 0)
+    lock_unref(l);
+  return rc;
+}
+
 int zkr__lock_stats(zkr_lock_t *l, zkr__lock_stats_t *out) {
   if (!l || !out)
     return ZKR_EINVAL;

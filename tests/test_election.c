@@ -141,6 +141,19 @@ START_TEST(one_leader_and_graceful_handovers) {
                      count_event(&c[who], ZKR_ELECTION_LEADER));
   }
   sole_leader(c, N, 10000);
+  {
+    /* Each new leader had heard its predecessor's touch, listed again while it
+     * was still second, and led on the departure without another listing. */
+    uint64_t without = 0;
+    for (int i = 0; i < N; i++) {
+      zkr__lock_stats_t st;
+      ck_assert_int_eq(zkr__lock_stats(zkr__election_lock(c[i].e), &st), 0);
+      without += st.grants_without_list;
+    }
+    ck_assert_msg(without >= HANDOVERS - 1,
+                  "only %llu of %d hand-overs skipped the listing",
+                  (unsigned long long)without, HANDOVERS);
+  }
   for (int i = 0; i < N; i++)
     cand_close(&c[i]);
   wait_nchildren(zkr_session_zhandle(obs), path, 0, 5000);
