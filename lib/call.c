@@ -190,6 +190,12 @@ void zkr__cb_strings_stat(int rc, const struct String_vector *strings,
   complete((zkr__rec_t *)data, rc, &rep);
 }
 
+void zkr__cb_strings(int rc, const struct String_vector *strings, const void *data) {
+  zkr__reply_t rep = {0};
+  rep.strings = strings;
+  complete((zkr__rec_t *)data, rc, &rep);
+}
+
 void zkr__cb_string_stat(int rc, const char *value, const struct Stat *stat,
                          const void *data) {
   zkr__reply_t rep = {0};

@@ -185,6 +185,8 @@ ZKR__HIDDEN void zkr__cb_void(int rc, const void *data);
 ZKR__HIDDEN void zkr__cb_stat(int rc, const struct Stat *stat, const void *data);
 ZKR__HIDDEN void zkr__cb_data(int rc, const char *value, int value_len,
                               const struct Stat *stat, const void *data);
+ZKR__HIDDEN void zkr__cb_strings(int rc, const struct String_vector *strings,
+                                 const void *data);
 ZKR__HIDDEN void zkr__cb_strings_stat(int rc, const struct String_vector *strings,
                                       const struct Stat *stat, const void *data);
 ZKR__HIDDEN void zkr__cb_string_stat(int rc, const char *value, const struct Stat *stat,

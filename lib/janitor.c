@@ -120,8 +120,8 @@ static void step(jan_t *j) {
       rc = zkr__call_end(&c, zoo_adelete(c.zh, j->path, -1, zkr__cb_void, c.op));
   } else {
     if ((rc = zkr__call_begin(j->s, j->gen, ZKR__K_CHILDREN, on_listed, j, &c)) == 0)
-      rc = zkr__call_end(
-          &c, zoo_aget_children2(c.zh, j->parent, 0, zkr__cb_strings_stat, c.op));
+      rc =
+          zkr__call_end(&c, zoo_aget_children(c.zh, j->parent, 0, zkr__cb_strings, c.op));
   }
   if (rc != 0) {
     if (!j->started) {

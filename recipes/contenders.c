@@ -207,7 +207,7 @@ int zkr_contenders_list_async(zkr_session_t *s, const char *path, zkr_contenders
   zkr__session_ref(s);
   if ((rc = zkr__call_begin(s, 0, ZKR__K_CHILDREN, on_children, a, &c)) == 0) {
     a->gen = c.gen; /* every read on the session the listing came from */
-    rc = zkr__call_end(&c, zoo_aget_children2(c.zh, path, 0, zkr__cb_strings_stat, c.op));
+    rc = zkr__call_end(&c, zoo_aget_children(c.zh, path, 0, zkr__cb_strings, c.op));
   }
   if (rc != 0) {
     a->cb = NULL;

@@ -252,7 +252,7 @@ static int send_list(zkr_lock_t *l, int recovering) {
   if ((rc = call(l, op, ZKR__K_CHILDREN, &c)) != 0)
     return rc;
   l->stats.lists++;
-  return end(&c, op, zoo_aget_children2(c.zh, l->path, 0, zkr__cb_strings_stat, c.op));
+  return end(&c, op, zoo_aget_children(c.zh, l->path, 0, zkr__cb_strings, c.op));
 }
 
 /* create2 our node, then (pipelined) list the parent. */
