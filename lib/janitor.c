@@ -113,8 +113,11 @@ static void on_listed(void *ctx, int rc, const zkr__reply_t *r) {
 
 static void step(jan_t *j) {
   zkr__call_t c;
-  int rc;
+  int first = !j->started, rc;
 
+  /* Once a request is on its way its reply may finish (and free) j at any
+   * moment on another thread: j is not touched after a successful send. */
+  j->started = 1;
   if (j->path) {
     if ((rc = zkr__call_begin(j->s, j->gen, ZKR__K_DELETE, on_deleted, j, &c)) == 0)
       rc = zkr__call_end(&c, zoo_adelete(c.zh, j->path, -1, zkr__cb_void, c.op));
@@ -123,19 +126,17 @@ static void step(jan_t *j) {
       rc =
           zkr__call_end(&c, zoo_aget_children(c.zh, j->parent, 0, zkr__cb_strings, c.op));
   }
-  if (rc != 0) {
-    if (!j->started) {
-      /* Never call back from inside the call that started us: settle on the
-       * worker instead. */
-      j->first_rc = rc;
-      j->started = 1;
-      if (zkr__timer_at(j->s, zkr__now_ms(), on_retry_timer, j, NULL) != 0)
-        finish(j, ZKR_ENOMEM);
-      return;
-    }
-    settle(j, rc);
+  if (rc == 0)
+    return;
+  if (first) {
+    /* Never call back from inside the call that started us: settle on the worker
+     * instead. */
+    j->first_rc = rc;
+    if (zkr__timer_at(j->s, zkr__now_ms(), on_retry_timer, j, NULL) != 0)
+      finish(j, ZKR_ENOMEM);
+    return;
   }
-  j->started = 1;
+  settle(j, rc);
 }
 
 static int start(zkr_session_t *s, uint64_t gen, const char *path, const char *parent,
