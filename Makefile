@@ -62,11 +62,12 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 BENCH_BIN := $(BUILD)/bench/zkr_bench
+ZKR_BIN := $(BUILD)/zkr
 
 .PHONY: all examples tests check check-run demo demo-run bench bench-run install uninstall \
         clean format deps
 
-all: $(STATIC) $(SHARED) $(PCFILE)
+all: $(STATIC) $(SHARED) $(PCFILE) $(ZKR_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -112,6 +113,12 @@ $(TEST_BIN): $(TEST_OBJS) $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $(TEST_OBJS) $(STATIC) $(ALL_LDFLAGS) $(ZK_LIBS) $(CHECK_LIBS)
 
+# The command-line tool; linked with the static library so that it runs from the
+# build tree and once installed alike (it still needs libzookeeper_mt).
+$(ZKR_BIN): tools/zkr.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(ZK_LIBS)
+
 $(BENCH_BIN): bench/zkr_bench.c $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(ZK_LIBS) -lm
@@ -145,7 +152,9 @@ bench-run: $(BENCH_BIN)
 	    $(BENCH_BIN) "$(BENCH_ARGS)"
 
 install: all
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/zkrecipes $(DESTDIR)$(PKGCONFIGDIR)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/zkrecipes $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(DESTDIR)$(BINDIR)
+	install -m 755 $(ZKR_BIN) $(DESTDIR)$(BINDIR)/
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(notdir $(SHARED_REAL)) $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME)
@@ -158,7 +167,8 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libzkrecipes.a $(DESTDIR)$(LIBDIR)/libzkrecipes.so \
 	      $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME) $(DESTDIR)$(LIBDIR)/$(notdir $(SHARED_REAL)) \
-	      $(DESTDIR)$(INCLUDEDIR)/zkrecipes.h $(DESTDIR)$(PKGCONFIGDIR)/zkrecipes.pc
+	      $(DESTDIR)$(INCLUDEDIR)/zkrecipes.h $(DESTDIR)$(PKGCONFIGDIR)/zkrecipes.pc \
+	      $(DESTDIR)$(BINDIR)/zkr
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/zkrecipes
 
 clean:
@@ -166,6 +176,6 @@ clean:
 
 format:
 	clang-format -i include/*.h include/zkrecipes/*.h lib/*.[ch] $(wildcard recipes/*.c) \
-	    examples/*.c tests/*.[ch] bench/*.c
+	    examples/*.c tests/*.[ch] bench/*.c tools/*.c
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(EXAMPLES:=.d) $(BENCH_BIN).d
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(EXAMPLES:=.d) $(BENCH_BIN).d $(ZKR_BIN).d
