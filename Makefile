@@ -108,7 +108,12 @@ $(BUILD)/examples/%: examples/%.c $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Werror -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(ZK_LIBS)
 
-tests: $(TEST_BIN)
+ZKRAW_BIN := $(BUILD)/tests/zkraw
+tests: $(TEST_BIN) $(ZKRAW_BIN)
+$(ZKRAW_BIN): tests/tools/zkraw.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(ALL_LDFLAGS) $(ZK_LIBS)
+
 $(TEST_BIN): $(TEST_OBJS) $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $(TEST_OBJS) $(STATIC) $(ALL_LDFLAGS) $(ZK_LIBS) $(CHECK_LIBS)
@@ -131,7 +136,7 @@ deps:
 check: deps
 	$(MAKE) --no-print-directory check-run
 
-check-run: all examples tests
+check-run: all examples tests $(ZKR_BIN)
 	BUILD=$(BUILD) VALGRIND=$(VALGRIND) CC="$(CC)" tests/zk/with-zk.sh -- tests/run.sh
 
 demo: deps
@@ -176,6 +181,6 @@ clean:
 
 format:
 	clang-format -i include/*.h include/zkrecipes/*.h lib/*.[ch] $(wildcard recipes/*.c) \
-	    examples/*.c tests/*.[ch] bench/*.c tools/*.c
+	    examples/*.c tests/*.[ch] tests/tools/*.c bench/*.c tools/*.c
 
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(EXAMPLES:=.d) $(BENCH_BIN).d $(ZKR_BIN).d

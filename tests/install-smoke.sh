@@ -35,6 +35,10 @@ if ! LD_LIBRARY_PATH="$stage/usr/lib" ldd "$stage/session" | grep -q "$stage/usr
 fi
 LD_LIBRARY_PATH="$stage/usr/lib" "$stage/session" "$hosts"
 
+# The command-line tool is installed too.
+[ -x "$stage/usr/bin/zkr" ] || { echo "install-smoke: usr/bin/zkr not installed" >&2; exit 1; }
+"$stage/usr/bin/zkr" --version
+
 make --no-print-directory -s uninstall DESTDIR="$stage" PREFIX=/usr SANITIZE= BUILD=build
 left=$(find "$stage/usr" -type f | wc -l)
 if [ "$left" -ne 0 ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything `make check` runs, inside tests/zk/with-zk.sh (which provides the
-# servers): the Check suites, the install smoke test and the symbol check.
+# servers): the Check suites, the zkr command-line tests, the install smoke test
+# and the symbol check.
 # Env: BUILD (build dir of the suites), VALGRIND=1 (suites under valgrind).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,12 @@ if [ "${VALGRIND:-}" = 1 ]; then
 else
   timeout 1800 "$build/tests/check_zkrecipes" || failed+=("Check suites")
 fi
+
+echo "== zkr command-line tests"
+# Leak checking is off for the tool's own exits (it may exit with objects still
+# allocated, as command-line tools do); memory errors are still caught.
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} timeout 600 tests/cli/test_zkr.sh "$build" ||
+  failed+=("zkr command-line tests")
 
 echo "== install smoke test"
 tests/install-smoke.sh || failed+=("install smoke test")

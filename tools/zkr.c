@@ -36,6 +36,7 @@
 #define EXIT_LOST        79 /* lock or leadership lost while CMD ran; CMD terminated */
 
 static const char *prog = "zkr";
+static zkr_session_t *g_session; /* closed on the way out, so our nodes go at once */
 
 static struct {
   const char *hosts;
@@ -59,6 +60,9 @@ static void die(int code, const char *fmt, ...) {
   vfprintf(stderr, fmt, ap);
   va_end(ap);
   fputc('\n', stderr);
+  /* Closing the session deletes our ephemeral nodes now rather than when the
+   * server expires the session. */
+  zkr_session_free(g_session);
   exit(code);
 }
 
@@ -220,6 +224,7 @@ static zkr_session_t *connect_or_die(void) {
 
   if ((rc = zkr_session_new(&s)) != 0)
     die(EXIT_FAILURE_ZK, "%s", zkr_strerror(rc));
+  g_session = s; /* freed by die() too */
   if ((rc = zkr_session_set_timeout(s, opt.session_ms)) != 0)
     die(EXIT_USAGE, "session timeout %d: %s", opt.session_ms, zkr_strerror(rc));
   if (opt.auth) {
@@ -233,6 +238,7 @@ static zkr_session_t *connect_or_die(void) {
     die(EXIT_UNAVAILABLE, "cannot connect to %s within %d ms", opt.hosts, opt.connect_ms);
   if (rc != 0)
     die(EXIT_UNAVAILABLE, "cannot connect to %s: %s", opt.hosts, zkr_strerror(rc));
+  g_session = s;
   return s;
 }
 
@@ -435,9 +441,10 @@ static int cmd_lock(const char *path, char **cmd, int ncmd) {
   snprintf(lnode, sizeof(lnode), "ZKR_LOCK_NODE=%s", tok.node);
   pid = spawn(cmd, env);
   rc = supervise(s, pid, "lock");
-  zkr_lock_release(l, 5000);
+  zkr_lock_release(l, 5000); /* bounded: with the server gone, the session ends it */
   zkr_lock_free(l);
   zkr_session_free(s);
+  g_session = NULL;
   return rc;
 }
 
@@ -483,6 +490,7 @@ static int cmd_elect(const char *path, char **cmd, int ncmd) {
   rc = supervise(s, pid, "leadership");
   zkr_election_free(e);
   zkr_session_free(s);
+  g_session = NULL;
   return rc;
 }
 
@@ -519,6 +527,7 @@ static int cmd_counter(const char *path, char **args, int nargs) {
                          v = parse_i64("cas NEW", args[2]), 30000, &v);
   zkr_counter_free(c);
   zkr_session_free(s);
+  g_session = NULL;
   switch (rc) {
   case 0: printf("%" PRId64 "\n", v); return 0;
   case ZKR_EMISMATCH:
@@ -568,6 +577,7 @@ static int cmd_holders(const char *path, int nargs) {
   s = connect_or_die();
   rc = zkr_contenders_list(s, path, 30000, &c, &n);
   zkr_session_free(s);
+  g_session = NULL;
   if (rc == ZKR_EINVAL)
     die(EXIT_USAGE, "holders: bad path '%s'", path);
   if (rc != 0)
