@@ -237,6 +237,8 @@ typedef struct zkr__lock_stats {
   uint64_t pred_vanished;       /* predecessor gone between listing and watch */
   uint64_t recoveries;          /* ambiguous creates resolved by GUID */
   uint64_t verify_failed;       /* held, but the node was gone after a reconnect */
+  int next_in_line;             /* now: waiting on a predecessor that was the lowest of
+                                   the last listing (it will hold without a listing) */
 } zkr__lock_stats_t;
 ZKR__HIDDEN int zkr__lock_stats(zkr_lock_t *l, zkr__lock_stats_t *out);
 /* A lock whose nodes are "_c_<uuid>-latch-N" and whose queue counts every known

@@ -1269,6 +1269,7 @@ int zkr__lock_stats(zkr_lock_t *l, zkr__lock_stats_t *out) {
     return ZKR_EINVAL;
   pthread_mutex_lock(&l->mu);
   *out = l->stats;
+  out->next_in_line = l->state == ST_ACQUIRING && l->watch_tok != 0 && l->pred_lowest;
   pthread_mutex_unlock(&l->mu);
   return 0;
 }

@@ -277,7 +277,7 @@ static int counter_hook(void *arg, zkr_session_t *s, int kind, int rc) {
     /* The write's reply was lost; now the session ends before the marker is
      * looked up. */
     hk.fired = 2;
-    tu_expire(s, tu_hosts());
+    tu_expire(s, tu_hosts()); /* on s's completion thread: it does not wait for s */
     return ZCONNECTIONLOSS;
   }
   if (!hk.fired && kind == hk.kind && rc == hk.from_rc) {

@@ -32,7 +32,9 @@ void tu_root(char *buf, size_t len);
 zkr_session_t *tu_open(const char *hosts, int session_timeout_ms);
 
 /* Expire the session of s on the server: connect a second client with the same
- * session id and password, then close it. */
+ * session id and password, then close it; repeated until the server says the
+ * session has expired. s learns of it when it next reconnects. Never waits for s,
+ * so it may be called on s's own callback thread. */
 void tu_expire(zkr_session_t *s, const char *hosts);
 
 /* Delete path and everything under it (best effort, for cleanup). */
