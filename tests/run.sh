@@ -11,7 +11,7 @@ failed=()
 echo "== Check suites ($build/tests/check_zkrecipes)"
 if [ "${VALGRIND:-}" = 1 ]; then
   # One process (CK_FORK=no) so valgrind sees every test; any error or leak fails.
-  CK_FORK=no timeout 1800 valgrind --quiet --error-exitcode=99 --leak-check=full \
+  CK_FORK=no timeout 900 valgrind --quiet --error-exitcode=99 --leak-check=full \
     --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible \
     --suppressions=tests/valgrind.supp --gen-suppressions=all \
     "$build/tests/check_zkrecipes" || failed+=("Check suites under valgrind")
