@@ -219,6 +219,30 @@ touch "$WORK/stop-A" "$WORK/stop-B"
 wait 2>/dev/null
 bgpids=()
 
+# Leadership lost while CMD runs (the session expired while zkr was stopped).
+t=elect-lost-terminates-cmd
+log=$WORK/elost.log
+: >"$log"
+"$ZKR" -s 1000 elect "$ROOT/el" --id solo -- sh -c "trap 'echo got-term >> $log; exit 0' TERM; echo started >> $log; while :; do sleep 0.05; done" 2>"$WORK/elost.err" &
+zpid=$!
+bgpids+=($zpid)
+if wait_for 10 file_has "$log" started; then
+  kill -STOP "$zpid"
+  if wait_for 20 has_contenders "$ROOT/el" 0; then
+    kill -CONT "$zpid"
+    wait "$zpid"
+    code=$?
+    [ $code -eq 79 ] && file_has "$log" got-term && grep -q "leadership lost" "$WORK/elost.err" &&
+      ok $t || bad $t "exit $code; stderr: $(cat "$WORK/elost.err")"
+  else
+    kill -CONT "$zpid"
+    bad $t "the session never expired"
+  fi
+else
+  bad $t "CMD never started"
+fi
+bgpids=()
+
 t=elect-epoch-in-env
 e=$("$ZKR" elect "$ROOT/e2" --id solo -- sh -c 'echo $ZKR_EPOCH $ZKR_FENCE')
 set -- $e
@@ -281,7 +305,7 @@ out=$("$ZKR" holders "$ROOT/nothing-here")
 # ---- no node left behind ----
 t=no-nodes-left
 left=0
-for p in x w s g e e2; do n=$("$RAW" "$HOSTS" count "$ROOT/$p"); [ "$n" -eq 0 ] || echo "  $ROOT/$p: $n"; left=$((left + n)); done
+for p in x w s g e el e2; do n=$("$RAW" "$HOSTS" count "$ROOT/$p"); [ "$n" -eq 0 ] || echo "  $ROOT/$p: $n"; left=$((left + n)); done
 [ "$left" -eq 0 ] && ok $t || bad $t "$left nodes left"
 
 echo "$passed passed, $failed failed"
