@@ -16,25 +16,6 @@ static void paths(char *root, size_t rl, char *path, size_t pl, char *mdir, size
   snprintf(mdir, ml, "%s.zkr-markers", path);
 }
 
-static int nchildren(zhandle_t *zh, const char *path) {
-  struct String_vector v = {0, NULL};
-  int rc = zoo_get_children(zh, path, 0, &v), n;
-  if (rc == ZNONODE)
-    return 0;
-  ck_assert_int_eq(rc, ZOK);
-  n = v.count;
-  deallocate_String_vector(&v);
-  return n;
-}
-
-static void wait_nchildren(zhandle_t *zh, const char *path, int n, int timeout_ms) {
-  int64_t deadline = tu_now_ms() + timeout_ms;
-  int have;
-  while ((have = nchildren(zh, path)) != n && tu_now_ms() < deadline)
-    usleep(2000);
-  ck_assert_msg(have == n, "%s has %d children, want %d", path, have, n);
-}
-
 /* Raw bytes of a node. */
 static int raw_get(zhandle_t *zh, const char *path, unsigned char *buf, int cap) {
   int len = cap;
@@ -96,7 +77,7 @@ START_TEST(encodings_byte_for_byte) {
   ck_assert_int_eq(b[3], 1);
   zkr_counter_free(d);
   zkr_counter_free(c);
-  wait_nchildren(zh, mdir, 0, 5000);
+  tu_wait_children(zh, mdir, 0, 5000);
   tu_rmr(zh, root);
   zkr_session_free(s);
 }
@@ -163,7 +144,7 @@ START_TEST(bad_data_and_overflow_change_nothing) {
   }
   zkr_counter_free(d);
   zkr_counter_free(c);
-  wait_nchildren(zh, mdir, 0, 5000);
+  tu_wait_children(zh, mdir, 0, 5000);
   tu_rmr(zh, root);
   zkr_session_free(s);
 }
@@ -257,7 +238,7 @@ START_TEST(exact_under_contention) {
   ck_assert_int_eq(v, N * M);
   zkr_counter_free(c);
   /* Every client closed: no marker left. */
-  wait_nchildren(zkr_session_zhandle(s), mdir, 0, 5000);
+  tu_wait_children(zkr_session_zhandle(s), mdir, 0, 5000);
   free(e.seen);
   tu_rmr(zkr_session_zhandle(s), root);
   zkr_session_free(s);
@@ -335,10 +316,10 @@ START_TEST(ambiguous_writes_applied_exactly_once) {
   ck_assert_int_eq(zkr_counter_get(b, 5000, &v), 0);
   ck_assert_int_eq(v, 5);
   /* One marker per client. */
-  ck_assert_int_eq(nchildren(zkr_session_zhandle(t), mdir), 2);
+  ck_assert_int_eq(tu_nchildren(zkr_session_zhandle(t), mdir), 2);
   zkr_counter_free(a);
   zkr_counter_free(b);
-  wait_nchildren(zkr_session_zhandle(t), mdir, 0, 5000);
+  tu_wait_children(zkr_session_zhandle(t), mdir, 0, 5000);
   tu_rmr(zkr_session_zhandle(t), root);
   zkr_session_free(s);
   zkr_session_free(t);
@@ -378,7 +359,7 @@ START_TEST(session_expired_during_ambiguous_write_is_unknown) {
   ck_assert_int_eq(v, 3);
   zkr_counter_free(a);
   zkr_counter_free(b);
-  wait_nchildren(zkr_session_zhandle(t), mdir, 0, 5000);
+  tu_wait_children(zkr_session_zhandle(t), mdir, 0, 5000);
   tu_rmr(zkr_session_zhandle(t), root);
   zkr_session_free(s);
   zkr_session_free(t);
@@ -485,7 +466,7 @@ START_TEST(async_queue_and_free) {
   ck_assert_int_eq(calls[1], 20);
   ck_assert_int_eq(zkr_counter_get(c, 5000, &v), 0);
   ck_assert_int_eq(v, 20);
-  ck_assert_int_eq(nchildren(zkr_session_zhandle(s), mdir), 1);
+  ck_assert_int_eq(tu_nchildren(zkr_session_zhandle(s), mdir), 1);
   /* Free with work queued: each callback runs once before free returns. */
   for (int i = 0; i < 5; i++)
     ck_assert_int_eq(zkr_counter_add_async(c, 1, async_cb, late), 0);
@@ -500,7 +481,7 @@ START_TEST(async_queue_and_free) {
     ck_assert_int_le(v, 21 + late[1]); /* + the one in flight, reported unknown */
     zkr_counter_free(d);
   }
-  wait_nchildren(zkr_session_zhandle(s), mdir, 0, 5000);
+  tu_wait_children(zkr_session_zhandle(s), mdir, 0, 5000);
   tu_rmr(zkr_session_zhandle(s), root);
   zkr_session_free(s);
 }

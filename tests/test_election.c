@@ -84,25 +84,6 @@ static int sole_leader(cand_t *c, int n, int timeout_ms) {
   }
 }
 
-static int nchildren(zhandle_t *zh, const char *path) {
-  struct String_vector v = {0, NULL};
-  int rc = zoo_get_children(zh, path, 0, &v), n;
-  if (rc == ZNONODE)
-    return 0;
-  ck_assert_int_eq(rc, ZOK);
-  n = v.count;
-  deallocate_String_vector(&v);
-  return n;
-}
-
-static void wait_nchildren(zhandle_t *zh, const char *path, int n, int timeout_ms) {
-  int64_t deadline = tu_now_ms() + timeout_ms;
-  int have;
-  while ((have = nchildren(zh, path)) != n && tu_now_ms() < deadline)
-    usleep(2000);
-  ck_assert_msg(have == n, "%s has %d children, want %d", path, have, n);
-}
-
 START_TEST(one_leader_and_graceful_handovers) {
   enum { N = 4, HANDOVERS = 12 };
   char root[64], path[128];
@@ -171,7 +152,7 @@ START_TEST(one_leader_and_graceful_handovers) {
   }
   for (int i = 0; i < N; i++)
     cand_close(&c[i]);
-  wait_nchildren(zkr_session_zhandle(obs), path, 0, 5000);
+  tu_wait_children(zkr_session_zhandle(obs), path, 0, 5000);
   {
     char *id;
     ck_assert_int_eq(zkr_election_leader(obs, path, 5000, &id, NULL), ZNONODE);
@@ -202,7 +183,7 @@ START_TEST(leader_expired_lost_next_leads_guard_fails) {
   ck_assert(wait_event(&a, ZKR_ELECTION_LEADER, 1, 5000));
   ck_assert_int_eq(a.epochs[0], ea);
   ck_assert_int_eq(zkr_election_start(b.e), 0);
-  wait_nchildren(zh, path, 2, 5000);
+  tu_wait_children(zh, path, 2, 5000);
   ck_assert_int_eq(zoo_create(zh, data, "0", 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
   ck_assert_int_eq(zkr_election_guard(a.e, &ops[0]), 0);
   zoo_set_op_init(&ops[1], data, "1", 1, -1, NULL);
@@ -218,7 +199,7 @@ START_TEST(leader_expired_lost_next_leads_guard_fails) {
   zoo_set_op_init(&ops[1], data, "2", 1, -1, NULL);
   ck_assert_int_eq(zoo_multi(zh, 2, ops, res), ZNONODE);
   /* a asked to rejoin: it is queued again, behind b, on its new session. */
-  wait_nchildren(zh, path, 2, 10000);
+  tu_wait_children(zh, path, 2, 10000);
   ck_assert(zkr_election_is_leader(b.e) && !zkr_election_is_leader(a.e));
   /* b leaves: a leads again, with a newer epoch. */
   ck_assert_int_eq(zkr_election_resign(b.e, 0), 0);
@@ -226,7 +207,7 @@ START_TEST(leader_expired_lost_next_leads_guard_fails) {
   ck_assert(ea > eb);
   cand_close(&a);
   cand_close(&b);
-  wait_nchildren(zh, path, 0, 5000);
+  tu_wait_children(zh, path, 0, 5000);
   tu_rmr(zh, root);
   zkr_session_free(obs);
 }
@@ -295,7 +276,7 @@ START_TEST(await_timeouts_resign_and_rejoin) {
   cand_close(&b);
   {
     zkr_session_t *x = tu_open(tu_hosts(), 10000);
-    wait_nchildren(zkr_session_zhandle(x), path, 0, 5000);
+    tu_wait_children(zkr_session_zhandle(x), path, 0, 5000);
     tu_rmr(zkr_session_zhandle(x), root);
     zkr_session_free(x);
   }
@@ -322,7 +303,7 @@ START_TEST(curator_latch_nodes_ordered_with_ours) {
                    ZOK);
   cand_open(&a, path, 0, 10000);
   ck_assert_int_eq(zkr_election_start(a.e), 0);
-  wait_nchildren(zh, path, 2, 5000);
+  tu_wait_children(zh, path, 2, 5000);
   snprintf(pre, sizeof(pre), "%s/_c_7ba7b810-9dad-41d1-80b4-00c04fd430c8-latch-", path);
   ck_assert_int_eq(zoo_create(zh, pre, "java-2", 6, &ZOO_OPEN_ACL_UNSAFE,
                               ZOO_EPHEMERAL_SEQUENTIAL, last, sizeof(last)),
@@ -342,7 +323,7 @@ START_TEST(curator_latch_nodes_ordered_with_ours) {
   ck_assert_int_eq(zkr_election_await(a.e, 10000, NULL), 0);
   ck_assert_int_eq(zoo_delete(zh, last, -1), ZOK);
   cand_close(&a);
-  wait_nchildren(zh, path, 0, 5000);
+  tu_wait_children(zh, path, 0, 5000);
   tu_rmr(zh, root);
   zkr_session_free(x);
 }

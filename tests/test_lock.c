@@ -59,26 +59,6 @@ static int done_calls(done_t *d) {
   return n;
 }
 
-static int count_children(zhandle_t *zh, const char *path) {
-  struct String_vector v = {0, NULL};
-  int rc = zoo_get_children(zh, path, 0, &v), n;
-  if (rc == ZNONODE)
-    return 0;
-  ck_assert_int_eq(rc, ZOK);
-  n = v.count;
-  deallocate_String_vector(&v);
-  return n;
-}
-
-/* Deadline-bounded wait for the number of children to become n. */
-static void wait_children(zhandle_t *zh, const char *path, int n, int timeout_ms) {
-  int64_t deadline = tu_now_ms() + timeout_ms;
-  int have;
-  while ((have = count_children(zh, path)) != n && tu_now_ms() < deadline)
-    usleep(2000);
-  ck_assert_msg(have == n, "%s has %d children, want %d", path, have, n);
-}
-
 static void lock_path(char *buf, size_t len, const char *root) {
   snprintf(buf, len, "%s/locks/a", root);
 }
@@ -141,7 +121,7 @@ START_TEST(mutual_exclusion_many_sessions) {
   ck_assert_int_eq(atomic_load(&m.max_inside), 1);
   ck_assert_int_eq(m.counter, N * ROUNDS);
   /* Every session is closed: no lock node may remain. */
-  wait_children(zkr_session_zhandle(obs), path, 0, 5000);
+  tu_wait_children(zkr_session_zhandle(obs), path, 0, 5000);
   tu_rmr(zkr_session_zhandle(obs), root);
   zkr_session_free(obs);
 }
@@ -165,7 +145,7 @@ START_TEST(fifo_grant_order_and_one_watch_per_waiter) {
   ck_assert_int_eq(zkr_lock_acquire(l[0], 10000), 0);
   for (int i = 1; i <= W; i++) {
     ck_assert_int_eq(zkr_lock_acquire_async(l[i], -1, done_cb, &d[i]), 0);
-    wait_children(zh, path, i + 1, 5000); /* queued in this order */
+    tu_wait_children(zh, path, i + 1, 5000); /* queued in this order */
   }
   for (int i = 1; i <= W; i++)
     ck_assert_int_eq(done_calls(&d[i]), 0);
@@ -186,7 +166,7 @@ START_TEST(fifo_grant_order_and_one_watch_per_waiter) {
     ck_assert_int_eq(st.notifications, 1);
   }
   ck_assert_int_eq(zkr_lock_release(l[W], 10000), 0);
-  wait_children(zh, path, 0, 5000);
+  tu_wait_children(zh, path, 0, 5000);
   for (int i = 0; i <= W; i++) {
     zkr_lock_free(l[i]);
     if (i)
@@ -218,17 +198,17 @@ START_TEST(timeouts_zero_positive_forever) {
   el = tu_now_ms() - t0;
   ck_assert_msg(el < 2000, "try-once took %lld ms", (long long)el);
   ck_assert(!zkr_lock_held(lb));
-  wait_children(zh, path, 1, 5000); /* the failed attempt left nothing */
+  tu_wait_children(zh, path, 1, 5000); /* the failed attempt left nothing */
 
   t0 = tu_now_ms();
   ck_assert_int_eq(zkr_lock_acquire(lb, 300), ZKR_ETIMEDOUT);
   el = tu_now_ms() - t0;
   ck_assert_msg(el >= 295 && el < 2000, "300 ms acquire gave up after %lld ms",
                 (long long)el);
-  wait_children(zh, path, 1, 5000);
+  tu_wait_children(zh, path, 1, 5000);
 
   ck_assert_int_eq(zkr_lock_acquire_async(lb, -1, done_cb, &d), 0);
-  wait_children(zh, path, 2, 5000);
+  tu_wait_children(zh, path, 2, 5000);
   ck_assert_int_eq(zkr_lock_acquire_async(lb, -1, done_cb, &d), ZKR_EBUSY);
   ck_assert_int_eq(done_calls(&d), 0);
   ck_assert_int_eq(zkr_lock_release(la, 10000), 0);
@@ -240,7 +220,7 @@ START_TEST(timeouts_zero_positive_forever) {
 
   zkr_lock_free(lb);
   zkr_lock_free(la);
-  wait_children(zh, path, 0, 5000);
+  tu_wait_children(zh, path, 0, 5000);
   tu_rmr(zh, root);
   zkr_session_free(b);
   zkr_session_free(a);
@@ -262,24 +242,24 @@ START_TEST(free_or_cancel_pending_acquire) {
 
   ck_assert_int_eq(zkr_lock_cancel(lb), ZKR_EINVAL); /* nothing pending */
   ck_assert_int_eq(zkr_lock_acquire_async(lb, -1, done_cb, &d1), 0);
-  wait_children(zh, path, 2, 5000);
+  tu_wait_children(zh, path, 2, 5000);
   ck_assert_int_eq(zkr_lock_cancel(lb), 0);
   ck_assert_int_eq(done_calls(&d1), 1); /* before cancel returned */
   ck_assert_int_eq(d1.rc, ZKR_ECANCELED);
-  wait_children(zh, path, 1, 5000);
+  tu_wait_children(zh, path, 1, 5000);
 
   /* Free right after starting: the create may still be in flight. */
   ck_assert_int_eq(zkr_lock_acquire_async(lb, -1, done_cb, &d2), 0);
   zkr_lock_free(lb);
   ck_assert_int_eq(done_calls(&d2), 1);
   ck_assert_int_eq(d2.rc, ZKR_ECANCELED);
-  wait_children(zh, path, 1, 5000);
+  tu_wait_children(zh, path, 1, 5000);
 
   ck_assert_int_eq(zkr_lock_release_async(la, done_cb, &rel), 0);
   ck_assert(!zkr_lock_held(la));
   ck_assert_int_eq(done_wait(&rel, 10000), 1);
   ck_assert_int_eq(rel.rc, 0);
-  wait_children(zh, path, 0, 5000);
+  tu_wait_children(zh, path, 0, 5000);
   usleep(100 * 1000);
   ck_assert_int_eq(done_calls(&d1), 1);
   ck_assert_int_eq(done_calls(&d2), 1);
@@ -358,7 +338,7 @@ static void predecessor_vanishes(int lowest) {
   } else {
     /* b listed [x, r, b]; r vanished: b keeps its place, lists again and waits
      * for x. */
-    wait_children(zh, path, 2, 5000);
+    tu_wait_children(zh, path, 2, 5000);
     usleep(100 * 1000);
     ck_assert_int_eq(done_calls(&d), 0);
     ck_assert_int_eq(zkr_lock_release(lx, 10000), 0);
@@ -374,7 +354,7 @@ static void predecessor_vanishes(int lowest) {
   ck_assert_int_eq(zkr_lock_release(lb, 10000), 0);
   zkr_lock_free(lb);
   zkr_lock_free(lx);
-  wait_children(zh, path, 0, 5000);
+  tu_wait_children(zh, path, 0, 5000);
   tu_rmr(zh, root);
   zkr_session_free(b);
   zkr_session_free(x);
@@ -430,7 +410,7 @@ START_TEST(holder_expired_lost_next_granted_guard_fails) {
   ck_assert_int_eq(zoo_multi(zh, 2, ops, res), ZOK);
 
   ck_assert_int_eq(zkr_lock_acquire_async(lb, -1, done_cb, &d), 0);
-  wait_children(zh, path, 2, 5000);
+  tu_wait_children(zh, path, 2, 5000);
   tu_expire(a, tu_hosts());
   ck_assert_int_eq(done_wait(&d, 20000), 1);
   ck_assert_int_eq(d.rc, 0);
@@ -460,7 +440,7 @@ START_TEST(holder_expired_lost_next_granted_guard_fails) {
   ck_assert_int_eq(zkr_lock_release(la, 10000), 0);
   zkr_lock_free(la);
   zkr_lock_free(lb);
-  wait_children(zh, path, 0, 5000);
+  tu_wait_children(zh, path, 0, 5000);
   tu_rmr(zh, root);
   zkr_session_free(a);
   zkr_session_free(b);
@@ -539,7 +519,7 @@ START_TEST(ambiguous_create_resolved_without_orphan) {
   ck_assert_int_eq(c[0].czxid, t.czxid);
   zkr_contenders_free(c, n);
   ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
-  ck_assert_int_eq(count_children(zh, path), 0);
+  ck_assert_int_eq(tu_nchildren(zh, path), 0);
   zkr_lock_free(l);
 
   /* Not applied: the first create fails (no parent yet) and its reply is turned
@@ -557,9 +537,9 @@ START_TEST(ambiguous_create_resolved_without_orphan) {
   ck_assert_int_eq(hook.fired, 1);
   ck_assert_int_eq(zkr__lock_stats(l, &st), 0);
   ck_assert_int_eq(st.recoveries, 1);
-  ck_assert_int_eq(count_children(zh, path), 1);
+  ck_assert_int_eq(tu_nchildren(zh, path), 1);
   ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
-  ck_assert_int_eq(count_children(zh, path), 0);
+  ck_assert_int_eq(tu_nchildren(zh, path), 0);
   zkr_lock_free(l);
   tu_rmr(zh, root);
   zkr_session_free(s);
@@ -670,14 +650,14 @@ START_TEST(reentrant_holds) {
   ck_assert_int_eq(zkr_lock_hold_count(l), 3);
   ck_assert_int_eq(zkr_lock_token(l, &t2), 0);
   ck_assert_int_eq(t1.czxid, t2.czxid);
-  ck_assert_int_eq(count_children(zh, path), 1);
+  ck_assert_int_eq(tu_nchildren(zh, path), 1);
   ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
   ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
   ck_assert(zkr_lock_held(l));
-  ck_assert_int_eq(count_children(zh, path), 1);
+  ck_assert_int_eq(tu_nchildren(zh, path), 1);
   ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
   ck_assert(!zkr_lock_held(l));
-  ck_assert_int_eq(count_children(zh, path), 0);
+  ck_assert_int_eq(tu_nchildren(zh, path), 0);
   ck_assert_int_eq(zkr_lock_release(l, 10000), ZKR_ENOTHELD);
 
   /* Release without waiting: done at once, the delete goes first on the session,
@@ -690,7 +670,7 @@ START_TEST(reentrant_holds) {
     ck_assert_int_eq(zkr_lock_release(l, 0), 0);
     ck_assert(!zkr_lock_held(l));
   }
-  wait_children(zh, path, 0, 5000);
+  tu_wait_children(zh, path, 0, 5000);
   zkr_lock_free(l);
   tu_rmr(zh, root);
   zkr_session_free(s);
@@ -727,7 +707,7 @@ START_TEST(bad_input_and_closed_session) {
   ck_assert_int_eq(zkr_lock_new(s, NULL, &l), ZKR_EINVAL);
   ck_assert_int_eq(zkr_lock_new(NULL, path, &l), ZKR_EINVAL);
   ck_assert_int_eq(zkr_lock_new(s, path, NULL), ZKR_EINVAL);
-  ck_assert_int_eq(count_children(zkr_session_zhandle(s), root), 0);
+  ck_assert_int_eq(tu_nchildren(zkr_session_zhandle(s), root), 0);
 
   ck_assert_int_eq(zkr_lock_new(s, path, &l), 0);
   ck_assert_int_eq(zkr_lock_release(l, 1000), ZKR_ENOTHELD);
@@ -773,7 +753,7 @@ START_TEST(bad_input_and_closed_session) {
   zkr__session_unref(s);
   {
     zkr_session_t *x = tu_open(tu_hosts(), 10000);
-    wait_children(zkr_session_zhandle(x), path, 0, 5000);
+    tu_wait_children(zkr_session_zhandle(x), path, 0, 5000);
     tu_rmr(zkr_session_zhandle(x), root);
     zkr_session_free(x);
   }
@@ -847,7 +827,7 @@ START_TEST(suspect_recovered_and_release_across_server_restart) {
   ck_assert_int_eq(t1.czxid, t2.czxid);
   ck_assert_int_eq(done_wait(&rel, 15000), 1);
   ck_assert_int_eq(rel.rc, 0);
-  ck_assert_int_eq(count_children(zkr_session_zhandle(s), path2), 0);
+  ck_assert_int_eq(tu_nchildren(zkr_session_zhandle(s), path2), 0);
   /* After the reconnect l3 checked its node: gone, so LOST, not RECOVERED. */
   deadline = tu_now_ms() + 10000;
   while (atomic_load(&l3_lost) == 0 && tu_now_ms() < deadline)

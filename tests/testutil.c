@@ -134,6 +134,25 @@ void tu_rmr(zhandle_t *zh, const char *path) {
   zoo_delete(zh, path, -1);
 }
 
+int tu_nchildren(zhandle_t *zh, const char *path) {
+  struct String_vector v = {0, NULL};
+  int rc = zoo_get_children(zh, path, 0, &v), n;
+  if (rc == ZNONODE)
+    return 0;
+  ck_assert_int_eq(rc, ZOK);
+  n = v.count;
+  deallocate_String_vector(&v);
+  return n;
+}
+
+void tu_wait_children(zhandle_t *zh, const char *path, int n, int timeout_ms) {
+  int64_t deadline = tu_now_ms() + timeout_ms;
+  int have;
+  while ((have = tu_nchildren(zh, path)) != n && tu_now_ms() < deadline)
+    usleep(2000);
+  ck_assert_msg(have == n, "%s has %d children, want %d", path, have, n);
+}
+
 void tu_rec_init(tu_rec_t *r) {
   memset(r, 0, sizeof(*r));
   pthread_mutex_init(&r->mu, NULL);

@@ -37,6 +37,11 @@ zkr_session_t *tu_open(const char *hosts, int session_timeout_ms);
  * so it may be called on s's own callback thread. */
 void tu_expire(zkr_session_t *s, const char *hosts);
 
+/* Number of children of path (0 when it does not exist). */
+int tu_nchildren(zhandle_t *zh, const char *path);
+/* Deadline-bounded wait until path has n children; fails the test otherwise. */
+void tu_wait_children(zhandle_t *zh, const char *path, int n, int timeout_ms);
+
 /* Delete path and everything under it (best effort, for cleanup). */
 void tu_rmr(zhandle_t *zh, const char *path);
 
