@@ -42,7 +42,7 @@
 
 static const char *hosts;
 static char root[64];
-static int w1_cycles = 2000, w2_sessions = 8, w2_cycles = 250, herd_waiters = 50;
+static int w1_cycles = 2000, w2_sessions = 8, w2_cycles = 250, herd_waiters = 200;
 static int release_ms = 10000; /* W2: 0 releases without waiting for the reply */
 static int ls_cycles = 2000;
 
@@ -445,14 +445,14 @@ static void herd(int round) {
     granted = h.granted;
     pthread_mutex_unlock(&h.mu);
   }
-  record(round, "herd-50", "zkrecipes", "handoffs_per_s", "/s",
+  record(round, "herd-200", "zkrecipes", "handoffs_per_s", "/s",
          (n - 1) / ((double)(now_ns() - t0) / 1e9));
   for (int i = 1; i < n; i++) {
     zkr__lock_stats_t st;
     zkr__lock_stats(l[i], &st);
     notes += st.notifications;
   }
-  record(round, "herd-50", "zkrecipes", "notifications_per_release", "",
+  record(round, "herd-200", "zkrecipes", "notifications_per_release", "",
          (double)notes / (n - 1));
   for (int i = 0; i < n; i++) {
     zkr_lock_free(l[i]);
@@ -721,6 +721,191 @@ static void floor_close_watch(int round) {
   zkr_session_free(b);
 }
 
+/* ---- floor: the server's write ceiling ---- */
+
+/* 8 raw sessions, each keeping 32 blind setData in flight on its own node: what
+ * the server can commit when writes batch into its log syncs. */
+#define CEIL_SESSIONS 8
+#define CEIL_INFLIGHT 32
+#define CEIL_WRITES   1000 /* per session */
+
+typedef struct ceil_ctx {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int sent, done, inflight;
+} ceil_ctx_t;
+
+static void ceil_done(int rc, const struct Stat *st, const void *data) {
+  ceil_ctx_t *c = (ceil_ctx_t *)data;
+  (void)st;
+  if (rc != ZOK)
+    die("write ceiling", rc);
+  pthread_mutex_lock(&c->mu);
+  c->done++;
+  c->inflight--;
+  pthread_cond_signal(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+static void floor_write_ceiling(int round) {
+  zkr_session_t *s[CEIL_SESSIONS];
+  ceil_ctx_t c[CEIL_SESSIONS];
+  char path[CEIL_SESSIONS][128];
+  int64_t t0;
+  int left = 1;
+
+  for (int i = 0; i < CEIL_SESSIONS; i++) {
+    s[i] = open_session();
+    snprintf(path[i], sizeof(path[i]), "%s/ceiling-%d-%d", root, round, i);
+    ensure(zkr_session_zhandle(s[i]), path[i]);
+    c[i] = (ceil_ctx_t){PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+  }
+  t0 = now_ns();
+  /* One thread feeds all sessions: top each up to CEIL_INFLIGHT as replies come. */
+  while (left) {
+    left = 0;
+    for (int i = 0; i < CEIL_SESSIONS; i++) {
+      pthread_mutex_lock(&c[i].mu);
+      while (c[i].sent < CEIL_WRITES && c[i].inflight < CEIL_INFLIGHT) {
+        int rc = zoo_aset(zkr_session_zhandle(s[i]), path[i], "12345678", 8, -1,
+                          ceil_done, &c[i]);
+        if (rc != ZOK)
+          die("write ceiling", rc);
+        c[i].sent++;
+        c[i].inflight++;
+      }
+      if (c[i].done < CEIL_WRITES) {
+        left = 1;
+        if (c[i].sent == CEIL_WRITES || c[i].inflight >= CEIL_INFLIGHT) {
+          struct timespec ts;
+          clock_gettime(CLOCK_REALTIME, &ts);
+          ts.tv_nsec += 1000000;
+          if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+          }
+          pthread_cond_timedwait(&c[i].cv, &c[i].mu, &ts);
+        }
+      }
+      pthread_mutex_unlock(&c[i].mu);
+    }
+  }
+  record(round, "write-ceiling", "raw-c", "writes_per_s", "/s",
+         CEIL_SESSIONS * CEIL_WRITES / ((double)(now_ns() - t0) / 1e9));
+  for (int i = 0; i < CEIL_SESSIONS; i++)
+    zkr_session_free(s[i]);
+}
+
+/* ---- memory: RSS per session ---- */
+
+static long rss_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  while (f && fgets(line, sizeof(line), f))
+    if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+      break;
+  if (f)
+    fclose(f);
+  return kb;
+}
+
+static void raw_watch(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
+  (void)zh, (void)type, (void)state, (void)path, (void)ctx;
+}
+
+/* In its own process (--rss MODE N HOSTS): N sessions each holding or waiting on
+ * one lock; with MODE "raw" the same by hand with the plain client (an ephemeral
+ * sequential node each and an exists watch on the one before). */
+static void rss_granted(zkr_lock_t *l, int rc, void *arg) {
+  (void)l, (void)rc, (void)arg;
+}
+
+static int rss_mode(const char *mode, int n) {
+  long before, after;
+  char path[128];
+  int rc;
+
+  snprintf(path, sizeof(path), "%s/rss-%s", root, mode);
+  before = rss_kb();
+  if (!strcmp(mode, "zkrecipes")) {
+    zkr_session_t **s = calloc((size_t)n, sizeof(*s));
+    zkr_lock_t **l = calloc((size_t)n, sizeof(*l));
+    int64_t deadline = now_ns() + 60000000000LL;
+    for (int i = 0; i < n; i++) {
+      s[i] = open_session();
+      if ((rc = zkr_lock_new(s[i], path, &l[i])) != 0)
+        die("lock_new", rc);
+      if (i == 0 ? (rc = zkr_lock_acquire(l[i], 10000)) != 0
+                 : (rc = zkr_lock_acquire_async(l[i], -1, rss_granted, NULL)) != 0)
+        die("rss lock", rc);
+    }
+    for (int i = 1; i < n; i++) { /* all queued and watching */
+      zkr__lock_stats_t st;
+      do {
+        zkr__lock_stats(l[i], &st);
+        if (st.watches == 0)
+          usleep(1000);
+      } while (st.watches == 0 && now_ns() < deadline);
+    }
+    after = rss_kb();
+    for (int i = 0; i < n; i++) {
+      zkr_lock_free(l[i]);
+      zkr_session_free(s[i]);
+    }
+    free(s);
+    free(l);
+  } else {
+    zhandle_t **z = calloc((size_t)n, sizeof(*z));
+    char prev[256] = "", made[256], prefix[160];
+    zkr_session_t *setup = open_session();
+    ensure(zkr_session_zhandle(setup), path);
+    zkr_session_free(setup);
+    snprintf(prefix, sizeof(prefix), "%s/n-", path);
+    for (int i = 0; i < n; i++) {
+      struct Stat st;
+      int64_t deadline = now_ns() + 20000000000LL;
+      z[i] = zookeeper_init2(hosts, raw_watch, 20000, NULL, NULL, 0, quiet);
+      while (z[i] && zoo_state(z[i]) != ZOO_CONNECTED_STATE && now_ns() < deadline)
+        usleep(1000);
+      if (!z[i] || (rc = zoo_create(z[i], prefix, NULL, -1, &ZOO_OPEN_ACL_UNSAFE,
+                                    ZOO_EPHEMERAL_SEQUENTIAL, made, sizeof(made))) != ZOK)
+        die("rss raw", ZKR_ESYSTEM);
+      if (prev[0] && (rc = zoo_exists(z[i], prev, 1, &st)) != ZOK)
+        die("rss raw watch", rc);
+      snprintf(prev, sizeof(prev), "%s", made);
+    }
+    after = rss_kb();
+    for (int i = 0; i < n; i++)
+      zookeeper_close(z[i]);
+    free(z);
+  }
+  printf("RESULT lib=%s work=rss-%d kb_per_session=%.3f\n",
+         strcmp(mode, "raw") ? "zkrecipes" : "raw-c", n, (double)(after - before) / n);
+  return 0;
+}
+
+/* Run --rss in a process of its own, and record what it prints. */
+static void rss(int round, const char *mode, int n) {
+  char cmd[1024], self[512], line[256];
+  ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  FILE *p;
+  if (len <= 0)
+    die("rss: /proc/self/exe", ZKR_ESYSTEM);
+  self[len] = '\0';
+  snprintf(cmd, sizeof(cmd), "'%s' --rss %s %d '%s'", self, mode, n, hosts);
+  if (!(p = popen(cmd, "r")))
+    die("rss", ZKR_ESYSTEM);
+  while (fgets(line, sizeof(line), p)) {
+    double kb;
+    if (sscanf(line, "RESULT lib=%*s work=%*s kb_per_session=%lf", &kb) == 1)
+      record(round, "rss-100", strcmp(mode, "raw") ? "zkrecipes" : "raw-c",
+             "kb_per_session", "kB", kb);
+  }
+  if (pclose(p) != 0)
+    die("rss child", ZKR_ESYSTEM);
+}
+
 /* ---- driver ---- */
 
 static double median_of(const char *work, const char *lib, const char *key) {
@@ -762,15 +947,29 @@ static int wanted(const char *list, const char *w) {
 }
 
 int main(int argc, char **argv) {
-  const char *only = "w1,ls,w2,herd,w3a,w3b,w4";
-  int rounds = 3, opt;
+  const char *only = "w1,ls,ceiling,w2,herd,w3a,w3b,w4,rss";
+  int rounds = 3, opt, warm = 1, table = 1;
 
-  while ((opt = getopt(argc, argv, "r:w:h")) != -1) {
+  if (argc == 5 && !strcmp(argv[1], "--rss")) {
+    hosts = argv[4];
+    snprintf(root, sizeof(root), "/zkr-bench-rss-%ld", (long)getpid());
+    {
+      zkr_session_t *s = open_session();
+      ensure(zkr_session_zhandle(s), root);
+      zkr_session_free(s);
+    }
+    return rss_mode(argv[2], atoi(argv[3]));
+  }
+  while ((opt = getopt(argc, argv, "r:w:nqh")) != -1) {
     switch (opt) {
     case 'r': rounds = atoi(optarg); break;
     case 'w': only = optarg; break;
+    case 'n': warm = 0; break;  /* the server is warm already (a driver's later rounds) */
+    case 'q': table = 0; break; /* RESULT lines only (a driver makes the tables) */
     default:
-      fprintf(stderr, "usage: %s [-r ROUNDS] [-w w1,ls,w2,herd,w3a,w3b,w4] HOSTS\n",
+      fprintf(stderr,
+              "usage: %s [-r ROUNDS] [-n] [-q] [-w w1,ls,ceiling,w2,herd,w3a,w3b,w4,rss] "
+              "HOSTS\n",
               argv[0]);
       return 2;
     }
@@ -791,13 +990,13 @@ int main(int argc, char **argv) {
   printf("zkrecipes %s bench on %s, %d round(s)\n", zkr_version_string(), hosts, rounds);
   /* Warm the server up (JIT, log preallocation) before anything is measured:
    * a fresh JVM is much slower for its first few thousand requests. */
-  printf("-- warm-up\n");
-  {
-    side_t warm[1] = {SIDE("create+delete", "raw-c", "cycles_per_s", "create", "delete",
-                           cd_setup, cd_cycle, 0)};
+  if (warm) {
+    printf("-- warm-up\n");
+    side_t warmup[1] = {SIDE("create+delete", "raw-c", "cycles_per_s", "create", "delete",
+                             cd_setup, cd_cycle, 0)};
     int saved_w2 = w2_cycles;
     w2_cycles = 100;
-    interleave(0, warm, 1, 3000, 1);
+    interleave(0, warmup, 1, 3000, 1);
     floor_list(0);
     w2(0, "W2");
     w2_cycles = saved_w2;
@@ -820,6 +1019,8 @@ int main(int argc, char **argv) {
     }
     if (wanted(only, "ls"))
       floor_list(r);
+    if (wanted(only, "ceiling"))
+      floor_write_ceiling(r);
     if (wanted(only, "w2")) {
       for (int p = 0; p < 2; p++) {
         const char *name = p ? "W2p" : "W2";
@@ -854,7 +1055,12 @@ int main(int argc, char **argv) {
              metric("W3b", "zkrecipes", "increments_per_s", "")->v[r - 1] / floop);
     }
   }
-  summary();
+  if (wanted(only, "rss")) {
+    rss(rounds, "zkrecipes", 100);
+    rss(rounds, "raw", 100);
+  }
+  if (table)
+    summary();
   {
     zkr_session_t *s = open_session();
     zhandle_t *zh = zkr_session_zhandle(s);

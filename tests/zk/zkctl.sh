@@ -323,6 +323,8 @@ write_member() {
         echo "clientPortAddress=127.0.0.1"
         echo "clientPort=$cport"
         echo "maxSessionTimeout=60000"
+        # Benchmarks open hundreds of sessions from 127.0.0.1 (default limit 60).
+        echo "maxClientCnxns=0"
         echo "4lw.commands.whitelist=*"
         echo "admin.enableServer=false"
         if [[ -n ${ZKCTL_FORCESYNC:-} ]]; then echo "forceSync=$ZKCTL_FORCESYNC"; fi
