@@ -5,6 +5,8 @@
 #   make check          install missing packages, start throwaway ZooKeeper servers,
 #                       run every test (Check suites, install smoke test, symbols)
 #   make demo           install missing packages, start a throwaway server, run the demo
+#   make bench          zkrecipes against the raw C client floors
+#   make bench-peers    also Apache Curator and kazoo, with tables and a chart
 #   make install        honours DESTDIR, PREFIX, LIBDIR, INCLUDEDIR, BINDIR
 #   make uninstall | clean | format
 # Knobs: WERROR=1 (warnings are errors), SANITIZE=1 (ASan + UBSan, in build/san),
@@ -64,7 +66,8 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 BENCH_BIN := $(BUILD)/bench/zkr_bench
 ZKR_BIN := $(BUILD)/zkr
 
-.PHONY: all examples tests check check-run demo demo-run bench bench-run install uninstall \
+.PHONY: all examples tests check check-run demo demo-run bench bench-run bench-peers \
+        bench-peers-run install uninstall \
         clean format deps
 
 all: $(STATIC) $(SHARED) $(PCFILE) $(ZKR_BIN)
@@ -147,14 +150,38 @@ demo-run: all examples
 	    $(BUILD)/examples/lock_contention
 
 # Benchmarks print figures and ratios measured side by side in one run, on a
-# throwaway standalone server (forceSync as ZooKeeper's default). BENCH_ARGS
-# passes options through, e.g. make bench BENCH_ARGS="-r 5 -w w1,floor-cd".
+# throwaway standalone server (forceSync as ZooKeeper's default), or on a
+# throwaway 3-node ensemble with BENCH_ENSEMBLE=1. BENCH_ARGS passes options
+# through, e.g. make bench BENCH_ARGS="-r 5 -w w1,w2".
+# bench-peers also installs and runs Apache Curator and kazoo, round after round
+# (BENCH_ROUNDS, default 5), and draws a chart into $(BUILD)/bench.
+PEER_PKGS := libcurator-recipes-java python3-kazoo gnuplot-nox default-jdk-headless
+ifeq ($(BENCH_ENSEMBLE),1)
+BENCH_ZK := --ensemble
+BENCH_HOSTS := ZKR_TEST_ENSEMBLE
+BENCH_LABEL := 3-node ensemble
+else
+BENCH_ZK := --standalone
+BENCH_HOSTS := ZKR_TEST_STANDALONE
+BENCH_LABEL := standalone server
+endif
+BENCH_ROUNDS ?= 5
+
 bench: deps
 	$(MAKE) --no-print-directory bench-run
 
 bench-run: $(BENCH_BIN)
-	tests/zk/with-zk.sh --standalone -- bash -c '"$$0" $$1 "$$ZKR_TEST_STANDALONE"' \
+	tests/zk/with-zk.sh $(BENCH_ZK) -- bash -c '"$$0" $$1 "$$$(BENCH_HOSTS)"' \
 	    $(BENCH_BIN) "$(BENCH_ARGS)"
+
+bench-peers: deps
+	bash tests/deps.sh $(PEER_PKGS)
+	$(MAKE) --no-print-directory bench-peers-run
+
+bench-peers-run: $(BENCH_BIN)
+	tests/zk/with-zk.sh $(BENCH_ZK) -- bash -c '/usr/bin/python3 bench/peers/run_peers.py \
+	    --hosts "$$$(BENCH_HOSTS)" --rounds $(BENCH_ROUNDS) --bench $(BENCH_BIN) \
+	    --out $(BUILD)/bench --label "$(BENCH_LABEL)"'
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/zkrecipes $(DESTDIR)$(PKGCONFIGDIR) \

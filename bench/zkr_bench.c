@@ -245,8 +245,13 @@ static void interleave(int round, side_t *x, int nx, int cycles, int chunks) {
     int per = cycles / chunks;
     for (int k = 0; k < nx; k++) {
       int64_t t0 = now_ns();
-      for (int i = 0; i < per; i++, x[k].n++)
+      for (int i = 0; i < per; i++, x[k].n++) {
+        int64_t c0 = now_ns();
         x[k].cycle(&x[k], &x[k].a[x[k].n], &x[k].b[x[k].n]);
+        if (now_ns() - c0 > 500000000)
+          fprintf(stderr, "zkr_bench: %s cycle %d took %.0f ms\n", x[k].work, x[k].n,
+                  (double)(now_ns() - c0) / 1e6);
+      }
       x[k].secs += (double)(now_ns() - t0) / 1e9;
     }
   }
@@ -258,6 +263,8 @@ static void interleave(int round, side_t *x, int nx, int cycles, int chunks) {
     record(round, x[k].work, x[k].lib, key, "us", pct(x[k].a, x[k].n, 0.5));
     snprintf(key, sizeof(key), "%s_p99_us", x[k].a_name);
     record(round, x[k].work, x[k].lib, key, "us", pct(x[k].a, x[k].n, 0.99));
+    snprintf(key, sizeof(key), "%s_max_us", x[k].a_name);
+    record(round, x[k].work, x[k].lib, key, "us", pct(x[k].a, x[k].n, 1.0));
     if (x[k].b_name) {
       snprintf(key, sizeof(key), "%s_p50_us", x[k].b_name);
       record(round, x[k].work, x[k].lib, key, "us", pct(x[k].b, x[k].n, 0.5));

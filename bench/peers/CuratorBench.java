@@ -1,0 +1,589 @@
+/*
+ * CuratorBench.java - the Apache Curator side of the zkrecipes peer comparison.
+ *
+ * Run as a single-file source program (no build step):
+ *
+ *   java -cp /usr/share/java/curator-recipes.jar bench/peers/CuratorBench.java \
+ *        HOSTS ROOT WORKLOADS
+ *
+ * HOSTS is a ZooKeeper connect string, ROOT a znode prefix that may not exist
+ * yet, WORKLOADS a comma list of w1,w2,w3a,w3b,w4 (always run in that order).
+ *
+ * stdout carries only "RESULT lib=<lib> work=<W> <key>=<value>" lines; progress
+ * goes to stderr. Exit status 0 on success, 1 (with a one-line message on
+ * stderr) on any unexpected failure, 2 on bad usage.
+ *
+ * Every workload is first run once in a small, unmeasured form on a separate
+ * path (ROOT/warm-...) so that the JIT has compiled the Curator code paths
+ * before anything is timed.
+ */
+
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
+
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.recipes.atomic.AtomicValue;
+import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
+import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.apache.curator.framework.recipes.leader.LeaderLatchListener;
+import org.apache.curator.framework.recipes.locks.InterProcessMutex;
+import org.apache.curator.framework.recipes.shared.SharedCount;
+import org.apache.curator.framework.recipes.shared.VersionedValue;
+import org.apache.curator.retry.RetryNTimes;
+
+public class CuratorBench {
+
+    static final int SESSION_TIMEOUT_MS = 10000;
+    static final int CONNECTION_TIMEOUT_MS = 15000;
+    static final int CONNECT_WAIT_S = 15;
+    /* A bound on a single lock acquisition so that a broken run fails instead of hanging. */
+    static final long ACQUIRE_TIMEOUT_S = 60;
+
+    static final int W1_CYCLES = 2000, W1_WARM = 200;
+    static final int W2_SESSIONS = 8, W2_CYCLES = 250, W2_WARM = 20;
+    static final int W3A_INCREMENTS = 2000, W3A_WARM = 200;
+    static final int W3B_SESSIONS = 8, W3B_INCREMENTS = 250, W3B_WARM = 20;
+    static final int W4_CANDIDATES = 5, W4_REPEATS = 10, W4_WARM = 2;
+    static final long W4_DEADLINE_NS = 30_000_000_000L;
+
+    static String hosts;
+    static String root;
+    /* Set when a counter increment did not succeed: reported, and the exit status is 1. */
+    static final AtomicInteger counterErrors = new AtomicInteger();
+
+    public static void main(String[] args) {
+        if (args.length != 3) {
+            System.err.println("usage: java -cp /usr/share/java/curator-recipes.jar CuratorBench.java HOSTS ROOT w1,w2,w3a,w3b,w4");
+            System.exit(2);
+        }
+        hosts = args[0];
+        root = args[1];
+        while (root.length() > 1 && root.endsWith("/"))
+            root = root.substring(0, root.length() - 1);
+        if (!root.startsWith("/") || root.equals("/")) {
+            System.err.println("CuratorBench: ROOT must be an absolute znode path other than /");
+            System.exit(2);
+        }
+        Set<String> wanted = new LinkedHashSet<>();
+        for (String w : args[2].split(",")) {
+            w = w.trim().toLowerCase(Locale.ROOT);
+            if (w.isEmpty())
+                continue;
+            if (!Arrays.asList("w1", "w2", "w3a", "w3b", "w4").contains(w)) {
+                System.err.println("CuratorBench: unknown workload '" + w + "' (expected w1,w2,w3a,w3b,w4)");
+                System.exit(2);
+            }
+            wanted.add(w);
+        }
+        if (wanted.isEmpty()) {
+            System.err.println("CuratorBench: no workload given");
+            System.exit(2);
+        }
+
+        quietSlf4j();
+        try {
+            if (wanted.contains("w1")) {
+                progress("w1 warm-up");
+                w1(root + "/warm-w1", W1_WARM, false);
+                progress("w1");
+                w1(root + "/w1", W1_CYCLES, true);
+            }
+            if (wanted.contains("w2")) {
+                progress("w2 warm-up");
+                w2(root + "/warm-w2", W2_SESSIONS, W2_WARM, false);
+                progress("w2");
+                w2(root + "/w2", W2_SESSIONS, W2_CYCLES, true);
+            }
+            if (wanted.contains("w3a"))
+                w3("w3a", "W3a", 1, W3A_INCREMENTS, W3A_WARM);
+            if (wanted.contains("w3b"))
+                w3("w3b", "W3b", W3B_SESSIONS, W3B_INCREMENTS, W3B_WARM);
+            if (wanted.contains("w4")) {
+                progress("w4 warm-up");
+                w4(root + "/warm-w4", W4_WARM, false);
+                progress("w4");
+                w4(root + "/w4", W4_REPEATS, true);
+            }
+        } catch (Throwable t) {
+            System.out.flush();
+            System.err.println("CuratorBench: error: " + describe(t));
+            System.exit(1);
+        }
+        System.out.flush();
+        if (counterErrors.get() != 0) {
+            System.err.println("CuratorBench: error: " + counterErrors.get()
+                    + " counter increment(s) did not succeed or final values were wrong");
+            System.exit(1);
+        }
+        progress("done");
+        System.exit(0);
+    }
+
+    // ---- W1: uncontended lock ----
+
+    static void w1(String path, int cycles, boolean emit) throws Exception {
+        CuratorFramework c = newClient();
+        try {
+            InterProcessMutex m = new InterProcessMutex(c, path);
+            acquire(m); // parents first, outside the clock
+            m.release();
+            long[] acq = new long[cycles], rel = new long[cycles];
+            long t0 = System.nanoTime();
+            for (int i = 0; i < cycles; i++) {
+                long a = System.nanoTime();
+                acquire(m);
+                long b = System.nanoTime();
+                m.release();
+                long e = System.nanoTime();
+                acq[i] = b - a;
+                rel[i] = e - b;
+            }
+            double secs = (System.nanoTime() - t0) / 1e9;
+            if (emit) {
+                result("curator", "W1", "cycles_per_s", cycles / secs);
+                result("curator", "W1", "acquire_p50_us", pctUs(acq, 0.5));
+                result("curator", "W1", "acquire_p99_us", pctUs(acq, 0.99));
+                result("curator", "W1", "release_p50_us", pctUs(rel, 0.5));
+                result("curator", "W1", "release_p99_us", pctUs(rel, 0.99));
+            }
+        } finally {
+            c.close();
+        }
+    }
+
+    // ---- W2: contended lock, one session per thread, zero hold time ----
+
+    static void w2(String path, int n, int per, boolean emit) throws Exception {
+        List<CuratorFramework> clients = new ArrayList<>();
+        try {
+            CuratorFramework first = newClient();
+            clients.add(first);
+            InterProcessMutex pre = new InterProcessMutex(first, path);
+            acquire(pre); // parents first, outside the clock
+            pre.release();
+            for (int i = 1; i < n; i++)
+                clients.add(newClient());
+
+            long[] acq = new long[n * per];
+            AtomicInteger inside = new AtomicInteger(), violations = new AtomicInteger();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            CountDownLatch go = new CountDownLatch(1);
+            Thread[] t = new Thread[n];
+            for (int i = 0; i < n; i++) {
+                final int base = i * per;
+                final InterProcessMutex m = new InterProcessMutex(clients.get(i), path);
+                t[i] = new Thread(() -> {
+                    try {
+                        go.await();
+                        for (int k = 0; k < per; k++) {
+                            long a = System.nanoTime();
+                            acquire(m);
+                            acq[base + k] = System.nanoTime() - a;
+                            if (inside.getAndIncrement() != 0)
+                                violations.incrementAndGet();
+                            inside.decrementAndGet();
+                            m.release();
+                        }
+                    } catch (Throwable e) {
+                        failure.compareAndSet(null, e);
+                    }
+                }, "w2-" + i);
+                t[i].start();
+            }
+            go.countDown();
+            long t0 = System.nanoTime();
+            for (Thread th : t)
+                th.join();
+            double secs = (System.nanoTime() - t0) / 1e9;
+            if (failure.get() != null)
+                throw new Exception("w2 worker: " + describe(failure.get()), failure.get());
+            if (emit) {
+                result("curator", "W2", "cycles_per_s", n * per / secs);
+                result("curator", "W2", "acquire_p50_us", pctUs(acq, 0.5));
+                result("curator", "W2", "acquire_p99_us", pctUs(acq, 0.99));
+                result("curator", "W2", "exclusion_violations", violations.get());
+            }
+        } finally {
+            closeAll(clients);
+        }
+    }
+
+    // ---- W3: counters ----
+
+    interface Incrementer {
+        /** One increment, retried until it lands; returns the number of conflicts it met. */
+        long increment() throws Exception;
+
+        default void close() throws Exception {
+        }
+    }
+
+    interface CounterKind {
+        String lib();
+        Incrementer open(CuratorFramework c, String path) throws Exception;
+        long readFinal(CuratorFramework c, String path) throws Exception;
+    }
+
+    static final CounterKind DAL = new CounterKind() {
+        public String lib() {
+            return "curator-dal";
+        }
+
+        public Incrementer open(CuratorFramework c, String path) {
+            DistributedAtomicLong d = new DistributedAtomicLong(c, path, new RetryNTimes(Integer.MAX_VALUE, 0));
+            return () -> {
+                AtomicValue<Long> v = d.increment();
+                if (!v.succeeded()) {
+                    counterErrors.incrementAndGet();
+                    return 0;
+                }
+                return v.getStats().getOptimisticTries() - 1;
+            };
+        }
+
+        public long readFinal(CuratorFramework c, String path) throws Exception {
+            DistributedAtomicLong d = new DistributedAtomicLong(c, path, new RetryNTimes(3, 100));
+            AtomicValue<Long> v = d.get();
+            if (!v.succeeded())
+                throw new Exception("could not read the final DistributedAtomicLong value of " + path);
+            return v.postValue();
+        }
+    };
+
+    /*
+     * SharedCount: a failed trySetCount(previous, n) in Curator 5.4 is either
+     * (a) an immediate local "false" because the cached value has already moved
+     * past "previous" (no server round trip), or (b) a setData with the old
+     * version that met BADVERSION, after which SharedValue re-reads the node
+     * synchronously (getData + watch) and installs the newer value in its cache
+     * before returning. Either way the next getVersionedValue() sees a newer
+     * version, so the plain loop cannot spin on a stale cached value. The guard
+     * below only checks that this stays true (and waits, bounded, if not).
+     */
+    static final AtomicLong staleCacheWaits = new AtomicLong();
+
+    static final CounterKind SHAREDCOUNT = new CounterKind() {
+        public String lib() {
+            return "curator-sharedcount";
+        }
+
+        public Incrementer open(CuratorFramework c, String path) throws Exception {
+            SharedCount sc = new SharedCount(c, path, 0);
+            sc.start();
+            return new Incrementer() {
+                public long increment() throws Exception {
+                    long conflicts = 0;
+                    for (;;) {
+                        VersionedValue<Integer> v = sc.getVersionedValue();
+                        if (sc.trySetCount(v, v.getValue() + 1))
+                            return conflicts;
+                        conflicts++;
+                        if (sc.getVersionedValue().getVersion() == v.getVersion())
+                            waitForNewVersion(sc, v.getVersion());
+                    }
+                }
+
+                @Override
+                public void close() throws Exception {
+                    sc.close();
+                }
+            };
+        }
+
+        public long readFinal(CuratorFramework c, String path) throws Exception {
+            try (SharedCount sc = new SharedCount(c, path, 0)) {
+                sc.start();
+                return sc.getCount();
+            }
+        }
+    };
+
+    static void waitForNewVersion(SharedCount sc, int version) throws Exception {
+        staleCacheWaits.incrementAndGet();
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (sc.getVersionedValue().getVersion() == version) {
+            if (System.nanoTime() - deadline > 0)
+                throw new Exception("SharedCount cache stuck at version " + version + " after a failed trySetCount");
+            Thread.sleep(1);
+        }
+    }
+
+    static void w3(String name, String work, int n, int per, int warm) throws Exception {
+        for (CounterKind k : new CounterKind[] {DAL, SHAREDCOUNT}) {
+            String suffix = k == DAL ? "-dal" : "-sc";
+            progress(name + " " + k.lib() + " warm-up");
+            counterRun(k, work, root + "/warm-" + name + suffix, n, warm, false);
+            progress(name + " " + k.lib());
+            counterRun(k, work, root + "/" + name + suffix, n, per, true);
+        }
+    }
+
+    static void counterRun(CounterKind kind, String work, String path, int n, int per, boolean emit)
+            throws Exception {
+        List<CuratorFramework> clients = new ArrayList<>();
+        List<Incrementer> incs = new ArrayList<>();
+        long staleBefore = staleCacheWaits.get();
+        try {
+            for (int i = 0; i < n; i++)
+                clients.add(newClient());
+            // A fresh counter: drop whatever an earlier run with the same ROOT left.
+            if (clients.get(0).checkExists().forPath(path) != null)
+                clients.get(0).delete().deletingChildrenIfNeeded().forPath(path);
+            for (int i = 0; i < n; i++)
+                incs.add(kind.open(clients.get(i), path));
+
+            long[] lat = new long[n * per];
+            AtomicLong conflicts = new AtomicLong();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            CountDownLatch go = new CountDownLatch(1);
+            Thread[] t = new Thread[n];
+            for (int i = 0; i < n; i++) {
+                final int base = i * per;
+                final Incrementer inc = incs.get(i);
+                t[i] = new Thread(() -> {
+                    try {
+                        go.await();
+                        long mine = 0;
+                        for (int k = 0; k < per; k++) {
+                            long a = System.nanoTime();
+                            mine += inc.increment();
+                            lat[base + k] = System.nanoTime() - a;
+                        }
+                        conflicts.addAndGet(mine);
+                    } catch (Throwable e) {
+                        failure.compareAndSet(null, e);
+                    }
+                }, work + "-" + i);
+                t[i].start();
+            }
+            go.countDown();
+            long t0 = System.nanoTime();
+            for (Thread th : t)
+                th.join();
+            double secs = (System.nanoTime() - t0) / 1e9;
+            if (failure.get() != null)
+                throw new Exception(kind.lib() + " worker: " + describe(failure.get()), failure.get());
+
+            long fin;
+            CuratorFramework fresh = newClient();
+            try {
+                fin = kind.readFinal(fresh, path);
+            } finally {
+                fresh.close();
+            }
+            long total = (long) n * per;
+            if (fin != total) {
+                System.err.printf(Locale.ROOT, "CuratorBench: %s %s: final %d, expected %d%n", work, kind.lib(), fin, total);
+                counterErrors.incrementAndGet();
+            }
+            long stale = staleCacheWaits.get() - staleBefore;
+            if (stale != 0)
+                System.err.printf(Locale.ROOT, "CuratorBench: %s %s: %d stale-cache waits after failed trySetCount%n",
+                        work, kind.lib(), stale);
+            if (emit) {
+                String lib = kind.lib();
+                result(lib, work, "increments_per_s", total / secs);
+                result(lib, work, "p50_us", pctUs(lat, 0.5));
+                result(lib, work, "p99_us", pctUs(lat, 0.99));
+                result(lib, work, "conflicts", conflicts.get());
+                result(lib, work, "final_minus_expected", fin - total);
+            }
+        } finally {
+            for (Incrementer inc : incs) {
+                try {
+                    inc.close();
+                } catch (Exception ignore) {
+                    // closing the client below is what matters
+                }
+            }
+            closeAll(clients);
+        }
+    }
+
+    // ---- W4: election failover ----
+
+    static final class Candidate {
+        final CuratorFramework client;
+        final LeaderLatch latch;
+        final AtomicLong ledNs = new AtomicLong();
+        final AtomicInteger led = new AtomicInteger();
+        boolean closed;
+
+        Candidate(String path, int number) throws Exception {
+            client = newClient();
+            latch = new LeaderLatch(client, path, "cand-" + number);
+            latch.addListener(new LeaderLatchListener() {
+                public void isLeader() {
+                    ledNs.set(System.nanoTime());
+                    led.set(1);
+                }
+
+                public void notLeader() {
+                }
+            });
+            latch.start();
+        }
+    }
+
+    static void w4(String path, int repeats, boolean emit) throws Exception {
+        Candidate[] c = new Candidate[W4_CANDIDATES];
+        List<Candidate> all = new ArrayList<>();
+        int joined = 0;
+        long[] d = new long[repeats];
+        try {
+            for (int i = 0; i < W4_CANDIDATES; i++) {
+                c[i] = new Candidate(path, joined++);
+                all.add(c[i]);
+            }
+            for (int r = 0; r < repeats; r++) {
+                long deadline = System.nanoTime() + W4_DEADLINE_NS;
+                int leader = -1;
+                for (;;) { // everyone queued, exactly one leader
+                    int count = 0;
+                    for (int i = 0; i < W4_CANDIDATES; i++) {
+                        if (c[i].latch.hasLeadership()) {
+                            count++;
+                            leader = i;
+                        }
+                    }
+                    if (count == 1)
+                        break;
+                    if (System.nanoTime() - deadline > 0)
+                        throw new Exception("w4: " + count + " leaders after 30 s (expected exactly one)");
+                    Thread.sleep(1);
+                }
+                Thread.sleep(50); // let the queue settle: every watch set
+                long t0 = System.nanoTime();
+                c[leader].closed = true;
+                /*
+                 * The leader's session ends. Caveat (ZooKeeper 3.8.0 Java client): the
+                 * closing SendThread holds the monitor of its ClientCnxn.state value, a
+                 * ZooKeeper.States enum constant shared by every client in the JVM, for
+                 * the 100 ms Thread.sleep in ClientCnxnSocketNIO.cleanup(); another
+                 * in-process client that queues a request then (the next candidate's
+                 * getChildren) blocks for those 100 ms. So now and then a failover here
+                 * measures ~100 ms for a reason that would not exist across processes.
+                 */
+                c[leader].client.close();
+                int next = -1;
+                while (next < 0) {
+                    for (int i = 0; i < W4_CANDIDATES; i++)
+                        if (i != leader && c[i].led.get() != 0 && c[i].ledNs.get() - t0 > 0)
+                            next = i;
+                    if (next >= 0)
+                        break;
+                    if (System.nanoTime() - deadline > 0)
+                        throw new Exception("w4: no new leader within 30 s of closing the leader's session");
+                    LockSupport.parkNanos(100_000);
+                }
+                d[r] = c[next].ledNs.get() - t0;
+                c[leader] = new Candidate(path, joined++); // a new candidate at the back
+                all.add(c[leader]);
+            }
+            StringBuilder sb = new StringBuilder();
+            for (long x : d)
+                sb.append(String.format(Locale.ROOT, " %.0f", x / 1e3));
+            progress("w4: " + repeats + " failovers (us):" + sb);
+            if (emit) {
+                result("curator", "W4", "failover_p50_us", pctUs(d, 0.5));
+                result("curator", "W4", "failover_min_us", pctUs(d, 0));
+                result("curator", "W4", "failover_max_us", pctUs(d, 1));
+            }
+        } finally {
+            for (Candidate x : all) {
+                if (x.closed)
+                    continue;
+                try {
+                    x.latch.close();
+                } catch (Exception ignore) {
+                    // the session close below removes the node anyway
+                }
+                x.client.close();
+            }
+        }
+    }
+
+    // ---- helpers ----
+
+    static CuratorFramework newClient() throws Exception {
+        CuratorFramework c = CuratorFrameworkFactory.newClient(hosts, SESSION_TIMEOUT_MS, CONNECTION_TIMEOUT_MS,
+                new RetryNTimes(3, 100));
+        c.start();
+        if (!c.blockUntilConnected(CONNECT_WAIT_S, TimeUnit.SECONDS)) {
+            c.close();
+            throw new Exception("could not connect to " + hosts + " within " + CONNECT_WAIT_S + " s");
+        }
+        return c;
+    }
+
+    static void acquire(InterProcessMutex m) throws Exception {
+        if (!m.acquire(ACQUIRE_TIMEOUT_S, TimeUnit.SECONDS))
+            throw new Exception("lock not acquired within " + ACQUIRE_TIMEOUT_S + " s");
+    }
+
+    static void closeAll(List<CuratorFramework> clients) {
+        for (CuratorFramework c : clients)
+            c.close();
+    }
+
+    /* Percentile of nanosecond samples, in microseconds: the value at index round((n-1)*p). */
+    static double pctUs(long[] ns, double p) {
+        if (ns.length == 0)
+            return 0;
+        long[] s = ns.clone();
+        Arrays.sort(s);
+        return s[(int) Math.round((s.length - 1) * p)] / 1e3;
+    }
+
+    static void result(String lib, String work, String key, double v) {
+        System.out.println(String.format(Locale.ROOT, "RESULT lib=%s work=%s %s=%.3f", lib, work, key, v));
+        System.out.flush();
+    }
+
+    static void progress(String msg) {
+        System.err.println("curator-bench: " + msg);
+    }
+
+    static String describe(Throwable t) {
+        Throwable root = t;
+        while (root.getCause() != null && root.getCause() != root)
+            root = root.getCause();
+        String m = root.getMessage();
+        String s = root.getClass().getName() + (m != null ? ": " + m : "");
+        if (root != t && t.getMessage() != null && !t.getMessage().contains(s))
+            s = t.getMessage() + " (" + s + ")";
+        return s.replace('\n', ' ');
+    }
+
+    /*
+     * slf4j-api without a binding falls back to its no-op logger but prints a
+     * three-line warning once, on first use (and MDC another one, which
+ * ZooKeeper's client touches). Initialise both here with stderr
+     * muted; the classpath (and so the no-op behaviour) is left unchanged.
+     */
+    static void quietSlf4j() {
+        PrintStream saved = System.err;
+        try {
+            System.setErr(new PrintStream(OutputStream.nullOutputStream()));
+            Class.forName("org.slf4j.LoggerFactory").getMethod("getILoggerFactory").invoke(null);
+            Class.forName("org.slf4j.MDC"); // its static initialiser warns about the missing MDC binder
+        } catch (Throwable ignore) {
+            // no slf4j at all: nothing to silence
+        } finally {
+            System.setErr(saved);
+        }
+    }
+}

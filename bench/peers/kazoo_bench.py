@@ -1,0 +1,535 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""kazoo_bench - the kazoo Python client as a peer for zkr_bench.
+
+    /usr/bin/python3 kazoo_bench.py HOSTS ROOT WORKLOADS
+
+HOSTS is a ZooKeeper connect string, ROOT a znode path prefix (created when
+missing), WORKLOADS a comma list of w1,w2,w3a,w3b,w4 (run in that order).
+
+stdout carries only machine-readable lines
+    RESULT lib=kazoo work=<W> <key>=<value>
+stderr short progress lines. Exit status 0 on success, 1 (with a one-line
+message on stderr) on any unexpected error, 2 on a usage error.
+
+Must run under Debian's /usr/bin/python3 (python3-kazoo 2.8); needs only the
+standard library and kazoo.
+"""
+import logging
+import math
+import os
+import sys
+import threading
+import time
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import (BadVersionError, ConnectionClosedError,
+                              ConnectionLoss, SessionExpiredError)
+from kazoo.retry import ForceRetryError, KazooRetry
+
+LIB = "kazoo"
+SESSION_TIMEOUT = 10.0  # seconds
+START_TIMEOUT = 15  # seconds
+BARRIER_TIMEOUT = 60.0  # seconds for all threads of a workload to line up
+JOIN_TIMEOUT = 600.0  # seconds for the threads of a workload to finish
+ALL_WORKLOADS = ("w1", "w2", "w3a", "w3b", "w4")
+
+W1_CYCLES = 2000
+W2_SESSIONS, W2_CYCLES = 8, 250
+W3A_INCREMENTS = 2000
+W3B_SESSIONS, W3B_INCREMENTS = 8, 250
+W4_CANDIDATES, W4_REPEATS = 5, 10
+W4_SETTLE_S = 0.05
+W4_DEADLINE_S = 30.0
+
+HOSTS = None
+ROOT = None
+
+# Every client ever started, so that an error path can still close them.
+_clients = []
+_clients_lock = threading.Lock()
+
+
+class BenchError(Exception):
+    """A check of the benchmark itself failed."""
+
+
+def progress(msg):
+    print("kazoo_bench: " + msg, file=sys.stderr, flush=True)
+
+
+def result(work, key, value):
+    print("RESULT lib=%s work=%s %s=%.3f" % (LIB, work, key, float(value)),
+          flush=True)
+
+
+def pct(values, p):
+    """Value at index round((n-1)*p) of the sorted values (halves round up,
+    as C's round() does for these non-negative indexes)."""
+    v = sorted(values)
+    if not v:
+        return 0.0
+    return v[int(math.floor((len(v) - 1) * p + 0.5))]
+
+
+def us(ns):
+    return ns / 1000.0
+
+
+def new_client(command_retry=None):
+    kwargs = {}
+    if command_retry is not None:
+        kwargs["command_retry"] = command_retry
+    client = KazooClient(hosts=HOSTS, timeout=SESSION_TIMEOUT, **kwargs)
+    with _clients_lock:
+        _clients.append(client)
+    client.start(timeout=START_TIMEOUT)
+    return client
+
+
+def close_client(client):
+    try:
+        client.stop()
+    finally:
+        client.close()
+        with _clients_lock:
+            if client in _clients:
+                _clients.remove(client)
+
+
+def close_clients(clients):
+    err = None
+    for c in clients:
+        try:
+            close_client(c)
+        except Exception as e:  # keep closing the others
+            err = err or e
+    if err is not None:
+        raise err
+
+
+def run_threads(targets, name):
+    """Run each target in its own thread; re-raise the first failure."""
+    errors = []
+
+    def wrap(fn):
+        def body():
+            try:
+                fn()
+            except BaseException as e:  # reported by the main thread
+                errors.append(e)
+        return body
+
+    threads = [threading.Thread(target=wrap(fn), name="%s-%d" % (name, i),
+                                daemon=True)
+               for i, fn in enumerate(targets)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + JOIN_TIMEOUT
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    if errors:
+        raise errors[0]
+    if any(t.is_alive() for t in threads):
+        raise BenchError("%s: threads still running after %.0f s"
+                         % (name, JOIN_TIMEOUT))
+
+
+def start_barrier(parties):
+    """A barrier whose release time is recorded in stamp[0]."""
+    stamp = [None]
+
+    def released():
+        stamp[0] = time.perf_counter_ns()
+
+    return threading.Barrier(parties, action=released,
+                             timeout=BARRIER_TIMEOUT), stamp
+
+
+# ---------------------------------------------------------------- W1 ----
+
+def w1():
+    client = new_client()
+    try:
+        lock = client.Lock(ROOT + "/w1", "bench")
+        lock.acquire()  # unmeasured: creates the path, warms the session
+        lock.release()
+        acq, rel = [], []
+        clock = time.perf_counter_ns
+        start = clock()
+        for _ in range(W1_CYCLES):
+            t0 = clock()
+            if not lock.acquire():
+                raise BenchError("W1: acquire returned False")
+            t1 = clock()
+            lock.release()
+            t2 = clock()
+            acq.append(t1 - t0)
+            rel.append(t2 - t1)
+        total = clock() - start
+    finally:
+        close_client(client)
+    result("W1", "cycles_per_s", W1_CYCLES / (total / 1e9))
+    result("W1", "acquire_p50_us", us(pct(acq, 0.5)))
+    result("W1", "acquire_p99_us", us(pct(acq, 0.99)))
+    result("W1", "release_p50_us", us(pct(rel, 0.5)))
+    result("W1", "release_p99_us", us(pct(rel, 0.99)))
+
+
+# ---------------------------------------------------------------- W2 ----
+
+def w2():
+    path = ROOT + "/w2"
+    clients = []
+    try:
+        for _ in range(W2_SESSIONS):
+            clients.append(new_client())
+        barrier, started = start_barrier(W2_SESSIONS)
+        guard = threading.Lock()
+        state = {"inside": 0, "violations": 0}
+        latencies = [[] for _ in clients]
+        finished = [0] * len(clients)
+
+        def worker(i):
+            lock = clients[i].Lock(path, "bench")
+            lat = latencies[i]
+            clock = time.perf_counter_ns
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                raise BenchError("W2: start barrier broken")
+            for _ in range(W2_CYCLES):
+                t0 = clock()
+                if not lock.acquire():
+                    raise BenchError("W2: acquire returned False")
+                lat.append(clock() - t0)
+                with guard:
+                    if state["inside"]:
+                        state["violations"] += 1
+                    state["inside"] += 1
+                with guard:
+                    state["inside"] -= 1
+                lock.release()
+            finished[i] = clock()
+
+        def target(i):
+            def fn():
+                try:
+                    worker(i)
+                except BaseException:
+                    barrier.abort()
+                    raise
+            return fn
+
+        run_threads([target(i) for i in range(len(clients))], "w2")
+        elapsed = max(finished) - started[0]
+    finally:
+        close_clients(clients)
+    total = W2_SESSIONS * W2_CYCLES
+    acq = [x for lat in latencies for x in lat]
+    if len(acq) != total:
+        raise BenchError("W2: %d acquires measured, expected %d"
+                         % (len(acq), total))
+    result("W2", "cycles_per_s", total / (elapsed / 1e9))
+    result("W2", "acquire_p50_us", us(pct(acq, 0.5)))
+    result("W2", "acquire_p99_us", us(pct(acq, 0.99)))
+    result("W2", "exclusion_violations", state["violations"])
+
+
+# ---------------------------------------------------------------- W3 ----
+
+def immediate_retry():
+    """Retry forever with no wait: delay 0 stays 0 (backoff 1, no jitter)."""
+    return KazooRetry(max_tries=-1, delay=0, backoff=1, max_jitter=0,
+                      max_delay=0)
+
+
+def counting_counter(client, path, tally):
+    """client.Counter(path) in its default mode, counting version conflicts.
+
+    Counter._inner_change turns a BadVersionError from its versioned set into
+    a ForceRetryError, which the client's command retry retries. Wrapping the
+    bound method on this instance lets us see each of those without touching
+    kazoo."""
+    counter = client.Counter(path)
+    inner = counter._inner_change
+
+    def inner_change(value):
+        try:
+            return inner(value)
+        except ForceRetryError as e:
+            if isinstance(e.__context__, BadVersionError):
+                tally[0] += 1
+            raise
+
+    counter._inner_change = inner_change
+    return counter
+
+
+def w3(work, sessions, increments):
+    path = ROOT + "/" + work.lower()
+    expected = sessions * increments
+    clients = []
+    try:
+        checker = new_client()
+        clients.append(checker)
+        base = checker.Counter(path).value  # creates the node when missing
+        if base != 0:
+            progress("%s: counter starts at %r, not 0" % (work, base))
+        workers = []
+        for _ in range(sessions):
+            c = new_client(command_retry=immediate_retry())
+            clients.append(c)
+            workers.append(c)
+        barrier, started = start_barrier(sessions)
+        tallies = [[0] for _ in workers]
+        latencies = [[] for _ in workers]
+        finished = [0] * sessions
+
+        def worker(i):
+            counter = counting_counter(workers[i], path, tallies[i])
+            counter.value  # unmeasured: lets the object check the path once
+            lat = latencies[i]
+            clock = time.perf_counter_ns
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                raise BenchError("%s: start barrier broken" % work)
+            for _ in range(increments):
+                t0 = clock()
+                counter += 1
+                lat.append(clock() - t0)
+            finished[i] = clock()
+
+        def target(i):
+            def fn():
+                try:
+                    worker(i)
+                except BaseException:
+                    barrier.abort()
+                    raise
+            return fn
+
+        run_threads([target(i) for i in range(sessions)], work.lower())
+        elapsed = max(finished) - started[0]
+        final = checker.Counter(path).value  # a fresh Counter object
+    finally:
+        close_clients(clients)
+    lat = [x for ls in latencies for x in ls]
+    result(work, "increments_per_s", expected / (elapsed / 1e9))
+    result(work, "p50_us", us(pct(lat, 0.5)))
+    result(work, "p99_us", us(pct(lat, 0.99)))
+    result(work, "conflicts", sum(t[0] for t in tallies))
+    result(work, "final_minus_expected", final - base - expected)
+
+
+def w3a():
+    w3("W3a", 1, W3A_INCREMENTS)
+
+
+def w3b():
+    w3("W3b", W3B_SESSIONS, W3B_INCREMENTS)
+
+
+# ---------------------------------------------------------------- W4 ----
+
+class Candidate(object):
+    """One election contender: its own session, Election and thread."""
+
+    def __init__(self, path, ident, cond):
+        self.ident = ident
+        self.cond = cond
+        self.client = new_client()
+        self.election = self.client.Election(path, ident)
+        self.stop = threading.Event()  # ends the leadership function
+        self.led_at = None  # perf_counter_ns when it became leader
+        self.closed = False  # its session was closed on purpose
+        self.error = None
+        self.thread = threading.Thread(target=self._run, name=ident,
+                                       daemon=True)
+
+    def start(self):
+        self.thread.start()
+        # Queued once its sequential node exists: wait for that so that each
+        # new candidate lands at the back of the queue in creation order.
+        deadline = time.monotonic() + W4_DEADLINE_S
+        while self.election.lock.node is None:
+            if self.error is not None:
+                raise self.error
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise BenchError("W4: %s did not join the election"
+                                 % self.ident)
+            time.sleep(0.001)
+
+    def _lead(self):
+        now = time.perf_counter_ns()
+        with self.cond:
+            self.led_at = now
+            self.cond.notify_all()
+        self.stop.wait()
+
+    def _run(self):
+        try:
+            self.election.run(self._lead)
+        except (ConnectionClosedError, ConnectionLoss,
+                SessionExpiredError) as e:
+            # Leaving the leadership function of a closed session: releasing
+            # the lock cannot reach the server any more.
+            if not self.closed:
+                self.error = e
+        except BaseException as e:
+            self.error = e
+
+    def finish(self, timeout=10.0):
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            raise BenchError("W4: %s's thread did not exit" % self.ident)
+        if self.error is not None:
+            raise self.error
+
+
+def w4():
+    path = ROOT + "/w4"
+    cond = threading.Condition()
+    live = []
+    spent = []  # candidates whose clients were closed
+    seq = [0]
+
+    def add_candidate():
+        c = Candidate(path, "cand-%d" % seq[0], cond)
+        seq[0] += 1
+        live.append(c)
+        c.start()
+        return c
+
+    def leaders():
+        return [c for c in live if c.led_at is not None]
+
+    failovers = []
+    try:
+        for _ in range(W4_CANDIDATES):
+            add_candidate()
+        with cond:
+            if not cond.wait_for(lambda: leaders(), W4_DEADLINE_S):
+                raise BenchError("W4: nobody became leader")
+        for rep in range(W4_REPEATS):
+            with cond:
+                lead = leaders()
+            if len(lead) != 1:
+                raise BenchError("W4: %d leaders before failover %d"
+                                 % (len(lead), rep + 1))
+            old = lead[0]
+            time.sleep(W4_SETTLE_S)
+            t0 = time.perf_counter_ns()
+            old.closed = True
+            close_client(old.client)  # no cancel first: the session just ends
+
+            def successor():
+                for c in live:
+                    if c is not old and c.led_at is not None and c.led_at > t0:
+                        return c
+                return None
+
+            with cond:
+                if not cond.wait_for(lambda: successor() is not None,
+                                     W4_DEADLINE_S):
+                    raise BenchError("W4: no new leader %.0f s after closing "
+                                     "%s" % (W4_DEADLINE_S, old.ident))
+                new = successor()
+            failovers.append(new.led_at - t0)
+            old.stop.set()
+            old.finish()
+            live.remove(old)
+            spent.append(old)
+            add_candidate()
+        # Wind down: withdraw the waiting candidates, then let the leader go.
+        with cond:
+            lead = leaders()
+        for c in live:
+            if c not in lead:
+                c.election.cancel()
+        for c in lead:
+            c.stop.set()
+        for c in live:
+            c.finish()
+    finally:
+        for c in live:
+            c.stop.set()
+        close_clients([c.client for c in live])
+    if len(failovers) != W4_REPEATS:
+        raise BenchError("W4: %d failovers measured" % len(failovers))
+    progress("w4 failovers (us): %s"
+             % " ".join("%.0f" % us(x) for x in failovers))
+    result("W4", "failover_p50_us", us(pct(failovers, 0.5)))
+    result("W4", "failover_min_us", us(min(failovers)))
+    result("W4", "failover_max_us", us(max(failovers)))
+
+
+WORKLOADS = {"w1": w1, "w2": w2, "w3a": w3a, "w3b": w3b, "w4": w4}
+
+
+def main(argv):
+    global HOSTS, ROOT
+    if len(argv) != 4:
+        print("usage: kazoo_bench.py HOSTS ROOT WORKLOADS (comma list of %s)"
+              % ",".join(ALL_WORKLOADS), file=sys.stderr)
+        return 2
+    HOSTS, ROOT = argv[1], argv[2].rstrip("/")
+    wanted = [w.strip().lower() for w in argv[3].split(",") if w.strip()]
+    bad = [w for w in wanted if w not in WORKLOADS]
+    if not ROOT.startswith("/") or bad or not wanted:
+        print("kazoo_bench: bad arguments: ROOT must start with '/', "
+              "WORKLOADS must be a comma list of %s"
+              % ",".join(ALL_WORKLOADS), file=sys.stderr)
+        return 2
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="kazoo_bench: %(name)s: %(message)s")
+
+    client = new_client()
+    try:
+        client.ensure_path(ROOT)
+    finally:
+        close_client(client)
+    for w in ALL_WORKLOADS:  # the fixed order, whatever order was given
+        if w in wanted:
+            t = time.monotonic()
+            progress("%s ..." % w)
+            WORKLOADS[w]()
+            progress("%s done in %.1f s" % (w, time.monotonic() - t))
+    return 0
+
+
+def _emergency_close():
+    """Best effort on the error path: end the sessions we still hold."""
+    with _clients_lock:
+        left = list(_clients)
+
+    def closer():
+        for c in left:
+            try:
+                c.stop()
+                c.close()
+            except Exception:
+                pass
+
+    t = threading.Thread(target=closer, daemon=True)
+    t.start()
+    t.join(5.0)
+
+
+if __name__ == "__main__":
+    try:
+        rc = main(sys.argv)
+    except KeyboardInterrupt:
+        print("kazoo_bench: interrupted", file=sys.stderr, flush=True)
+        _emergency_close()
+        os._exit(130)
+    except BaseException as e:
+        msg = str(e).replace("\n", " ") or repr(e)
+        print("kazoo_bench: error: %s: %s" % (type(e).__name__, msg),
+              file=sys.stderr, flush=True)
+        _emergency_close()
+        os._exit(1)
+    sys.stdout.flush()
+    sys.exit(rc)

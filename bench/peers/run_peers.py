@@ -1,0 +1,264 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""Run zkrecipes, its raw-client floors, Apache Curator and kazoo on one server,
+round after round, and print tables of median [min..max] with ratios taken pair by
+pair within each round, the RESULT lines, and a PNG chart.
+
+Run by `make bench-peers` inside tests/zk/with-zk.sh (which provides the server).
+Standard library only: this runs with Debian's /usr/bin/python3.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CURATOR_CP = "/usr/share/java/curator-recipes.jar"
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def parse(text, rnd, into):
+    for line in text.splitlines():
+        if not line.startswith("RESULT "):
+            continue
+        fields = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+        lib, work = fields.pop("lib"), fields.pop("work")
+        fields.pop("round", None)
+        for key, value in fields.items():
+            into.append((rnd, lib, work, key, float(value)))
+
+
+def run(cmd, what, timeout):
+    log(f"   {what} ...")
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        log(p.stderr.strip()[-2000:])
+        raise SystemExit(f"run_peers: {what} failed (exit {p.returncode})")
+    for line in p.stderr.splitlines():
+        if line.startswith("zkr_bench:"):  # stalls and other warnings worth seeing
+            log("   " + line)
+    log(f"   {what}: {time.monotonic() - t0:.1f} s")
+    return p.stdout
+
+
+def value(rows, rnd, lib, work, key):
+    """lib may be "lib:work", naming a variant measured under a work name of its own."""
+    if ":" in lib:
+        lib, work = lib.split(":", 1)
+    for r, l, w, k, v in rows:
+        if r == rnd and l == lib and w == work and k == key:
+            return v
+    return None
+
+
+def fmt(vals, digits=1):
+    vals = sorted(vals)
+    if not vals:
+        return "-"
+    return f"{statistics.median(vals):.{digits}f} [{vals[0]:.{digits}f}..{vals[-1]:.{digits}f}]"
+
+
+# What each table shows: (work, heading, [(lib, label)], [keys], ratio key, higher-is-better)
+TABLES = [
+    ("W1", "W1 uncontended lock: 1 session, 2000 acquire+release",
+     [("zkrecipes", "zkrecipes"), ("curator", "Curator InterProcessMutex"), ("kazoo", "kazoo Lock"),
+      ("zkrecipes:W1p", "zkrecipes, release(lock, 0)")],
+     ["cycles_per_s", "acquire_p50_us", "acquire_p99_us", "release_p50_us", "release_p99_us"],
+     "cycles_per_s", True, ("create+delete", "raw-c", "cycles_per_s")),
+    ("W2", "W2 contended lock: 8 sessions x 250 cycles, one path",
+     [("zkrecipes", "zkrecipes"), ("curator", "Curator InterProcessMutex"), ("kazoo", "kazoo Lock"),
+      ("zkrecipes:W2p", "zkrecipes, release(lock, 0)")],
+     ["cycles_per_s", "acquire_p50_us", "acquire_p99_us", "exclusion_violations"],
+     "cycles_per_s", True, ("create+delete", "raw-c", "cycles_per_s")),
+    ("W3a", "W3a counter: 1 session x 2000 increments",
+     [("zkrecipes", "zkrecipes"), ("curator-dal", "Curator DistributedAtomicLong"),
+      ("curator-sharedcount", "Curator SharedCount"), ("kazoo", "kazoo Counter")],
+     ["increments_per_s", "p50_us", "p99_us", "conflicts", "final_minus_expected"],
+     "increments_per_s", True, ("blind-set", "raw-c", "increments_per_s")),
+    ("W3b", "W3b counter: 8 sessions x 250 increments, one counter",
+     [("zkrecipes", "zkrecipes"), ("curator-dal", "Curator DistributedAtomicLong"),
+      ("curator-sharedcount", "Curator SharedCount"), ("kazoo", "kazoo Counter")],
+     ["increments_per_s", "p50_us", "p99_us", "conflicts", "final_minus_expected"],
+     "increments_per_s", True, ("get+set-loop", "raw-c", "increments_per_s")),
+    ("W4", "W4 election failover: 5 candidates, leader's session closed, 10 times",
+     [("zkrecipes", "zkrecipes"), ("curator", "Curator LeaderLatch"), ("kazoo", "kazoo Election")],
+     ["failover_p50_us", "failover_min_us", "failover_max_us"],
+     "failover_p50_us", False, ("close->watch", "raw-c", "p50_us")),
+]
+
+# Our W3 rows are reported under work names of their own by zkr_bench.
+OUR_KEYS = {("W3a", "p50_us"): "add_p50_us", ("W3a", "p99_us"): "add_p99_us"}
+
+
+def ratio_rows(rows, rounds, work, lib, key, peer_lib, peer_work, peer_key):
+    out = []
+    for r in rounds:
+        a, b = value(rows, r, lib, work, key), value(rows, r, peer_lib, peer_work, peer_key)
+        if a is not None and b:
+            out.append(a / b)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hosts", required=True)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--bench", required=True, help="path of zkr_bench")
+    ap.add_argument("--out", required=True, help="directory for results and the chart")
+    ap.add_argument("--label", default="standalone server")
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    rows = []
+    pid = os.getpid()
+    started = time.monotonic()
+    for rnd in range(1, a.rounds + 1):
+        log(f"-- round {rnd} of {a.rounds}")
+        # Round 1 warms the server up first (zkr_bench's warm-up). The order of the
+        # libraries turns by one each round, so that none always runs first after a
+        # quiet server or last behind a busy log.
+        bench = [a.bench, "-r", "1", "-q", "-w", "w1,ls,ceiling,w2,herd,w3a,w3b,w4", a.hosts]
+        if rnd > 1:
+            bench.insert(1, "-n")
+        steps = [
+            (bench, "zkrecipes + raw floors"),
+            (["java", "-cp", CURATOR_CP, os.path.join(HERE, "CuratorBench.java"), a.hosts,
+              f"/zkr-peers-{pid}-r{rnd}-curator", "w1,w2,w3a,w3b,w4"], "Curator"),
+            (["/usr/bin/python3", os.path.join(HERE, "kazoo_bench.py"), a.hosts,
+              f"/zkr-peers-{pid}-r{rnd}-kazoo", "w1,w2,w3a,w3b,w4"], "kazoo"),
+        ]
+        if rnd > 1:
+            k = (rnd - 1) % len(steps)
+            steps = steps[k:] + steps[:k]
+        for cmd, what in steps:
+            parse(run(cmd, what, 1800), rnd, rows)
+    parse(run([a.bench, "-r", "1", "-q", "-n", "-w", "rss", a.hosts], "memory", 600), a.rounds,
+          rows)
+    rounds = list(range(1, a.rounds + 1))
+
+    # Machine-readable lines, with the round.
+    res_path = os.path.join(a.out, "peers-results.txt")
+    with open(res_path, "w") as f:
+        for r, lib, work, key, v in rows:
+            line = f"RESULT round={r} lib={lib} work={work} {key}={v:.3f}"
+            print(line)
+            f.write(line + "\n")
+
+    print(f"\nzkrecipes vs Curator 5.4 vs kazoo 2.8 vs the raw C client, on a {a.label}, "
+          f"{a.rounds} rounds ({time.monotonic() - started:.0f} s); median [min..max] over "
+          f"rounds, ratios pair by pair within a round\n")
+    claims = []
+    for work, heading, libs, keys, rkey, higher, floor in TABLES:
+        print(heading)
+        print(f"  {'library':32} " + " ".join(f"{k:>26}" for k in keys))
+        for lib, label in libs:
+            cells = []
+            for k in keys:
+                kk = OUR_KEYS.get((work, k), k) if lib == "zkrecipes" else k
+                vals = [v for r in rounds for v in [value(rows, r, lib, work, kk)] if v is not None]
+                cells.append(fmt(vals, 0 if "us" in k or "per_s" in k else 1))
+            print(f"  {label:32} " + " ".join(f"{c:>26}" for c in cells))
+        fw, fl, fk = floor
+        fvals = [v for r in rounds for v in [value(rows, r, fl, fw, fk)] if v is not None]
+        print(f"  {'floor: raw C ' + fw:32} {fmt(fvals, 0):>26}  ({fk})")
+        ours = [(l, lab) for l, lab in libs if l.startswith("zkrecipes")]
+        peers = [(l, lab) for l, lab in libs if not l.startswith("zkrecipes")]
+        for olib, olabel in ours:
+            for lib, label in peers + [(f"{fl}:{fw}", "floor")]:
+                pk = fk if label == "floor" else rkey
+                rs = ratio_rows(rows, rounds, work, olib, rkey, lib, work, pk)
+                print(f"  ratio {olabel + ' / ' + label:56} {fmt(rs, 2):>14}")
+                claims.append((work, olabel, label, rs, higher))
+        print()
+
+    for work, key, label in [("write-ceiling", "writes_per_s", "raw C: 8 sessions, 32 writes in flight"),
+                             ("getChildren", "rtt_p50_us", "raw C: getChildren round trip p50 us")]:
+        vals = [v for r in rounds for v in [value(rows, r, "raw-c", work, key)] if v is not None]
+        print(f"floor {label}: {fmt(vals, 0)}")
+    for key, label in [("notifications_per_release", "notifications per release"),
+                       ("handoffs_per_s", "hand-offs/s")]:
+        vals = [v for r in rounds for v in [value(rows, r, "zkrecipes", "herd-200", key)] if v is not None]
+        print(f"scale, 200 waiters on one lock: {label}: {fmt(vals, 2)}")
+    z = value(rows, a.rounds, "zkrecipes", "rss-100", "kb_per_session")
+    raw = value(rows, a.rounds, "raw-c", "rss-100", "kb_per_session")
+    if z is not None and raw is not None:
+        print(f"memory, 100 sessions each holding or waiting on a lock: zkrecipes {z:.1f} kB "
+              f"per session, raw C client {raw:.1f} kB per session ({z / raw:.2f}x)")
+
+    # The README's claims, checked against this run.
+    targets = {("W1", "Curator InterProcessMutex"): 1.5, ("W1", "kazoo Lock"): 1.5,
+               ("W1", "floor"): 0.9, ("W2", "Curator InterProcessMutex"): 2.0,
+               ("W2", "kazoo Lock"): 2.0, ("W3b", "Curator DistributedAtomicLong"): 2.0,
+               ("W4", "Curator LeaderLatch"): 0.8, ("W4", "kazoo Election"): 0.8,
+               ("W4", "floor"): 1.2}
+    print("\ntargets (median of the per-round ratios):")
+    for work, olabel, label, rs, higher in claims:
+        t = targets.get((work, label))
+        if t is None or not rs:
+            continue
+        m = statistics.median(rs)
+        ok = m >= t if higher else m <= t
+        print(f"  {work} {olabel} vs {label}: {m:.2f}x, target {'>=' if higher else '<='} {t}x: "
+              f"{'met' if ok else 'MISSED'}")
+    lost = [v for r, l, w, k, v in rows if k in ("final_minus_expected", "exclusion_violations")
+            and v != 0 and l == "zkrecipes"]
+    print(f"  zkrecipes: lost or doubled increments / exclusion violations: {len(lost)}")
+
+    chart(rows, rounds, a.out, a.label)
+
+
+def chart(rows, rounds, out, label):
+    """Throughput per library and workload (bars, log scale) as a PNG."""
+    libs = [("zkrecipes", "zkrecipes"), ("curator", "Curator"), ("kazoo", "kazoo"),
+            ("raw-c", "raw C floor")]
+    series = [("W1", "cycles_per_s", "create+delete"), ("W2", "cycles_per_s", "create+delete"),
+              ("W3a", "increments_per_s", "blind-set"), ("W3b", "increments_per_s", "get+set-loop")]
+    data = os.path.join(out, "peers-chart.dat")
+    png = os.path.join(out, "peers-chart.png")
+    with open(data, "w") as f:
+        f.write("work " + " ".join(l[1].replace(" ", "_") for l in libs) + "\n")
+        for work, key, floor in series:
+            cells = []
+            for lib, _ in libs:
+                lw = work
+                if lib == "raw-c":
+                    lw = floor
+                vals = []
+                for r in rounds:
+                    v = value(rows, r, lib, lw, key)
+                    if v is None and lib == "curator" and work.startswith("W3"):
+                        v = value(rows, r, "curator-dal", lw, key)
+                    if v is not None:
+                        vals.append(v)
+                cells.append(f"{statistics.median(vals):.1f}" if vals else "NaN")
+            f.write(work + " " + " ".join(cells) + "\n")
+    script = f"""
+set terminal png size 1000,560 font ",11"
+set output '{png}'
+set title "Operations per second, median of {len(rounds)} rounds ({label}); W3 Curator = DistributedAtomicLong"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set logscale y
+set yrange [50:*]
+set ylabel "operations/s (log scale)"
+set grid ytics
+set key top right
+plot '{data}' using 2:xtic(1) title 'zkrecipes', '' using 3 title 'Curator', \\
+     '' using 4 title 'kazoo', '' using 5 title 'raw C floor'
+"""
+    try:
+        subprocess.run(["gnuplot"], input=script, text=True, check=True, capture_output=True)
+        print(f"\nchart: {png}")
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"\nchart: not drawn ({e})")
+
+
+if __name__ == "__main__":
+    main()
