@@ -31,6 +31,7 @@
 #define DEFAULT_SESSION_TIMEOUT_MS 10000
 #define REOPEN_RETRY_MS            1000
 #define CLOSE_DRAIN_MS             1000 /* longest wait for requests in flight at close */
+#define RESOLVE_DELAY_MS           1000 /* least time between routine DNS lookups */
 
 static _Thread_local int tls_depth;
 static _Atomic int open_sessions;
@@ -332,6 +333,11 @@ static int handle_start_locked(zkr_session_t *s, zkr__handle_t **dispose) {
     return rc;
   }
   h->zh = zh;
+  /* By default the client resolves the host list again every time it polls its
+   * socket, that is around every request and reply: four name lookups (netlink
+   * socket, /etc/hosts, ...) per lock cycle. Once a second is plenty to notice a
+   * DNS change; a lost connection still resolves at once. */
+  zoo_set_servers_resolution_delay(zh, RESOLVE_DELAY_MS);
   zkr__session_ref(s);
   if (s->auth_scheme) {
     /* The client sends the credentials right after the handshake, ahead of any
