@@ -105,18 +105,9 @@ def ratio_rows(rows, rounds, work, lib, key, peer_lib, peer_work, peer_key):
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--hosts", required=True)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--bench", required=True, help="path of zkr_bench")
-    ap.add_argument("--out", required=True, help="directory for results and the chart")
-    ap.add_argument("--label", default="standalone server")
-    a = ap.parse_args()
-    os.makedirs(a.out, exist_ok=True)
+def measure(a):
     rows = []
     pid = os.getpid()
-    started = time.monotonic()
     for rnd in range(1, a.rounds + 1):
         log(f"-- round {rnd} of {a.rounds}")
         # Round 1 warms the server up first (zkr_bench's warm-up). The order of the
@@ -139,6 +130,47 @@ def main():
             parse(run(cmd, what, 1800), rnd, rows)
     parse(run([a.bench, "-r", "1", "-q", "-n", "-w", "rss", a.hosts], "memory", 600), a.rounds,
           rows)
+    return rows
+
+
+def load(path):
+    """RESULT lines with round= as written to peers-results.txt."""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            fields = dict(x.split("=", 1) for x in line.split()[1:] if "=" in x)
+            if not line.startswith("RESULT ") or "round" not in fields:
+                continue
+            rnd, lib, work = int(fields.pop("round")), fields.pop("lib"), fields.pop("work")
+            for key, value in fields.items():
+                rows.append((rnd, lib, work, key, float(value)))
+    if not rows:
+        raise SystemExit(f"run_peers: no RESULT lines with a round in {path}")
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hosts", help="ZooKeeper connect string of the server to measure")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--bench", help="path of zkr_bench")
+    ap.add_argument("--out", required=True, help="directory for results and the chart")
+    ap.add_argument("--label", default="standalone server")
+    ap.add_argument("--from", dest="src", metavar="RESULTS",
+                    help="print the tables and draw the chart again from a saved "
+                         "peers-results.txt instead of measuring")
+    a = ap.parse_args()
+    if not a.src and not (a.hosts and a.bench):
+        ap.error("--hosts and --bench are needed unless --from is given")
+    if a.rounds < 1:
+        ap.error("--rounds must be at least 1")
+    os.makedirs(a.out, exist_ok=True)
+    started = time.monotonic()
+    if a.src:
+        rows = load(a.src)
+        a.rounds = max(r for r, *_ in rows)
+    else:
+        rows = measure(a)
     rounds = list(range(1, a.rounds + 1))
 
     # Machine-readable lines, with the round.
@@ -213,7 +245,7 @@ def main():
 
 
 def chart(rows, rounds, out, label):
-    """Throughput per library and workload (bars, log scale) as a PNG."""
+    """Throughput per library and workload (bars) as a PNG."""
     libs = [("zkrecipes", "zkrecipes"), ("curator", "Curator"), ("kazoo", "kazoo"),
             ("raw-c", "raw C floor")]
     series = [("W1", "cycles_per_s", "create+delete"), ("W2", "cycles_per_s", "create+delete"),
@@ -221,7 +253,7 @@ def chart(rows, rounds, out, label):
     data = os.path.join(out, "peers-chart.dat")
     png = os.path.join(out, "peers-chart.png")
     with open(data, "w") as f:
-        f.write("work " + " ".join(l[1].replace(" ", "_") for l in libs) + "\n")
+        f.write("# work " + " ".join(l[1].replace(" ", "_") for l in libs) + "\n")
         for work, key, floor in series:
             cells = []
             for lib, _ in libs:
@@ -245,9 +277,10 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
-set logscale y
-set yrange [50:*]
-set ylabel "operations/s (log scale)"
+set yrange [0:*]
+set xrange [-0.5:{len(series) - 0.5}]
+set xlabel "floors (raw C client): W1, W2 sync create+delete; W3a blind setData; W3b get + versioned set loop"
+set ylabel "operations/s (higher is better)"
 set grid ytics
 set key top right
 plot '{data}' using 2:xtic(1) title 'zkrecipes', '' using 3 title 'Curator', \\
