@@ -271,6 +271,22 @@ static void interleave(int round, side_t *x, int nx, int cycles, int chunks) {
       snprintf(key, sizeof(key), "%s_p99_us", x[k].b_name);
       record(round, x[k].work, x[k].lib, key, "us", pct(x[k].b, x[k].n, 0.99));
     }
+    if (x[k].ctr) {
+      /* The counter started at 1 (the set-up add): every add must be there once. */
+      int64_t final = 0;
+      int rc = zkr_counter_get(x[k].ctr, 10000, &final);
+      if (rc != 0)
+        die("counter read", rc);
+      record(round, x[k].work, x[k].lib, "conflicts", "",
+             (double)zkr_counter_conflicts(x[k].ctr));
+      record(round, x[k].work, x[k].lib, "final_minus_expected", "",
+             (double)(final - 1 - x[k].n));
+      if (final != 1 + x[k].n) {
+        fprintf(stderr, "zkr_bench: %s: final %lld, expected %d: LOST OR DOUBLED INCREMENTS\n",
+                x[k].work, (long long)final, 1 + x[k].n);
+        exit(1);
+      }
+    }
     if (k > 0) {
       snprintf(key, sizeof(key), "vs %s", x[0].work);
       record(round, x[k].work, "ratio", key, "x", rate / (x[0].n / x[0].secs));
