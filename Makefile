@@ -65,6 +65,7 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 BENCH_BIN := $(BUILD)/bench/zkr_bench
 ZKR_BIN := $(BUILD)/zkr
+FAULT_BIN := $(BUILD)/faults/fault_client
 
 .PHONY: all examples tests check check-run demo demo-run bench bench-run bench-peers \
         bench-peers-run install uninstall \
@@ -125,6 +126,10 @@ $(TEST_BIN): $(TEST_OBJS) $(STATIC)
 # build tree and once installed alike (it still needs libzookeeper_mt).
 $(ZKR_BIN): tools/zkr.c $(STATIC)
 	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(ZK_LIBS)
+
+$(FAULT_BIN): faults/fault_client.c $(STATIC)
+	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(ZK_LIBS)
 
 $(BENCH_BIN): bench/zkr_bench.c $(STATIC)

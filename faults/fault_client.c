@@ -1,0 +1,577 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fault_client - the fault suite's workload and inspection program.
+ *
+ *   fault_client lock    OPTIONS   loop: acquire -> two writes to a fenced store -> release
+ *   fault_client counter OPTIONS   loop: add 1
+ *   fault_client elect   OPTIONS   stand for leader; while leading, append to a leader
+ *                                  log with a guarded multi; resign now and then
+ *   fault_client expire  -h HOSTS -S SESSION_FILE
+ *                                  end the session named in SESSION_FILE on the server
+ *   fault_client inspect -h HOSTS -p PATH
+ *                                  print one JSON line: the children of PATH with their
+ *                                  owners, and PATH's data as a counter
+ *
+ * Options: -h hosts, -p path, -n name, -H history file, -S session file (rewritten
+ * on every new session: "<id hex> <password hex>"), -d duration ms, -t session
+ * timeout ms, -F fenced store file (lock), -L leader log path (elect), -o ops
+ * (counter), -g hold ms (lock), -s seed.
+ *
+ * A workload writes its history as JSON lines (one event per line, flushed at
+ * once, times from CLOCK_MONOTONIC in ns, comparable across processes):
+ *   {"t":..,"c":NAME,"sess":"0x..","op":OP,"type":"invoke|ok|fail|unknown|fenced",...}
+ * and ends with a "done" line. Exit status 0 unless the program itself failed
+ * (bad usage, the first connect failed): faults are for the checker to judge.
+ */
+#include <zkrecipes.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h" /* recipe counters (notifications, resolved writes) */
+
+static const char *hosts, *path, *name = "client", *history_path, *session_file;
+static const char *store_path, *log_path;
+static int duration_ms = 20000, session_timeout_ms = 3000, ops = 1000000, hold_ms = 40;
+static unsigned seed = 1;
+
+static FILE *hist;
+static pthread_mutex_t hist_mu = PTHREAD_MUTEX_INITIALIZER;
+static zkr_session_t *sess;
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
+
+static void fatal(const char *what, int rc) {
+  fprintf(stderr, "fault_client %s: %s: %s\n", name, what, zkr_strerror(rc));
+  exit(1);
+}
+
+/* One history line: the common fields, then the caller's (already JSON) extra. */
+static void event(const char *op, const char *type, const char *fmt, ...) {
+  char extra[512] = "";
+  if (fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    extra[0] = ',';
+    vsnprintf(extra + 1, sizeof(extra) - 1, fmt, ap);
+    va_end(ap);
+  }
+  pthread_mutex_lock(&hist_mu);
+  fprintf(hist, "{\"t\":%" PRId64 ",\"c\":\"%s\",\"sess\":\"0x%" PRIx64
+                "\",\"op\":\"%s\",\"type\":\"%s\"%s}\n",
+          now_ns(), name, sess ? (uint64_t)zkr_session_id(sess) : 0, op, type, extra);
+  fflush(hist);
+  pthread_mutex_unlock(&hist_mu);
+}
+
+/* ---- session: publish id and password for the expiry nemesis ---- */
+
+static void publish_session(zkr_session_t *s) {
+  zhandle_t *zh = zkr_session_zhandle(s);
+  const clientid_t *id = zh ? zoo_client_id(zh) : NULL;
+  char tmp[4096];
+  FILE *f;
+
+  if (!session_file || !id || id->client_id == 0)
+    return;
+  snprintf(tmp, sizeof(tmp), "%s.tmp", session_file);
+  if (!(f = fopen(tmp, "w")))
+    return;
+  fprintf(f, "%" PRIx64 " ", (uint64_t)id->client_id);
+  for (size_t i = 0; i < sizeof(id->passwd); i++)
+    fprintf(f, "%02x", (unsigned char)id->passwd[i]);
+  fprintf(f, "\n");
+  fclose(f);
+  rename(tmp, session_file);
+}
+
+static void on_session(zkr_session_t *s, int ev, void *arg) {
+  (void)arg;
+  if (ev == ZKR_SESSION_CONNECTED)
+    publish_session(s);
+  if (ev != ZKR_SESSION_CLOSED)
+    event("session", zkr_session_event_name(ev), NULL);
+}
+
+static void open_session(void) {
+  int rc = zkr_session_new(&sess);
+  if (rc != 0 || (rc = zkr_session_set_timeout(sess, session_timeout_ms)) != 0 ||
+      zkr_session_add_listener(sess, on_session, NULL, NULL) != 0)
+    fatal("session", rc ? rc : ZKR_EINVAL);
+  if ((rc = zkr_session_connect(sess, hosts, 30000)) != 0)
+    fatal("connect", rc);
+  publish_session(sess);
+}
+
+/* Own nodes left under dir once the workload stopped: wait up to 10 s for the
+ * library's clean-up, then count what remains. */
+static int own_nodes_left(const char *dir) {
+  int64_t deadline = now_ns() + 10 * 1000000000LL;
+  int left = -1;
+  for (;;) {
+    zkr_contender_t *list = NULL;
+    int n = 0, rc = zkr_contenders_list(sess, dir, 5000, &list, &n);
+    if (rc == 0 || rc == ZNONODE) {
+      left = 0;
+      for (int i = 0; i < n; i++)
+        if (list[i].owner_session == zkr_session_id(sess))
+          left++;
+      zkr_contenders_free(list, n);
+      if (left == 0)
+        return 0;
+    }
+    if (now_ns() > deadline)
+      return left;
+    sleep_ms(100);
+  }
+}
+
+/* ---- lock workload ---- */
+
+/* The fenced store: a file holding the highest token accepted so far, updated
+ * under flock(2); a write with a lower token is rejected. Accepted writes are
+ * appended to <store>.log as "token name t". Returns 1 accepted, 0 rejected. */
+static int store_write(int64_t token, int64_t *highest_out) {
+  int fd = open(store_path, O_RDWR | O_CREAT, 0644), ok = 0;
+  char buf[64] = "";
+  int64_t highest = -1;
+  ssize_t n;
+
+  if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+    perror("fault_client: store");
+    exit(1);
+  }
+  n = pread(fd, buf, sizeof(buf) - 1, 0);
+  if (n > 0) {
+    buf[n] = '\0';
+    highest = strtoll(buf, NULL, 10);
+  }
+  if (token >= highest) {
+    char logp[4096], line[128];
+    int lf;
+    int len = snprintf(buf, sizeof(buf), "%" PRId64 "\n", token);
+    if (pwrite(fd, buf, (size_t)len, 0) != len || ftruncate(fd, len) != 0) {
+      perror("fault_client: store write");
+      exit(1);
+    }
+    snprintf(logp, sizeof(logp), "%s.log", store_path);
+    lf = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    len = snprintf(line, sizeof(line), "%" PRId64 " %s %" PRId64 "\n", token, name, now_ns());
+    if (lf < 0 || write(lf, line, (size_t)len) != len) {
+      perror("fault_client: store log");
+      exit(1);
+    }
+    close(lf);
+    ok = 1;
+  }
+  *highest_out = highest;
+  flock(fd, LOCK_UN);
+  close(fd);
+  return ok;
+}
+
+static void on_lock_event(zkr_lock_t *l, int ev, void *arg) {
+  (void)l, (void)arg;
+  event("lock-event", ev == ZKR_LOCK_SUSPECT     ? "SUSPECT"
+                      : ev == ZKR_LOCK_RECOVERED ? "RECOVERED"
+                      : ev == ZKR_LOCK_LOST      ? "LOST"
+                                                 : "?",
+        NULL);
+}
+
+static void store_step(int64_t token, int k) {
+  int64_t highest;
+  if (store_write(token, &highest))
+    event("write", "ok", "\"token\":%" PRId64 ",\"k\":%d", token, k);
+  else
+    event("write", "fenced", "\"token\":%" PRId64 ",\"highest\":%" PRId64 ",\"k\":%d", token,
+          highest, k);
+}
+
+/* SIGUSR1: hold the current (or next) grant for 8 s, writing all along, so that a
+ * pause or partition of the holder outlasts its session while it still writes. */
+static volatile sig_atomic_t extend_hold;
+static void on_usr1(int sig) {
+  (void)sig;
+  extend_hold = 1;
+}
+
+static int run_lock(void) {
+  zkr_lock_t *l;
+  int rc;
+  int64_t end = now_ns() + (int64_t)duration_ms * 1000000;
+  zkr__lock_stats_t st;
+
+  if ((rc = zkr_lock_new(sess, path, &l)) != 0)
+    fatal("lock", rc);
+  {
+    /* Only this thread takes SIGUSR1 (the library's threads were started with it
+     * blocked, see main). */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    signal(SIGUSR1, on_usr1);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+  }
+  zkr_lock_set_listener(l, on_lock_event, NULL);
+  while (now_ns() < end) {
+    zkr_lock_token_t tok;
+    event("acquire", "invoke", NULL);
+    rc = zkr_lock_acquire(l, 12000);
+    if (rc != 0) {
+      event("acquire", "fail", "\"err\":\"%s\"", zkr_errname(rc));
+      sleep_ms(50);
+      continue;
+    }
+    zkr_lock_token(l, &tok);
+    event("acquire", "ok", "\"token\":%" PRId64 ",\"node\":\"%s\"", tok.czxid, tok.node);
+    /* Two writes with the grant's token, hold_ms apart. The holder writes whatever
+     * it was told meanwhile (like a client that does not watch for SUSPECT): a
+     * stale write must be refused by the store, not avoided by luck. */
+    {
+      int64_t t0 = now_ns();
+      int k = 0, extend = 0;
+      do {
+        if (k > 0)
+          sleep_ms(hold_ms);
+        store_step(tok.czxid, ++k);
+        if (extend_hold && !extend) {
+          extend = 1; /* the nemesis asked for a long hold: keep writing for 8 s */
+          extend_hold = 0;
+          event("hold", "extend", "\"token\":%" PRId64, tok.czxid);
+        }
+      } while (k < 2 || (extend && now_ns() - t0 < 8000000000LL));
+    }
+    event("release", "invoke", NULL);
+    rc = zkr_lock_release(l, 4000);
+    if (rc == 0)
+      event("release", "ok", NULL);
+    else
+      event("release", "fail", "\"err\":\"%s\"", zkr_errname(rc));
+    sleep_ms((int)(rand_r(&seed) % 20));
+  }
+  zkr__lock_stats(l, &st);
+  event("stats", "info",
+        "\"grants\":%" PRIu64 ",\"notifications\":%" PRIu64 ",\"lists\":%" PRIu64
+        ",\"recoveries\":%" PRIu64 ",\"verify_failed\":%" PRIu64,
+        st.grants, st.notifications, st.lists, st.recoveries, st.verify_failed);
+  zkr_lock_free(l);
+  event("orphans", "info", "\"n\":%d", own_nodes_left(path));
+  return 0;
+}
+
+/* ---- counter workload ---- */
+
+static int run_counter(void) {
+  zkr_counter_t *c;
+  zkr__counter_stats_t st;
+  int rc;
+  int64_t end = now_ns() + (int64_t)duration_ms * 1000000;
+
+  if ((rc = zkr_counter_new(sess, path, ZKR_COUNTER_INT64, &c)) != 0)
+    fatal("counter", rc);
+  for (int i = 0; i < ops && now_ns() < end; i++) {
+    int64_t v = 0;
+    event("add", "invoke", NULL);
+    rc = zkr_counter_add(c, 1, 4000, &v);
+    if (rc == 0)
+      event("add", "ok", "\"value\":%" PRId64, v);
+    else if (rc == ZKR_EUNKNOWN)
+      event("add", "unknown", "\"err\":\"%s\"", zkr_errname(rc));
+    else
+      event("add", "fail", "\"err\":\"%s\"", zkr_errname(rc));
+    sleep_ms(5 + (int)(rand_r(&seed) % 10));
+  }
+  zkr__counter_stats(c, &st);
+  event("stats", "info",
+        "\"writes\":%" PRIu64 ",\"conflicts\":%" PRIu64 ",\"ambiguous\":%" PRIu64
+        ",\"resolved_applied\":%" PRIu64 ",\"resolved_not_applied\":%" PRIu64
+        ",\"unknown\":%" PRIu64,
+        st.writes, st.conflicts, st.ambiguous, st.resolved_applied, st.resolved_not_applied,
+        st.unknown);
+  zkr_counter_free(c);
+  return 0;
+}
+
+/* ---- election workload ---- */
+
+static pthread_mutex_t el_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t believed_epoch; /* what the listener told us last; 0 = not leading */
+
+static void on_election(zkr_election_t *e, int ev, int64_t epoch, void *arg) {
+  static const char *names[] = {"?", "LEADER", "NOT_LEADER", "SUSPECT", "RECOVERED", "LOST"};
+  (void)e, (void)arg;
+  event("elect-event", ev >= 1 && ev <= 5 ? names[ev] : "?", "\"epoch\":%" PRId64, epoch);
+  pthread_mutex_lock(&el_mu);
+  if (ev == ZKR_ELECTION_LEADER)
+    believed_epoch = epoch;
+  else if (ev == ZKR_ELECTION_NOT_LEADER || ev == ZKR_ELECTION_LOST)
+    believed_epoch = 0;
+  pthread_mutex_unlock(&el_mu);
+}
+
+/* One leader-log entry: a sequential node under log_path whose data is
+ * "epoch name", created only together with the leadership guard. */
+static void append_entry(zkr_election_t *e, int64_t epoch, int k) {
+  zhandle_t *zh = zkr_session_zhandle(sess);
+  zoo_op_t op[2];
+  zoo_op_result_t res[2];
+  char data[128], node[4096], created[4096];
+  int len, rc;
+
+  len = snprintf(data, sizeof(data), "%" PRId64 " %s %d", epoch, name, k);
+  snprintf(node, sizeof(node), "%s/e-", log_path);
+  event("append", "invoke", "\"epoch\":%" PRId64 ",\"k\":%d", epoch, k);
+  rc = zkr_election_guard(e, &op[0]);
+  if (rc != 0) {
+    /* The library knows it does not lead (any more): nothing was sent. */
+    event("append", "fail", "\"epoch\":%" PRId64 ",\"err\":\"%s\"", epoch, zkr_errname(rc));
+    return;
+  }
+  zoo_create_op_init(&op[1], node, data, len, &ZOO_OPEN_ACL_UNSAFE, ZOO_SEQUENCE, created,
+                     sizeof(created));
+  rc = zh ? zoo_multi(zh, 2, op, res) : ZKR_ECLOSED;
+  if (rc == ZOK)
+    event("append", "ok", "\"epoch\":%" PRId64 ",\"node\":\"%s\"", epoch, created);
+  else if (rc == ZNONODE || rc == ZBADVERSION)
+    event("append", "fenced", "\"epoch\":%" PRId64 ",\"err\":\"%s\"", epoch, zkr_errname(rc));
+  else if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT)
+    event("append", "unknown", "\"epoch\":%" PRId64 ",\"err\":\"%s\"", epoch, zkr_errname(rc));
+  else
+    event("append", "fail", "\"epoch\":%" PRId64 ",\"err\":\"%s\"", epoch, zkr_errname(rc));
+}
+
+static int run_elect(void) {
+  zkr_election_t *e;
+  int rc, k = 0;
+  int64_t end = now_ns() + (int64_t)duration_ms * 1000000, led_since = 0, last = 0;
+
+  if (!log_path)
+    fatal("elect needs -L", ZKR_EINVAL);
+  rc = zoo_create(zkr_session_zhandle(sess), log_path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0,
+                  NULL, 0);
+  if (rc != ZOK && rc != ZNODEEXISTS)
+    fatal("leader log", rc);
+  if ((rc = zkr_election_new(sess, path, name, (int)strlen(name), &e)) != 0)
+    fatal("election", rc);
+  zkr_election_set_listener(e, on_election, NULL);
+  zkr_election_set_rejoin(e, 1);
+  if ((rc = zkr_election_start(e)) != 0)
+    fatal("election start", rc);
+  while (now_ns() < end) {
+    int64_t epoch;
+    pthread_mutex_lock(&el_mu);
+    epoch = believed_epoch;
+    pthread_mutex_unlock(&el_mu);
+    if (epoch != last) {
+      last = epoch;
+      led_since = now_ns();
+    }
+    if (epoch == 0) {
+      sleep_ms(10);
+      continue;
+    }
+    /* Lead for about a second, appending every 40 ms, then hand over. */
+    append_entry(e, epoch, ++k);
+    if (now_ns() - led_since > 1000000000LL + (int64_t)(rand_r(&seed) % 500) * 1000000) {
+      event("resign", "invoke", "\"epoch\":%" PRId64, epoch);
+      rc = zkr_election_resign(e, 1);
+      event("resign", rc == 0 ? "ok" : "fail", "\"err\":\"%s\"", zkr_errname(rc));
+      pthread_mutex_lock(&el_mu);
+      if (believed_epoch == epoch)
+        believed_epoch = 0;
+      pthread_mutex_unlock(&el_mu);
+      sleep_ms(100);
+      continue;
+    }
+    sleep_ms(40);
+  }
+  {
+    zkr__lock_stats_t st;
+    zkr__lock_stats(zkr__election_lock(e), &st);
+    event("stats", "info", "\"grants\":%" PRIu64 ",\"notifications\":%" PRIu64, st.grants,
+          st.notifications);
+  }
+  zkr_election_free(e);
+  event("orphans", "info", "\"n\":%d", own_nodes_left(path));
+  return 0;
+}
+
+/* ---- expire: end a session on the server ---- */
+
+static void quiet(const char *m) {
+  (void)m;
+}
+
+/* Connect with the victim's id and password, then close: the close ends the
+ * session. The victim may take the session back before the clone closes it, so
+ * repeat until a clone is told the session has expired (or give up after 20). */
+static int run_expire(void) {
+  char line[256];
+  clientid_t id;
+  FILE *f = fopen(session_file, "r");
+  unsigned long long cid;
+  char pw[64];
+
+  if (!f || !fgets(line, sizeof(line), f) || sscanf(line, "%llx %63s", &cid, pw) != 2 ||
+      strlen(pw) != 2 * sizeof(id.passwd)) {
+    fprintf(stderr, "fault_client expire: cannot read %s\n", session_file);
+    return 1;
+  }
+  fclose(f);
+  memset(&id, 0, sizeof(id));
+  id.client_id = (int64_t)cid;
+  for (size_t i = 0; i < sizeof(id.passwd); i++) {
+    unsigned b;
+    sscanf(pw + 2 * i, "%2x", &b);
+    id.passwd[i] = (char)b;
+  }
+  for (int attempt = 0; attempt < 20; attempt++) {
+    clientid_t c = id;
+    zhandle_t *zh = zookeeper_init2(hosts, NULL, session_timeout_ms, &c, NULL, 0, quiet);
+    int64_t deadline = now_ns() + 10 * 1000000000LL;
+    int st = 0;
+    if (!zh)
+      return 1;
+    while ((st = zoo_state(zh)) != ZOO_CONNECTED_STATE && st != ZOO_EXPIRED_SESSION_STATE &&
+           now_ns() < deadline)
+      sleep_ms(2);
+    zookeeper_close(zh);
+    if (st == ZOO_EXPIRED_SESSION_STATE) {
+      printf("expired 0x%llx after %d attempt(s)\n", cid, attempt + 1);
+      return 0;
+    }
+  }
+  fprintf(stderr, "fault_client expire: could not expire 0x%llx\n", cid);
+  return 1;
+}
+
+/* ---- inspect: children with owners, and the node's data as a counter ---- */
+
+static int run_inspect(void) {
+  zkr_contender_t *list = NULL;
+  int n = 0, rc;
+  char data[64];
+  int len = sizeof(data);
+  struct Stat stat;
+  long long value = -1;
+
+  rc = zkr_contenders_list(sess, path, 10000, &list, &n);
+  if (rc != 0 && rc != ZNONODE)
+    fatal("inspect list", rc);
+  printf("{\"children\":[");
+  for (int i = 0; i < n; i++)
+    printf("%s{\"name\":\"%s\",\"owner\":\"0x%" PRIx64 "\",\"czxid\":%" PRId64
+           ",\"data\":\"%s\"}",
+           i ? "," : "", list[i].name, (uint64_t)list[i].owner_session, list[i].czxid,
+           list[i].data_len > 0 && !strpbrk(list[i].data, "\"\\") ? list[i].data : "");
+  zkr_contenders_free(list, n);
+  rc = zoo_get(zkr_session_zhandle(sess), path, 0, data, &len, &stat);
+  if (rc == ZOK && len == 8) {
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+      u = u << 8 | (unsigned char)data[i];
+    value = (long long)u;
+  }
+  printf("],\"value\":%lld,\"exists\":%d}\n", value, rc == ZOK);
+  return 0;
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: fault_client lock|counter|elect|expire|inspect -h HOSTS [-p PATH] "
+                  "[-n NAME] [-H HISTORY] [-S SESSION_FILE] [-d MS] [-t MS] [-F STORE] "
+                  "[-L LOG_PATH] [-o OPS] [-g HOLD_MS] [-s SEED]\n");
+  exit(2);
+}
+
+int main(int argc, char **argv) {
+  const char *mode;
+  int opt, rc;
+
+  if (argc < 2)
+    usage();
+  mode = argv[1];
+  optind = 2;
+  while ((opt = getopt(argc, argv, "h:p:n:H:S:d:t:F:L:o:g:s:")) != -1) {
+    switch (opt) {
+    case 'h': hosts = optarg; break;
+    case 'p': path = optarg; break;
+    case 'n': name = optarg; break;
+    case 'H': history_path = optarg; break;
+    case 'S': session_file = optarg; break;
+    case 'd': duration_ms = atoi(optarg); break;
+    case 't': session_timeout_ms = atoi(optarg); break;
+    case 'F': store_path = optarg; break;
+    case 'L': log_path = optarg; break;
+    case 'o': ops = atoi(optarg); break;
+    case 'g': hold_ms = atoi(optarg); break;
+    case 's': seed = (unsigned)strtoul(optarg, NULL, 10); break;
+    default: usage();
+    }
+  }
+  if (!hosts)
+    usage();
+  if (strcmp(mode, "expire") == 0) {
+    if (!session_file)
+      usage();
+    return run_expire();
+  }
+  if (!path)
+    usage();
+  hist = history_path ? fopen(history_path, "a") : stdout;
+  if (!hist) {
+    perror(history_path);
+    return 1;
+  }
+  if (strcmp(mode, "inspect") == 0) {
+    hist = stderr;
+    open_session();
+    rc = run_inspect();
+    zkr_session_free(sess);
+    return rc;
+  }
+  if (strcmp(mode, "lock") == 0 && !store_path)
+    usage();
+  {
+    sigset_t set; /* threads started from here on inherit SIGUSR1 blocked */
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+  }
+  open_session();
+  event("start", "info", "\"mode\":\"%s\",\"pid\":%d", mode, (int)getpid());
+  if (strcmp(mode, "lock") == 0)
+    rc = run_lock();
+  else if (strcmp(mode, "counter") == 0)
+    rc = run_counter();
+  else if (strcmp(mode, "elect") == 0)
+    rc = run_elect();
+  else
+    usage();
+  event("done", "info", NULL);
+  zkr_session_free(sess);
+  sess = NULL;
+  if (hist != stdout)
+    fclose(hist);
+  return rc;
+}
