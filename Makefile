@@ -7,6 +7,7 @@
 #   make demo           install missing packages, start a throwaway server, run the demo
 #   make bench          zkrecipes against the raw C client floors
 #   make bench-peers    also Apache Curator and kazoo, with tables and a chart
+#   make faultcheck     the fault suite (3-node ensemble, crashes, partitions, pauses)
 #   make install        honours DESTDIR, PREFIX, LIBDIR, INCLUDEDIR, BINDIR
 #   make uninstall | clean | format
 # Knobs: WERROR=1 (warnings are errors), SANITIZE=1 (ASan + UBSan, in build/san),
@@ -68,7 +69,7 @@ ZKR_BIN := $(BUILD)/zkr
 FAULT_BIN := $(BUILD)/faults/fault_client
 
 .PHONY: all examples tests check check-run demo demo-run bench bench-run bench-peers \
-        bench-peers-run install uninstall \
+        bench-peers-run faultcheck faultcheck-run install uninstall \
         clean format deps
 
 all: $(STATIC) $(SHARED) $(PCFILE) $(ZKR_BIN)
@@ -182,6 +183,16 @@ bench-run: $(BENCH_BIN)
 bench-peers: deps
 	bash tests/deps.sh $(PEER_PKGS)
 	$(MAKE) --no-print-directory bench-peers-run
+
+# The fault suite: a throwaway 3-node ensemble, faults injected, histories checked.
+# SEED=N replays a run; SCENARIOS=a,b runs only those.
+faultcheck: deps
+	bash tests/deps.sh python3
+	$(MAKE) --no-print-directory faultcheck-run
+
+faultcheck-run: $(FAULT_BIN)
+	/usr/bin/python3 faults/faultcheck.py --client $(FAULT_BIN) \
+	    $(if $(SEED),--seed $(SEED)) $(if $(SCENARIOS),--only $(SCENARIOS))
 
 bench-peers-run: $(BENCH_BIN)
 	tests/zk/with-zk.sh $(BENCH_ZK) -- bash -c '/usr/bin/python3 bench/peers/run_peers.py \

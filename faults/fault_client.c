@@ -69,6 +69,8 @@ static void fatal(const char *what, int rc) {
 /* One history line: the common fields, then the caller's (already JSON) extra. */
 static void event(const char *op, const char *type, const char *fmt, ...) {
   char extra[512] = "";
+  if (!hist)
+    return; /* inspect and expire keep no history */
   if (fmt) {
     va_list ap;
     va_start(ap, fmt);
@@ -368,10 +370,22 @@ static int run_elect(void) {
 
   if (!log_path)
     fatal("elect needs -L", ZKR_EINVAL);
-  rc = zoo_create(zkr_session_zhandle(sess), log_path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0,
-                  NULL, 0);
-  if (rc != ZOK && rc != ZNODEEXISTS)
-    fatal("leader log", rc);
+  {
+    /* the log node and its parents, persistent */
+    char p[4096];
+    snprintf(p, sizeof(p), "%s", log_path);
+    for (char *slash = strchr(p + 1, '/');; slash = strchr(slash + 1, '/')) {
+      if (slash)
+        *slash = '\0';
+      rc = zoo_create(zkr_session_zhandle(sess), p, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL,
+                      0);
+      if (rc != ZOK && rc != ZNODEEXISTS)
+        fatal("leader log", rc);
+      if (!slash)
+        break;
+      *slash = '/';
+    }
+  }
   if ((rc = zkr_election_new(sess, path, name, (int)strlen(name), &e)) != 0)
     fatal("election", rc);
   zkr_election_set_listener(e, on_election, NULL);
@@ -544,7 +558,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (strcmp(mode, "inspect") == 0) {
-    hist = stderr;
+    hist = NULL;
     open_session();
     rc = run_inspect();
     zkr_session_free(sess);

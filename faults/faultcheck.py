@@ -1,0 +1,745 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""faultcheck - zkrecipes' fault suite.
+
+Starts a throwaway 3-node ensemble on loopback, runs lock, counter and election
+workloads (faults/fault_client, linked to zkrecipes) through one ZooKeeper-aware
+proxy per client, injects one kind of fault per scenario, then checks the
+histories the clients wrote:
+
+  lock      the fenced store accepted no stale token; believed-holder intervals
+            overlap only where the scenario pauses or cuts off the holder; tokens
+            increase in grant order; no orphan nodes; notifications per release
+  counter   final value == acknowledged increments (+ at most the unknown ones)
+  election  one leader per epoch, epochs increase, no leader-log entry of an older
+            epoch after a newer one
+
+Prints per-scenario figures and "N passed, N failed"; exits 1 on any violation.
+The seed is printed; --seed replays the same scenario mix (make faultcheck SEED=..).
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from zkproxy import ProxyHub  # noqa: E402
+
+SESSION_MS = 3000  # clients' session timeout
+RUN_S = 20  # each workload runs this long; faults are healed by HEAL_BY_S
+HEAL_BY_S = 14
+N_LOCK, N_COUNTER, N_ELECT = 5, 4, 3
+
+
+def now():
+    return time.monotonic()  # CLOCK_MONOTONIC, the clock the clients write
+
+
+def say(msg):
+    print(msg, flush=True)
+
+
+class Ensemble:
+    """The throwaway ensemble, driven through tests/zk/zkctl.sh."""
+
+    def __init__(self, zkctl, workdir):
+        self.zkctl = zkctl
+        self.dir = os.path.join(workdir, "zk")
+        self.paused = set()
+        self.env = dict(os.environ, ZKCTL_TICK="250")
+
+    def ctl(self, *args, check=True):
+        p = subprocess.run([self.zkctl, args[0], self.dir] + [str(a) for a in args[1:]],
+                           capture_output=True, text=True, env=self.env, timeout=180)
+        if check and p.returncode != 0:
+            raise RuntimeError(f"zkctl {' '.join(map(str, args))}: {p.stderr.strip()}")
+        return p.stdout.strip()
+
+    def start(self):
+        self.hosts = self.ctl("start-ensemble", 3).splitlines()[-1]
+        self.members = {}
+        for i in (1, 2, 3):
+            h, p = self.ctl("member-hosts", i).rsplit(":", 1)
+            self.members[i] = (h, int(p))
+
+    def leader(self):
+        return int(self.ctl("leader"))
+
+    def followers(self):
+        lead = self.leader()
+        return [i for i in self.members if i != lead]
+
+    def kill(self, i):
+        self.ctl("kill-member", i)
+
+    def start_member(self, i):
+        self.ctl("start-member", i)
+
+    def pause(self, i):
+        self.paused.add(i)
+        self.ctl("pause-member", i)
+
+    def resume(self, i):
+        self.ctl("resume-member", i)
+        self.paused.discard(i)
+
+    def heal(self):
+        """Resume paused members and start dead ones (end of a scenario, exit)."""
+        for i in list(self.paused):
+            self.resume(i)
+        for line in self.ctl("status", check=False).splitlines():
+            f = line.split()
+            if len(f) >= 4 and f[3] != "alive":
+                self.start_member(int(f[0]))
+        self.ctl("wait-ready", check=False)
+
+    def stop(self):
+        for i in list(self.paused):
+            self.ctl("resume-member", i, check=False)
+        self.ctl("stop", check=False)
+
+
+class Client:
+    def __init__(self, sc, kind, idx, proxy):
+        self.kind, self.name, self.proxy = kind, f"{kind}-{idx}", proxy
+        self.history = os.path.join(sc.dir, self.name + ".jsonl")
+        self.session_file = os.path.join(sc.dir, self.name + ".session")
+        self.stopped = False
+        args = [sc.fc.client, kind, "-h", proxy.hosts, "-n", self.name, "-H", self.history,
+                "-S", self.session_file, "-d", str(RUN_S * 1000), "-t", str(SESSION_MS),
+                "-s", str(sc.rng.randrange(1, 1 << 30))]
+        if kind == "lock":
+            args += ["-p", sc.root + "/lock", "-F", os.path.join(sc.dir, "store")]
+        elif kind == "counter":
+            args += ["-p", sc.root + "/counter"]
+        else:
+            args += ["-p", sc.root + "/election", "-L", sc.root + "/leader-log"]
+        self.err = open(os.path.join(sc.dir, self.name + ".stderr"), "w")
+        self.proc = subprocess.Popen(args, stdout=self.err, stderr=self.err)
+
+    def events(self):
+        out = []
+        try:
+            with open(self.history) as f:
+                for line in f:
+                    if line.endswith("\n"):
+                        out.append(json.loads(line))
+        except FileNotFoundError:
+            pass
+        return out
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def stop(self):
+        self.stopped = True
+        self.signal(signal.SIGSTOP)
+
+    def cont(self):
+        self.stopped = False
+        self.signal(signal.SIGCONT)
+
+    def kill(self):
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGKILL)
+
+
+class Scenario:
+    """One run of the workloads with one nemesis."""
+
+    def __init__(self, fc, index, name, nemesis, overlap_ok):
+        self.fc, self.name, self.nemesis, self.overlap_ok = fc, name, nemesis, overlap_ok
+        self.rng = random.Random(f"{fc.seed}/{name}")
+        self.root = f"/zkr-faults-{fc.seed}-{index}-{name}"
+        self.dir = os.path.join(fc.workdir, f"{index:02d}-{name}")
+        os.makedirs(self.dir)
+        self.faults = []  # (description, inject time, heal time)
+        self.clients = []
+        self.problems = []
+
+    # -- helpers for nemeses --
+    def log_fault(self, what, t_in, t_out):
+        self.faults.append((what, t_in, t_out))
+
+    def by_kind(self, kind):
+        return [c for c in self.clients if c.kind == kind]
+
+    def wait_until(self, secs):
+        dt = self.t0 + secs - now()
+        if dt > 0:
+            time.sleep(dt)
+
+    def holder(self, timeout=4.0):
+        """The lock client that holds now, per the histories (None if none in time)."""
+        deadline = now() + timeout
+        while now() < deadline:
+            for c in self.by_kind("lock"):
+                state = None
+                for e in c.events():
+                    if e["op"] == "acquire" and e["type"] == "ok":
+                        state = c
+                    elif e["op"] == "release" and e["type"] == "invoke":
+                        state = None
+                    elif e["op"] == "lock-event" and e["type"] == "LOST":
+                        state = None
+                if state:
+                    return state
+            time.sleep(0.02)
+        return None
+
+    def long_holder(self, timeout=6.0):
+        """Ask a holder for a long hold (SIGUSR1) and return it once it is in one."""
+        deadline = now() + timeout
+        while now() < deadline:
+            h = self.holder(timeout=max(0.1, deadline - now()))
+            if not h:
+                return None
+            n0 = sum(1 for e in h.events() if e["op"] == "hold")
+            h.signal(signal.SIGUSR1)
+            t = now() + 1.5
+            while now() < t:
+                if sum(1 for e in h.events() if e["op"] == "hold") > n0:
+                    return h
+                time.sleep(0.02)
+        return None
+
+    def leader_client(self, timeout=4.0):
+        deadline = now() + timeout
+        while now() < deadline:
+            for c in self.by_kind("elect"):
+                lead = None
+                for e in c.events():
+                    if e["op"] == "elect-event":
+                        lead = c if e["type"] == "LEADER" else (
+                            lead if e["type"] in ("SUSPECT", "RECOVERED") else None)
+                if lead:
+                    return lead
+            time.sleep(0.02)
+        return None
+
+    def expire(self, client):
+        p = subprocess.run([self.fc.client, "expire", "-h", self.fc.ens.hosts, "-S",
+                            client.session_file, "-t", str(SESSION_MS)],
+                           capture_output=True, text=True, timeout=240)
+        if p.returncode != 0:
+            self.problems.append(f"could not expire {client.name}'s session: {p.stderr.strip()}")
+        return p.returncode == 0
+
+    # -- the run --
+    def run(self):
+        fc = self.fc
+        ups = [fc.ens.members[i] for i in (1, 2, 3)]
+        kinds = [("lock", N_LOCK), ("counter", N_COUNTER), ("elect", N_ELECT)]
+        self.t0 = now()
+        for kind, n in kinds:
+            for i in range(n):
+                proxy = fc.hub.add_client(f"{self.name}/{kind}-{i}", ups)
+                self.clients.append(Client(self, kind, i, proxy))
+        fc.live_clients = self.clients
+        try:
+            # every client connected (its "start" line) before faults begin
+            deadline = now() + 30
+            while now() < deadline and not all(
+                    any(e["op"] == "start" for e in c.events()) for c in self.clients):
+                time.sleep(0.05)
+            self.wait_until(3)
+            self.nemesis(self)
+        finally:
+            self.undo()
+        deadline = self.t0 + RUN_S + 60
+        for c in self.clients:
+            try:
+                c.proc.wait(timeout=max(1, deadline - now()))
+            except subprocess.TimeoutExpired:
+                self.problems.append(f"{c.name} did not finish in time (killed)")
+                c.kill()
+                c.proc.wait()
+            if c.proc.returncode != 0:
+                self.problems.append(f"{c.name} exited with {c.proc.returncode}: "
+                                     + open(c.err.name).read().strip()[-300:])
+            c.err.close()
+        fc.live_clients = []
+
+    def undo(self):
+        """Every fault undone: clients resumed, proxies passing, servers up."""
+        for c in self.clients:
+            if c.stopped:
+                c.cont()
+            c.proxy.set_pass()
+        self.fc.ens.heal()
+
+    def inspect(self, path):
+        p = subprocess.run([self.fc.client, "inspect", "-h", self.fc.ens.hosts, "-p", path],
+                           capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError(f"inspect {path}: {p.stderr.strip()}")
+        return json.loads(p.stdout)
+
+
+# ---------------------------------------------------------------- nemeses
+
+def nem_none(sc):
+    sc.wait_until(HEAL_BY_S)
+
+
+def nem_follower_crash(sc):
+    f = sc.rng.choice(sc.fc.ens.followers())
+    t = now()
+    sc.fc.ens.kill(f)
+    sc.wait_until(9)
+    sc.fc.ens.start_member(f)
+    sc.log_fault(f"kill -9 follower {f}, restart", t, now())
+
+
+def nem_leader_crash(sc):
+    lead = sc.fc.ens.leader()
+    t = now()
+    sc.fc.ens.kill(lead)
+    sc.wait_until(9)
+    sc.fc.ens.start_member(lead)
+    sc.log_fault(f"kill -9 leader {lead}, restart", t, now())
+
+
+def nem_server_pause(sc):
+    m = sc.rng.choice(list(sc.fc.ens.members))
+    t = now()
+    sc.fc.ens.pause(m)
+    time.sleep(4)
+    sc.fc.ens.resume(m)
+    sc.log_fault(f"SIGSTOP server {m} for 4 s", t, now())
+
+
+def pause_holders(sc, secs):
+    targets = [c for c in (sc.long_holder(), sc.leader_client()) if c]
+    t = now()
+    for c in targets:
+        c.stop()
+    time.sleep(secs)
+    for c in targets:
+        c.cont()
+    sc.log_fault("SIGSTOP " + "+".join(c.name for c in targets) + f" for {secs} s", t, now())
+
+
+def nem_client_pause(sc):
+    pause_holders(sc, SESSION_MS / 1000 + 2)
+
+
+def cut_holders(sc, secs):
+    targets = [c for c in (sc.long_holder(), sc.leader_client()) if c]
+    t = now()
+    for c in targets:
+        c.proxy.blackhole()
+    time.sleep(secs)
+    for c in targets:
+        c.proxy.set_pass()
+    sc.log_fault("blackhole " + "+".join(c.name for c in targets) + f" for {secs} s", t, now())
+
+
+def nem_client_partition(sc):
+    cut_holders(sc, SESSION_MS / 1000 + 2)
+
+
+def expire_some(sc):
+    targets = [c for c in (sc.long_holder(), sc.leader_client(),
+                           sc.rng.choice(sc.by_kind("counter"))) if c]
+    t = now()
+    done = [c.name for c in targets if sc.expire(c)]
+    sc.log_fault("expire sessions of " + "+".join(done), t, now())
+
+
+def nem_session_expire(sc):
+    expire_some(sc)
+    sc.wait_until(8)
+    expire_some(sc)
+
+
+def drop_replies(sc, secs, prob=0.05):
+    t = now()
+    for c in sc.clients:
+        c.proxy.drop_replies(prob)
+    time.sleep(secs)
+    for c in sc.clients:
+        c.proxy.set_pass()
+    sc.log_fault(f"drop {prob:.0%} of write replies (then reset) for {secs} s", t, now())
+
+
+def nem_dropped_replies(sc):
+    drop_replies(sc, 8)
+
+
+def reset_all(sc):
+    t = now()
+    for c in sc.clients:
+        c.proxy.reset()
+    sc.log_fault("reset every client connection", t, now())
+
+
+def delay_some(sc, secs):
+    targets = sc.rng.sample(sc.clients, 4)
+    t = now()
+    for c in targets:
+        c.proxy.delay(300)
+    time.sleep(secs)
+    for c in targets:
+        c.proxy.set_pass()
+    sc.log_fault("delay 300 ms: " + "+".join(c.name for c in targets) + f" for {secs} s",
+                 t, now())
+
+
+def nem_random_mix(sc):
+    menu = [
+        lambda: nem_follower_crash_short(sc),
+        lambda: nem_leader_crash_short(sc),
+        lambda: nem_server_pause_short(sc),
+        lambda: pause_holders(sc, SESSION_MS / 1000 + 1.5),
+        lambda: cut_holders(sc, SESSION_MS / 1000 + 1.5),
+        lambda: expire_some(sc),
+        lambda: drop_replies(sc, 2, 0.1),
+        lambda: reset_all(sc),
+        lambda: delay_some(sc, 2),
+    ]
+    picks = sc.rng.sample(range(len(menu)), 3)
+    for k in picks:
+        if now() - sc.t0 > HEAL_BY_S - 4:
+            break
+        menu[k]()
+        time.sleep(0.5)
+
+
+def nem_follower_crash_short(sc):
+    f = sc.rng.choice(sc.fc.ens.followers())
+    t = now()
+    sc.fc.ens.kill(f)
+    time.sleep(2)
+    sc.fc.ens.start_member(f)
+    sc.log_fault(f"kill -9 follower {f}, restart", t, now())
+
+
+def nem_leader_crash_short(sc):
+    lead = sc.fc.ens.leader()
+    t = now()
+    sc.fc.ens.kill(lead)
+    time.sleep(2)
+    sc.fc.ens.start_member(lead)
+    sc.log_fault(f"kill -9 leader {lead}, restart", t, now())
+
+
+def nem_server_pause_short(sc):
+    m = sc.rng.choice(list(sc.fc.ens.members))
+    t = now()
+    sc.fc.ens.pause(m)
+    time.sleep(2.5)
+    sc.fc.ens.resume(m)
+    sc.log_fault(f"SIGSTOP server {m} for 2.5 s", t, now())
+
+
+# (name, nemesis, holders may overlap: the scenario pauses or cuts off a holder
+#  or its session, so a stale holder may still believe; fencing must catch it)
+SCENARIOS = [
+    ("no-fault", nem_none, False),
+    ("follower-crash", nem_follower_crash, False),
+    ("leader-crash", nem_leader_crash, False),
+    ("server-pause", nem_server_pause, True),
+    ("client-pause", nem_client_pause, True),
+    ("client-partition", nem_client_partition, True),
+    ("session-expire", nem_session_expire, True),
+    ("dropped-replies", nem_dropped_replies, False),
+    ("random-mix", nem_random_mix, True),
+]
+
+
+# ---------------------------------------------------------------- checkers
+
+def ns(t):
+    return t / 1e9
+
+
+def check_lock(sc, res):
+    clients = sc.by_kind("lock")
+    grants, intervals = [], []
+    writes_ok = fenced = acq_fail = releases = notif = orphans = 0
+    for c in clients:
+        cur = None
+        for e in c.events():
+            op, ty = e["op"], e["type"]
+            if op == "acquire" and ty == "ok":
+                grants.append((e["t"], e["token"], c.name))
+                cur = [e["t"], None, e["token"], c.name]
+                intervals.append(cur)
+            elif op == "acquire" and ty == "fail":
+                acq_fail += 1
+            elif (op == "release" and ty == "invoke") or (op == "lock-event" and ty == "LOST"):
+                if cur and cur[1] is None:
+                    cur[1] = e["t"]
+                    cur.append(ty == "LOST")  # ended by being told it was lost
+                cur = None
+            elif op == "release" and ty == "ok":
+                releases += 1
+            elif op == "write":
+                writes_ok += ty == "ok"
+                fenced += ty == "fenced"
+            elif op == "stats":
+                notif += e["notifications"]
+            elif op == "orphans":
+                orphans += e["n"]
+        if cur and cur[1] is None:
+            cur[1] = float("inf")
+            cur.append(False)
+    # tokens increase in grant order
+    grants.sort()
+    disorder = sum(1 for a, b in zip(grants, grants[1:]) if b[1] <= a[1])
+    # overlapping believed-holder intervals of different clients
+    # (an overlap is "explained" when the earlier holder was told LOST at its end:
+    # its session expired while it believed; only a pause or cut-off does that)
+    overlaps, unexplained, overlap_ns = 0, 0, 0
+    ivs = sorted(intervals)
+    for i, a in enumerate(ivs):
+        for b in ivs[i + 1:]:
+            if b[0] >= a[1]:
+                break
+            if b[3] != a[3]:
+                overlaps += 1
+                unexplained += not a[4]
+                overlap_ns += min(a[1], b[1]) - b[0]
+    # the store: accepted tokens never went down
+    stale, accepted = 0, 0
+    try:
+        hi = -1
+        with open(os.path.join(sc.dir, "store.log")) as f:
+            for line in f:
+                tok = int(line.split()[0])
+                accepted += 1
+                if tok < hi:
+                    stale += 1
+                hi = max(hi, tok)
+    except FileNotFoundError:
+        pass
+    left = sc.inspect(sc.root + "/lock")["children"]
+    res["lock"] = (f"{len(grants)} grants, {acq_fail} acquire failures, {writes_ok} writes "
+                   f"accepted, {fenced} fenced, stale accepted {stale}, overlaps {overlaps}"
+                   f" ({overlap_ns / 1e6:.0f} ms), token order violations {disorder}, "
+                   f"orphans {orphans}+{len(left)}, notifications/release "
+                   f"{notif / max(1, releases):.2f}")
+    v = []
+    if stale:
+        v.append(f"lock: the store accepted {stale} stale token(s)")
+    if accepted != writes_ok:
+        v.append(f"lock: store log has {accepted} writes, clients saw {writes_ok} accepted")
+    if disorder:
+        v.append(f"lock: {disorder} grant(s) with a token not above the previous grant's")
+    if unexplained and not sc.overlap_ok:
+        v.append(f"lock: {unexplained} overlapping holders, the earlier one never told LOST, "
+                 "in a scenario that cuts no holder off")
+    if orphans or left:
+        v.append(f"lock: orphan nodes: {orphans} seen by their clients, {len(left)} after close")
+    if not grants:
+        v.append("lock: no grant at all")
+    return v
+
+
+def check_counter(sc, res):
+    ok_vals, fail, unknown, attempted, resolved = [], 0, 0, 0, 0
+    for c in sc.by_kind("counter"):
+        for e in c.events():
+            if e["op"] == "add":
+                if e["type"] == "invoke":
+                    attempted += 1
+                elif e["type"] == "ok":
+                    ok_vals.append(e["value"])
+                elif e["type"] == "unknown":
+                    unknown += 1
+                else:
+                    fail += 1
+            elif e["op"] == "stats":
+                resolved += e["resolved_applied"]
+    final = max(0, sc.inspect(sc.root + "/counter")["value"])
+    ok = len(ok_vals)
+    dup = ok - len(set(ok_vals))
+    res["counter"] = (f"{attempted} attempted, {ok} ok, {fail} fail, {unknown} unknown, final "
+                      f"{final} (ok + {final - ok}), {resolved} resolved as applied after a lost "
+                      f"reply, duplicate values {dup}")
+    v = []
+    if not ok <= final <= ok + unknown:
+        v.append(f"counter: final {final} outside [ok {ok}, ok + unknown {ok + unknown}]")
+    if dup:
+        v.append(f"counter: {dup} acknowledged values returned twice")
+    if ok_vals and max(ok_vals) > final:
+        v.append(f"counter: a returned value {max(ok_vals)} above the final {final}")
+    return v
+
+
+def check_election(sc, res):
+    leads, fenced, appended = [], 0, 0
+    orphans = 0
+    for c in sc.by_kind("elect"):
+        for e in c.events():
+            if e["op"] == "elect-event" and e["type"] == "LEADER":
+                leads.append((e["t"], e["epoch"], c.name))
+            elif e["op"] == "append":
+                fenced += e["type"] == "fenced"
+                appended += e["type"] == "ok"
+            elif e["op"] == "orphans":
+                orphans += e["n"]
+    leads.sort()
+    owners = {}
+    v = []
+    for _, ep, who in leads:
+        owners.setdefault(ep, set()).add(who)
+    multi = [ep for ep, w in owners.items() if len(w) > 1]
+    order = sum(1 for a, b in zip(leads, leads[1:]) if b[1] <= a[1])
+    log = sc.inspect(sc.root + "/leader-log")["children"]
+    back, foreign, hi = 0, 0, -1
+    for ch in sorted(log, key=lambda x: x["name"]):
+        f = ch["data"].split()
+        ep, who = int(f[0]), f[1]
+        if ep < hi:
+            back += 1
+        hi = max(hi, ep)
+        if who not in owners.get(ep, set()):
+            foreign += 1
+    left = sc.inspect(sc.root + "/election")["children"]
+    res["election"] = (f"{len(leads)} leaderships, {len(owners)} epochs, shared epochs "
+                       f"{len(multi)}, epoch order violations {order}, {len(log)} log entries "
+                       f"({appended} acknowledged), older-epoch entries after newer {back}, "
+                       f"{fenced} fenced appends, orphans {orphans}+{len(left)}")
+    if multi:
+        v.append(f"election: epochs with more than one leader: {multi}")
+    if order:
+        v.append(f"election: {order} leadership(s) with an epoch not above the previous one")
+    if back:
+        v.append(f"election: {back} log entries from an older epoch after a newer one")
+    if foreign:
+        v.append(f"election: {foreign} log entries by a client that did not lead that epoch")
+    if len(log) < appended:
+        v.append(f"election: {appended} appends acknowledged but {len(log)} in the log")
+    if orphans or left:
+        v.append(f"election: orphan nodes: {orphans}, {len(left)} after close")
+    if not leads:
+        v.append("election: nobody ever led")
+    return v
+
+
+def recovery(sc):
+    """Per fault: time from its heal to the first success of each workload."""
+    oks = {"lock": [], "counter": [], "elect": []}
+    for c in sc.clients:
+        for e in c.events():
+            if e["type"] == "ok" and e["op"] in ("acquire", "add", "append"):
+                oks[c.kind].append(ns(e["t"]))
+    out = []
+    for what, _, healed in sc.faults:
+        parts = []
+        for kind in ("lock", "counter", "elect"):
+            after = [t for t in oks[kind] if t >= healed]
+            parts.append(f"{kind} {1000 * (min(after) - healed):.0f} ms" if after
+                         else f"{kind} never")
+        out.append((what, ", ".join(parts), any(p.endswith("never") for p in parts)))
+    return out
+
+
+# ---------------------------------------------------------------- main
+
+class FaultCheck:
+    def __init__(self, a):
+        self.seed = a.seed
+        self.client = a.client
+        self.workdir = tempfile.mkdtemp(prefix="zkr-faults.")
+        self.ens = Ensemble(a.zkctl, self.workdir)
+        self.hub = ProxyHub(self.seed)
+        self.live_clients = []
+
+    def cleanup(self):
+        for c in self.live_clients:
+            c.kill()
+        self.hub.close()
+        self.ens.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--only", default="", help="comma-separated scenario names")
+    ap.add_argument("--client", default="build/faults/fault_client")
+    ap.add_argument("--zkctl", default="tests/zk/zkctl.sh")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    a = ap.parse_args()
+    if a.seed is None:
+        a.seed = int.from_bytes(os.urandom(4), "big") % 1000000
+    rng = random.Random(a.seed)
+    chosen = [s for s in SCENARIOS if not a.only or s[0] in a.only.split(",")]
+    if not chosen:
+        raise SystemExit(f"faultcheck: no scenario named {a.only}")
+    # the random mix comes last; the others run in a seeded order
+    head = [s for s in chosen if s[0] != "random-mix"]
+    rng.shuffle(head)
+    chosen = head + [s for s in chosen if s[0] == "random-mix"]
+
+    fc = FaultCheck(a)
+
+    def on_signal(sig, frame):
+        raise SystemExit(f"faultcheck: signal {sig}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    say(f"faultcheck: seed {a.seed} (replay: make faultcheck SEED={a.seed}); "
+        f"work dir {fc.workdir}")
+    passed = failed = 0
+    t_all = now()
+    try:
+        fc.ens.start()
+        say(f"faultcheck: ensemble {fc.ens.hosts}; {N_LOCK} lock, {N_COUNTER} counter, "
+            f"{N_ELECT} election clients per scenario, each through its own proxy; "
+            f"sessions {SESSION_MS} ms, {RUN_S} s per scenario")
+        for idx, (name, nem, overlap_ok) in enumerate(chosen, 1):
+            sc = Scenario(fc, idx, name, nem, overlap_ok)
+            t = now()
+            sc.run()
+            res, v = {}, list(sc.problems)
+            v += check_lock(sc, res)
+            v += check_counter(sc, res)
+            v += check_election(sc, res)
+            rec = recovery(sc)
+            for what, text, never in rec:
+                if never:
+                    v.append(f"no recovery after: {what} ({text})")
+            status = "FAIL" if v else "PASS"
+            passed += not v
+            failed += bool(v)
+            say(f"\n[{status}] {name} ({now() - t:.1f} s)")
+            for what, t_in, t_out in sc.faults:
+                say(f"  fault at {t_in - sc.t0:5.1f} s, healed at {t_out - sc.t0:5.1f} s: {what}")
+            for k in ("lock", "counter", "election"):
+                say(f"  {k:9s} {res[k]}")
+            for what, text, _ in rec:
+                say(f"  recovery after '{what}': {text}")
+            drops = sum(c.proxy.stats().get("dropped_replies", 0) for c in sc.clients)
+            if drops:
+                say(f"  proxy: {drops} write replies dropped")
+            for x in v:
+                say(f"  VIOLATION: {x}")
+            if v:
+                say(f"  histories: {sc.dir}")
+                a.keep = True
+    finally:
+        fc.cleanup()
+    say(f"\nfaultcheck: seed {a.seed}: {passed} passed, {failed} failed "
+        f"({now() - t_all:.0f} s)")
+    if a.keep:
+        say(f"faultcheck: histories kept in {fc.workdir}")
+    else:
+        shutil.rmtree(fc.workdir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
