@@ -464,10 +464,18 @@ def ns(t):
     return t / 1e9
 
 
+def why(errs):
+    """ ' (failures: ZKR_ETIMEDOUT 2, ...)' or ''."""
+    if not errs:
+        return ""
+    return " (failures: " + ", ".join(f"{k} {v}" for k, v in sorted(errs.items())) + ")"
+
+
 def check_lock(sc, res):
     clients = sc.by_kind("lock")
     grants, intervals = [], []
     writes_ok = fenced = acq_fail = releases = notif = orphans = 0
+    fails = {}
     for c in clients:
         cur = None
         for e in c.events():
@@ -478,6 +486,7 @@ def check_lock(sc, res):
                 intervals.append(cur)
             elif op == "acquire" and ty == "fail":
                 acq_fail += 1
+                fails[e["err"]] = fails.get(e["err"], 0) + 1
             elif (op == "release" and ty == "invoke") or (op == "lock-event" and ty == "LOST"):
                 if cur and cur[1] is None:
                     cur[1] = e["t"]
@@ -501,16 +510,16 @@ def check_lock(sc, res):
     # overlapping believed-holder intervals of different clients
     # (an overlap is "explained" when the earlier holder was told LOST at its end:
     # its session expired while it believed; only a pause or cut-off does that)
+    # (counted per stale holder: the time from the first later grant to another
+    # client until the stale holder stopped believing)
     overlaps, unexplained, overlap_ns = 0, 0, 0
     ivs = sorted(intervals)
     for i, a in enumerate(ivs):
-        for b in ivs[i + 1:]:
-            if b[0] >= a[1]:
-                break
-            if b[3] != a[3]:
-                overlaps += 1
-                unexplained += not a[4]
-                overlap_ns += min(a[1], b[1]) - b[0]
+        later = [b for b in ivs[i + 1:] if b[0] < a[1] and b[3] != a[3]]
+        if later:
+            overlaps += 1
+            unexplained += not a[4]
+            overlap_ns += a[1] - later[0][0]
     # the store: accepted tokens never went down
     stale, accepted = 0, 0
     try:
@@ -526,10 +535,10 @@ def check_lock(sc, res):
         pass
     left = sc.inspect(sc.root + "/lock")["children"]
     res["lock"] = (f"{len(grants)} grants, {acq_fail} acquire failures, {writes_ok} writes "
-                   f"accepted, {fenced} fenced, stale accepted {stale}, overlaps {overlaps}"
-                   f" ({overlap_ns / 1e6:.0f} ms), token order violations {disorder}, "
+                   f"accepted, {fenced} fenced, stale accepted {stale}, stale holders {overlaps} "
+                   f"({overlap_ns / 1e6:.0f} ms, {unexplained} never told LOST), token order violations {disorder}, "
                    f"orphans {orphans}+{len(left)}, notifications/release "
-                   f"{notif / max(1, releases):.2f}")
+                   f"{notif / max(1, releases):.2f}{why(fails)}")
     v = []
     if stale:
         v.append(f"lock: the store accepted {stale} stale token(s)")
@@ -549,6 +558,7 @@ def check_lock(sc, res):
 
 def check_counter(sc, res):
     ok_vals, fail, unknown, attempted, resolved = [], 0, 0, 0, 0
+    fails = {}
     for c in sc.by_kind("counter"):
         for e in c.events():
             if e["op"] == "add":
@@ -560,6 +570,7 @@ def check_counter(sc, res):
                     unknown += 1
                 else:
                     fail += 1
+                    fails[e["err"]] = fails.get(e["err"], 0) + 1
             elif e["op"] == "stats":
                 resolved += e["resolved_applied"]
     final = max(0, sc.inspect(sc.root + "/counter")["value"])
@@ -567,7 +578,7 @@ def check_counter(sc, res):
     dup = ok - len(set(ok_vals))
     res["counter"] = (f"{attempted} attempted, {ok} ok, {fail} fail, {unknown} unknown, final "
                       f"{final} (ok + {final - ok}), {resolved} resolved as applied after a lost "
-                      f"reply, duplicate values {dup}")
+                      f"reply, duplicate values {dup}{why(fails)}")
     v = []
     if not ok <= final <= ok + unknown:
         v.append(f"counter: final {final} outside [ok {ok}, ok + unknown {ok + unknown}]")
@@ -580,6 +591,7 @@ def check_counter(sc, res):
 
 def check_election(sc, res):
     leads, fenced, appended = [], 0, 0
+    fails = {}
     orphans = 0
     for c in sc.by_kind("elect"):
         for e in c.events():
@@ -588,6 +600,9 @@ def check_election(sc, res):
             elif e["op"] == "append":
                 fenced += e["type"] == "fenced"
                 appended += e["type"] == "ok"
+                if e["type"] in ("fail", "unknown"):
+                    k = e["type"] + " " + e["err"]
+                    fails[k] = fails.get(k, 0) + 1
             elif e["op"] == "orphans":
                 orphans += e["n"]
     leads.sort()
@@ -611,7 +626,7 @@ def check_election(sc, res):
     res["election"] = (f"{len(leads)} leaderships, {len(owners)} epochs, shared epochs "
                        f"{len(multi)}, epoch order violations {order}, {len(log)} log entries "
                        f"({appended} acknowledged), older-epoch entries after newer {back}, "
-                       f"{fenced} fenced appends, orphans {orphans}+{len(left)}")
+                       f"{fenced} fenced appends, orphans {orphans}+{len(left)}{why(fails)}")
     if multi:
         v.append(f"election: epochs with more than one leader: {multi}")
     if order:
