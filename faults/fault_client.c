@@ -136,14 +136,18 @@ static int own_nodes_left(const char *dir) {
     if (rc == 0 || rc == ZNONODE) {
       left = 0;
       for (int i = 0; i < n; i++)
-        if (list[i].owner_session == zkr_session_id(sess))
+        if (list[i].owner_session == zkr_session_id(sess)) {
           left++;
+          if (now_ns() > deadline) /* name what stays, for the report */
+            event("orphan", "info", "\"node\":\"%s\",\"czxid\":%" PRId64, list[i].name,
+                  list[i].czxid);
+        }
       zkr_contenders_free(list, n);
-      if (left == 0)
-        return 0;
+      if (left == 0 || now_ns() > deadline)
+        return left;
     }
     if (now_ns() > deadline)
-      return left;
+      return left; /* could not list */
     sleep_ms(100);
   }
 }

@@ -139,6 +139,14 @@ static void complete(zkr__rec_t *r, int rc, zkr__reply_t *rep) {
     if (rc != real_rc)
       memset(rep, 0, sizeof(*rep));
   }
+  /* When the C client drops a connection it fails every request in flight with
+   * the reason: ZCONNECTIONLOSS, ZOPERATIONTIMEOUT, but also ZRUNTIMEINCONSISTENCY
+   * (a reply whose xid was not the one expected: seen after a paused ensemble
+   * leader came back) and ZMARSHALLINGERROR (a reply it could not decode). For
+   * the request all of them mean the same: it may or may not have been applied.
+   * Recipes resolve that case under one code, so give them that code. */
+  if (rc == ZRUNTIMEINCONSISTENCY || rc == ZMARSHALLINGERROR)
+    rc = ZCONNECTIONLOSS;
   pthread_mutex_lock(&s->mu);
   rec_unlink(r);
   if (r->watch && !watch_was_set(r->kind, real_rc)) {

@@ -312,9 +312,24 @@ START_TEST(ambiguous_writes_applied_exactly_once) {
   ck_assert_int_eq(zkr__counter_stats(a, &st), 0);
   ck_assert_int_eq(st.ambiguous, 2);
   ck_assert_int_eq(st.resolved_not_applied, 1);
+
+  /* Applied, and the C client dropped the connection over a reply out of order:
+   * it fails what was in flight with ZRUNTIMEINCONSISTENCY, which is a lost reply
+   * too (seen in the fault suite after a paused leader came back). */
+  memset(&hk, 0, sizeof(hk));
+  hk.s = s;
+  hk.kind = ZKR__K_MULTI;
+  hk.from_rc = ZOK;
+  hk.turn_into = ZRUNTIMEINCONSISTENCY;
+  ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
+  ck_assert_int_eq(v, 6);
+  ck_assert_int_eq(hk.fired, 1);
+  ck_assert_int_eq(zkr__counter_stats(a, &st), 0);
+  ck_assert_int_eq(st.ambiguous, 3);
+  ck_assert_int_eq(st.resolved_applied, 2);
   zkr__set_fault_hook(NULL, NULL);
   ck_assert_int_eq(zkr_counter_get(b, 5000, &v), 0);
-  ck_assert_int_eq(v, 5);
+  ck_assert_int_eq(v, 6);
   /* One marker per client. */
   ck_assert_int_eq(tu_nchildren(zkr_session_zhandle(t), mdir), 2);
   zkr_counter_free(a);

@@ -520,6 +520,22 @@ START_TEST(ambiguous_create_resolved_without_orphan) {
   zkr_contenders_free(c, n);
   ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
   ck_assert_int_eq(tu_nchildren(zh, path), 0);
+
+  /* The same when the C client fails the create with ZRUNTIMEINCONSISTENCY (it
+   * dropped the connection over a reply out of order): a lost reply as well. */
+  memset(&hook, 0, sizeof(hook));
+  hook.s = s;
+  hook.kind = ZKR__K_CREATE;
+  hook.turn_into = ZRUNTIMEINCONSISTENCY;
+  zkr__set_fault_hook(fault_hook, NULL);
+  ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
+  zkr__set_fault_hook(NULL, NULL);
+  ck_assert_int_eq(hook.fired, 1);
+  ck_assert_int_eq(zkr__lock_stats(l, &st), 0);
+  ck_assert_int_eq(st.recoveries, 2);
+  ck_assert_int_eq(tu_nchildren(zh, path), 1);
+  ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
+  ck_assert_int_eq(tu_nchildren(zh, path), 0);
   zkr_lock_free(l);
 
   /* Not applied: the first create fails (no parent yet) and its reply is turned
