@@ -187,10 +187,11 @@ bench-peers: deps
 # The fault suite: a throwaway 3-node ensemble, faults injected, histories checked.
 # SEED=N replays a run; SCENARIOS=a,b runs only those.
 faultcheck: deps
-	bash tests/deps.sh python3
+	bash tests/deps.sh python3 python3-kazoo
 	$(MAKE) --no-print-directory faultcheck-run
 
 faultcheck-run: $(FAULT_BIN)
+	tests/zk/with-zk.sh --standalone -- /usr/bin/python3 faults/test_zkproxy.py
 	/usr/bin/python3 faults/faultcheck.py --client $(FAULT_BIN) \
 	    $(if $(SEED),--seed $(SEED)) $(if $(SCENARIOS),--only $(SCENARIOS))
 

@@ -473,7 +473,7 @@ def why(errs):
 def check_lock(sc, res):
     clients = sc.by_kind("lock")
     grants, intervals = [], []
-    writes_ok = fenced = acq_fail = releases = notif = orphans = 0
+    writes_ok = fenced = acq_fail = releases = notif = orphans = attempted = 0
     fails = {}
     for c in clients:
         cur = None
@@ -483,6 +483,8 @@ def check_lock(sc, res):
                 grants.append((e["t"], e["token"], c.name))
                 cur = [e["t"], None, e["token"], c.name]
                 intervals.append(cur)
+            elif op == "acquire" and ty == "invoke":
+                attempted += 1
             elif op == "acquire" and ty == "fail":
                 acq_fail += 1
                 fails[e["err"]] = fails.get(e["err"], 0) + 1
@@ -533,7 +535,8 @@ def check_lock(sc, res):
     except FileNotFoundError:
         pass
     left = sc.inspect(sc.root + "/lock")["children"]
-    res["lock"] = (f"{len(grants)} grants, {acq_fail} acquire failures, {writes_ok} writes "
+    res["lock"] = (f"{attempted} acquires attempted, {len(grants)} granted, {acq_fail} failed, "
+                   f"{writes_ok} writes "
                    f"accepted, {fenced} fenced, stale accepted {stale}, stale holders {overlaps} "
                    f"({overlap_ns / 1e6:.0f} ms, {unexplained} never told LOST), token order violations {disorder}, "
                    f"orphans {orphans}+{len(left)}, notifications/release "
@@ -589,7 +592,7 @@ def check_counter(sc, res):
 
 
 def check_election(sc, res):
-    leads, fenced, appended = [], 0, 0
+    leads, fenced, appended, tried = [], 0, 0, 0
     fails = {}
     orphans = 0
     for c in sc.by_kind("elect"):
@@ -597,6 +600,7 @@ def check_election(sc, res):
             if e["op"] == "elect-event" and e["type"] == "LEADER":
                 leads.append((e["t"], e["epoch"], c.name))
             elif e["op"] == "append":
+                tried += e["type"] == "invoke"
                 fenced += e["type"] == "fenced"
                 appended += e["type"] == "ok"
                 if e["type"] in ("fail", "unknown"):
@@ -623,8 +627,8 @@ def check_election(sc, res):
             foreign += 1
     left = sc.inspect(sc.root + "/election")["children"]
     res["election"] = (f"{len(leads)} leaderships, {len(owners)} epochs, shared epochs "
-                       f"{len(multi)}, epoch order violations {order}, {len(log)} log entries "
-                       f"({appended} acknowledged), older-epoch entries after newer {back}, "
+                       f"{len(multi)}, epoch order violations {order}, {tried} appends attempted, "
+                       f"{len(log)} in the log ({appended} acknowledged), older-epoch entries after newer {back}, "
                        f"{fenced} fenced appends, orphans {orphans}+{len(left)}{why(fails)}")
     if multi:
         v.append(f"election: epochs with more than one leader: {multi}")
@@ -729,7 +733,7 @@ def main():
             status = "FAIL" if v else "PASS"
             passed += not v
             failed += bool(v)
-            say(f"\n[{status}] {name} ({now() - t:.1f} s)")
+            say(f"\n[{status}] {name} ({now() - t:.1f} s, {len(v)} violations)")
             for what, t_in, t_out in sc.faults:
                 say(f"  fault at {t_in - sc.t0:5.1f} s, healed at {t_out - sc.t0:5.1f} s: {what}")
             for k in ("lock", "counter", "election"):
