@@ -748,6 +748,9 @@ def main():
             if v:
                 say(f"  histories: {sc.dir}")
                 a.keep = True
+    except BaseException:
+        say(f"faultcheck: interrupted; histories so far in {fc.workdir}")
+        raise
     finally:
         fc.cleanup()
     say(f"\nfaultcheck: seed {a.seed}: {passed} passed, {failed} failed "
