@@ -291,61 +291,57 @@ def nem_none(sc):
     sc.wait_until(HEAL_BY_S)
 
 
-def nem_follower_crash(sc):
-    f = sc.rng.choice(sc.fc.ens.followers())
+def crash(sc, leader, down_s):
+    """kill -9 the leader or a (seeded) follower; start it again down_s later."""
+    m = sc.fc.ens.leader() if leader else sc.rng.choice(sc.fc.ens.followers())
     t = now()
-    sc.fc.ens.kill(f)
-    sc.wait_until(9)
-    sc.fc.ens.start_member(f)
-    sc.log_fault(f"kill -9 follower {f}, restart", t, now())
+    sc.fc.ens.kill(m)
+    time.sleep(down_s)
+    sc.fc.ens.start_member(m)
+    sc.log_fault(f"kill -9 {'leader' if leader else 'follower'} {m}, restart", t, now())
 
 
-def nem_leader_crash(sc):
-    lead = sc.fc.ens.leader()
-    t = now()
-    sc.fc.ens.kill(lead)
-    sc.wait_until(9)
-    sc.fc.ens.start_member(lead)
-    sc.log_fault(f"kill -9 leader {lead}, restart", t, now())
-
-
-def nem_server_pause(sc):
+def pause_server(sc, secs):
     m = sc.rng.choice(list(sc.fc.ens.members))
     t = now()
     sc.fc.ens.pause(m)
-    time.sleep(4)
+    time.sleep(secs)
     sc.fc.ens.resume(m)
-    sc.log_fault(f"SIGSTOP server {m} for 4 s", t, now())
+    sc.log_fault(f"SIGSTOP server {m} for {secs:g} s", t, now())
 
 
-def pause_holders(sc, secs):
+def nem_follower_crash(sc):
+    crash(sc, False, 6)
+
+
+def nem_leader_crash(sc):
+    crash(sc, True, 6)
+
+
+def nem_server_pause(sc):
+    pause_server(sc, 4)
+
+
+def isolate_holders(sc, secs, cut):
+    """SIGSTOP (or, with cut, blackhole at the proxy) the lock holder, in a long
+    hold, and the election leader for secs."""
     targets = [c for c in (sc.long_holder(), sc.leader_client()) if c]
     t = now()
     for c in targets:
-        c.stop()
+        c.proxy.blackhole() if cut else c.stop()
     time.sleep(secs)
     for c in targets:
-        c.cont()
-    sc.log_fault("SIGSTOP " + "+".join(c.name for c in targets) + f" for {secs} s", t, now())
+        c.proxy.set_pass() if cut else c.cont()
+    sc.log_fault(("blackhole " if cut else "SIGSTOP ") + "+".join(c.name for c in targets)
+                 + f" for {secs} s", t, now())
 
 
 def nem_client_pause(sc):
-    pause_holders(sc, SESSION_MS / 1000 + 2)
-
-
-def cut_holders(sc, secs):
-    targets = [c for c in (sc.long_holder(), sc.leader_client()) if c]
-    t = now()
-    for c in targets:
-        c.proxy.blackhole()
-    time.sleep(secs)
-    for c in targets:
-        c.proxy.set_pass()
-    sc.log_fault("blackhole " + "+".join(c.name for c in targets) + f" for {secs} s", t, now())
+    isolate_holders(sc, SESSION_MS / 1000 + 2, cut=False)
 
 
 def nem_client_partition(sc):
-    cut_holders(sc, SESSION_MS / 1000 + 2)
+    isolate_holders(sc, SESSION_MS / 1000 + 2, cut=True)
 
 
 def expire_some(sc):
@@ -397,11 +393,11 @@ def delay_some(sc, secs):
 
 def nem_random_mix(sc):
     menu = [
-        lambda: nem_follower_crash_short(sc),
-        lambda: nem_leader_crash_short(sc),
-        lambda: nem_server_pause_short(sc),
-        lambda: pause_holders(sc, SESSION_MS / 1000 + 1.5),
-        lambda: cut_holders(sc, SESSION_MS / 1000 + 1.5),
+        lambda: crash(sc, False, 2),
+        lambda: crash(sc, True, 2),
+        lambda: pause_server(sc, 2.5),
+        lambda: isolate_holders(sc, SESSION_MS / 1000 + 1.5, cut=False),
+        lambda: isolate_holders(sc, SESSION_MS / 1000 + 1.5, cut=True),
         lambda: expire_some(sc),
         lambda: drop_replies(sc, 2, 0.1),
         lambda: reset_all(sc),
@@ -413,33 +409,6 @@ def nem_random_mix(sc):
             break
         menu[k]()
         time.sleep(0.5)
-
-
-def nem_follower_crash_short(sc):
-    f = sc.rng.choice(sc.fc.ens.followers())
-    t = now()
-    sc.fc.ens.kill(f)
-    time.sleep(2)
-    sc.fc.ens.start_member(f)
-    sc.log_fault(f"kill -9 follower {f}, restart", t, now())
-
-
-def nem_leader_crash_short(sc):
-    lead = sc.fc.ens.leader()
-    t = now()
-    sc.fc.ens.kill(lead)
-    time.sleep(2)
-    sc.fc.ens.start_member(lead)
-    sc.log_fault(f"kill -9 leader {lead}, restart", t, now())
-
-
-def nem_server_pause_short(sc):
-    m = sc.rng.choice(list(sc.fc.ens.members))
-    t = now()
-    sc.fc.ens.pause(m)
-    time.sleep(2.5)
-    sc.fc.ens.resume(m)
-    sc.log_fault(f"SIGSTOP server {m} for 2.5 s", t, now())
 
 
 # (name, nemesis, holders may overlap: the scenario pauses or cuts off a holder
