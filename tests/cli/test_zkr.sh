@@ -41,6 +41,7 @@ ms() { date +%s%3N; }
 contenders() { "$ZKR" holders "$1" 2>/dev/null | awk 'NR > 1 && $1 != "-"' | wc -l; }
 has_contenders() { [ "$(contenders "$1")" -eq "$2" ]; }
 file_has() { grep -q -- "$2" "$1" 2>/dev/null; }
+no_nodes() { [ "$("$RAW" "$HOSTS" count "$1")" -eq 0 ]; }
 
 "$RAW" "$HOSTS" mkdirs "$ROOT" || { echo "test_zkr: cannot create $ROOT" >&2; exit 1; }
 
@@ -162,7 +163,7 @@ t=lock-grace-terminates-cmd
 if [ -n "${ZKR_TEST_ZKDIR_STANDALONE:-}" ] && [ -n "${ZKR_ZKCTL:-}" ]; then
   log=$WORK/grace.log
   : >"$log"
-  "$ZKR" -s 30000 lock --grace 1 --kill-after 5 "$ROOT/g" -- sh -c "trap 'echo got-term >> $log; exit 0' TERM; echo started >> $log; while :; do sleep 0.05; done" 2>"$WORK/grace.err" &
+  "$ZKR" -s 8000 lock --grace 1 --kill-after 5 "$ROOT/g" -- sh -c "trap 'echo got-term >> $log; exit 0' TERM; echo started >> $log; while :; do sleep 0.05; done" 2>"$WORK/grace.err" &
   zpid=$!
   bgpids+=($zpid)
   if wait_for 10 file_has "$log" started; then
@@ -170,12 +171,19 @@ if [ -n "${ZKR_TEST_ZKDIR_STANDALONE:-}" ] && [ -n "${ZKR_ZKCTL:-}" ]; then
     t0=$(ms)
     if wait_for 20 file_has "$log" got-term; then
       el=$(( $(ms) - t0 ))
-      # Back before zkr gives up releasing, so that its node is deleted.
       "$ZKR_ZKCTL" start-member "$ZKR_TEST_ZKDIR_STANDALONE" 1 >/dev/null || bad $t "server restart"
       wait "$zpid"
       code=$?
-      [ $code -eq 79 ] && [ $el -ge 900 ] && grep -q "grace" "$WORK/grace.err" && ok $t ||
+      # zkr deletes its node when the server is back within its 5 s release
+      # bound; when the restart takes longer (a slow machine), the node goes with
+      # the session, at most 8 s after the restart. Either way it goes.
+      if ! wait_for 20 no_nodes "$ROOT/g"; then
+        bad $t "the lock node outlived the session"
+      elif [ $code -eq 79 ] && [ $el -ge 900 ] && grep -q "grace" "$WORK/grace.err"; then
+        ok $t
+      else
         bad $t "exit $code, terminated after $el ms: $(cat "$WORK/grace.err")"
+      fi
     else
       bad $t "CMD was not terminated"
       "$ZKR_ZKCTL" start-member "$ZKR_TEST_ZKDIR_STANDALONE" 1 >/dev/null
