@@ -18,7 +18,14 @@ if [ "${VALGRIND:-}" = 1 ]; then
 else
   # Under SANITIZE=1, LeakSanitizer gets the same ZooKeeper-client exception as valgrind.
   LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0} \
-    timeout 1800 "$build/tests/check_zkrecipes" || failed+=("Check suites")
+    timeout 1800 "$build/tests/check_zkrecipes"
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    # Say how it ended: a runner that printed no failures and still exited
+    # non-zero died after the tests (128+N: signal N).
+    echo "check_zkrecipes exited with status $rc" >&2
+    failed+=("Check suites")
+  fi
 fi
 
 echo "== zkr command-line tests"
