@@ -235,6 +235,7 @@ typedef struct zkr__lock_stats {
   uint64_t grants;
   uint64_t grants_without_list; /* predecessor was the lowest: held at once */
   uint64_t pred_vanished;       /* predecessor gone between listing and watch */
+  uint64_t pred_changed_unseen; /* ... its data changed there (listed again) */
   uint64_t recoveries;          /* ambiguous creates resolved by GUID */
   uint64_t verify_failed;       /* held, but the node was gone after a reconnect */
   int next_in_line;             /* now: waiting on a predecessor that was the lowest of

@@ -92,6 +92,9 @@ struct zkr_lock {
   int wait_session;   /* restart when a new session is there */
   char pred[256];     /* the predecessor we watch */
   int pred_lowest;    /* ... was the lowest of our last listing */
+  int32_t pred_ver;   /* its data version our last listing is known to follow */
+  int pred_ver_next;  /* a listing after its data changed: adopt the next version */
+  int keep_watch;     /* listing again with the watch on it still set */
   int unknown_seen;   /* unknown children in the last listing (for the log) */
 
   /* our node; the guard op points into node_path, so it is only rewritten by a
@@ -345,6 +348,7 @@ static void reset_attempt(zkr_lock_t *l) {
   l->have_node = l->ambiguous = l->recovering = 0;
   l->wait_reconnect = l->wait_session = 0;
   l->pred[0] = '\0';
+  l->keep_watch = 0;
 }
 
 static void cancel_timer(zkr_lock_t *l) {
@@ -383,6 +387,7 @@ static int start_attempt(zkr_lock_t *l);
 /* The connection is back: redo the step that was interrupted. */
 static int resume(zkr_lock_t *l) {
   l->wait_reconnect = 0;
+  l->keep_watch = 0; /* set the watch again after the listing */
   if (l->ambiguous)
     return send_list(l, 1); /* look for our GUID */
   if (l->have_node)
@@ -469,7 +474,9 @@ static void log_unknown(zkr_lock_t *l, const zkr__child_t *c, int n, int k) {
 
 static void on_listing(zkr_lock_t *l, const struct String_vector *v, notes_t *n) {
   zkr__child_t *c;
-  int k, me = -1, rc;
+  int k, me = -1, rc, keep = l->keep_watch;
+
+  l->keep_watch = 0;
 
   if (l->recovering) {
     /* GUID search after an ambiguous create. */
@@ -514,9 +521,16 @@ static void on_listing(zkr_lock_t *l, const struct String_vector *v, notes_t *n)
     abandon(l, ZKR_ETIMEDOUT, n);
     return;
   }
-  snprintf(l->pred, sizeof(l->pred), "%s", c[me - 1].name);
+  if (strcmp(l->pred, c[me - 1].name) != 0) {
+    snprintf(l->pred, sizeof(l->pred), "%s", c[me - 1].name);
+    l->pred_ver = 0; /* nodes are made with version 0 */
+    l->pred_ver_next = 0;
+    keep = 0;
+  }
   l->pred_lowest = me == 1;
   free(c);
+  if (keep && l->watch_tok != 0)
+    return; /* the same predecessor, still watched */
   if ((rc = send_watch(l)) != 0)
     trouble(l, rc, n);
 }
@@ -643,6 +657,19 @@ static void on_reply(void *ctx, int rc, const zkr__reply_t *r) {
       } else if (rc != ZOK) {
         l->watch_tok = 0;
         trouble(l, rc, &n);
+      } else if (r->stat && l->pred_ver_next) {
+        l->pred_ver = r->stat->version;
+        l->pred_ver_next = 0;
+      } else if (r->stat && !l->pred_lowest && r->stat->version > l->pred_ver) {
+        /* Its data changed after our listing and before the watch was set, so
+         * no event will tell: an elected leader marks its node that way once.
+         * List again (the watch stays set) to learn whether it leads now. */
+        int src;
+        l->pred_ver = r->stat->version;
+        l->stats.pred_changed_unseen++;
+        l->keep_watch = 1;
+        if ((src = send_list(l, 0)) != 0)
+          trouble(l, src, &n);
       }
     }
     break;
@@ -688,7 +715,9 @@ static void on_watch(void *ctx, int rc, const zkr__reply_t *r) {
       pred_gone(l, &n);
     } else {
       /* Data changed: the node is still there; look again and re-arm. */
-      int src = send_list(l, 0);
+      int src;
+      l->pred_ver_next = 1;
+      src = send_list(l, 0);
       if (src != 0)
         trouble(l, src, &n);
     }
