@@ -16,7 +16,7 @@ fi
 echo "check-symbols: SONAME $soname"
 
 actual=$(nm -D --defined-only "$so" | awk '{print $3}' | sort)
-if grep -v '^zkr_' <<<"$actual" | grep -q .; then
+if [ -n "$(grep -v '^zkr_' <<<"$actual")" ]; then
   echo "check-symbols: exported symbols outside the zkr_ prefix:" >&2
   grep -v '^zkr_' <<<"$actual" >&2
   exit 1

@@ -28,7 +28,10 @@ esac
 "${CC:-cc}" -std=c11 -Wall -Wextra -Werror -o "$stage/session" examples/session.c $flags
 
 # It must pick the staged shared object, not a static copy.
-if ! LD_LIBRARY_PATH="$stage/usr/lib" ldd "$stage/session" | grep -q "$stage/usr/lib/libzkrecipes.so.0"; then
+# (ldd's output is read whole first: with pipefail, grep -q quitting at the first
+# match could fail the pipe by SIGPIPE to ldd.)
+linked=$(LD_LIBRARY_PATH="$stage/usr/lib" ldd "$stage/session")
+if ! grep -q "$stage/usr/lib/libzkrecipes.so.0" <<<"$linked"; then
   echo "install-smoke: the program is not linked to the staged libzkrecipes.so.0" >&2
   LD_LIBRARY_PATH="$stage/usr/lib" ldd "$stage/session" >&2
   exit 1
