@@ -18,7 +18,10 @@
  *     If the predecessor is already gone, list again: the place in the queue is
  *     kept. When the predecessor goes and it was the lowest node of our last
  *     listing, nobody can be ahead any more (sequences only grow), so we hold
- *     without listing again.
+ *     without listing again. A predecessor's data change (an elected leader
+ *     marks its node once, see election.c) makes us list again to learn that it
+ *     is now the lowest: on the event, or, when the change came before the watch
+ *     was set, on the version the watch's reply shows.
  *  4. Release is one delete (handed to the janitor, which retries across
  *     connection loss while the session lives).
  *  Ambiguous create (connection loss / timeout): list P, look for our GUID, adopt
