@@ -297,12 +297,39 @@ static int fault_hook(void *arg, zkr_session_t *s, int kind, int rc) {
   return hook.turn_into;
 }
 
+/* Arm the fault hook for session s and reply kind (the caller fills the rest
+ * and installs it). */
+static void arm_hook(zkr_session_t *s, int kind) {
+  memset(&hook, 0, sizeof(hook));
+  hook.s = s;
+  hook.kind = kind;
+}
+
+/* Make a lock's parents by hand: root, root/locks and path (= root/locks/x). */
+static void raw_lock_parents(zhandle_t *zh, const char *root, const char *path) {
+  char locks[256];
+  snprintf(locks, sizeof(locks), "%s/locks", root);
+  ck_assert_int_eq(zoo_create(zh, root, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+  ck_assert_int_eq(zoo_create(zh, locks, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0),
+                   ZOK);
+  ck_assert_int_eq(zoo_create(zh, path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+}
+
+/* Queue a kazoo-format lock node under path on zh's session; its path in out. */
+static void raw_kazoo_node(zhandle_t *zh, const char *path, char *out, size_t len) {
+  char pre[256];
+  snprintf(pre, sizeof(pre), "%s/0123456789abcdef0123456789abcdef__lock__", path);
+  ck_assert_int_eq(zoo_create(zh, pre, NULL, -1, &ZOO_OPEN_ACL_UNSAFE,
+                              ZOO_EPHEMERAL_SEQUENTIAL, out, (int)len),
+                   ZOK);
+}
+
 /* b listed [r1, r2, b]; before b's watch on r2 is set, r1 goes and r2's data
  * changes (what an elected leader does to its node): no event will come for
  * that change, so b must see it in the watch's reply, list again, and learn that
  * r2 is now the lowest, so that it holds without a listing when r2 goes. */
 START_TEST(predecessor_changed_before_watch) {
-  char root[64], path[128], pre[256], r1[256], r2[256];
+  char root[64], path[128], r1[256], r2[256];
   zkr_session_t *b = tu_open(tu_hosts(), 10000), *x = tu_open(tu_hosts(), 10000);
   zkr_lock_t *lb;
   zkr__lock_stats_t st;
@@ -312,21 +339,11 @@ START_TEST(predecessor_changed_before_watch) {
 
   tu_root(root, sizeof(root));
   lock_path(path, sizeof(path), root);
-  ck_assert_int_eq(zoo_create(zh, root, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
-  snprintf(pre, sizeof(pre), "%s/locks", root);
-  ck_assert_int_eq(zoo_create(zh, pre, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
-  ck_assert_int_eq(zoo_create(zh, path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
-  snprintf(pre, sizeof(pre), "%s/0123456789abcdef0123456789abcdef__lock__", path);
-  ck_assert_int_eq(zoo_create(zh, pre, NULL, -1, &ZOO_OPEN_ACL_UNSAFE,
-                              ZOO_EPHEMERAL_SEQUENTIAL, r1, sizeof(r1)),
-                   ZOK);
-  ck_assert_int_eq(zoo_create(zh, pre, NULL, -1, &ZOO_OPEN_ACL_UNSAFE,
-                              ZOO_EPHEMERAL_SEQUENTIAL, r2, sizeof(r2)),
-                   ZOK);
+  raw_lock_parents(zh, root, path);
+  raw_kazoo_node(zh, path, r1, sizeof(r1));
+  raw_kazoo_node(zh, path, r2, sizeof(r2));
   ck_assert_int_eq(zkr_lock_new(b, path, &lb), 0);
-  memset(&hook, 0, sizeof(hook));
-  hook.s = b;
-  hook.kind = ZKR__K_CHILDREN;
+  arm_hook(b, ZKR__K_CHILDREN);
   hook.zh = zh;
   snprintf(hook.victim, sizeof(hook.victim), "%s", r1);
   snprintf(hook.touch, sizeof(hook.touch), "%s", r2);
@@ -364,7 +381,7 @@ END_TEST
  * listed the queue and before b could watch it. With lowest == 0 a lock held
  * through lx stays ahead of r. */
 static void predecessor_vanishes(int lowest) {
-  char root[64], path[128], pre[256], r[256];
+  char root[64], path[128], r[256];
   zkr_session_t *b = tu_open(tu_hosts(), 10000), *x = tu_open(tu_hosts(), 10000);
   zkr_lock_t *lb, *lx = NULL;
   zkr_lock_token_t tok;
@@ -379,21 +396,10 @@ static void predecessor_vanishes(int lowest) {
     ck_assert_int_eq(zkr_lock_new(x, path, &lx), 0);
     ck_assert_int_eq(zkr_lock_acquire(lx, -1), 0);
   } else {
-    ck_assert_int_eq(zoo_create(zh, root, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0),
-                     ZOK);
-    snprintf(pre, sizeof(pre), "%s/locks", root);
-    ck_assert_int_eq(zoo_create(zh, pre, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0),
-                     ZOK);
-    ck_assert_int_eq(zoo_create(zh, path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0),
-                     ZOK);
+    raw_lock_parents(zh, root, path);
   }
-  snprintf(pre, sizeof(pre), "%s/0123456789abcdef0123456789abcdef__lock__", path);
-  ck_assert_int_eq(zoo_create(zh, pre, NULL, -1, &ZOO_OPEN_ACL_UNSAFE,
-                              ZOO_EPHEMERAL_SEQUENTIAL, r, sizeof(r)),
-                   ZOK);
-  memset(&hook, 0, sizeof(hook));
-  hook.s = b;
-  hook.kind = ZKR__K_CHILDREN;
+  raw_kazoo_node(zh, path, r, sizeof(r));
+  arm_hook(b, ZKR__K_CHILDREN);
   hook.zh = zh;
   snprintf(hook.victim, sizeof(hook.victim), "%s", r);
   zkr__set_fault_hook(fault_hook, NULL);
@@ -565,9 +571,7 @@ START_TEST(ambiguous_create_resolved_without_orphan) {
   lock_path(path, sizeof(path), root);
   ck_assert_int_eq(zoo_create(zh, root, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
   ck_assert_int_eq(zkr_lock_new(s, path, &l), 0);
-  memset(&hook, 0, sizeof(hook));
-  hook.s = s;
-  hook.kind = ZKR__K_CREATE;
+  arm_hook(s, ZKR__K_CREATE);
   hook.turn_into = ZCONNECTIONLOSS;
   /* Make the parents first, so the faked reply is the lock node's own create. */
   ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
@@ -590,9 +594,7 @@ START_TEST(ambiguous_create_resolved_without_orphan) {
 
   /* The same when the C client fails the create with ZRUNTIMEINCONSISTENCY (it
    * dropped the connection over a reply out of order): a lost reply as well. */
-  memset(&hook, 0, sizeof(hook));
-  hook.s = s;
-  hook.kind = ZKR__K_CREATE;
+  arm_hook(s, ZKR__K_CREATE);
   hook.turn_into = ZRUNTIMEINCONSISTENCY;
   zkr__set_fault_hook(fault_hook, NULL);
   ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
@@ -609,9 +611,7 @@ START_TEST(ambiguous_create_resolved_without_orphan) {
    * into CONNECTIONLOSS; the GUID search finds nothing and the lock starts over. */
   snprintf(path, sizeof(path), "%s/fresh/lock", root);
   ck_assert_int_eq(zkr_lock_new(s, path, &l), 0);
-  memset(&hook, 0, sizeof(hook));
-  hook.s = s;
-  hook.kind = ZKR__K_CREATE;
+  arm_hook(s, ZKR__K_CREATE);
   hook.from_rc = ZNONODE;
   hook.turn_into = ZCONNECTIONLOSS;
   zkr__set_fault_hook(fault_hook, NULL);
@@ -658,10 +658,7 @@ START_TEST(foreign_formats_respected_in_order) {
 
   tu_root(root, sizeof(root));
   lock_path(path, sizeof(path), root);
-  snprintf(p, sizeof(p), "%s/locks", root);
-  ck_assert_int_eq(zoo_create(zh, root, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
-  ck_assert_int_eq(zoo_create(zh, p, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
-  ck_assert_int_eq(zoo_create(zh, path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+  raw_lock_parents(zh, root, path);
   /* A child in no known format: ignored for ordering, reported to the log. */
   snprintf(p, sizeof(p), "%s/config", path);
   ck_assert_int_eq(zoo_create(zh, p, "x", 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
