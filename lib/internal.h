@@ -64,8 +64,10 @@ ZKR__HIDDEN void zkr__waiter_signal(zkr__waiter_t *w, int rc);
 ZKR__HIDDEN int zkr__waiter_wait(zkr__waiter_t *w, int64_t deadline_ms);
 
 /* ---- validation ---- */
-/* 0 if path is an absolute ZooKeeper path we accept, ZKR_EINVAL otherwise. */
+/* 0 if path is an absolute ZooKeeper path the server accepts, ZKR_EINVAL otherwise. */
 ZKR__HIDDEN int zkr__path_check(const char *path);
+/* The same, and a path a recipe may use: not "/" and not in /zookeeper. */
+ZKR__HIDDEN int zkr__recipe_path_check(const char *path);
 /* 0 if hosts is "host:port[,host:port...][/chroot]" with a valid chroot. */
 ZKR__HIDDEN int zkr__hosts_check(const char *hosts);
 

@@ -3,13 +3,59 @@
  * is sent so that bad input is ZKR_EINVAL with no side effect. */
 #include "internal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 /*
- * An absolute path: "/" or "/a/b" with no empty, "." or ".." segment, no trailing
- * slash, no control characters (ZooKeeper refuses those) and at most
- * ZKR__PATH_MAX bytes.
+ * Decode one UTF-8 sequence at p (strictly: no overlong forms, no encoded
+ * surrogates, nothing above U+10FFFF). Returns its length and the code point,
+ * or 0 if the bytes are not well-formed UTF-8.
+ */
+static int utf8_next(const unsigned char *p, uint32_t *cp) {
+  uint32_t c = p[0], min;
+  int n;
+
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  }
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2, c &= 0x1f, min = 0x80;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3, c &= 0x0f, min = 0x800;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4, c &= 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  for (int i = 1; i < n; i++) {
+    if ((p[i] & 0xc0) != 0x80) /* also stops at the terminating NUL */
+      return 0;
+    c = (c << 6) | (p[i] & 0x3f);
+  }
+  if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+    return 0;
+  *cp = c;
+  return n;
+}
+
+/*
+ * Characters the server accepts in a path. It decodes the bytes as UTF-8 into
+ * Java's UTF-16 (malformed input becomes U+FFFD, code points above U+FFFF become
+ * surrogate pairs) and refuses U+0000-U+001F, U+007F-U+009F, U+D800-U+F8FF and
+ * U+FFF0-U+FFFF, so what is left is these three ranges.
+ */
+static int path_char_ok(uint32_t cp) {
+  return (cp >= 0x20 && cp <= 0x7e) || (cp >= 0xa0 && cp <= 0xd7ff) ||
+         (cp >= 0xf900 && cp <= 0xffef);
+}
+
+/*
+ * An absolute path the server will accept: "/" or "/a/b" with no empty, "." or
+ * ".." segment, no trailing slash, only characters the server accepts (see
+ * path_char_ok) and at most ZKR__PATH_MAX bytes. Checked before anything is sent,
+ * so that a refused path never leaves container parents behind.
  */
 int zkr__path_check(const char *path) {
   size_t len;
@@ -23,7 +69,7 @@ int zkr__path_check(const char *path) {
   if (len == 1)
     return 0;
   seg = path + 1;
-  for (const char *p = path + 1;; p++) {
+  for (const char *p = path + 1;;) {
     unsigned char ch = (unsigned char)*p;
     if (ch == '/' || ch == '\0') {
       size_t n = (size_t)(p - seg);
@@ -33,11 +79,28 @@ int zkr__path_check(const char *path) {
         return ZKR_EINVAL;
       if (ch == '\0')
         return 0;
-      seg = p + 1;
-    } else if (ch < 0x20 || ch == 0x7f) {
-      return ZKR_EINVAL;
+      seg = ++p;
+    } else {
+      uint32_t cp;
+      int n = utf8_next((const unsigned char *)p, &cp);
+      if (n == 0 || !path_char_ok(cp))
+        return ZKR_EINVAL;
+      p += n;
     }
   }
+}
+
+int zkr_path_check(const char *path) {
+  return zkr__path_check(path);
+}
+
+int zkr__recipe_path_check(const char *path) {
+  if (zkr__path_check(path) != 0 || strcmp(path, "/") == 0)
+    return ZKR_EINVAL;
+  /* The server's own tree (quotas, config): no recipe belongs there. */
+  if (strcmp(path, "/zookeeper") == 0 || strncmp(path, "/zookeeper/", 11) == 0)
+    return ZKR_EINVAL;
+  return 0;
 }
 
 /* One "host:port" or "[v6addr]:port" entry of length n. */

@@ -299,7 +299,10 @@ static void on_auth(int rc, const void *data);
 
 static int errno_to_rc(int e) {
   switch (e) {
-  case EINVAL: return ZKR_EINVAL;
+  /* The host list was checked before: the client's EINVAL and ENOENT are about
+   * name resolution (its getaddrinfo failed for every host). */
+  case EINVAL:
+  case ENOENT: return ZKR_ERESOLVE;
   case ENOMEM: return ZKR_ENOMEM;
   default: return ZKR_ESYSTEM;
   }

@@ -1013,11 +1013,11 @@ int zkr_counter_new(zkr_session_t *s, const char *path, int encoding,
   if (!out)
     return ZKR_EINVAL;
   *out = NULL;
-  if (!s || zkr__path_check(path) != 0 || strcmp(path, "/") == 0 ||
+  if (!s || zkr__recipe_path_check(path) != 0 ||
       (encoding != ZKR_COUNTER_INT64 && encoding != ZKR_COUNTER_INT32))
     return ZKR_EINVAL;
   n = strlen(path);
-  if (n + sizeof(MARKER_SUFFIX) > ZKR__PATH_MAX || !strncmp(path, "/zookeeper", 10))
+  if (n + sizeof(MARKER_SUFFIX) > ZKR__PATH_MAX)
     return ZKR_EINVAL;
   if (!(c = calloc(1, sizeof(*c))))
     return ZKR_ENOMEM;

@@ -279,8 +279,7 @@ int zkr_election_new(zkr_session_t *s, const char *path, const void *id, int id_
   if (!out)
     return ZKR_EINVAL;
   *out = NULL;
-  if (!s || !id || id_len <= 0 || id_len > 1000000 || zkr__path_check(path) != 0 ||
-      strcmp(path, "/") == 0)
+  if (!s || !id || id_len <= 0 || id_len > 1000000 || zkr__recipe_path_check(path) != 0)
     return ZKR_EINVAL;
   if (!(e = calloc(1, sizeof(*e))))
     return ZKR_ENOMEM;

@@ -842,7 +842,7 @@ int zkr__lock_new_kind(zkr_session_t *s, const char *path, int latch, zkr_lock_t
   if (!out)
     return ZKR_EINVAL;
   *out = NULL;
-  if (!s || zkr__path_check(path) != 0 || strcmp(path, "/") == 0)
+  if (!s || zkr__recipe_path_check(path) != 0)
     return ZKR_EINVAL;
   if (!(l = calloc(1, sizeof(*l))))
     return ZKR_ENOMEM;

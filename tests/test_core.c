@@ -44,6 +44,41 @@ START_TEST(path_check) {
     ck_assert_msg(zkr__path_check(good[i]) == 0, "%s should pass", good[i]);
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     ck_assert_msg(zkr__path_check(bad[i]) == ZKR_EINVAL, "bad[%zu] should fail", i);
+  /* UTF-8 as the server decodes it: what it refuses, we refuse before sending. */
+  {
+    const char *ok8[] = {"/caf\xc3\xa9",       /* U+00E9 */
+                         "/\xc2\xa0",          /* U+00A0, first after the C1 block */
+                         "/\xe4\xb8\xad",      /* U+4E2D */
+                         "/\xed\x9f\xbf",      /* U+D7FF */
+                         "/\xef\xa4\x80",      /* U+F900 */
+                         "/\xef\xbf\xaf"};     /* U+FFEF */
+    const char *bad8[] = {"/\xc2\x80",         /* U+0080, C1 control */
+                          "/\xc2\x9f",         /* U+009F */
+                          "/\xee\x80\x80",     /* U+E000, private use */
+                          "/\xef\xa3\xbf",     /* U+F8FF */
+                          "/\xef\xbf\xb0",     /* U+FFF0 */
+                          "/\xef\xbf\xbd",     /* U+FFFD */
+                          "/\xf0\x9f\x98\x80", /* U+1F600: a surrogate pair in Java */
+                          "/\xed\xa0\x80",     /* an encoded surrogate */
+                          "/\xc0\xaf",         /* overlong '/' */
+                          "/\xe0\x80\xaf",     /* overlong '/' */
+                          "/\xc3",             /* truncated */
+                          "/a\xe4\xb8",        /* truncated at the end */
+                          "/\xff",             /* never valid */
+                          "/\x80"
+                          "abc", /* stray continuation byte */
+                          "/a\x1f"
+                          "b"};
+    for (size_t i = 0; i < sizeof(ok8) / sizeof(ok8[0]); i++)
+      ck_assert_msg(zkr_path_check(ok8[i]) == 0, "ok8[%zu] should pass", i);
+    for (size_t i = 0; i < sizeof(bad8) / sizeof(bad8[0]); i++)
+      ck_assert_msg(zkr_path_check(bad8[i]) == ZKR_EINVAL, "bad8[%zu] should fail", i);
+  }
+  /* Recipes also keep out of "/" and the server's own tree. */
+  ck_assert_int_eq(zkr__recipe_path_check("/"), ZKR_EINVAL);
+  ck_assert_int_eq(zkr__recipe_path_check("/zookeeper"), ZKR_EINVAL);
+  ck_assert_int_eq(zkr__recipe_path_check("/zookeeper/quota/x"), ZKR_EINVAL);
+  ck_assert_int_eq(zkr__recipe_path_check("/zookeeperx"), 0);
   memset(longp, 'a', sizeof(longp));
   longp[0] = '/';
   longp[ZKR__PATH_MAX] = '\0';

@@ -49,7 +49,8 @@ extern "C" {
   X(EOVERFLOW, -1010, "value out of range")                                              \
   X(EMISMATCH, -1011, "current value differs from the expected value")                   \
   X(ELOST, -1012, "ownership lost: the session expired")                                 \
-  X(ESYSTEM, -1013, "system call failed")
+  X(ESYSTEM, -1013, "system call failed")                                                \
+  X(ERESOLVE, -1014, "no server address could be resolved")
 
 /* ZooKeeper's codes, listed so zkr_strerror()/zkr_errname() cover them too. */
 #define ZKR_ZOO_ERRNO_MAP(X)                                                             \
@@ -98,6 +99,15 @@ typedef enum zkr_errno {
 ZKR_API const char *zkr_strerror(int rc);
 /* The symbolic name of a code: "ZKR_EINVAL", "ZNONODE", or "unknown". */
 ZKR_API const char *zkr_errname(int rc);
+
+/*
+ * 0 if path is a ZooKeeper path the server accepts: absolute, no empty, "." or
+ * ".." segment, no trailing slash, at most 1024 bytes of UTF-8 without the
+ * characters the server refuses (U+0000-U+001F, U+007F-U+009F, U+D800-U+F8FF,
+ * U+FFF0-U+FFFF, and code points above U+FFFF); ZKR_EINVAL otherwise. Recipes
+ * also refuse "/" and paths in /zookeeper.
+ */
+ZKR_API int zkr_path_check(const char *path);
 
 /* Run-time version: ZKR_VERSION_NUM and "MAJOR.MINOR.PATCH" of the library. */
 ZKR_API unsigned zkr_version(void);
