@@ -15,10 +15,10 @@
  *
  * Threads. Every object may be used from any thread. Callbacks (completions,
  * listeners) run in "callback context": on a zkrecipes or ZooKeeper client
- * thread, one at a time per session, with no zkrecipes lock held. A blocking call
- * made in callback context returns ZKR_EDEADLK instead of hanging. Freeing an
- * object cancels its pending work: each pending callback runs exactly once with
- * ZKR_ECANCELED before _free returns, and none runs afterwards.
+ * thread, one at a time (across all sessions), with no zkrecipes lock held. A blocking
+ * call made in callback context returns ZKR_EDEADLK instead of hanging. Freeing an object
+ * cancels its pending work: each pending callback runs exactly once with ZKR_ECANCELED
+ * before _free returns, and none runs afterwards.
  *
  * Sync and async. Each operation that talks to the server comes as
  * zkr_x_op(..., timeout_ms) and zkr_x_op_async(..., cb, arg). timeout_ms follows

@@ -8,10 +8,11 @@
  *   once in callback context: with the reply, or with ZCLOSING if the handle is
  *   closed first (the record is drained after zookeeper_close returns, so nothing
  *   leaks and nothing runs twice).
- * - "Callback context" = the session's dispatch mutex (recursive) is held and the
- *   thread-local depth counter is non-zero. Handlers, watch handlers, timer
- *   functions and listeners all run there, so they never run concurrently for one
- *   session, even across an old and a new client handle or the timer thread.
+ * - "Callback context" = the library's dispatch mutex (one for the process,
+ *   recursive) is held and the thread-local depth counter is non-zero. Handlers,
+ *   watch handlers, timer functions and listeners all run there, so they never
+ *   run concurrently, even across sessions, an old and a new client handle or the
+ *   timer thread; a callback may free objects of any session without deadlock.
  * - Lock order: dispatch mutex -> recipe object mutex -> session mutex. User
  *   callbacks are called with no recipe or session mutex held.
  */

@@ -18,8 +18,8 @@
  * thread, because zookeeper_close() joins the handle's own threads. Handles are
  * closed without any zkrecipes mutex held for the same reason.
  *
- * Mutexes: cb_mu (dispatch, recursive) before mu. mu guards the (mu) fields of
- * struct zkr_session and every handle's record list.
+ * Mutexes: the dispatch mutex (one for the process, recursive) before mu. mu guards the
+ * (mu) fields of struct zkr_session and every handle's record list.
  */
 #include "session_priv.h"
 
@@ -36,6 +36,16 @@
 static _Thread_local int tls_depth;
 static _Atomic int open_sessions;
 
+/* One dispatch mutex for every session, not one per session: callbacks of one
+ * session may free or cancel objects of another, which enters that session's
+ * dispatch; with a mutex per session two such callbacks running at once on two
+ * sessions' threads would each wait for the other's mutex for ever. One mutex
+ * also makes "in callback context" mean the same thing for every session, so a
+ * listener removed from another session's callback cannot be running. The cost
+ * is that callbacks of different sessions do not run at the same time; they are
+ * short (the library's own handlers take microseconds). */
+static pthread_mutex_t dispatch_mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
 int zkr__open_sessions(void) {
   return atomic_load(&open_sessions);
 }
@@ -47,13 +57,15 @@ int zkr__in_callback(void) {
 }
 
 void zkr__dispatch_enter(zkr_session_t *s) {
-  pthread_mutex_lock(&s->cb_mu);
+  (void)s;
+  pthread_mutex_lock(&dispatch_mu);
   tls_depth++;
 }
 
 void zkr__dispatch_leave(zkr_session_t *s) {
+  (void)s;
   tls_depth--;
-  pthread_mutex_unlock(&s->cb_mu);
+  pthread_mutex_unlock(&dispatch_mu);
 }
 
 /* ---- names ---- */
@@ -92,7 +104,6 @@ void zkr__session_unref(zkr_session_t *s) {
   if (atomic_fetch_sub(&s->refs, 1) != 1)
     return;
   pthread_mutex_destroy(&s->mu);
-  pthread_mutex_destroy(&s->cb_mu);
   pthread_cond_destroy(&s->state_cv);
   free(s->hosts);
   free(s->auth_scheme);
@@ -103,7 +114,6 @@ void zkr__session_unref(zkr_session_t *s) {
 
 int zkr_session_new(zkr_session_t **out) {
   zkr_session_t *s;
-  pthread_mutexattr_t ma;
   pthread_condattr_t ca;
 
   if (!out)
@@ -111,18 +121,19 @@ int zkr_session_new(zkr_session_t **out) {
   *out = NULL;
   if (!(s = calloc(1, sizeof(*s))))
     return ZKR_ENOMEM;
-  pthread_mutexattr_init(&ma);
-  pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  if (pthread_mutex_init(&s->mu, NULL) != 0 || pthread_mutex_init(&s->cb_mu, &ma) != 0 ||
-      pthread_cond_init(&s->state_cv, &ca) != 0) {
-    pthread_mutexattr_destroy(&ma);
+  if (pthread_mutex_init(&s->mu, NULL) != 0) {
     pthread_condattr_destroy(&ca);
     free(s);
     return ZKR_ENOMEM;
   }
-  pthread_mutexattr_destroy(&ma);
+  if (pthread_cond_init(&s->state_cv, &ca) != 0) {
+    pthread_mutex_destroy(&s->mu);
+    pthread_condattr_destroy(&ca);
+    free(s);
+    return ZKR_ENOMEM;
+  }
   pthread_condattr_destroy(&ca);
   atomic_init(&s->refs, 1);
   s->session_timeout_ms = DEFAULT_SESSION_TIMEOUT_MS;
@@ -246,10 +257,10 @@ int zkr_session_remove_listener(zkr_session_t *s, unsigned id) {
   if (!found)
     return ZKR_EINVAL;
   /* Wait out a dispatch that may be calling it right now. In callback context
-   * that could deadlock (and the listener cannot be running elsewhere then). */
+   * we hold the dispatch mutex ourselves, so no listener runs elsewhere. */
   if (!zkr__in_callback()) {
-    pthread_mutex_lock(&s->cb_mu);
-    pthread_mutex_unlock(&s->cb_mu);
+    pthread_mutex_lock(&dispatch_mu);
+    pthread_mutex_unlock(&dispatch_mu);
   }
   return 0;
 }

@@ -46,7 +46,6 @@ typedef struct zkr__listener {
 struct zkr_session {
   pthread_mutex_t mu;      /* guards the fields marked (mu) */
   pthread_cond_t state_cv; /* broadcast on every state change */
-  pthread_mutex_t cb_mu;   /* dispatch mutex (recursive): held in callback context */
   _Atomic int refs;        /* user + handles + timers + recipe objects */
 
   /* Configuration, fixed once connecting starts. */

@@ -33,7 +33,7 @@
  * not the one the head waits for is stale.
  *
  * Locking: c->mu guards everything marked (mu); handlers run in callback context
- * (session dispatch mutex, then c->mu); user callbacks run after c->mu is released.
+ * (dispatch mutex, then c->mu); user callbacks run after c->mu is released.
  */
 #include "internal.h"
 #include "zkrecipes/counter.h"

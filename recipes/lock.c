@@ -36,7 +36,7 @@
  * current one is stale and only cleans up after itself.
  *
  * Locking: l->mu guards every field below `mu`; handlers run in callback
- * context (session dispatch mutex, then l->mu). User callbacks and listener
+ * context (dispatch mutex, then l->mu). User callbacks and listener
  * events are collected while l->mu is held and delivered after it is released.
  */
 #include "internal.h"

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The one Check runner. Usage: check_zkrecipes [SUITE...] (default: all).
- * CK_FORK=no (used under valgrind) runs every test in this process.
+ * CK_FORK=no (used under valgrind) runs every test in this process;
+ * ZKR_TEST_ONLY=name[,name...] runs only those tests.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,22 @@
 #include "suites.h"
 
 typedef Suite *(*suite_fn)(void);
+
+void tu_add_test(TCase *tc, const TTest *t) {
+  const char *only = getenv("ZKR_TEST_ONLY");
+  if (only && *only) {
+    size_t n = strlen(t->name);
+    const char *p = only;
+    int found = 0;
+    while (!found && (p = strstr(p, t->name)) != NULL) {
+      found = (p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0');
+      p += n;
+    }
+    if (!found)
+      return;
+  }
+  _tcase_add_test(tc, t, 0, 0, 0, 1);
+}
 
 static const struct {
   const char *name;

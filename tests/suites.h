@@ -5,6 +5,11 @@
 
 #include <check.h>
 
+/* ZKR_TEST_ONLY=name[,name...] runs only the named tests (for working on one). */
+void tu_add_test(TCase *tc, const TTest *t);
+#undef tcase_add_test
+#define tcase_add_test(tc, tf) tu_add_test((tc), (tf))
+
 Suite *core_suite(void);
 Suite *session_suite(void);
 Suite *lock_suite(void);

@@ -2,6 +2,8 @@
 /* The session wrapper against real servers: the standalone test server and the
  * 3-node ensemble started by tests/zk/with-zk.sh. */
 #include <arpa/inet.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -512,6 +514,184 @@ START_TEST(listeners_blocking_calls_and_removal) {
 }
 END_TEST
 
+/* ---- callbacks of one session acting on another (H1) ---- */
+
+/* Two sessions' callbacks that each free the other's lock. With a dispatch mutex
+ * per session they deadlocked when they ran at once (each waited for the other's
+ * mutex inside zkr_lock_free). */
+typedef struct xfree {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int started[2], finished[2];
+  zkr_lock_t *_Atomic locks[2];
+} xfree_t;
+
+typedef struct xarg {
+  xfree_t *x;
+  int me;
+} xarg_t;
+
+static void xfree_cb(zkr_lock_t *l, int rc, void *arg) {
+  xarg_t *a = arg;
+  xfree_t *x = a->x;
+  int64_t deadline = tu_now_ms() + 1000;
+  zkr_lock_t *other;
+
+  (void)l, (void)rc;
+  pthread_mutex_lock(&x->mu);
+  x->started[a->me] = 1;
+  pthread_cond_broadcast(&x->cv);
+  /* Give the other callback a moment to be running too (it cannot be, when
+   * callbacks are serialised: then this wait simply times out). */
+  while (!x->started[!a->me] && tu_now_ms() < deadline) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 10 * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&x->cv, &x->mu, &ts);
+  }
+  pthread_mutex_unlock(&x->mu);
+  other = atomic_exchange(&x->locks[!a->me], NULL);
+  zkr_lock_free(other); /* may run the other's callback (ZKR_ECANCELED) right here */
+  pthread_mutex_lock(&x->mu);
+  x->finished[a->me] = 1;
+  pthread_cond_broadcast(&x->cv);
+  pthread_mutex_unlock(&x->mu);
+}
+
+START_TEST(callbacks_free_objects_of_other_sessions) {
+  char root[64], p0[96], p1[96];
+  zkr_session_t *s[2];
+  xfree_t x = {
+      PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {0, 0}, {0, 0}, {NULL, NULL}};
+  xarg_t a[2] = {{&x, 0}, {&x, 1}};
+  int64_t deadline;
+  int done;
+
+  tu_root(root, sizeof(root));
+  snprintf(p0, sizeof(p0), "%s/l0", root);
+  snprintf(p1, sizeof(p1), "%s/l1", root);
+  for (int i = 0; i < 2; i++) {
+    zkr_lock_t *l;
+    s[i] = tu_open(tu_hosts(), 10000);
+    ck_assert_int_eq(zkr_lock_new(s[i], i ? p1 : p0, &l), 0);
+    atomic_store(&x.locks[i], l);
+  }
+  /* Both grants arrive at about the same time, each on its session's thread. */
+  for (int i = 0; i < 2; i++)
+    ck_assert_int_eq(
+        zkr_lock_acquire_async(atomic_load(&x.locks[i]), 10000, xfree_cb, &a[i]), 0);
+  deadline = tu_now_ms() + 15000;
+  pthread_mutex_lock(&x.mu);
+  while (!(done = x.finished[0] && x.finished[1]) && tu_now_ms() < deadline) {
+    pthread_mutex_unlock(&x.mu);
+    usleep(2000);
+    pthread_mutex_lock(&x.mu);
+  }
+  pthread_mutex_unlock(&x.mu);
+  ck_assert_msg(done, "callbacks freeing each other's locks did not finish (deadlock)");
+  ck_assert_ptr_null(atomic_load(&x.locks[0]));
+  ck_assert_ptr_null(atomic_load(&x.locks[1]));
+  tu_wait_children(zkr_session_zhandle(s[0]), p0, 0, 5000);
+  tu_wait_children(zkr_session_zhandle(s[0]), p1, 0, 5000);
+  tu_rmr(zkr_session_zhandle(s[0]), root);
+  zkr_session_free(s[0]);
+  zkr_session_free(s[1]);
+}
+END_TEST
+
+/* A listener of session B still running while a callback of session A removes
+ * it: the removal must not return before the listener is done (0.1.0 skipped
+ * the wait whenever the caller was in any callback). */
+typedef struct xlisten {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int inside, removed, removed_while_inside, calls;
+  zkr_session_t *b;
+  unsigned id;
+} xlisten_t;
+
+static void slow_listener(zkr_session_t *s, int event, void *arg) {
+  xlisten_t *x = arg;
+  int64_t deadline = tu_now_ms() + 2000;
+  (void)s;
+  if (event != ZKR_SESSION_CONNECTED)
+    return;
+  pthread_mutex_lock(&x->mu);
+  x->calls++;
+  x->inside = 1;
+  pthread_cond_broadcast(&x->cv);
+  while (!x->removed && tu_now_ms() < deadline) {
+    pthread_mutex_unlock(&x->mu);
+    usleep(1000);
+    pthread_mutex_lock(&x->mu);
+  }
+  if (x->removed)
+    x->removed_while_inside = 1; /* the remover went on while we still ran */
+  x->inside = 0;
+  pthread_mutex_unlock(&x->mu);
+}
+
+static void ignore_connect(zkr_session_t *s, int rc, void *arg) {
+  (void)s, (void)rc, (void)arg;
+}
+
+static void remove_b_listener(zkr_lock_t *l, int rc, void *arg) {
+  xlisten_t *x = arg;
+  (void)l, (void)rc;
+  ck_assert_int_eq(zkr_session_remove_listener(x->b, x->id), 0);
+  pthread_mutex_lock(&x->mu);
+  x->removed = 1;
+  pthread_mutex_unlock(&x->mu);
+}
+
+START_TEST(listener_removed_from_another_sessions_callback) {
+  char root[64], path[96];
+  xlisten_t x = {
+      PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL, 0};
+  zkr_session_t *a = tu_open(tu_hosts(), 10000);
+  zkr_lock_t *l;
+  int64_t deadline;
+  int inside;
+
+  tu_root(root, sizeof(root));
+  snprintf(path, sizeof(path), "%s/l", root);
+  ck_assert_int_eq(zkr_lock_new(a, path, &l), 0);
+  ck_assert_int_eq(zkr_session_new(&x.b), 0);
+  ck_assert_int_eq(zkr_session_add_listener(x.b, slow_listener, &x, &x.id), 0);
+  /* Async: the sync connect would return only after the listener. */
+  ck_assert_int_eq(
+      zkr_session_connect_async(x.b, tu_hosts(), 15000, ignore_connect, NULL), 0);
+  /* Wait until B's listener is inside its CONNECTED call. */
+  deadline = tu_now_ms() + 15000;
+  do {
+    pthread_mutex_lock(&x.mu);
+    inside = x.inside;
+    pthread_mutex_unlock(&x.mu);
+  } while (!inside && tu_now_ms() < deadline && usleep(1000) == 0);
+  ck_assert(inside);
+  /* A's completion removes B's listener. */
+  ck_assert_int_eq(zkr_lock_acquire_async(l, 10000, remove_b_listener, &x), 0);
+  deadline = tu_now_ms() + 10000;
+  do {
+    pthread_mutex_lock(&x.mu);
+    inside = x.removed && !x.inside;
+    pthread_mutex_unlock(&x.mu);
+  } while (!inside && tu_now_ms() < deadline && usleep(1000) == 0);
+  ck_assert(inside);
+  ck_assert_msg(!x.removed_while_inside,
+                "remove_listener returned while the listener was still running");
+  ck_assert_int_eq(zkr_lock_release(l, 5000), 0);
+  zkr_lock_free(l);
+  tu_rmr(zkr_session_zhandle(a), root);
+  zkr_session_free(x.b);
+  zkr_session_free(a);
+}
+END_TEST
+
 static void count_log(void *arg, int level, const char *msg) {
   (void)level, (void)msg;
   __atomic_add_fetch((int *)arg, 1, __ATOMIC_SEQ_CST);
@@ -558,6 +738,8 @@ Suite *session_suite(void) {
   tcase_add_test(tc, bad_input_is_einval_without_side_effects);
   tcase_add_test(tc, connect_standalone);
   tcase_add_test(tc, connect_ensemble);
+  tcase_add_test(tc, callbacks_free_objects_of_other_sessions);
+  tcase_add_test(tc, listener_removed_from_another_sessions_callback);
   tcase_add_test(tc, open_convenience_and_chroot);
   tcase_add_test(tc, connect_timeout_no_server);
   tcase_add_test(tc, connect_async_once);
