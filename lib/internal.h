@@ -90,6 +90,12 @@ ZKR__HIDDEN int zkr__child_cmp(const void *a, const void *b);
  * with free(3)) holds v->count entries, the first *ncontenders are the queue. */
 ZKR__HIDDEN int zkr__children_order(const struct String_vector *v, int latch_mode,
                                     zkr__child_t **out, int *ncontenders);
+/* 1 if name may be a node we made with this GUID: "_c_<guid>-...", at most 64
+ * bytes (a foreign name that merely contains the GUID is not ours). */
+ZKR__HIDDEN int zkr__name_has_guid(const char *name, const char *guid);
+/* parent + "/" + name in a new buffer (no doubled slash under "/"); NULL if out
+ * of memory. Names listed by the server may be of any length. */
+ZKR__HIDDEN char *zkr__path_join(const char *parent, const char *name);
 /* A random (version 4) UUID, lowercase, 36 characters plus NUL. */
 ZKR__HIDDEN int zkr__guid(char out[37]);
 

@@ -94,13 +94,11 @@ static void on_listed(void *ctx, int rc, const zkr__reply_t *r) {
   jan_t *j = ctx;
   if (rc == ZOK) {
     for (int i = 0; r->strings && i < r->strings->count; i++) {
-      if (strstr(r->strings->data[i], j->guid)) {
-        size_t n = strlen(j->parent) + strlen(r->strings->data[i]) + 2;
-        if (!(j->path = malloc(n))) {
+      if (zkr__name_has_guid(r->strings->data[i], j->guid)) {
+        if (!(j->path = zkr__path_join(j->parent, r->strings->data[i]))) {
           retry_later(j);
           return;
         }
-        snprintf(j->path, n, "%s/%s", j->parent, r->strings->data[i]);
         step(j);
         return;
       }

@@ -155,6 +155,24 @@ int zkr__children_order(const struct String_vector *v, int latch_mode, zkr__chil
   return 0;
 }
 
+int zkr__name_has_guid(const char *name, const char *guid) {
+  size_t g = strlen(guid);
+  /* Ours are "_c_<guid>-lock-<seq>" or "-latch-<seq>": never longer than 64. */
+  return strnlen(name, 65) <= 64 && strncmp(name, "_c_", 3) == 0 &&
+         strncmp(name + 3, guid, g) == 0 && name[3 + g] == '-';
+}
+
+char *zkr__path_join(const char *parent, const char *name) {
+  size_t pl = strcmp(parent, "/") == 0 ? 0 : strlen(parent), nl = strlen(name);
+  char *p = malloc(pl + nl + 2);
+  if (!p)
+    return NULL;
+  memcpy(p, parent, pl);
+  p[pl] = '/';
+  memcpy(p + pl + 1, name, nl + 1);
+  return p;
+}
+
 int zkr__guid(char out[37]) {
   unsigned char b[16];
   size_t got = 0;

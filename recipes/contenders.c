@@ -137,7 +137,6 @@ static void on_data(void *ctx, int rc, const zkr__reply_t *r) {
 
 static void on_children(void *ctx, int rc, const zkr__reply_t *r) {
   agg_t *a = ctx;
-  char child[ZKR__PATH_MAX + 512];
   int n = rc == ZOK && r->strings ? r->strings->count : 0;
 
   if (rc == ZNONODE || (rc == ZOK && n == 0)) {
@@ -163,13 +162,15 @@ static void on_children(void *ctx, int rc, const zkr__reply_t *r) {
     a->list[i].data_len = -1;
     a->items[i].a = a;
     a->items[i].idx = i;
-    if (!a->list[i].name) {
+    /* Child names come from the server and may be of any length. */
+    char *child = a->list[i].name ? zkr__path_join(a->path, a->list[i].name) : NULL;
+    if (!child) {
       src = ZKR_ENOMEM;
     } else {
-      snprintf(child, sizeof(child), "%s/%s", a->path, r->strings->data[i]);
       src = zkr__call_begin(a->s, a->gen, ZKR__K_GET, on_data, &a->items[i], &c);
       if (src == 0)
         src = zkr__call_end(&c, zoo_aget(c.zh, child, 0, zkr__cb_data, c.op));
+      free(child);
     }
     if (src != 0) {
       pthread_mutex_lock(&a->mu);

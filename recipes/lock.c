@@ -93,7 +93,8 @@ struct zkr_lock {
   int recovering;     /* the current listing is a GUID search */
   int wait_reconnect; /* resume when the connection is back */
   int wait_session;   /* restart when a new session is there */
-  char pred[256];     /* the predecessor we watch */
+  char *pred;         /* the predecessor we watch (malloc'd: a server-given name
+                         has no length limit of ours), NULL if none */
   int pred_lowest;    /* ... was the lowest of our last listing */
   int32_t pred_ver;   /* its data version our last listing is known to follow */
   int pred_ver_next;  /* a listing after its data changed: adopt the next version */
@@ -142,6 +143,7 @@ static void lock_unref(zkr_lock_t *l) {
   zkr__session_unref(l->s);
   pthread_mutex_destroy(&l->mu);
   deallocate_ACL_vector(&l->acl);
+  free(l->pred);
   free(l->data);
   free(l->path);
   free(l);
@@ -286,32 +288,37 @@ static int send_create(zkr_lock_t *l, int with_parents) {
 }
 
 static int send_watch(zkr_lock_t *l) {
-  char p[NODE_PATH_MAX];
+  char *p = zkr__path_join(l->path, l->pred);
   zkr__call_t c;
   lk_op_t *op, *wop;
   int rc;
 
+  if (!p)
+    return ZKR_ENOMEM;
   l->watch_tok = ++l->tok;
-  snprintf(p, sizeof(p), "%s/%s", l->path, l->pred);
   op = op_new(l, OP_WATCHGET, l->watch_tok);
   wop = op_new(l, OP_WATCH, l->watch_tok);
   if (!wop) {
     if (op)
       op_free(op);
+    free(p);
     return ZKR_ENOMEM;
   }
   if ((rc = call(l, op, ZKR__K_GET, &c)) != 0) {
     op_free(wop);
+    free(p);
     return rc;
   }
   if ((rc = zkr__call_watch(&c, on_watch, wop)) != 0) {
     op_free(wop);
+    free(p);
     return end(&c, op, rc);
   }
   l->stats.watches++;
   rc = end(&c, op, zoo_awget(c.zh, p, zkr__watcher, c.watch, zkr__cb_data, c.op));
   if (rc != 0)
     op_free(wop); /* the call was refused: the watch will never run */
+  free(p);
   return rc;
 }
 
@@ -350,7 +357,8 @@ static void reset_attempt(zkr_lock_t *l) {
   l->create_tok = l->list_tok = l->watch_tok = l->owner_tok = 0;
   l->have_node = l->ambiguous = l->recovering = 0;
   l->wait_reconnect = l->wait_session = 0;
-  l->pred[0] = '\0';
+  free(l->pred);
+  l->pred = NULL;
   l->keep_watch = 0;
 }
 
@@ -484,7 +492,7 @@ static void on_listing(zkr_lock_t *l, const struct String_vector *v, notes_t *n)
   if (l->recovering) {
     /* GUID search after an ambiguous create. */
     for (int i = 0; v && i < v->count; i++) {
-      if (strstr(v->data[i], l->guid)) {
+      if (zkr__name_has_guid(v->data[i], l->guid)) {
         if ((rc = send_owner_check(l, v->data[i])) != 0)
           trouble(l, rc, n);
         return;
@@ -524,8 +532,15 @@ static void on_listing(zkr_lock_t *l, const struct String_vector *v, notes_t *n)
     abandon(l, ZKR_ETIMEDOUT, n);
     return;
   }
-  if (strcmp(l->pred, c[me - 1].name) != 0) {
-    snprintf(l->pred, sizeof(l->pred), "%s", c[me - 1].name);
+  if (!l->pred || strcmp(l->pred, c[me - 1].name) != 0) {
+    char *pred = strdup(c[me - 1].name);
+    if (!pred) {
+      free(c);
+      trouble(l, ZKR_ENOMEM, n);
+      return;
+    }
+    free(l->pred);
+    l->pred = pred;
     l->pred_ver = 0; /* nodes are made with version 0 */
     l->pred_ver_next = 0;
     keep = 0;

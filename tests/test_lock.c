@@ -377,6 +377,81 @@ START_TEST(predecessor_changed_before_watch) {
 }
 END_TEST
 
+/* A contender's name may be longer than any buffer of ours (the server takes
+ * names up to its request limit). 0.1.0 truncated it: the watch on the truncated
+ * path answered ZNONODE, read as "predecessor gone", and granted the lock while
+ * the long node held it (or spun listing when it was not the lowest). */
+START_TEST(long_names_hold_their_place) {
+  char root[64], path[128], prefix[2048], made[2304];
+  zkr_session_t *b = tu_open(tu_hosts(), 10000), *x = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(x);
+  zkr_lock_t *lb, *lx;
+  zkr__lock_stats_t st;
+  zkr_contender_t *c;
+  int n;
+
+  tu_root(root, sizeof(root));
+  lock_path(path, sizeof(path), root);
+  raw_lock_parents(zh, root, path);
+  n = snprintf(prefix, sizeof(prefix), "%s/", path);
+  memset(prefix + n, 'k', 1500);
+  snprintf(prefix + n + 1500, sizeof(prefix) - (size_t)n - 1500, "-lock-");
+  ck_assert_int_eq(zoo_create(zh, prefix, "long", 4, &ZOO_OPEN_ACL_UNSAFE,
+                              ZOO_EPHEMERAL_SEQUENTIAL, made, (int)sizeof(made)),
+                   ZOK);
+  ck_assert_int_gt(strlen(made), 1500);
+
+  /* The long node is the lowest: it holds, b must not. */
+  ck_assert_int_eq(zkr_lock_new(b, path, &lb), 0);
+  ck_assert_int_eq(zkr_lock_acquire(lb, 1500), ZKR_ETIMEDOUT);
+  ck_assert(!zkr_lock_held(lb));
+  ck_assert_int_eq(zkr__lock_stats(lb, &st), 0);
+  ck_assert_uint_le(st.lists, 2);
+  ck_assert_int_eq(zkr_contenders_list(b, path, 5000, &c, &n), 0);
+  ck_assert_int_ge(n, 1);
+  ck_assert_str_eq(c[0].name, made + strlen(path) + 1);
+  ck_assert_int_eq(c[0].format, ZKR_FORMAT_PLAIN);
+  ck_assert_int_eq(c[0].data_len, 4);
+  zkr_contenders_free(c, n);
+  tu_wait_children(zh, path, 1, 5000); /* b's timed-out node went */
+
+  /* The long node waits behind x's lock; b waits behind it without spinning. */
+  ck_assert_int_eq(zoo_delete(zh, made, -1), ZOK);
+  ck_assert_int_eq(zkr_lock_new(x, path, &lx), 0);
+  ck_assert_int_eq(zkr_lock_acquire(lx, 5000), 0);
+  ck_assert_int_eq(zoo_create(zh, prefix, "long", 4, &ZOO_OPEN_ACL_UNSAFE,
+                              ZOO_EPHEMERAL_SEQUENTIAL, made, (int)sizeof(made)),
+                   ZOK);
+  zkr_lock_free(lb);
+  ck_assert_int_eq(zkr_lock_new(b, path, &lb), 0);
+  ck_assert_int_eq(zkr_lock_acquire(lb, 1000), ZKR_ETIMEDOUT);
+  ck_assert_int_eq(zkr__lock_stats(lb, &st), 0);
+  ck_assert_msg(st.lists <= 2 && st.watches <= 2, "%llu listings, %llu watches in 1 s",
+                (unsigned long long)st.lists, (unsigned long long)st.watches);
+  /* Once x and then the long node go, b holds. */
+  ck_assert_int_eq(zkr_lock_release(lx, 5000), 0);
+  ck_assert_int_eq(zoo_delete(zh, made, -1), ZOK);
+  ck_assert_int_eq(zkr_lock_acquire(lb, 5000), 0);
+  ck_assert_int_eq(zkr_lock_release(lb, 5000), 0);
+  zkr_lock_free(lb);
+  zkr_lock_free(lx);
+
+  /* Listing "/" names its children "/child", not "//child". */
+  ck_assert_int_eq(zkr_contenders_list(b, "/", 5000, &c, &n), 0);
+  {
+    int found = 0;
+    for (int i = 0; i < n; i++)
+      found |= strcmp(c[i].name, "zookeeper") == 0;
+    ck_assert_msg(found, "/zookeeper missing from the listing of /");
+  }
+  zkr_contenders_free(c, n);
+  tu_wait_children(zh, path, 0, 5000);
+  tu_rmr(zh, root);
+  zkr_session_free(b);
+  zkr_session_free(x);
+}
+END_TEST
+
 /* b's predecessor is a raw node r (another library's, say) that vanishes after b
  * listed the queue and before b could watch it. With lowest == 0 a lock held
  * through lx stays ahead of r. */
@@ -941,6 +1016,7 @@ Suite *lock_suite(void) {
   tcase_add_test(tc, free_or_cancel_pending_acquire);
   tcase_add_test(tc, fifo_grant_order_and_one_watch_per_waiter);
   tcase_add_test(tc, mutual_exclusion_many_sessions);
+  tcase_add_test(tc, long_names_hold_their_place);
   tcase_add_test(tc, predecessor_vanishes_lowest);
   tcase_add_test(tc, predecessor_vanishes_not_lowest);
   tcase_add_test(tc, predecessor_changed_before_watch);
