@@ -125,7 +125,7 @@ int zkr__call_end(zkr__call_t *c, int zrc) {
 
 /* Did a read with this kind and result leave its watch set? */
 static int watch_was_set(int kind, int rc) {
-  return rc == ZOK || (kind == ZKR__K_EXISTS && rc == ZNONODE);
+  return rc == ZOK || ((kind == ZKR__K_EXISTS || kind == ZKR__K_WATCH) && rc == ZNONODE);
 }
 
 static void complete(zkr__rec_t *r, int rc, zkr__reply_t *rep) {

@@ -154,7 +154,8 @@ enum {
   ZKR__K_MULTI,
   ZKR__K_GET,
   ZKR__K_CHILDREN,
-  ZKR__K_EXISTS
+  ZKR__K_EXISTS,
+  ZKR__K_WATCH /* an exists sent only to set a watch */
 };
 
 /* An asynchronous call in the making; see zkr__call_begin. */
@@ -268,6 +269,9 @@ typedef struct zkr__counter_stats {
   uint64_t resolved_applied;     /* ... found applied by their marker */
   uint64_t resolved_not_applied; /* ... found not applied, written again */
   uint64_t unknown;              /* operations ended with ZKR_EUNKNOWN */
+  uint64_t cache_dropped;        /* the cache was emptied: P changed behind us */
+  uint64_t incarnation_races;    /* a write landed on a node re-created just before */
+  int64_t write_rtt_us;          /* the running write round-trip estimate (backoff) */
 } zkr__counter_stats_t;
 ZKR__HIDDEN int zkr__counter_stats(zkr_counter_t *c, zkr__counter_stats_t *out);
 

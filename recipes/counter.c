@@ -20,8 +20,21 @@
  * is simply made again). If the session expires first, the outcome is
  * ZKR_EUNKNOWN: never a guess, never a silent retry.
  *
- * Round trips: the value and version of the last reply are kept, so an
- * uncontended add is one write round trip. After conflicts ("contended"), a
+ * Round trips: the value, version and czxid of the last reply are kept (the
+ * cache), so an uncontended add is one write round trip. The cache is tied to
+ * the node's incarnation: versions restart at 0 when P is deleted and created
+ * again, so a version from an earlier incarnation could pass on a new one and
+ * write a value computed from the old node (a lost update). A data watch on P
+ * (set by our reads, or by an exists sent after each write) is kept while the
+ * cache is valid; any notification we cannot attribute to our own write in
+ * flight, a watch that could not be set, or a stat whose czxid or version
+ * differs from the cache, empties the cache, and the next write reads first.
+ * What remains: ZooKeeper has no check on czxid, so a delete and re-create that
+ * both land within about one round trip before our write (after our last reply
+ * or exists, before its notification reaches us) cannot be seen in time; that is
+ * the same window a plain getData + versioned setData has, between the two.
+ * Should it happen, the write's reply shows another czxid and it is logged.
+ * After conflicts ("contended"), a
  * getData is pipelined right behind each write, so a losing write already has the
  * fresh value and version; the loser then waits a random part of a window that
  * grows with its consecutive conflicts and scales with the observed write round
@@ -70,7 +83,9 @@ enum {
   RQ_PARENT,
   RQ_LREAD,
   RQ_LEXISTS,
-  RQ_LWATCH
+  RQ_LWATCH,
+  RQ_ARM,   /* exists that sets the cache watch */
+  RQ_CWATCH /* the cache watch */
 };
 
 typedef struct cop {
@@ -82,7 +97,8 @@ typedef struct cop {
   zkr_counter_cb cb;
   void *arg;
   int64_t deadline; /* ms, -1: none */
-  int expired;      /* the deadline passed while a write was in flight */
+  int nowait;       /* timeout 0: end (ZKR_ETIMEDOUT, or ZKR_EUNKNOWN if a write's
+                       outcome is open) wherever the operation would wait */
   int fresh;        /* the cached value was read during this operation */
   int conflicts;
   int parent_rounds;
@@ -113,6 +129,9 @@ struct zkr_counter {
   int missing;     /* ... P did not exist */
   int64_t cache_val;
   int32_t cache_ver;
+  int64_t cache_czxid; /* P's incarnation; 0 when not known yet (after a create) */
+  int w_set;           /* the data watch guarding the cache is set or being set */
+  uint32_t w_tok;      /* token of that watch */
   char prev_marker[NAME_MAX_]; /* this object's marker that exists, "" if none */
   uint64_t prev_gen;           /* session generation of prev_marker */
   uint64_t mseq;
@@ -138,9 +157,9 @@ typedef struct crq {
   int kind;
   uint32_t tok;
   uint64_t gen;
-  char marker[NAME_MAX_]; /* writes: to clean up after a stale reply */
-  struct Stat stat;       /* writes: setData's result */
-  char pbuf[2][PATH_MAX_];
+  char marker[NAME_MAX_];  /* writes: to clean up after a stale reply */
+  struct Stat stat;        /* writes: setData's result */
+  char (*pbuf)[PATH_MAX_]; /* writes: room for the two created paths */
 } crq_t;
 
 /* Effects gathered under c->mu, delivered after it is released. */
@@ -258,6 +277,7 @@ static crq_t *rq_new(zkr_counter_t *c, int kind, uint32_t tok) {
 
 static void rq_free(crq_t *r) {
   zkr_counter_t *c = r->c;
+  free(r->pbuf);
   free(r);
   counter_unref(c);
 }
@@ -267,13 +287,30 @@ static void on_watch(void *ctx, int rc, const zkr__reply_t *rep);
 
 static int start_op(zkr_counter_t *c, notes_t *n);
 static void finish(zkr_counter_t *c, int rc, int64_t value, notes_t *n);
+static void end_unknown(zkr_counter_t *c, notes_t *n);
 
 /* ---- requests (c->mu held) ---- */
 
+/* Ask for the cache watch with call (none was set). The watch's context is
+ * freed by on_watch, which runs exactly once. */
+static int want_cache_watch(zkr_counter_t *c, zkr__call_t *call) {
+  crq_t *w = rq_new(c, RQ_CWATCH, ++c->tok);
+  if (!w)
+    return ZKR_ENOMEM;
+  if (zkr__call_watch(call, on_watch, w) != 0) {
+    rq_free(w);
+    return ZKR_ENOMEM;
+  }
+  c->w_tok = w->tok;
+  c->w_set = 1;
+  return 0;
+}
+
+/* A read of P; it also sets the cache watch when none is set or being set. */
 static int send_read(zkr_counter_t *c, int kind, uint32_t tok, uint64_t gen) {
   crq_t *r = rq_new(c, kind, tok);
   zkr__call_t call;
-  int rc;
+  int rc, watch;
   if (!r)
     return ZKR_ENOMEM;
   if ((rc = zkr__call_begin(c->s, gen, ZKR__K_GET, on_reply, r, &call)) != 0) {
@@ -282,10 +319,51 @@ static int send_read(zkr_counter_t *c, int kind, uint32_t tok, uint64_t gen) {
   }
   r->gen = call.gen;
   c->stats.reads++;
-  if ((rc = zkr__call_end(&call, zoo_aget(call.zh, c->path, 0, zkr__cb_data, call.op))) !=
-      0)
+  watch = !c->w_set && want_cache_watch(c, &call) == 0;
+  rc = watch
+           ? zoo_awget(call.zh, c->path, zkr__watcher, call.watch, zkr__cb_data, call.op)
+           : zoo_aget(call.zh, c->path, 0, zkr__cb_data, call.op);
+  if ((rc = zkr__call_end(&call, rc)) != 0) {
+    if (watch)
+      c->w_set = 0; /* refused: neither the reply nor the watch will run */
     rq_free(r);
+  }
   return rc;
+}
+
+/* The cache is valid and nothing guards it: set the watch with an exists (its
+ * reply also tells whether P changed since the reply the cache came from). */
+static void arm_cache_watch(zkr_counter_t *c) {
+  crq_t *r;
+  zkr__call_t call;
+  int rc;
+
+  /* A missing P needs no guard: the next write is a create, which fails if
+   * anyone made P meanwhile. */
+  if (!c->cache_valid || c->missing || c->w_set || c->freed || c->stopped)
+    return;
+  if (!(r = rq_new(c, RQ_ARM, 0)))
+    goto fail;
+  if (zkr__call_begin(c->s, 0, ZKR__K_WATCH, on_reply, r, &call) != 0) {
+    rq_free(r);
+    goto fail;
+  }
+  r->gen = call.gen;
+  if (want_cache_watch(c, &call) != 0) {
+    zkr__call_end(&call, ZKR_ENOMEM);
+    rq_free(r);
+    goto fail;
+  }
+  r->tok = c->w_tok;
+  rc = zoo_awexists(call.zh, c->path, zkr__watcher, call.watch, zkr__cb_stat, call.op);
+  if (zkr__call_end(&call, rc) != 0) {
+    c->w_set = 0;
+    rq_free(r);
+    goto fail;
+  }
+  return;
+fail:
+  c->cache_valid = 0; /* unguarded: the next write reads first */
 }
 
 /* Containers for every ancestor of P and for the markers node, outermost first. */
@@ -339,14 +417,18 @@ static int send_write(zkr_counter_t *c) {
   c->write_tok = ++c->tok;
   if (!(r = rq_new(c, RQ_WRITE, c->write_tok)))
     return ZKR_ENOMEM;
+  if (!(r->pbuf = malloc(2 * sizeof(*r->pbuf)))) {
+    rq_free(r);
+    return ZKR_ENOMEM;
+  }
   snprintf(r->marker, sizeof(r->marker), "%s", o->marker);
   if (c->missing)
     zoo_create_op_init(&ops[0], c->path, val, c->enc, zkr_session_acl(c->s), 0,
-                       r->pbuf[0], sizeof(r->pbuf[0]));
+                       r->pbuf[0], (int)sizeof(r->pbuf[0]));
   else
     zoo_set_op_init(&ops[0], c->path, val, c->enc, c->cache_ver, &r->stat);
   zoo_create_op_init(&ops[1], mpath, NULL, -1, zkr_session_acl(c->s), ZOO_EPHEMERAL,
-                     r->pbuf[1], sizeof(r->pbuf[1]));
+                     r->pbuf[1], (int)sizeof(r->pbuf[1]));
   if (c->prev_marker[0]) {
     snprintf(ppath, sizeof(ppath), "%s/%s", c->mdir, c->prev_marker);
     zoo_delete_op_init(&ops[2], ppath, -1);
@@ -442,8 +524,15 @@ static void schedule_resume(zkr_counter_t *c);
 
 /* Wait for the connection (or, with session, a new session). If it is already
  * back (the failure raced the reconnect), resume shortly rather than at once, so
- * that a failing request can never spin. */
-static void wait_conn(zkr_counter_t *c, int session) {
+ * that a failing request can never spin. An operation that may not wait ends. */
+static void wait_conn(zkr_counter_t *c, int session, notes_t *n) {
+  if (c->head->nowait) {
+    if (c->phase == PH_RESOLVE)
+      end_unknown(c, n);
+    else
+      finish(c, ZKR_ETIMEDOUT, 0, n);
+    return;
+  }
   if (session)
     c->wait_session = 1;
   else
@@ -459,12 +548,12 @@ static void trouble(zkr_counter_t *c, int rc, notes_t *n) {
   case ZCONNECTIONLOSS:
   case ZOPERATIONTIMEOUT:
     c->phase = PH_WAIT;
-    wait_conn(c, 0);
+    wait_conn(c, 0, n);
     break;
   case ZSESSIONEXPIRED:
   case ZINVALIDSTATE:
     c->phase = PH_WAIT;
-    wait_conn(c, 1);
+    wait_conn(c, 1, n);
     break;
   case ZCLOSING:
   case ZKR_ECLOSED: finish(c, ZKR_ECLOSED, 0, n); break;
@@ -507,7 +596,7 @@ static void resume(zkr_counter_t *c, notes_t *n) {
   if (c->phase == PH_RESOLVE) {
     rc = send_check(c);
     if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT) {
-      wait_conn(c, 0);
+      wait_conn(c, 0, n);
     } else if (rc != 0) {
       /* The write's session is gone (or the check cannot be made): undecidable. */
       c->stats.unknown++;
@@ -517,6 +606,25 @@ static void resume(zkr_counter_t *c, notes_t *n) {
   }
   c->cache_valid = 0;
   proceed(c, n);
+}
+
+/* The head's write will not be resolved (deadline, or it may not wait):
+ * ZKR_EUNKNOWN. If it applied, it deleted our previous marker and made its own;
+ * the janitor removes whichever exists (after the write, in session order), so
+ * the object keeps no marker, and the cache is not trusted any more. */
+static void end_unknown(zkr_counter_t *c, notes_t *n) {
+  cop_t *o = c->head;
+  char p[PATH_MAX_];
+  c->stats.unknown++;
+  c->cache_valid = 0;
+  if (c->prev_marker[0]) {
+    snprintf(p, sizeof(p), "%s/%s", c->mdir, c->prev_marker);
+    zkr__janitor_delete(c->s, c->prev_gen, p, NULL, NULL);
+    c->prev_marker[0] = '\0';
+  }
+  snprintf(p, sizeof(p), "%s/%s", c->mdir, o->marker);
+  zkr__janitor_delete(c->s, o->wgen, p, NULL, NULL);
+  finish(c, ZKR_EUNKNOWN, 0, n);
 }
 
 static void finish(zkr_counter_t *c, int rc, int64_t value, notes_t *n) {
@@ -545,6 +653,10 @@ static void on_deadline(void *ctx, int fired);
 static int start_op(zkr_counter_t *c, notes_t *n) {
   cop_t *o = c->head;
   c->phase = PH_START;
+  if (o->nowait && zkr_session_state(c->s) != ZKR_STATE_CONNECTED) {
+    finish(c, ZKR_ETIMEDOUT, 0, n); /* it would have to wait for the connection */
+    return 0;
+  }
   if (o->deadline >= 0) {
     counter_ref(c);
     if (zkr__timer_at(c->s, o->deadline, on_deadline, c, &c->deadline_timer) != 0) {
@@ -599,8 +711,8 @@ static void after_conflict(zkr_counter_t *c, notes_t *n) {
   int64_t wait = (int64_t)(rnd(c) % (uint64_t)(base << shift));
   int what;
 
-  if (o->expired) {
-    finish(c, ZKR_ETIMEDOUT, 0, n);
+  if (o->nowait) {
+    finish(c, ZKR_ETIMEDOUT, 0, n); /* trying again means waiting first */
     return;
   }
   what = compute(c, n);
@@ -637,6 +749,8 @@ static void on_read(zkr_counter_t *c, int rc, const zkr__reply_t *r, notes_t *n)
     c->missing = 0;
     c->cache_val = v;
     c->cache_ver = r->stat ? r->stat->version : 0;
+    c->cache_czxid = r->stat ? r->stat->czxid : 0;
+    arm_cache_watch(c); /* when this read did not set it */
   } else if (rc == ZNONODE) {
     c->cache_valid = 1;
     c->missing = 1;
@@ -675,14 +789,39 @@ static void on_write(zkr_counter_t *c, crq_t *q, int rc, const zkr__reply_t *r,
   int err = rc, i;
 
   c->write_tok = 0;
-  c->lat_us = c->lat_us ? (c->lat_us * 7 + (now - c->sent_us)) / 8 : now - c->sent_us;
+  if (rc != ZCONNECTIONLOSS && rc != ZOPERATIONTIMEOUT) {
+    /* The backoff scales with this estimate: one stalled write (a paused
+     * server) must not inflate it for long, so a sample counts for at most four
+     * times the current estimate (and the first for at most 100 ms). */
+    int64_t sample = now - c->sent_us;
+    if (sample > (c->lat_us ? 4 * c->lat_us : 100000))
+      sample = c->lat_us ? 4 * c->lat_us : 100000;
+    c->lat_us = c->lat_us ? (c->lat_us * 7 + sample) / 8 : sample;
+  }
   if (rc == ZOK) {
     snprintf(c->prev_marker, sizeof(c->prev_marker), "%s", o->marker);
     c->prev_gen = q->gen;
     c->cache_valid = 1;
-    c->cache_ver = c->missing ? 0 : q->stat.version;
+    if (c->missing) {
+      c->cache_ver = 0;
+      c->cache_czxid = 0; /* a create's result has no stat: the exists below tells */
+    } else {
+      if (c->cache_czxid && q->stat.czxid != c->cache_czxid) {
+        /* The node was deleted and made again within a round trip before our
+         * write, and the old version matched the new node's: the value was
+         * computed from the old node. See the design note. */
+        c->stats.incarnation_races++;
+        zkr__log(ZKR_LOG_WARN,
+                 "counter %s: deleted and re-created just before a write; the write "
+                 "was computed from the old node's value",
+                 c->path);
+      }
+      c->cache_ver = q->stat.version;
+      c->cache_czxid = q->stat.czxid;
+    }
     c->missing = 0;
     c->cache_val = o->newval;
+    arm_cache_watch(c); /* our write fired the watch that was set */
     finish(c, 0, o->newval, n);
     return;
   }
@@ -691,26 +830,13 @@ static void on_write(zkr_counter_t *c, crq_t *q, int rc, const zkr__reply_t *r,
     c->stats.ambiguous++;
     c->read_tok = 0;
     c->phase = PH_RESOLVE;
-    if (o->expired) {
-      c->stats.unknown++;
-      /* Our previous marker is gone if the write applied: let the janitor make
-       * sure, and treat the new one as ours (a delete of a missing marker only
-       * costs one retry). */
-      if (c->prev_marker[0]) {
-        char p[PATH_MAX_];
-        snprintf(p, sizeof(p), "%s/%s", c->mdir, c->prev_marker);
-        zkr__janitor_delete(c->s, c->prev_gen, p, NULL, NULL);
-      }
-      snprintf(c->prev_marker, sizeof(c->prev_marker), "%s", o->marker);
-      c->prev_gen = q->gen;
-      finish(c, ZKR_EUNKNOWN, 0, n);
-      return;
-    }
     if (zkr__session_gen(c->s) != q->gen) {
       c->stats.unknown++;
       finish(c, ZKR_EUNKNOWN, 0, n);
     } else if (zkr_session_state(c->s) == ZKR_STATE_CONNECTED) {
       resume(c, n); /* the connection is back already */
+    } else if (o->nowait) {
+      end_unknown(c, n);
     } else {
       c->wait_reconnect = 1;
     }
@@ -740,10 +866,6 @@ static void on_write(zkr_counter_t *c, crq_t *q, int rc, const zkr__reply_t *r,
     return;
   }
   c->read_tok = 0; /* a pipelined read of a failed write is of no use */
-  if (o->expired) {
-    finish(c, ZKR_ETIMEDOUT, 0, n);
-    return;
-  }
   if (i == 0 && err == ZNONODE && !c->missing) {
     c->missing = 1; /* deleted under us: create it */
     c->cache_val = 0;
@@ -780,7 +902,7 @@ static void on_check(zkr_counter_t *c, int rc, notes_t *n) {
     /* Not applied: make the write again, from a fresh read. */
     c->stats.resolved_not_applied++;
     c->cache_valid = 0;
-    if (o->expired)
+    if (o->nowait)
       finish(c, ZKR_ETIMEDOUT, 0, n);
     else
       proceed(c, n);
@@ -788,7 +910,7 @@ static void on_check(zkr_counter_t *c, int rc, notes_t *n) {
     c->stats.unknown++;
     finish(c, ZKR_EUNKNOWN, 0, n);
   } else if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT) {
-    wait_conn(c, 0);
+    wait_conn(c, 0, n);
   } else {
     c->stats.unknown++; /* closing, or an error the check cannot get past */
     finish(c, ZKR_EUNKNOWN, 0, n);
@@ -868,7 +990,18 @@ static void on_watch(void *ctx, int rc, const zkr__reply_t *rep) {
 
   (void)rep;
   pthread_mutex_lock(&c->mu);
-  if (q->tok == c->l_tok && !c->freed && c->lfn) {
+  if (q->kind == RQ_CWATCH) {
+    if (q->tok == c->w_tok) {
+      c->w_set = 0;
+      /* P changed, or the watch is gone. A write of ours in flight explains a
+       * change (its reply, which comes next, decides); anything else empties
+       * the cache. */
+      if (!(rc == ZOK && c->phase == PH_WRITE) && c->cache_valid) {
+        c->cache_valid = 0;
+        c->stats.cache_dropped++;
+      }
+    }
+  } else if (q->tok == c->l_tok && !c->freed && c->lfn) {
     if (rc == ZOK)
       arm(c, 0); /* changed, created or deleted: read and watch again */
     else if (rc == ZCLOSING)
@@ -893,7 +1026,7 @@ static void on_reply(void *ctx, int rc, const zkr__reply_t *r) {
     if (c->head && q->tok == c->read_tok && (c->phase == PH_READ || c->phase == PH_FRESH))
       on_read(c, rc, r, &n);
     else if (q->kind == RQ_PREAD && rc == ZOK && r->stat && c->cache_valid &&
-             !c->missing &&
+             !c->missing && r->stat->czxid == c->cache_czxid &&
              (int32_t)((uint32_t)r->stat->version - (uint32_t)c->cache_ver) > 0) {
       int64_t v; /* someone wrote after us: keep the newer value */
       if (decode(c->enc, r->data, r->data_len, &v) == 0) {
@@ -918,6 +1051,19 @@ static void on_reply(void *ctx, int rc, const zkr__reply_t *r) {
     break;
   case RQ_LREAD:
   case RQ_LEXISTS: on_lread(c, q, rc, r, &n); break;
+  case RQ_ARM:
+    if (q->tok == c->w_tok && c->cache_valid) {
+      /* The watch is set (exists sets it on ZOK and ZNONODE). The cache holds
+       * only if P is still the node, at the version, the cache came from. */
+      if (rc == ZOK && r->stat && !c->missing && r->stat->version == c->cache_ver &&
+          (!c->cache_czxid || r->stat->czxid == c->cache_czxid)) {
+        c->cache_czxid = r->stat->czxid;
+      } else {
+        c->cache_valid = 0;
+        c->stats.cache_dropped++;
+      }
+    }
+    break;
   }
   pthread_mutex_unlock(&c->mu);
   deliver(c, &n);
@@ -929,18 +1075,12 @@ static void on_deadline(void *ctx, int fired) {
   notes_t n = {0};
 
   pthread_mutex_lock(&c->mu);
-  if (fired && c->head && c->head->deadline >= 0 && zkr__now_ms() >= c->head->deadline &&
-      !c->head->expired) {
+  if (fired && c->head && c->head->deadline >= 0 && zkr__now_ms() >= c->head->deadline) {
     c->deadline_timer = 0;
-    c->head->expired = 1;
-    switch (c->phase) {
-    case PH_WRITE: break; /* the reply decides: applied, not applied, or unknown */
-    case PH_RESOLVE:
-      c->stats.unknown++;
-      finish(c, ZKR_EUNKNOWN, 0, &n);
-      break;
-    default: finish(c, ZKR_ETIMEDOUT, 0, &n); /* nothing of ours is in flight */
-    }
+    if (c->phase == PH_WRITE || c->phase == PH_RESOLVE)
+      end_unknown(c, &n); /* the late reply only cleans up after itself */
+    else
+      finish(c, ZKR_ETIMEDOUT, 0, &n); /* nothing of ours is in flight */
   }
   pthread_mutex_unlock(&c->mu);
   deliver(c, &n);
@@ -968,6 +1108,7 @@ static void on_session(zkr_session_t *s, int event, void *arg) {
     /* Markers and watches went with the session. */
     c->prev_marker[0] = '\0';
     c->cache_valid = 0;
+    c->w_set = 0;
     c->l_armed = 0;
     if (c->head && c->phase == PH_RESOLVE) {
       c->stats.unknown++;
@@ -1080,7 +1221,8 @@ static int submit(zkr_counter_t *c, int kind, int64_t a, int64_t b, int timeout_
   o->b = b;
   o->cb = cb;
   o->arg = arg;
-  o->deadline = zkr__deadline(timeout_ms);
+  o->nowait = timeout_ms == 0;
+  o->deadline = timeout_ms > 0 ? zkr__deadline(timeout_ms) : -1;
   pthread_mutex_lock(&c->mu);
   if (c->freed || c->stopped) {
     rc = ZKR_ECLOSED;
@@ -1226,6 +1368,7 @@ int zkr__counter_stats(zkr_counter_t *c, zkr__counter_stats_t *out) {
     return ZKR_EINVAL;
   pthread_mutex_lock(&c->mu);
   *out = c->stats;
+  out->write_rtt_us = c->lat_us;
   pthread_mutex_unlock(&c->mu);
   return 0;
 }

@@ -23,6 +23,17 @@ static int raw_get(zhandle_t *zh, const char *path, unsigned char *buf, int cap)
   return len;
 }
 
+/* Wait until c has emptied its cache (P changed behind it) n times in all. */
+static void wait_dropped(zkr_counter_t *c, uint64_t n) {
+  int64_t deadline = tu_now_ms() + 10000;
+  zkr__counter_stats_t st;
+  do {
+    ck_assert_int_eq(zkr__counter_stats(c, &st), 0);
+  } while (st.cache_dropped < n && tu_now_ms() < deadline && usleep(1000) == 0);
+  ck_assert_msg(st.cache_dropped >= n, "cache emptied %llu times, want %llu",
+                (unsigned long long)st.cache_dropped, (unsigned long long)n);
+}
+
 START_TEST(encodings_byte_for_byte) {
   char root[64], path[128], mdir[160], p32[160];
   zkr_session_t *s = tu_open(tu_hosts(), 10000);
@@ -150,10 +161,46 @@ START_TEST(bad_data_and_overflow_change_nothing) {
 }
 END_TEST
 
+static struct {
+  zkr_session_t *s;
+  int kind, from_rc, turn_into, fired, expire_on_check;
+  zhandle_t *set_zh;    /* when a read of s comes back, first set this node ... */
+  const char *set_path; /* ... to set_value with this other handle */
+  int64_t set_value;
+} hk;
+
+static int counter_hook(void *arg, zkr_session_t *s, int kind, int rc) {
+  (void)arg;
+  if (s != hk.s)
+    return rc;
+  if (hk.set_zh && kind == ZKR__K_GET) {
+    /* Another writer gets in between this read and the write made from it. */
+    char b[8];
+    for (int i = 0; i < 8; i++)
+      b[i] = (char)((uint64_t)hk.set_value >> (56 - 8 * i));
+    ck_assert_int_eq(zoo_set(hk.set_zh, hk.set_path, b, 8, -1), ZOK);
+    hk.set_zh = NULL;
+  }
+  if (hk.expire_on_check && kind == ZKR__K_EXISTS && hk.fired == 1) {
+    /* The write's reply was lost; now the session ends before the marker is
+     * looked up. */
+    hk.fired = 2;
+    tu_expire(s, tu_hosts()); /* on s's completion thread: it does not wait for s */
+    return ZCONNECTIONLOSS;
+  }
+  if (!hk.fired && kind == hk.kind && rc == hk.from_rc) {
+    hk.fired = 1;
+    return hk.turn_into;
+  }
+  return rc;
+}
+
 START_TEST(compare_and_set) {
   char root[64], path[128], mdir[160];
   zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
   zkr_counter_t *a, *b;
+  zkr__counter_stats_t st;
+  uint64_t c0;
   int64_t v = 0;
 
   paths(root, sizeof(root), path, sizeof(path), mdir, sizeof(mdir));
@@ -175,7 +222,24 @@ START_TEST(compare_and_set) {
   ck_assert_int_eq(zkr_counter_cas(a, 17, 18, 5000, &v), 0);
   ck_assert_int_eq(zkr_counter_get(b, 5000, &v), 0);
   ck_assert_int_eq(v, 18);
-  ck_assert_int_ge(zkr_counter_conflicts(a), 1);
+  /* Another writer between a's read and a's write: a loses once (a conflict,
+   * counted), reads again and succeeds. */
+  c0 = zkr_counter_conflicts(a);
+  ck_assert_int_eq(zkr__counter_stats(a, &st), 0);
+  ck_assert_int_eq(zkr_counter_set(b, 18, 5000), 0); /* empties a's cache */
+  memset(&hk, 0, sizeof(hk));
+  hk.s = s;
+  hk.set_zh = zkr_session_zhandle(t);
+  hk.set_path = path;
+  hk.set_value = 18;
+  zkr__set_fault_hook(counter_hook, NULL);
+  wait_dropped(a, st.cache_dropped + 1);
+  ck_assert_int_eq(zkr_counter_cas(a, 18, 19, 5000, &v), 0);
+  zkr__set_fault_hook(NULL, NULL);
+  ck_assert_ptr_null(hk.set_zh);
+  ck_assert_uint_eq(zkr_counter_conflicts(a), c0 + 1);
+  ck_assert_int_eq(zkr_counter_get(b, 5000, &v), 0);
+  ck_assert_int_eq(v, 19);
   zkr_counter_free(a);
   zkr_counter_free(b);
   tu_rmr(zkr_session_zhandle(s), root);
@@ -245,29 +309,6 @@ START_TEST(exact_under_contention) {
 }
 END_TEST
 
-static struct {
-  zkr_session_t *s;
-  int kind, from_rc, turn_into, fired, expire_on_check;
-} hk;
-
-static int counter_hook(void *arg, zkr_session_t *s, int kind, int rc) {
-  (void)arg;
-  if (s != hk.s)
-    return rc;
-  if (hk.expire_on_check && kind == ZKR__K_EXISTS && hk.fired == 1) {
-    /* The write's reply was lost; now the session ends before the marker is
-     * looked up. */
-    hk.fired = 2;
-    tu_expire(s, tu_hosts()); /* on s's completion thread: it does not wait for s */
-    return ZCONNECTIONLOSS;
-  }
-  if (!hk.fired && kind == hk.kind && rc == hk.from_rc) {
-    hk.fired = 1;
-    return hk.turn_into;
-  }
-  return rc;
-}
-
 START_TEST(ambiguous_writes_applied_exactly_once) {
   char root[64], path[128], mdir[160];
   zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
@@ -296,18 +337,23 @@ START_TEST(ambiguous_writes_applied_exactly_once) {
   ck_assert_int_eq(zkr_counter_get(b, 5000, &v), 0);
   ck_assert_int_eq(v, 2);
 
-  /* Not applied (it lost to b's write), reply lost: the marker says not applied,
-   * so it is made again, once. */
+  /* Not applied (it lost to another writer), reply lost: the marker says not
+   * applied, so it is made again, once. b's add empties a's cache (a's watch
+   * fires), so a reads before it writes; a raw write gets in between the two. */
   ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0); /* a knows version and value */
   ck_assert_int_eq(v, 3);
-  ck_assert_int_eq(zkr_counter_add(b, 1, 5000, &v), 0); /* now a's cache is stale */
+  ck_assert_int_eq(zkr_counter_add(b, 1, 5000, &v), 0);
+  ck_assert_int_eq(v, 4);
   memset(&hk, 0, sizeof(hk));
   hk.s = s;
   hk.kind = ZKR__K_MULTI;
   hk.from_rc = ZBADVERSION;
   hk.turn_into = ZCONNECTIONLOSS;
+  hk.set_zh = zkr_session_zhandle(t);
+  hk.set_path = path;
+  hk.set_value = 5;
   ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
-  ck_assert_int_eq(v, 5);
+  ck_assert_int_eq(v, 6);
   ck_assert_int_eq(hk.fired, 1);
   ck_assert_int_eq(zkr__counter_stats(a, &st), 0);
   ck_assert_int_eq(st.ambiguous, 2);
@@ -322,14 +368,14 @@ START_TEST(ambiguous_writes_applied_exactly_once) {
   hk.from_rc = ZOK;
   hk.turn_into = ZRUNTIMEINCONSISTENCY;
   ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
-  ck_assert_int_eq(v, 6);
+  ck_assert_int_eq(v, 7);
   ck_assert_int_eq(hk.fired, 1);
   ck_assert_int_eq(zkr__counter_stats(a, &st), 0);
   ck_assert_int_eq(st.ambiguous, 3);
   ck_assert_int_eq(st.resolved_applied, 2);
   zkr__set_fault_hook(NULL, NULL);
   ck_assert_int_eq(zkr_counter_get(b, 5000, &v), 0);
-  ck_assert_int_eq(v, 6);
+  ck_assert_int_eq(v, 7);
   /* One marker per client. */
   ck_assert_int_eq(tu_nchildren(zkr_session_zhandle(t), mdir), 2);
   zkr_counter_free(a);
@@ -413,6 +459,167 @@ static int wait_value(seen_t *w, int64_t want, int timeout_ms) {
     usleep(2000);
   }
 }
+
+/* D1: the node is deleted (an operator reset) and made again by someone else.
+ * 0.1.0 kept writing setData(cached value + delta, cached version) and the
+ * version matched the new node's: the other writer's increment was lost, and
+ * text data put in a re-created node was overwritten. */
+START_TEST(recreated_node_never_gets_a_stale_write) {
+  char root[64], path[128], mdir[160], buf[16];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(t);
+  zkr_counter_t *x, *y;
+  zkr__counter_stats_t st;
+  int64_t v;
+  int len = sizeof(buf);
+
+  paths(root, sizeof(root), path, sizeof(path), mdir, sizeof(mdir));
+  ck_assert_int_eq(zkr_counter_new(s, path, ZKR_COUNTER_INT64, &x), 0);
+  ck_assert_int_eq(zkr_counter_new(t, path, ZKR_COUNTER_INT64, &y), 0);
+  ck_assert_int_eq(zkr_counter_add(x, 5, 5000, &v), 0);
+  ck_assert_int_eq(zkr_counter_add(x, 0, 5000, &v), 0); /* x's cache: version 1 */
+  ck_assert_int_eq(zkr__counter_stats(x, &st), 0);
+  ck_assert_int_eq(zoo_delete(zh, path, -1), ZOK);
+  wait_dropped(x, st.cache_dropped + 1);
+  ck_assert_int_eq(zkr_counter_add(y, 1, 5000, &v), 0); /* a new node, version 0 */
+  ck_assert_int_eq(v, 1);
+  ck_assert_int_eq(zkr_counter_add(y, 0, 5000, &v), 0); /* ... version 1 */
+  ck_assert_int_eq(zkr_counter_add(x, 1, 5000, &v), 0);
+  ck_assert_int_eq(v, 2);
+  ck_assert_int_eq(zkr_counter_get(y, 5000, &v), 0);
+  ck_assert_int_eq(v, 2);
+
+  /* Someone else puts text into a re-created node: never overwritten. */
+  ck_assert_int_eq(zkr__counter_stats(x, &st), 0);
+  ck_assert_int_eq(zoo_delete(zh, path, -1), ZOK);
+  wait_dropped(x, st.cache_dropped + 1);
+  ck_assert_int_eq(zoo_create(zh, path, "hi", 2, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+  ck_assert_int_eq(zkr_counter_add(x, 1, 5000, &v), ZKR_EBADDATA);
+  ck_assert_int_eq(zoo_get(zh, path, 0, buf, &len, NULL), ZOK);
+  ck_assert_int_eq(len, 2);
+  ck_assert_int_eq(memcmp(buf, "hi", 2), 0);
+  ck_assert_int_eq(zkr__counter_stats(x, &st), 0);
+  ck_assert_uint_eq(st.incarnation_races, 0);
+  zkr_counter_free(x);
+  zkr_counter_free(y);
+  tu_wait_children(zh, mdir, 0, 5000);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
+/* W2: timeout 0 tries once. 0.1.0 armed its deadline "now", so a get or add
+ * that had to read first almost always ended in ZKR_ETIMEDOUT. */
+START_TEST(timeout_zero_tries_once) {
+  char root[64], path[128], mdir[160];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zkr_counter_t *c, *d;
+  zkr__counter_stats_t st;
+  int64_t v = -1;
+
+  paths(root, sizeof(root), path, sizeof(path), mdir, sizeof(mdir));
+  ck_assert_int_eq(zkr_counter_new(t, path, ZKR_COUNTER_INT64, &d), 0);
+  ck_assert_int_eq(zkr_counter_set(d, 41, 5000), 0);
+  for (int i = 0; i < 20; i++) { /* cold caches every time: a read, then a write */
+    ck_assert_int_eq(zkr_counter_new(s, path, ZKR_COUNTER_INT64, &c), 0);
+    ck_assert_int_eq(zkr_counter_get(c, 0, &v), 0);
+    ck_assert_int_eq(v, 41 + i);
+    zkr_counter_free(c);
+    ck_assert_int_eq(zkr_counter_new(s, path, ZKR_COUNTER_INT64, &c), 0);
+    ck_assert_int_eq(zkr_counter_add(c, 1, 0, &v), 0);
+    ck_assert_int_eq(v, 42 + i);
+    zkr_counter_free(c);
+  }
+  /* Losing to another writer would mean waiting and trying again: it ends. */
+  ck_assert_int_eq(zkr_counter_new(s, path, ZKR_COUNTER_INT64, &c), 0);
+  memset(&hk, 0, sizeof(hk));
+  hk.s = s;
+  hk.set_zh = zkr_session_zhandle(t);
+  hk.set_path = path;
+  hk.set_value = 100;
+  zkr__set_fault_hook(counter_hook, NULL);
+  ck_assert_int_eq(zkr_counter_add(c, 1, 0, &v), ZKR_ETIMEDOUT);
+  zkr__set_fault_hook(NULL, NULL);
+  ck_assert_ptr_null(hk.set_zh);
+  ck_assert_int_eq(zkr_counter_get(d, 5000, &v), 0);
+  ck_assert_int_eq(v, 100);
+  ck_assert_int_eq(zkr__counter_stats(c, &st), 0);
+  ck_assert_uint_eq(st.conflicts, 1);
+  zkr_counter_free(c);
+  zkr_counter_free(d);
+  tu_wait_children(zkr_session_zhandle(s), mdir, 0, 5000);
+  tu_rmr(zkr_session_zhandle(s), root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
+typedef struct resumer {
+  const char *dir;
+  int after_ms;
+} resumer_t;
+
+static void *resume_later(void *arg) {
+  resumer_t *r = arg;
+  usleep((useconds_t)r->after_ms * 1000);
+  ck_assert_int_eq(tu_zkctl(NULL, 0, "resume-member %s 1", r->dir), 0);
+  return NULL;
+}
+
+/* W3: a write in flight when the deadline passes ends the operation at the
+ * deadline with ZKR_EUNKNOWN (0.1.0 waited for the reply: 13 s with the server
+ * paused). And one stalled write must not inflate the backoff estimate. */
+START_TEST(deadline_bounds_a_write_in_flight) {
+  const char *dir = tu_zkdir("standalone");
+  char root[64], path[128], mdir[160];
+  zkr_session_t *s;
+  zkr_counter_t *c;
+  zkr__counter_stats_t st;
+  int64_t v, t0, el, rtt0;
+  resumer_t r;
+  pthread_t th;
+  int rc;
+
+  if (!dir)
+    TU_SKIP("the test server is not ours to pause");
+  s = tu_open(tu_hosts(), 20000);
+  paths(root, sizeof(root), path, sizeof(path), mdir, sizeof(mdir));
+  ck_assert_int_eq(zkr_counter_new(s, path, ZKR_COUNTER_INT64, &c), 0);
+  for (int i = 0; i < 10; i++)
+    ck_assert_int_eq(zkr_counter_add(c, 1, 5000, &v), 0);
+  ck_assert_int_eq(tu_zkctl(NULL, 0, "pause-member %s 1", dir), 0);
+  t0 = tu_now_ms();
+  rc = zkr_counter_add(c, 1, 1000, &v);
+  el = tu_now_ms() - t0;
+  ck_assert_int_eq(tu_zkctl(NULL, 0, "resume-member %s 1", dir), 0);
+  ck_assert_int_eq(rc, ZKR_EUNKNOWN);
+  ck_assert_msg(el >= 950 && el < 3000, "add(1000 ms) returned after %lld ms",
+                (long long)el);
+  ck_assert_int_eq(zkr_counter_get(c, 10000, &v), 0);
+  ck_assert_msg(v == 10 || v == 11, "value %lld", (long long)v);
+  ck_assert_int_eq(zkr_counter_add(c, 1, 10000, &v), 0);
+
+  /* A write that takes 600 ms (the server paused meanwhile) counts for at most
+   * four times the estimate it finds. */
+  ck_assert_int_eq(zkr__counter_stats(c, &st), 0);
+  rtt0 = st.write_rtt_us;
+  ck_assert_int_gt(rtt0, 0);
+  ck_assert_int_eq(tu_zkctl(NULL, 0, "pause-member %s 1", dir), 0);
+  r.dir = dir;
+  r.after_ms = 600;
+  pthread_create(&th, NULL, resume_later, &r);
+  ck_assert_int_eq(zkr_counter_add(c, 1, 15000, &v), 0);
+  pthread_join(th, NULL);
+  ck_assert_int_eq(zkr__counter_stats(c, &st), 0);
+  ck_assert_msg(st.write_rtt_us <= rtt0 * 11 / 8 + 1, "estimate %lld us, was %lld us",
+                (long long)st.write_rtt_us, (long long)rtt0);
+  zkr_counter_free(c);
+  tu_wait_children(zkr_session_zhandle(s), mdir, 0, 5000);
+  tu_rmr(zkr_session_zhandle(s), root);
+  zkr_session_free(s);
+}
+END_TEST
 
 START_TEST(listener_sees_changes_across_restart) {
   const char *dir = tu_zkdir("standalone");
@@ -514,6 +721,9 @@ Suite *counter_suite(void) {
   tcase_add_test(tc, session_expired_during_ambiguous_write_is_unknown);
   tcase_add_test(tc, listener_sees_changes_across_restart);
   tcase_add_test(tc, async_queue_and_free);
+  tcase_add_test(tc, recreated_node_never_gets_a_stale_write);
+  tcase_add_test(tc, timeout_zero_tries_once);
+  tcase_add_test(tc, deadline_bounds_a_write_in_flight);
   suite_add_tcase(s, tc);
   return s;
 }
