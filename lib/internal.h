@@ -259,6 +259,14 @@ ZKR__HIDDEN int zkr__lock_new_kind(zkr_session_t *s, const char *path, int latch
 /* Rewrite the held node's data unchanged, so that the waiter watching it hears a
  * change and lists the queue again, off the critical path of the next hand-over. */
 ZKR__HIDDEN int zkr__lock_touch(zkr_lock_t *l);
+/* fn(arg) runs in callback context whenever a pending acquire of l has to wait:
+ * its place in the queue is known and it is not the first, or it waits for the
+ * connection or a new session. The election answers await(0) with it. */
+ZKR__HIDDEN void zkr__lock_set_waiting_fn(zkr_lock_t *l, void (*fn)(void *arg),
+                                          void *arg);
+/* Test-only: when set, runs at the start of the election's grant callback, with
+ * the lock already held and the election not told yet. */
+ZKR__HIDDEN extern void (*zkr__election_grant_hook)(zkr_election_t *e);
 /* The latch-mode lock behind a candidate (for tests and benchmarks). */
 ZKR__HIDDEN zkr_lock_t *zkr__election_lock(zkr_election_t *e);
 

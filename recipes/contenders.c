@@ -240,8 +240,12 @@ int zkr_contenders_list(zkr_session_t *s, const char *path, int timeout_ms,
   *count = 0;
   if (timeout_ms < -1)
     return ZKR_EINVAL;
-  if (timeout_ms != 0 && zkr__in_callback())
-    return ZKR_EDEADLK;
+  if (zkr__in_callback())
+    return ZKR_EDEADLK; /* the replies come on a thread we might be blocking */
+  /* 0 tries once: no waiting for a connection, but the replies are awaited (the
+   * client answers every request, if only with a connection error). */
+  if (timeout_ms == 0 && s && zkr_session_state(s) != ZKR_STATE_CONNECTED)
+    return ZKR_ETIMEDOUT;
   if (!(y = zkr__sync_new()))
     return ZKR_ENOMEM;
   y->free_result = free_result;
@@ -250,7 +254,7 @@ int zkr_contenders_list(zkr_session_t *s, const char *path, int timeout_ms,
     zkr__sync_wait(y, -1, NULL, NULL);
     return rc;
   }
-  rc = zkr__sync_wait(y, zkr__deadline(timeout_ms), &res, &n);
+  rc = zkr__sync_wait(y, timeout_ms == 0 ? -1 : zkr__deadline(timeout_ms), &res, &n);
   if (rc == 0) {
     *out = res;
     *count = n;

@@ -47,6 +47,7 @@ typedef struct await {
   uint64_t timer;
   int owed;  /* (mu) the callback has not run */
   int ready; /* (mu) leading already when asked: the timer delivers success */
+  int once;  /* timeout 0: ends with ZKR_ETIMEDOUT as soon as we are known to wait */
   int rc;
   int64_t epoch;
 } await_t;
@@ -68,6 +69,8 @@ struct zkr_election {
   int joined;  /* an acquire is pending or held */
   int leader;  /* the acquire was granted and not lost or resigned */
   int suspect; /* disconnected since; leadership uncertain */
+  int waiting; /* the current join is known not to lead yet (see zkr__lock_set_waiting_fn)
+                */
   int64_t epoch;
   int rejoin;
   uint64_t join_seq; /* number of the current join */
@@ -143,6 +146,23 @@ static void deliver(zkr_election_t *e, notes_t *n) {
   }
 }
 
+/* Finish the awaits made with timeout 0: we are known not to lead. */
+static void end_once_awaits(zkr_election_t *e, notes_t *n) {
+  for (await_t **pp = &e->awaits; *pp;) {
+    await_t *a = *pp;
+    if (!a->once) {
+      pp = &a->next;
+      continue;
+    }
+    *pp = a->next;
+    a->owed = 0;
+    a->rc = ZKR_ETIMEDOUT;
+    a->epoch = 0;
+    a->next = n->done;
+    n->done = a;
+  }
+}
+
 /* From an API call: deliver in callback context. */
 static void deliver_now(zkr_election_t *e, notes_t *n) {
   if (n->nevents == 0 && !n->done)
@@ -171,6 +191,7 @@ static int join(zkr_election_t *e) {
     return rc;
   }
   e->joined = 1;
+  e->waiting = 0;
   j->e = e;
   j->seq = ++e->join_seq;
   election_ref(e);
@@ -186,12 +207,16 @@ static int join(zkr_election_t *e) {
   return rc;
 }
 
+void (*zkr__election_grant_hook)(zkr_election_t *e);
+
 static void on_granted(zkr_lock_t *l, int rc, void *arg) {
   join_t *j = arg;
   zkr_election_t *e = j->e;
   notes_t n = {0};
   int touch = 0;
 
+  if (zkr__election_grant_hook)
+    zkr__election_grant_hook(e);
   pthread_mutex_lock(&e->mu);
   if (!e->freed && j->seq == e->join_seq && e->joined) {
     if (rc == 0) {
@@ -218,6 +243,21 @@ static void on_granted(zkr_lock_t *l, int rc, void *arg) {
   deliver(e, &n);
   election_unref(e);
   free(j);
+}
+
+/* The current join waits behind another candidate, or for the connection. */
+static void on_waiting(void *arg) {
+  zkr_election_t *e = arg;
+  notes_t n = {0};
+
+  pthread_mutex_lock(&e->mu);
+  if (!e->freed && e->joined && !e->leader) {
+    e->waiting = 1;
+    end_once_awaits(e, &n);
+    pthread_cond_broadcast(&e->cv);
+  }
+  pthread_mutex_unlock(&e->mu);
+  deliver(e, &n);
 }
 
 /* Ownership changes of our place in the queue. */
@@ -300,6 +340,7 @@ int zkr_election_new(zkr_session_t *s, const char *path, const void *id, int id_
     election_unref(e);
     return rc;
   }
+  zkr__lock_set_waiting_fn(e->lock, on_waiting, e);
   *out = e;
   return 0;
 }
@@ -351,11 +392,14 @@ int zkr_election_resign(zkr_election_t *e, int rejoin) {
     end_awaits(e, &n, ZKR_ECANCELED, 0);
   pthread_cond_broadcast(&e->cv);
   pthread_mutex_unlock(&e->mu);
-  /* Leave: the node is deleted (in session order, before a rejoin's create). */
+  /* Leave: the node is deleted (in session order, before a rejoin's create).
+   * When we did not lead as far as we knew, the queue may have granted us all
+   * the same, its callback still on its way (it will find this join stale):
+   * then the cancel finds nothing pending and the node must be released. */
   if (was_leader)
     rc = zkr_lock_release(e->lock, 0);
-  else
-    rc = zkr_lock_cancel(e->lock);
+  else if ((rc = zkr_lock_cancel(e->lock)) != 0 && zkr_lock_held(e->lock))
+    rc = zkr_lock_release(e->lock, 0);
   (void)rc; /* ENOTHELD/EINVAL: the queue had already let go of us */
   deliver_now(e, &n);
   return rejoin ? join(e) : 0;
@@ -412,7 +456,18 @@ int zkr_election_await(zkr_election_t *e, int timeout_ms, int64_t *epoch) {
       rc = ZKR_ECANCELED; /* resigned, lost without rejoin, or freed meanwhile */
       break;
     }
-    if (deadline >= 0) {
+    if (timeout_ms == 0) {
+      /* Tries once: wait only until our place in the queue is known. */
+      if (e->waiting || zkr_session_state(e->s) != ZKR_STATE_CONNECTED) {
+        rc = ZKR_ETIMEDOUT;
+        break;
+      }
+      if (zkr__in_callback()) {
+        rc = ZKR_EDEADLK; /* the answer needs a reply this thread would deliver */
+        break;
+      }
+      pthread_cond_wait(&e->cv, &e->mu);
+    } else if (deadline >= 0) {
       struct timespec ts = {.tv_sec = deadline / 1000,
                             .tv_nsec = (long)(deadline % 1000) * 1000000};
       if (zkr__now_ms() >= deadline ||
@@ -476,10 +531,13 @@ int zkr_election_await_async(zkr_election_t *e, int timeout_ms, zkr_election_cb 
   if (e->freed || !e->joined) {
     rc = e->freed ? ZKR_ECLOSED : ZKR_EINVAL;
   } else {
-    /* Leading already: complete on the worker, never inside this call. */
-    int64_t due = e->leader         ? zkr__now_ms()
-                  : timeout_ms >= 0 ? zkr__now_ms() + timeout_ms
-                                    : -1;
+    /* Leading already, or (timeout 0) known to wait: complete on the worker,
+     * never inside this call. Timeout 0 otherwise ends when the queue tells. */
+    int known_waiting = e->waiting || zkr_session_state(e->s) != ZKR_STATE_CONNECTED;
+    int64_t due = e->leader || (timeout_ms == 0 && known_waiting) ? zkr__now_ms()
+                  : timeout_ms > 0 ? zkr__now_ms() + timeout_ms
+                                   : -1;
+    a->once = timeout_ms == 0;
     a->ready = e->leader;
     a->epoch = e->epoch;
     election_ref(e);

@@ -72,6 +72,8 @@ struct zkr_lock {
   struct ACL_vector acl; /* deep copy; count 0 = the session's */
   zkr_lock_listener_fn lfn;
   void *larg;
+  void (*wfn)(void *arg); /* zkr__lock_set_waiting_fn */
+  void *warg;
   int suspect;          /* SUSPECT told, RECOVERED/LOST not yet */
   struct pend *pending; /* callbacks owed (see pend_t) */
 
@@ -131,6 +133,7 @@ typedef struct notes {
   int ndone;
   int events[4];
   int nevents;
+  int waiting; /* the acquire now waits (a predecessor, or the connection) */
 } notes_t;
 
 static void lock_ref(zkr_lock_t *l) {
@@ -166,15 +169,20 @@ static void note_event(zkr_lock_t *l, notes_t *n, int ev) {
 /* With l->mu released, in callback context. */
 static void deliver(zkr_lock_t *l, notes_t *n) {
   zkr_lock_listener_fn lfn;
-  void *larg;
+  void *larg, *warg;
+  void (*wfn)(void *);
 
   pthread_mutex_lock(&l->mu);
   lfn = l->lfn;
   larg = l->larg;
+  wfn = l->wfn;
+  warg = l->warg;
   pthread_mutex_unlock(&l->mu);
   for (int i = 0; i < n->nevents; i++)
     if (lfn)
       lfn(l, n->events[i], larg);
+  if (n->waiting && wfn)
+    wfn(warg);
   for (int i = 0; i < n->ndone; i++)
     n->done[i].cb(l, n->done[i].rc, n->done[i].arg);
 }
@@ -417,12 +425,15 @@ static void trouble(zkr_lock_t *l, int rc, notes_t *n) {
     } else if (zkr_session_state(l->s) == ZKR_STATE_CONNECTED) {
       /* Events are dispatched in order with replies, so CONNECTED here means the
        * reconnect was already announced: go on now. */
-      if ((rc = resume(l)) == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT)
+      if ((rc = resume(l)) == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT) {
         l->wait_reconnect = 1; /* refused at once: wait for the next RECONNECTED */
-      else if (rc != 0)
+        n->waiting = 1;
+      } else if (rc != 0) {
         trouble(l, rc, n);
+      }
     } else {
       l->wait_reconnect = 1;
+      n->waiting = 1;
     }
     break;
   case ZSESSIONEXPIRED:
@@ -438,6 +449,8 @@ static void trouble(zkr_lock_t *l, int rc, notes_t *n) {
         l->wait_session = 0;
         if ((rc = start_attempt(l)) != 0)
           abandon(l, rc, n);
+      } else {
+        n->waiting = 1;
       }
     }
     break;
@@ -547,6 +560,7 @@ static void on_listing(zkr_lock_t *l, const struct String_vector *v, notes_t *n)
   }
   l->pred_lowest = me == 1;
   free(c);
+  n->waiting = 1;
   if (keep && l->watch_tok != 0)
     return; /* the same predecessor, still watched */
   if ((rc = send_watch(l)) != 0)
@@ -1309,6 +1323,13 @@ int zkr__lock_touch(zkr_lock_t *l) {
   if (rc != 0)
     lock_unref(l);
   return rc;
+}
+
+void zkr__lock_set_waiting_fn(zkr_lock_t *l, void (*fn)(void *arg), void *arg) {
+  pthread_mutex_lock(&l->mu);
+  l->wfn = fn;
+  l->warg = arg;
+  pthread_mutex_unlock(&l->mu);
 }
 
 int zkr__lock_stats(zkr_lock_t *l, zkr__lock_stats_t *out) {

@@ -360,6 +360,122 @@ START_TEST(suspect_and_recovered_across_server_restart) {
 }
 END_TEST
 
+/* W2: timeout 0 tries once. 0.1.0 gave ZKR_ETIMEDOUT for await(0) right after
+ * start even alone in the election, and for zkr_election_leader(..., 0) and
+ * zkr_contenders_list(..., 0) always. */
+typedef struct awaited {
+  _Atomic int calls, rc;
+} awaited_t;
+
+static void on_awaited(zkr_election_t *e, int rc, int64_t epoch, void *arg) {
+  awaited_t *a = arg;
+  (void)e, (void)epoch;
+  atomic_store(&a->rc, rc);
+  atomic_fetch_add(&a->calls, 1);
+}
+
+static int awaited_wait(awaited_t *a, int timeout_ms) {
+  int64_t deadline = tu_now_ms() + timeout_ms;
+  while (atomic_load(&a->calls) == 0 && tu_now_ms() < deadline)
+    usleep(1000);
+  return atomic_load(&a->calls);
+}
+
+START_TEST(timeout_zero_tries_once) {
+  char root[64], path[128], *id = NULL;
+  cand_t c[3];
+  awaited_t a1 = {0, 99}, a2 = {0, 99};
+  zkr_contender_t *list;
+  int n, len;
+  int64_t epoch = 0;
+
+  tu_root(root, sizeof(root));
+  snprintf(path, sizeof(path), "%s/election", root);
+  for (int i = 0; i < 3; i++)
+    cand_open(&c[i], path, i, 10000);
+  /* Alone, right after start: the answer waits for the first listing. */
+  ck_assert_int_eq(zkr_election_start(c[0].e), 0);
+  ck_assert_int_eq(zkr_election_await(c[0].e, 0, &epoch), 0);
+  ck_assert_int_gt(epoch, 0);
+  ck_assert_int_eq(zkr_election_leader(c[0].s, path, 0, &id, &len), 0);
+  ck_assert_str_eq(id, "cand-0");
+  free(id);
+  ck_assert_int_eq(zkr_contenders_list(c[0].s, path, 0, &list, &n), 0);
+  ck_assert_int_eq(n, 1);
+  zkr_contenders_free(list, n);
+  /* Behind the leader: ZKR_ETIMEDOUT once the place is known, sync and async. */
+  ck_assert_int_eq(zkr_election_start(c[1].e), 0);
+  ck_assert_int_eq(zkr_election_await(c[1].e, 0, NULL), ZKR_ETIMEDOUT);
+  ck_assert_int_eq(zkr_election_start(c[2].e), 0);
+  ck_assert_int_eq(zkr_election_await_async(c[2].e, 0, on_awaited, &a1), 0);
+  ck_assert_int_eq(awaited_wait(&a1, 10000), 1);
+  ck_assert_int_eq(atomic_load(&a1.rc), ZKR_ETIMEDOUT);
+  ck_assert_int_eq(zkr_election_await_async(c[1].e, 0, on_awaited, &a2), 0);
+  ck_assert_int_eq(awaited_wait(&a2, 10000), 1);
+  ck_assert_int_eq(atomic_load(&a2.rc), ZKR_ETIMEDOUT);
+  ck_assert_int_eq(zkr_election_await(c[0].e, 0, NULL), 0);
+  for (int i = 0; i < 3; i++)
+    cand_close(&c[i]);
+  {
+    zkr_session_t *s = tu_open(tu_hosts(), 10000);
+    tu_wait_children(zkr_session_zhandle(s), path, 0, 5000);
+    tu_rmr(zkr_session_zhandle(s), root);
+    zkr_session_free(s);
+  }
+}
+END_TEST
+
+/* H3: resign racing the grant. The queue has granted (the node leads) but the
+ * election has not heard of it yet when resign runs: 0.1.0 tried to cancel, the
+ * cancel found nothing pending, the late grant was ignored as stale, and the
+ * leader node stayed for good: nobody else could lead. */
+static zkr_election_t *_Atomic resign_in_grant;
+static _Atomic int resigned_in_grant;
+
+static void resign_before_grant_seen(zkr_election_t *e) {
+  if (e == atomic_load(&resign_in_grant)) {
+    atomic_store(&resign_in_grant, NULL);
+    atomic_store(&resigned_in_grant, zkr_election_resign(e, 0) == 0 ? 1 : -1);
+  }
+}
+
+START_TEST(resign_racing_the_grant_leaves_no_node) {
+  char root[64], path[128];
+  cand_t c[2];
+  zhandle_t *zh;
+
+  tu_root(root, sizeof(root));
+  snprintf(path, sizeof(path), "%s/election", root);
+  cand_open(&c[0], path, 0, 10000);
+  cand_open(&c[1], path, 1, 10000);
+  zh = zkr_session_zhandle(c[1].s);
+  atomic_store(&resigned_in_grant, 0);
+  atomic_store(&resign_in_grant, c[0].e);
+  zkr__election_grant_hook = resign_before_grant_seen;
+  ck_assert_int_eq(zkr_election_start(c[0].e), 0);
+  {
+    int64_t deadline = tu_now_ms() + 10000;
+    while (atomic_load(&resigned_in_grant) == 0 && tu_now_ms() < deadline)
+      usleep(1000);
+  }
+  zkr__election_grant_hook = NULL;
+  ck_assert_int_eq(atomic_load(&resigned_in_grant), 1);
+  ck_assert(!zkr_election_is_leader(c[0].e));
+  ck_assert_int_eq(count_event(&c[0], ZKR_ELECTION_LEADER), 0);
+  tu_wait_children(zh, path, 0, 5000);
+  ck_assert_int_eq(zkr_election_start(c[1].e), 0);
+  ck_assert_int_eq(zkr_election_await(c[1].e, 10000, NULL), 0);
+  cand_close(&c[0]);
+  cand_close(&c[1]);
+  {
+    zkr_session_t *s = tu_open(tu_hosts(), 10000);
+    tu_wait_children(zkr_session_zhandle(s), path, 0, 5000);
+    tu_rmr(zkr_session_zhandle(s), root);
+    zkr_session_free(s);
+  }
+}
+END_TEST
+
 START_TEST(bad_input_creates_nothing) {
   char root[64], path[128];
   zkr_session_t *s = tu_open(tu_hosts(), 10000);
@@ -399,6 +515,8 @@ Suite *election_suite(void) {
   tcase_add_test(tc, curator_latch_nodes_ordered_with_ours);
   tcase_add_test(tc, leader_expired_lost_next_leads_guard_fails);
   tcase_add_test(tc, suspect_and_recovered_across_server_restart);
+  tcase_add_test(tc, timeout_zero_tries_once);
+  tcase_add_test(tc, resign_racing_the_grant_leaves_no_node);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -70,7 +70,11 @@ ZKR_API int zkr_election_resign(zkr_election_t *e, int rejoin);
 ZKR_API int zkr_election_is_leader(zkr_election_t *e);
 
 /* Wait until this candidate leads: 0 with *epoch (may be NULL), ZKR_ETIMEDOUT,
- * ZKR_EINVAL if not joined, ZKR_ECANCELED if it resigned or was freed meanwhile. */
+ * ZKR_EINVAL if not joined, ZKR_ECANCELED if it resigned or was freed meanwhile.
+ * timeout_ms 0 tries once: it waits only until this candidate's place in the
+ * queue is known (a just-started candidate alone in the election leads), and
+ * ends with ZKR_ETIMEDOUT when another candidate is ahead or the session is not
+ * connected. */
 ZKR_API int zkr_election_await(zkr_election_t *e, int timeout_ms, int64_t *epoch);
 ZKR_API int zkr_election_await_async(zkr_election_t *e, int timeout_ms,
                                      zkr_election_cb cb, void *arg);
