@@ -78,6 +78,7 @@ const char *zkr_session_event_name(int event) {
   case ZKR_SESSION_LOST: return "LOST";
   case ZKR_SESSION_AUTH_FAILED: return "AUTH_FAILED";
   case ZKR_SESSION_CLOSED: return "CLOSED";
+  case ZKR_SESSION_CONNECT_FAILED: return "CONNECT_FAILED";
   default: return "UNKNOWN";
   }
 }
@@ -456,6 +457,8 @@ static void on_connect_timeout(void *ctx, int fired) {
   set_state_locked(s, ZKR_STATE_IDLE);
   pthread_mutex_unlock(&s->mu);
   handle_dispose(h);
+  /* Nothing tries to connect any more: recipes end what waits for a session. */
+  dispatch_event(s, ZKR_SESSION_CONNECT_FAILED);
   connect_finish(s, ZKR_ETIMEDOUT);
 }
 

@@ -1129,6 +1129,22 @@ static void on_session(zkr_session_t *s, int event, void *arg) {
     if (c->lfn && !c->l_armed)
       arm(c, 0);
     break;
+  case ZKR_SESSION_CONNECT_FAILED:
+  case ZKR_SESSION_AUTH_FAILED:
+    /* Nothing will connect this session (until the user connects it again, or
+     * ever: refused credentials). A write can only have gone out if the
+     * handshake completed just as the attempt was given up: unknown then. */
+    while (c->head) {
+      int inflight = c->phase == PH_WRITE || c->phase == PH_RESOLVE;
+      if (inflight)
+        c->stats.unknown++;
+      finish(c,
+             inflight                           ? ZKR_EUNKNOWN
+             : event == ZKR_SESSION_AUTH_FAILED ? ZAUTHFAILED
+                                                : ZINVALIDSTATE,
+             0, &n);
+    }
+    break;
   case ZKR_SESSION_CLOSED:
     c->stopped = 1;
     while (c->head) {

@@ -835,6 +835,13 @@ static void on_session(zkr_session_t *s, int event, void *arg) {
       abandon(l, ZKR_ECLOSED, &n);
     }
     break;
+  case ZKR_SESSION_CONNECT_FAILED:
+  case ZKR_SESSION_AUTH_FAILED:
+    /* Nothing will connect this session (until the user connects it again, or
+     * ever: refused credentials): what waited for it ends. */
+    if (l->state == ST_ACQUIRING)
+      abandon(l, event == ZKR_SESSION_AUTH_FAILED ? ZAUTHFAILED : ZINVALIDSTATE, &n);
+    break;
   case ZKR_SESSION_CONNECTED:
     if (l->state == ST_ACQUIRING && l->wait_session) {
       l->wait_session = 0;

@@ -514,6 +514,88 @@ START_TEST(listeners_blocking_calls_and_removal) {
 }
 END_TEST
 
+/* H4: work started while the session connects, with no timeout of its own,
+ * ends when that connect attempt gives up (0.1.0 retired the handle without an
+ * event, and the waiting acquire or add never ended). */
+typedef struct ended {
+  _Atomic int lock_calls, lock_rc, counter_calls, counter_rc, await_calls, await_rc;
+  _Atomic int connect_calls, connect_rc;
+} ended_t;
+
+static void ended_lock(zkr_lock_t *l, int rc, void *arg) {
+  ended_t *e = arg;
+  (void)l;
+  atomic_store(&e->lock_rc, rc);
+  atomic_fetch_add(&e->lock_calls, 1);
+}
+static void ended_counter(zkr_counter_t *c, int rc, int64_t v, void *arg) {
+  ended_t *e = arg;
+  (void)c, (void)v;
+  atomic_store(&e->counter_rc, rc);
+  atomic_fetch_add(&e->counter_calls, 1);
+}
+static void ended_await(zkr_election_t *x, int rc, int64_t epoch, void *arg) {
+  ended_t *e = arg;
+  (void)x, (void)epoch;
+  atomic_store(&e->await_rc, rc);
+  atomic_fetch_add(&e->await_calls, 1);
+}
+static void ended_connect(zkr_session_t *s, int rc, void *arg) {
+  ended_t *e = arg;
+  (void)s;
+  atomic_store(&e->connect_rc, rc);
+  atomic_fetch_add(&e->connect_calls, 1);
+}
+
+START_TEST(waiting_work_ends_when_the_connect_gives_up) {
+  char dead[64];
+  zkr_session_t *s;
+  zkr_lock_t *l;
+  zkr_counter_t *c;
+  zkr_election_t *e;
+  ended_t x = {0};
+  tu_rec_t rec;
+  int64_t deadline;
+
+  tu_rec_init(&rec);
+  snprintf(dead, sizeof(dead), "127.0.0.1:%d", dead_port());
+  ck_assert_int_eq(zkr_session_new(&s), 0);
+  ck_assert_int_eq(zkr_session_add_listener(s, tu_rec_listener, &rec, NULL), 0);
+  ck_assert_int_eq(zkr_lock_new(s, "/h4/lock", &l), 0);
+  ck_assert_int_eq(zkr_counter_new(s, "/h4/counter", ZKR_COUNTER_INT64, &c), 0);
+  ck_assert_int_eq(zkr_election_new(s, "/h4/election", "me", 2, &e), 0);
+  ck_assert_int_eq(zkr_session_connect_async(s, dead, 1000, ended_connect, &x), 0);
+  ck_assert_int_eq(zkr_lock_acquire_async(l, -1, ended_lock, &x), 0);
+  ck_assert_int_eq(zkr_counter_add_async(c, 1, ended_counter, &x), 0);
+  ck_assert_int_eq(zkr_election_start(e), 0);
+  ck_assert_int_eq(zkr_election_await_async(e, -1, ended_await, &x), 0);
+  deadline = tu_now_ms() + 10000;
+  while ((!atomic_load(&x.lock_calls) || !atomic_load(&x.counter_calls) ||
+          !atomic_load(&x.await_calls)) &&
+         tu_now_ms() < deadline)
+    usleep(1000);
+  ck_assert_int_eq(atomic_load(&x.connect_calls), 1);
+  ck_assert_int_eq(atomic_load(&x.connect_rc), ZKR_ETIMEDOUT);
+  ck_assert_int_eq(atomic_load(&x.lock_calls), 1);
+  ck_assert_int_eq(atomic_load(&x.lock_rc), ZINVALIDSTATE);
+  ck_assert_int_eq(atomic_load(&x.counter_calls), 1);
+  ck_assert_int_eq(atomic_load(&x.counter_rc), ZINVALIDSTATE);
+  ck_assert_int_eq(atomic_load(&x.await_calls), 1);
+  ck_assert_int_eq(atomic_load(&x.await_rc), ZINVALIDSTATE);
+  ck_assert_int_ge(tu_rec_wait(&rec, 0, ZKR_SESSION_CONNECT_FAILED, 1000), 0);
+  ck_assert_int_eq(zkr_session_state(s), ZKR_STATE_IDLE);
+  /* Nothing is left that could run later. */
+  zkr_election_free(e);
+  zkr_counter_free(c);
+  zkr_lock_free(l);
+  zkr_session_free(s);
+  ck_assert_int_eq(atomic_load(&x.lock_calls), 1);
+  ck_assert_int_eq(atomic_load(&x.counter_calls), 1);
+  ck_assert_int_eq(atomic_load(&x.await_calls), 1);
+  tu_rec_destroy(&rec);
+}
+END_TEST
+
 /* ---- callbacks of one session acting on another (H1) ---- */
 
 /* Two sessions' callbacks that each free the other's lock. With a dispatch mutex
@@ -739,6 +821,7 @@ Suite *session_suite(void) {
   tcase_add_test(tc, connect_standalone);
   tcase_add_test(tc, connect_ensemble);
   tcase_add_test(tc, callbacks_free_objects_of_other_sessions);
+  tcase_add_test(tc, waiting_work_ends_when_the_connect_gives_up);
   tcase_add_test(tc, listener_removed_from_another_sessions_callback);
   tcase_add_test(tc, open_convenience_and_chroot);
   tcase_add_test(tc, connect_timeout_no_server);

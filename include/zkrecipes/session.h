@@ -27,7 +27,9 @@ typedef enum zkr_session_event {
   ZKR_SESSION_RECONNECTED = 3, /* connection back, same session, ephemerals kept */
   ZKR_SESSION_LOST = 4,        /* session expired: its ephemerals and watches are gone */
   ZKR_SESSION_AUTH_FAILED = 5, /* the server rejected the credentials; no retry */
-  ZKR_SESSION_CLOSED = 6       /* zkr_session_free() was called: the last event */
+  ZKR_SESSION_CLOSED = 6,      /* zkr_session_free() was called: the last event */
+  ZKR_SESSION_CONNECT_FAILED = 7 /* a connect attempt gave up (timed out): IDLE until the
+                                    next connect; recipes end what waited for it */
 } zkr_session_event_t;
 
 /* States reported by zkr_session_state(). */
