@@ -29,9 +29,14 @@
 #include <time.h>
 
 #define DEFAULT_SESSION_TIMEOUT_MS 10000
-#define REOPEN_RETRY_MS            1000
-#define CLOSE_DRAIN_MS             1000 /* longest wait for requests in flight at close */
-#define RESOLVE_DELAY_MS           1000 /* least time between routine DNS lookups */
+/* What the C client can work with: it gives the handshake two thirds of the
+ * requested timeout (1 ms never connects) and computes 2 * timeout in an int
+ * (2^30 and above overflow, and it never connects either). */
+#define MIN_SESSION_TIMEOUT_MS 100
+#define MAX_SESSION_TIMEOUT_MS ((1 << 30) - 1)
+#define REOPEN_RETRY_MS        1000
+#define CLOSE_DRAIN_MS         1000 /* longest wait for requests in flight at close */
+#define RESOLVE_DELAY_MS       1000 /* least time between routine DNS lookups */
 
 static _Thread_local int tls_depth;
 static _Atomic int open_sessions;
@@ -155,9 +160,13 @@ static int config_locked(zkr_session_t *s) {
   return 0;
 }
 
+static int timeout_ok(int ms) {
+  return ms >= MIN_SESSION_TIMEOUT_MS && ms <= MAX_SESSION_TIMEOUT_MS;
+}
+
 int zkr_session_set_timeout(zkr_session_t *s, int session_timeout_ms) {
   int rc;
-  if (!s || session_timeout_ms <= 0)
+  if (!s || !timeout_ok(session_timeout_ms))
     return ZKR_EINVAL;
   pthread_mutex_lock(&s->mu);
   if ((rc = config_locked(s)) == 0)
@@ -534,7 +543,8 @@ int zkr_session_open(const char *hosts, int session_timeout_ms, int connect_time
   if (!out)
     return ZKR_EINVAL;
   *out = NULL;
-  if (zkr__hosts_check(hosts) != 0 || session_timeout_ms <= 0 || connect_timeout_ms <= 0)
+  if (zkr__hosts_check(hosts) != 0 || !timeout_ok(session_timeout_ms) ||
+      connect_timeout_ms <= 0)
     return ZKR_EINVAL;
   if (zkr__in_callback())
     return ZKR_EDEADLK;
@@ -553,7 +563,7 @@ int zkr_session_wait_connected(zkr_session_t *s, int timeout_ms) {
   int64_t deadline = zkr__deadline(timeout_ms);
   int rc = 0;
 
-  if (!s)
+  if (!s || timeout_ms < -1)
     return ZKR_EINVAL;
   if (timeout_ms != 0 && zkr__in_callback())
     return ZKR_EDEADLK;

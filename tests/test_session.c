@@ -342,6 +342,21 @@ START_TEST(bad_input_is_einval_without_side_effects) {
   ck_assert_int_eq(zkr_session_new(&n), 0);
   ck_assert_int_eq(zkr_session_set_timeout(n, 0), ZKR_EINVAL);
   ck_assert_int_eq(zkr_session_set_timeout(n, -10), ZKR_EINVAL);
+  /* W5: values the C client cannot connect with (0.1.0 accepted them and then
+   * never connected). */
+  ck_assert_int_eq(zkr_session_set_timeout(n, 1), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_session_set_timeout(n, 99), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_session_set_timeout(n, 1 << 30), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_session_set_timeout(n, INT32_MAX), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_session_wait_connected(n, -5), ZKR_EINVAL);
+  {
+    const int edges[] = {100, (1 << 30) - 1};
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+      zkr_session_t *x = NULL;
+      ck_assert_int_eq(zkr_session_open(tu_hosts(), edges[i], 10000, &x), 0);
+      zkr_session_free(x);
+    }
+  }
   ck_assert_int_eq(zkr_session_set_timeout(NULL, 1000), ZKR_EINVAL);
   ck_assert_int_eq(zkr_session_set_auth(n, "digest", "nocolon"), ZKR_EINVAL);
   ck_assert_int_eq(zkr_session_set_auth(n, NULL, "a:b"), ZKR_EINVAL);

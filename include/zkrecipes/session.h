@@ -55,8 +55,10 @@ typedef void (*zkr_session_connect_cb)(zkr_session_t *s, int rc, void *arg);
  * ZKR_ACL_OPEN, no auth). Configure it, add listeners, then connect. */
 ZKR_API int zkr_session_new(zkr_session_t **out);
 
-/* Requested session timeout in ms (> 0); the server clamps it to its
- * [minSessionTimeout, maxSessionTimeout]. Only before connecting (ZKR_EBUSY after). */
+/* Requested session timeout in ms, 100 to 2^30 - 1 (ZKR_EINVAL outside: the C
+ * client needs two thirds of it for the handshake and overflows above); the
+ * server clamps it to its [minSessionTimeout, maxSessionTimeout]. Only before
+ * connecting (ZKR_EBUSY after). */
 ZKR_API int zkr_session_set_timeout(zkr_session_t *s, int session_timeout_ms);
 
 /* Credentials sent on every new session, e.g. ("digest", "user:password").
