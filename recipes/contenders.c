@@ -17,6 +17,7 @@ typedef struct agg agg_t;
 typedef struct item {
   agg_t *a;
   int idx;
+  int by_exists; /* its data could not be read: asked with exists instead */
 } item_t;
 
 struct agg {
@@ -103,14 +104,36 @@ static void finish(agg_t *a, int rc) {
   agg_free(a);
 }
 
+static void on_data(void *ctx, int rc, const zkr__reply_t *r);
+
+/* A child we may not read (ZNOAUTH: a creator-only ACL): exists needs no
+ * permission and still tells its owner and czxid; its data stays unknown. */
+static int send_exists(agg_t *a, item_t *it) {
+  char *child = zkr__path_join(a->path, a->list[it->idx].name);
+  zkr__call_t c;
+  int rc;
+  if (!child)
+    return ZKR_ENOMEM;
+  it->by_exists = 1;
+  if ((rc = zkr__call_begin(a->s, a->gen, ZKR__K_EXISTS, on_data, it, &c)) == 0)
+    rc = zkr__call_end(&c, zoo_aexists(c.zh, child, 0, zkr__cb_stat, c.op));
+  free(child);
+  return rc;
+}
+
 static void on_data(void *ctx, int rc, const zkr__reply_t *r) {
   item_t *it = ctx;
   agg_t *a = it->a;
   zkr_contender_t *e = &a->list[it->idx];
   int left;
 
+  if (rc == ZNOAUTH && !it->by_exists && send_exists(a, it) == 0)
+    return; /* this item answers again */
   pthread_mutex_lock(&a->mu);
-  if (rc == ZOK) {
+  if (rc == ZOK && it->by_exists) {
+    e->owner_session = r->stat ? r->stat->ephemeralOwner : 0;
+    e->czxid = r->stat ? r->stat->czxid : 0;
+  } else if (rc == ZOK) {
     e->owner_session = r->stat ? r->stat->ephemeralOwner : 0;
     e->czxid = r->stat ? r->stat->czxid : 0;
     e->data_len = r->data_len;

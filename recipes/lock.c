@@ -15,6 +15,11 @@
  *     unknown children are ignored and reported to the log. Lowest holds.
  *  3. Otherwise getData-with-watch the predecessor only (no herd). getData, not
  *     exists: on a vanished node exists would leave a creation watch behind.
+ *     A predecessor we may not read (ZNOAUTH: a creator-only ACL) cannot be
+ *     watched at all: the server sends a node's events only to clients that may
+ *     read it. Then we list the parent with a child watch instead (the parent's
+ *     ACL decides there) and list again on each child event until it goes: a
+ *     herd, but only behind such a node.
  *     If the predecessor is already gone, list again: the place in the queue is
  *     kept. When the predecessor goes and it was the lowest node of our last
  *     listing, nobody can be ahead any more (sequences only grow), so we hold
@@ -53,7 +58,16 @@
 #define NODE_PATH_MAX     (ZKR__PATH_MAX + 64)
 
 enum { ST_IDLE, ST_ACQUIRING, ST_HELD };
-enum { OP_PARENT, OP_CREATE, OP_LIST, OP_WATCHGET, OP_WATCH, OP_OWNER, OP_VERIFY };
+enum {
+  OP_PARENT,
+  OP_CREATE,
+  OP_LIST,
+  OP_WATCHGET,
+  OP_WATCH,
+  OP_OWNER,
+  OP_VERIFY,
+  OP_CHILDWATCH /* the child watch of a listing behind an unreadable predecessor */
+};
 
 struct zkr_lock {
   pthread_mutex_t mu;
@@ -89,19 +103,20 @@ struct zkr_lock {
   uint32_t create_tok, list_tok, watch_tok, owner_tok;
   uint32_t verify_tok; /* held across a reconnect: checking the node is ours */
   int parent_rounds;
-  int parent_err;     /* a parent create failed with this */
-  int have_node;      /* node_path is ours and exists (as far as we know) */
-  int ambiguous;      /* our create may have happened: recover by GUID */
-  int recovering;     /* the current listing is a GUID search */
-  int wait_reconnect; /* resume when the connection is back */
-  int wait_session;   /* restart when a new session is there */
-  char *pred;         /* the predecessor we watch (malloc'd: a server-given name
-                         has no length limit of ours), NULL if none */
-  int pred_lowest;    /* ... was the lowest of our last listing */
-  int32_t pred_ver;   /* its data version our last listing is known to follow */
-  int pred_ver_next;  /* a listing after its data changed: adopt the next version */
-  int keep_watch;     /* listing again with the watch on it still set */
-  int unknown_seen;   /* unknown children in the last listing (for the log) */
+  int parent_err;      /* a parent create failed with this */
+  int have_node;       /* node_path is ours and exists (as far as we know) */
+  int ambiguous;       /* our create may have happened: recover by GUID */
+  int recovering;      /* the current listing is a GUID search */
+  int wait_reconnect;  /* resume when the connection is back */
+  int wait_session;    /* restart when a new session is there */
+  char *pred;          /* the predecessor we watch (malloc'd: a server-given name
+                          has no length limit of ours), NULL if none */
+  int pred_lowest;     /* ... was the lowest of our last listing */
+  int pred_unreadable; /* ... refused our read (ZNOAUTH): we wait with child watches */
+  int32_t pred_ver;    /* its data version our last listing is known to follow */
+  int pred_ver_next;   /* a listing after its data changed: adopt the next version */
+  int keep_watch;      /* listing again with the watch on it still set */
+  int unknown_seen;    /* unknown children in the last listing (for the log) */
 
   /* our node; the guard op points into node_path, so it is only rewritten by a
    * new attempt */
@@ -269,6 +284,41 @@ static int send_list(zkr_lock_t *l, int recovering) {
     return rc;
   l->stats.lists++;
   return end(&c, op, zoo_aget_children(c.zh, l->path, 0, zkr__cb_strings, c.op));
+}
+
+/* A listing that also sets a child watch on P, standing in for the watch on an
+ * unreadable predecessor (watch_tok names it). */
+static int send_list_watched(zkr_lock_t *l) {
+  zkr__call_t c;
+  lk_op_t *op, *wop;
+  int rc;
+
+  l->list_tok = ++l->tok;
+  l->watch_tok = l->list_tok;
+  l->recovering = 0;
+  op = op_new(l, OP_LIST, l->list_tok);
+  wop = op_new(l, OP_CHILDWATCH, l->watch_tok);
+  if (!wop) {
+    if (op)
+      op_free(op);
+    return ZKR_ENOMEM;
+  }
+  if ((rc = call(l, op, ZKR__K_CHILDREN, &c)) != 0) {
+    op_free(wop);
+    return rc;
+  }
+  if ((rc = zkr__call_watch(&c, on_watch, wop)) != 0) {
+    op_free(wop);
+    return end(&c, op, rc);
+  }
+  l->stats.lists++;
+  l->stats.watches++;
+  rc = end(
+      &c, op,
+      zoo_awget_children(c.zh, l->path, zkr__watcher, c.watch, zkr__cb_strings, c.op));
+  if (rc != 0)
+    op_free(wop);
+  return rc;
 }
 
 /* create2 our node, then (pipelined) list the parent. */
@@ -496,7 +546,8 @@ static void log_unknown(zkr_lock_t *l, const zkr__child_t *c, int n, int k) {
   }
 }
 
-static void on_listing(zkr_lock_t *l, const struct String_vector *v, notes_t *n) {
+static void on_listing(zkr_lock_t *l, const struct String_vector *v, int watched,
+                       notes_t *n) {
   zkr__child_t *c;
   int k, me = -1, rc, keep = l->keep_watch;
 
@@ -556,10 +607,18 @@ static void on_listing(zkr_lock_t *l, const struct String_vector *v, notes_t *n)
     l->pred = pred;
     l->pred_ver = 0; /* nodes are made with version 0 */
     l->pred_ver_next = 0;
+    l->pred_unreadable = 0;
     keep = 0;
   }
   l->pred_lowest = me == 1;
   free(c);
+  if (l->pred_unreadable) {
+    /* Still there: a listing with a child watch was just answered (then wait for
+     * its event), or one must be made. */
+    if (!watched && (rc = send_list_watched(l)) != 0)
+      trouble(l, rc, n);
+    return;
+  }
   n->waiting = 1;
   if (keep && l->watch_tok != 0)
     return; /* the same predecessor, still watched */
@@ -675,7 +734,7 @@ static void on_reply(void *ctx, int rc, const zkr__reply_t *r) {
     if (l->state == ST_ACQUIRING && op->tok == l->list_tok) {
       l->list_tok = 0;
       if (rc == ZOK || rc == ZNONODE) /* no parent: an empty listing */
-        on_listing(l, rc == ZOK ? r->strings : NULL, &n);
+        on_listing(l, rc == ZOK ? r->strings : NULL, op->tok == l->watch_tok, &n);
       else if (l->have_node || l->recovering)
         trouble(l, rc, &n);
       /* else: the pipelined listing of a create that failed; its reply decides */
@@ -686,6 +745,13 @@ static void on_reply(void *ctx, int rc, const zkr__reply_t *r) {
       if (rc == ZNONODE) {
         l->stats.pred_vanished++;
         pred_gone(l, &n);
+      } else if (rc == ZNOAUTH) {
+        /* We may not read it, and the server sends its events only to those who
+         * may: wait on P's children instead. */
+        int src;
+        l->pred_unreadable = 1;
+        if ((src = send_list_watched(l)) != 0)
+          trouble(l, src, &n);
       } else if (rc != ZOK) {
         l->watch_tok = 0;
         trouble(l, rc, &n);
@@ -743,7 +809,12 @@ static void on_watch(void *ctx, int rc, const zkr__reply_t *r) {
       r->type != ZOO_NOTWATCHING_EVENT) {
     l->stats.notifications++;
     l->watch_tok = 0;
-    if (r->type == ZOO_DELETED_EVENT) {
+    if (op->kind == OP_CHILDWATCH) {
+      /* Behind an unreadable predecessor: some child came or went. */
+      int src = send_list_watched(l);
+      if (src != 0)
+        trouble(l, src, &n);
+    } else if (r->type == ZOO_DELETED_EVENT) {
       pred_gone(l, &n);
     } else {
       /* Data changed: the node is still there; look again and re-arm. */

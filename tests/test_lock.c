@@ -452,6 +452,64 @@ START_TEST(long_names_hold_their_place) {
 }
 END_TEST
 
+/* W7: the node ahead has a creator-only ACL (ZKR_ACL_CREATOR), so a waiter may
+ * not read it, and the server does not send it the node's events. 0.1.0 failed
+ * the waiter at once with ZNOAUTH; it must wait (on the parent's children) and
+ * hold once the node goes. */
+START_TEST(waits_behind_a_creator_only_node) {
+  char root[64], path[128];
+  zkr_session_t *alice, *bob = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(bob);
+  zkr_lock_t *la, *lb;
+  zkr_contender_t *c;
+  zkr__lock_stats_t st;
+  int n;
+
+  ck_assert_int_eq(zkr_session_new(&alice), 0);
+  ck_assert_int_eq(zkr_session_set_auth(alice, "digest", "alice:secret"), 0);
+  ck_assert_int_eq(zkr_session_set_acl(alice, ZKR_ACL_CREATOR), 0);
+  ck_assert_int_eq(zkr_session_connect(alice, tu_hosts(), 15000), 0);
+  tu_root(root, sizeof(root));
+  lock_path(path, sizeof(path), root);
+  raw_lock_parents(zh, root, path); /* open parents: anyone may queue */
+  ck_assert_int_eq(zkr_lock_new(alice, path, &la), 0);
+  ck_assert_int_eq(zkr_lock_acquire(la, 5000), 0);
+  ck_assert_int_eq(zkr_lock_new(bob, path, &lb), 0);
+  ck_assert_int_eq(zkr_lock_acquire(lb, 1000), ZKR_ETIMEDOUT);
+  ck_assert_int_eq(zkr__lock_stats(lb, &st), 0);
+  ck_assert_uint_eq(st.watches, 2); /* getData refused, then a child watch */
+  /* Alice is listed: her data cannot be read, her owner still shows. */
+  ck_assert_int_eq(zkr_contenders_list(bob, path, 5000, &c, &n), 0);
+  ck_assert_int_eq(n, 1);
+  ck_assert_int_eq(c[0].data_len, -1);
+  ck_assert_int_eq(c[0].owner_session, zkr_session_id(alice));
+  zkr_contenders_free(c, n);
+  ck_assert_int_eq(zkr_lock_release(la, 5000), 0);
+  ck_assert_int_eq(zkr_lock_acquire(la, 5000), 0);
+  {
+    done_t d = DONE_INIT;
+    ck_assert_int_eq(zkr_lock_acquire_async(lb, 10000, done_cb, &d), 0);
+    tu_wait_children(zh, path, 2, 5000);
+    ck_assert_int_eq(zkr_lock_release(la, 5000), 0); /* bob holds once it goes */
+    ck_assert_int_eq(done_wait(&d, 15000), 1);
+    ck_assert_int_eq(zkr__lock_stats(lb, &st), 0);
+    ck_assert_msg(
+        d.rc == 0,
+        "rc %d lists %llu watches %llu notif %llu vanished %llu grants %llu gwl %llu",
+        d.rc, (unsigned long long)st.lists, (unsigned long long)st.watches,
+        (unsigned long long)st.notifications, (unsigned long long)st.pred_vanished,
+        (unsigned long long)st.grants, (unsigned long long)st.grants_without_list);
+  }
+  ck_assert_int_eq(zkr_lock_release(lb, 5000), 0);
+  zkr_lock_free(lb);
+  zkr_lock_free(la);
+  tu_wait_children(zh, path, 0, 5000);
+  tu_rmr(zh, root);
+  zkr_session_free(alice);
+  zkr_session_free(bob);
+}
+END_TEST
+
 /* b's predecessor is a raw node r (another library's, say) that vanishes after b
  * listed the queue and before b could watch it. With lowest == 0 a lock held
  * through lx stays ahead of r. */
@@ -1017,6 +1075,7 @@ Suite *lock_suite(void) {
   tcase_add_test(tc, fifo_grant_order_and_one_watch_per_waiter);
   tcase_add_test(tc, mutual_exclusion_many_sessions);
   tcase_add_test(tc, long_names_hold_their_place);
+  tcase_add_test(tc, waits_behind_a_creator_only_node);
   tcase_add_test(tc, predecessor_vanishes_lowest);
   tcase_add_test(tc, predecessor_vanishes_not_lowest);
   tcase_add_test(tc, predecessor_changed_before_watch);

@@ -38,7 +38,8 @@ ZKR_API const char *zkr_format_name(int format);
 typedef struct zkr_contender {
   char *name;            /* child name (NUL-terminated) */
   char *data;            /* node data, NUL-terminated for convenience; NULL if none */
-  int data_len;          /* data length in bytes, -1 if the node has no data */
+  int data_len;          /* data length in bytes, -1 if the node has no data (or
+                            its ACL does not let us read it) */
   int32_t sequence;      /* sequence suffix (meaningless for unknown children) */
   int format;            /* zkr_format_t */
   int reader;            /* 1 for a read-lock node (kazoo __rlock__, Curator __READ__) */
