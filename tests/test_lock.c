@@ -510,6 +510,81 @@ START_TEST(waits_behind_a_creator_only_node) {
 }
 END_TEST
 
+/* UTF-8 of one code point. */
+static int utf8(unsigned cp, char *o) {
+  if (cp < 0x80) {
+    o[0] = (char)cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    o[0] = (char)(0xc0 | cp >> 6);
+    o[1] = (char)(0x80 | (cp & 63));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    o[0] = (char)(0xe0 | cp >> 12);
+    o[1] = (char)(0x80 | ((cp >> 6) & 63));
+    o[2] = (char)(0x80 | (cp & 63));
+    return 3;
+  }
+  o[0] = (char)(0xf0 | cp >> 18);
+  o[1] = (char)(0x80 | ((cp >> 12) & 63));
+  o[2] = (char)(0x80 | ((cp >> 6) & 63));
+  o[3] = (char)(0x80 | (cp & 63));
+  return 4;
+}
+
+/* W4: our path check says what the server says, and a path it refuses is
+ * refused before anything is written (0.1.0 passed such paths, the create
+ * failed with ZBADARGUMENTS, and the container parents made for it stayed). */
+START_TEST(paths_refused_like_the_server) {
+  char root[64], path[160], p[96];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(s);
+  zkr_lock_t *l = NULL;
+  int agree = 0, refused = 0;
+
+  tu_root(root, sizeof(root));
+  ck_assert_int_eq(zoo_create(zh, root, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+  /* Code points across the whole range (every 61st, and the edges). */
+  for (unsigned cp = 0x20; cp < 0x20000; cp += cp < 0x10000 ? 61 : 4099) {
+    unsigned edges[] = {cp,     0x7f,   0x9f,   0xa0,   0xd7ff,
+                        0xe000, 0xf8ff, 0xf900, 0xffef, 0xfff0};
+    for (size_t e = 0; e < (cp == 0x20 ? sizeof(edges) / sizeof(edges[0]) : 1); e++) {
+      int n = snprintf(p, sizeof(p), "%s/x", root), server, ours;
+      if (edges[e] == '/' || (edges[e] >= 0xd800 && edges[e] <= 0xdfff))
+        continue;
+      p[n + utf8(edges[e], p + n)] = '\0';
+      server = zoo_create(zh, p, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+      ours = zkr__path_check(p);
+      ck_assert_msg((server == ZOK) == (ours == 0), "U+%04X: server %d, ours %d",
+                    edges[e], server, ours);
+      agree++;
+      refused += server != ZOK;
+    }
+  }
+  ck_assert_int_gt(agree, 1000);
+  ck_assert_int_gt(refused, 50);
+  /* Malformed UTF-8 is refused by both as well. */
+  {
+    const char *bad[] = {"\xc3", "\xff", "\xc0\xaf", "\xed\xa0\x80", "\x80"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+      snprintf(p, sizeof(p), "%s/m%s", root, bad[i]);
+      ck_assert_int_ne(zoo_create(zh, p, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0),
+                       ZOK);
+      ck_assert_int_eq(zkr__path_check(p), ZKR_EINVAL);
+    }
+  }
+  /* A refused path leaves nothing behind. */
+  tu_rmr(zh, root);
+  snprintf(path, sizeof(path), "%s/a/b/\xc2\x80", root);
+  ck_assert_int_eq(zkr_lock_new(s, path, &l), ZKR_EINVAL);
+  ck_assert_ptr_null(l);
+  ck_assert_int_eq(zoo_exists(zh, root, 0, NULL), ZNONODE);
+  zkr_session_free(s);
+}
+END_TEST
+
 /* b's predecessor is a raw node r (another library's, say) that vanishes after b
  * listed the queue and before b could watch it. With lowest == 0 a lock held
  * through lx stays ahead of r. */
@@ -1075,6 +1150,7 @@ Suite *lock_suite(void) {
   tcase_add_test(tc, fifo_grant_order_and_one_watch_per_waiter);
   tcase_add_test(tc, mutual_exclusion_many_sessions);
   tcase_add_test(tc, long_names_hold_their_place);
+  tcase_add_test(tc, paths_refused_like_the_server);
   tcase_add_test(tc, waits_behind_a_creator_only_node);
   tcase_add_test(tc, predecessor_vanishes_lowest);
   tcase_add_test(tc, predecessor_vanishes_not_lowest);
