@@ -47,6 +47,69 @@ def say(msg):
     print(msg, flush=True)
 
 
+def leftovers(workdir):
+    """Processes still running whose command line names something under workdir:
+    the suite's servers (their zoo.cfg) and clients (their history files). The
+    suite must have ended every one of them by pid; this is the check that it
+    did. Returns [(pid, command line)]."""
+    found, me = [], os.getpid()
+    mark = workdir.rstrip("/") + "/"
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == me:
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+            with open(f"/proc/{d}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state in ("Z", "X"):
+            continue  # exited, not yet reaped: not running
+        argv = [a.decode(errors="replace") for a in args if a]
+        if any(a.startswith(mark) for a in argv):
+            found.append((int(d), " ".join(argv)))
+    return found
+
+
+def end_leftovers(workdir, report=True):
+    """Report and SIGKILL (by pid) whatever leftovers() finds; returns them."""
+    left = leftovers(workdir)
+    for pid, cmd in left:
+        if report:
+            say(f"faultcheck: LEFT RUNNING after the run: pid {pid}: {cmd[:200]}")
+        try:
+            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return left
+
+
+def leftover_self_test():
+    """The leftover check must see a process that names the work dir."""
+    d = tempfile.mkdtemp(prefix="zkr-faults-probe.")
+    probe = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                              os.path.join(d, "probe")])
+    try:
+        deadline = now() + 10
+        while not leftovers(d) and now() < deadline:
+            time.sleep(0.01)
+        found = [p for p, _ in leftovers(d)]
+        if found != [probe.pid]:
+            raise SystemExit(f"faultcheck: leftover check self-test failed: found {found}, "
+                             f"want [{probe.pid}]")
+        end_leftovers(d, report=False)
+        probe.wait(timeout=10)
+        if leftovers(d):
+            raise SystemExit("faultcheck: leftover check could not end its probe")
+    finally:
+        if probe.poll() is None:
+            probe.kill()
+            probe.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 class Ensemble:
     """The throwaway ensemble, driven through tests/zk/zkctl.sh."""
 
@@ -648,8 +711,15 @@ class FaultCheck:
     def cleanup(self):
         for c in self.live_clients:
             c.kill()
+            try:
+                c.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
         self.hub.close()
         self.ens.stop()
+        # Nothing the suite started may outlive it (a server was once left
+        # running after a passing run): check by the work dir, end by pid.
+        return end_leftovers(self.workdir)
 
 
 def main():
@@ -671,6 +741,7 @@ def main():
     rng.shuffle(head)
     chosen = head + [s for s in chosen if s[0] == "random-mix"]
 
+    leftover_self_test()
     fc = FaultCheck(a)
 
     def on_signal(sig, frame):
@@ -721,7 +792,11 @@ def main():
         say(f"faultcheck: interrupted; histories so far in {fc.workdir}")
         raise
     finally:
-        fc.cleanup()
+        left = fc.cleanup()
+    if left:
+        failed += 1
+        say(f"faultcheck: {len(left)} process(es) of the suite were still running after "
+            f"it stopped them (ended now, by pid): counted as a failure")
     say(f"\nfaultcheck: seed {a.seed}: {passed} passed, {failed} failed "
         f"({now() - t_all:.0f} s)")
     if a.keep:
