@@ -11,7 +11,8 @@
 #   make install        honours DESTDIR, PREFIX, LIBDIR, INCLUDEDIR, BINDIR
 #   make uninstall | clean | format
 # Knobs: WERROR=1 (warnings are errors), SANITIZE=1 (ASan + UBSan, in build/san),
-#        VALGRIND=1 (run the Check suites under valgrind), CC, CFLAGS.
+#        TSAN=1 (ThreadSanitizer, in build/tsan), VALGRIND=1 (run the Check suites
+#        under valgrind), CC, CFLAGS.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -31,6 +32,9 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 ifeq ($(SANITIZE),1)
 BUILD ?= build/san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(TSAN),1)
+BUILD ?= build/tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 else
 BUILD ?= build
 SANFLAGS :=
@@ -146,7 +150,7 @@ check: deps
 	$(MAKE) --no-print-directory check-run
 
 check-run: all examples tests $(ZKR_BIN)
-	BUILD=$(BUILD) VALGRIND=$(VALGRIND) CC="$(CC)" tests/zk/with-zk.sh -- tests/run.sh
+	BUILD=$(BUILD) VALGRIND=$(VALGRIND) TSAN=$(TSAN) CC="$(CC)" tests/zk/with-zk.sh -- tests/run.sh
 
 demo: deps
 	$(MAKE) --no-print-directory demo-run

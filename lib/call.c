@@ -9,15 +9,17 @@
  */
 #include "session_priv.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-static zkr__fault_fn fault_fn;
-static void *fault_arg;
+/* Set by tests while completions run on client threads: atomics. */
+static zkr__fault_fn _Atomic fault_fn;
+static void *_Atomic fault_arg;
 
 void zkr__set_fault_hook(zkr__fault_fn fn, void *arg) {
-  fault_fn = fn;
-  fault_arg = arg;
+  atomic_store(&fault_arg, arg);
+  atomic_store(&fault_fn, fn);
 }
 
 /* s->mu held. */
@@ -134,8 +136,10 @@ static void complete(zkr__rec_t *r, int rc, zkr__reply_t *rep) {
   zkr__rec_t *unset_watch = NULL;
   int real_rc = rc;
 
-  if (fault_fn) {
-    rc = fault_fn(fault_arg, s, r->kind, rc);
+  zkr__fault_fn hook = atomic_load(&fault_fn);
+
+  if (hook) {
+    rc = hook(atomic_load(&fault_arg), s, r->kind, rc);
     if (rc != real_rc)
       memset(rep, 0, sizeof(*rep));
   }

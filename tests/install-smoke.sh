@@ -13,7 +13,7 @@ hosts=${ZKR_TEST_STANDALONE:-${ZKR_TEST_HOSTS:-}}
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 
-make --no-print-directory -s install DESTDIR="$stage" PREFIX=/usr SANITIZE= BUILD=build >/dev/null
+make --no-print-directory -s install DESTDIR="$stage" PREFIX=/usr SANITIZE= TSAN= BUILD=build >/dev/null
 
 export PKG_CONFIG_PATH="$stage/usr/lib/pkgconfig"
 export PKG_CONFIG_SYSROOT_DIR="$stage"   # staged tree: rewrite /usr/... into the stage
@@ -42,7 +42,7 @@ LD_LIBRARY_PATH="$stage/usr/lib" "$stage/session" "$hosts"
 [ -x "$stage/usr/bin/zkr" ] || { echo "install-smoke: usr/bin/zkr not installed" >&2; exit 1; }
 "$stage/usr/bin/zkr" --version
 
-make --no-print-directory -s uninstall DESTDIR="$stage" PREFIX=/usr SANITIZE= BUILD=build
+make --no-print-directory -s uninstall DESTDIR="$stage" PREFIX=/usr SANITIZE= TSAN= BUILD=build
 left=$(find "$stage/usr" -type f | wc -l)
 if [ "$left" -ne 0 ]; then
   echo "install-smoke: uninstall left $left files:" >&2

@@ -169,8 +169,40 @@ static struct {
   int64_t set_value;
 } hk;
 
+/* hk is shared with the completion threads: it is read and written under hk_mu. */
+static pthread_mutex_t hk_mu = PTHREAD_MUTEX_INITIALIZER;
+static void hk_lock(void) {
+  pthread_mutex_lock(&hk_mu);
+}
+static void hk_unlock(void) {
+  pthread_mutex_unlock(&hk_mu);
+}
+static int hk_fired(void) {
+  int f;
+  hk_lock();
+  f = hk.fired;
+  hk_unlock();
+  return f;
+}
+static zhandle_t *hk_set_zh(void) {
+  zhandle_t *zh;
+  hk_lock();
+  zh = hk.set_zh;
+  hk_unlock();
+  return zh;
+}
+
+static int counter_hook_locked(zkr_session_t *s, int kind, int rc);
+
 static int counter_hook(void *arg, zkr_session_t *s, int kind, int rc) {
   (void)arg;
+  hk_lock();
+  rc = counter_hook_locked(s, kind, rc);
+  hk_unlock();
+  return rc;
+}
+
+static int counter_hook_locked(zkr_session_t *s, int kind, int rc) {
   if (s != hk.s)
     return rc;
   if (hk.set_zh && kind == ZKR__K_GET) {
@@ -227,16 +259,18 @@ START_TEST(compare_and_set) {
   c0 = zkr_counter_conflicts(a);
   ck_assert_int_eq(zkr__counter_stats(a, &st), 0);
   ck_assert_int_eq(zkr_counter_set(b, 18, 5000), 0); /* empties a's cache */
+  hk_lock();
   memset(&hk, 0, sizeof(hk));
   hk.s = s;
   hk.set_zh = zkr_session_zhandle(t);
   hk.set_path = path;
   hk.set_value = 18;
+  hk_unlock();
   zkr__set_fault_hook(counter_hook, NULL);
   wait_dropped(a, st.cache_dropped + 1);
   ck_assert_int_eq(zkr_counter_cas(a, 18, 19, 5000, &v), 0);
   zkr__set_fault_hook(NULL, NULL);
-  ck_assert_ptr_null(hk.set_zh);
+  ck_assert_ptr_null(hk_set_zh());
   ck_assert_uint_eq(zkr_counter_conflicts(a), c0 + 1);
   ck_assert_int_eq(zkr_counter_get(b, 5000, &v), 0);
   ck_assert_int_eq(v, 19);
@@ -322,15 +356,17 @@ START_TEST(ambiguous_writes_applied_exactly_once) {
   ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
 
   /* Applied, reply lost: the marker says applied; no second increment. */
+  hk_lock();
   memset(&hk, 0, sizeof(hk));
   hk.s = s;
   hk.kind = ZKR__K_MULTI;
   hk.from_rc = ZOK;
   hk.turn_into = ZCONNECTIONLOSS;
+  hk_unlock();
   zkr__set_fault_hook(counter_hook, NULL);
   ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
   ck_assert_int_eq(v, 2);
-  ck_assert_int_eq(hk.fired, 1);
+  ck_assert_int_eq(hk_fired(), 1);
   ck_assert_int_eq(zkr__counter_stats(a, &st), 0);
   ck_assert_int_eq(st.ambiguous, 1);
   ck_assert_int_eq(st.resolved_applied, 1);
@@ -344,6 +380,7 @@ START_TEST(ambiguous_writes_applied_exactly_once) {
   ck_assert_int_eq(v, 3);
   ck_assert_int_eq(zkr_counter_add(b, 1, 5000, &v), 0);
   ck_assert_int_eq(v, 4);
+  hk_lock();
   memset(&hk, 0, sizeof(hk));
   hk.s = s;
   hk.kind = ZKR__K_MULTI;
@@ -352,9 +389,10 @@ START_TEST(ambiguous_writes_applied_exactly_once) {
   hk.set_zh = zkr_session_zhandle(t);
   hk.set_path = path;
   hk.set_value = 5;
+  hk_unlock();
   ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
   ck_assert_int_eq(v, 6);
-  ck_assert_int_eq(hk.fired, 1);
+  ck_assert_int_eq(hk_fired(), 1);
   ck_assert_int_eq(zkr__counter_stats(a, &st), 0);
   ck_assert_int_eq(st.ambiguous, 2);
   ck_assert_int_eq(st.resolved_not_applied, 1);
@@ -362,14 +400,16 @@ START_TEST(ambiguous_writes_applied_exactly_once) {
   /* Applied, and the C client dropped the connection over a reply out of order:
    * it fails what was in flight with ZRUNTIMEINCONSISTENCY, which is a lost reply
    * too (seen in the fault suite after a paused leader came back). */
+  hk_lock();
   memset(&hk, 0, sizeof(hk));
   hk.s = s;
   hk.kind = ZKR__K_MULTI;
   hk.from_rc = ZOK;
   hk.turn_into = ZRUNTIMEINCONSISTENCY;
+  hk_unlock();
   ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
   ck_assert_int_eq(v, 7);
-  ck_assert_int_eq(hk.fired, 1);
+  ck_assert_int_eq(hk_fired(), 1);
   ck_assert_int_eq(zkr__counter_stats(a, &st), 0);
   ck_assert_int_eq(st.ambiguous, 3);
   ck_assert_int_eq(st.resolved_applied, 2);
@@ -398,16 +438,18 @@ START_TEST(session_expired_during_ambiguous_write_is_unknown) {
   ck_assert_int_eq(zkr_counter_new(s, path, ZKR_COUNTER_INT64, &a), 0);
   ck_assert_int_eq(zkr_counter_new(t, path, ZKR_COUNTER_INT64, &b), 0);
   ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
+  hk_lock();
   memset(&hk, 0, sizeof(hk));
   hk.s = s;
   hk.kind = ZKR__K_MULTI;
   hk.from_rc = ZOK;
   hk.turn_into = ZCONNECTIONLOSS;
   hk.expire_on_check = 1;
+  hk_unlock();
   zkr__set_fault_hook(counter_hook, NULL);
   ck_assert_int_eq(zkr_counter_add(a, 1, 30000, &v), ZKR_EUNKNOWN);
   zkr__set_fault_hook(NULL, NULL);
-  ck_assert_int_eq(hk.fired, 2);
+  ck_assert_int_eq(hk_fired(), 2);
   ck_assert_int_eq(zkr__counter_stats(a, &st), 0);
   ck_assert_int_eq(st.unknown, 1);
   /* It did apply (the test turned a success into a lost reply), but the client
@@ -533,15 +575,17 @@ START_TEST(timeout_zero_tries_once) {
   }
   /* Losing to another writer would mean waiting and trying again: it ends. */
   ck_assert_int_eq(zkr_counter_new(s, path, ZKR_COUNTER_INT64, &c), 0);
+  hk_lock();
   memset(&hk, 0, sizeof(hk));
   hk.s = s;
   hk.set_zh = zkr_session_zhandle(t);
   hk.set_path = path;
   hk.set_value = 100;
+  hk_unlock();
   zkr__set_fault_hook(counter_hook, NULL);
   ck_assert_int_eq(zkr_counter_add(c, 1, 0, &v), ZKR_ETIMEDOUT);
   zkr__set_fault_hook(NULL, NULL);
-  ck_assert_ptr_null(hk.set_zh);
+  ck_assert_ptr_null(hk_set_zh());
   ck_assert_int_eq(zkr_counter_get(d, 5000, &v), 0);
   ck_assert_int_eq(v, 100);
   ck_assert_int_eq(zkr__counter_stats(c, &st), 0);
@@ -684,8 +728,8 @@ START_TEST(async_queue_and_free) {
   deadline = tu_now_ms() + 20000;
   while (__atomic_load_n(&calls[0], __ATOMIC_SEQ_CST) < 20 && tu_now_ms() < deadline)
     usleep(1000);
-  ck_assert_int_eq(calls[0], 20);
-  ck_assert_int_eq(calls[1], 20);
+  ck_assert_int_eq(__atomic_load_n(&calls[0], __ATOMIC_SEQ_CST), 20);
+  ck_assert_int_eq(__atomic_load_n(&calls[1], __ATOMIC_SEQ_CST), 20);
   ck_assert_int_eq(zkr_counter_get(c, 5000, &v), 0);
   ck_assert_int_eq(v, 20);
   ck_assert_int_eq(tu_nchildren(zkr_session_zhandle(s), mdir), 1);

@@ -349,6 +349,15 @@ START_TEST(bad_input_is_einval_without_side_effects) {
   ck_assert_int_eq(zkr_session_set_timeout(n, 1 << 30), ZKR_EINVAL);
   ck_assert_int_eq(zkr_session_set_timeout(n, INT32_MAX), ZKR_EINVAL);
   ck_assert_int_eq(zkr_session_wait_connected(n, -5), ZKR_EINVAL);
+  /* A host list none of whose names resolves is said so (0.1.0: "system call
+   * failed"). */
+  {
+    zkr_session_t *x = (zkr_session_t *)0x1;
+    ck_assert_int_eq(zkr_session_open("no-such-host.invalid:2181", 5000, 1000, &x),
+                     ZKR_ERESOLVE);
+    ck_assert_ptr_null(x);
+    ck_assert_str_eq(zkr_errname(ZKR_ERESOLVE), "ZKR_ERESOLVE");
+  }
   {
     const int edges[] = {100, (1 << 30) - 1};
     for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {

@@ -8,7 +8,14 @@
  * (ZKR_COUNTER_INT32, Curator's SharedCount / DistributedAtomicInteger and kazoo's
  * Counter with support_curator=True). A missing or empty node reads as 0; a
  * missing node is created by the first write (its parents as containers). Data of
- * any other length is ZKR_EBADDATA and is never overwritten.
+ * any other length is ZKR_EBADDATA and is not overwritten.
+ *
+ * A write reuses the value and version of the last reply when it can. That
+ * cache is tied to the node's incarnation (czxid) and guarded by a data watch,
+ * so a node deleted and created again is read before the next write. ZooKeeper
+ * has no check on czxid: a delete and re-create that both land within about one
+ * round trip before a write (before their notification reaches us) can still
+ * let it through, as with a plain read + versioned write; it is then logged.
  *
  * Every write is one transaction: the versioned setData (or the create), plus a
  * marker node for this operation and the delete of this object's previous marker,
@@ -65,7 +72,11 @@ ZKR_API int zkr_counter_get_async(zkr_counter_t *c, zkr_counter_cb cb, void *arg
  * Add delta and return the new value (new_value may be NULL). ZKR_EOVERFLOW if the
  * result would not fit the encoding (nothing changed). ZKR_ETIMEDOUT means not
  * applied; ZKR_EUNKNOWN means the outcome could not be decided before the deadline
- * or the session's end.
+ * or the session's end (a write still in flight at the deadline ends there with
+ * ZKR_EUNKNOWN; it is never retried). timeout_ms 0 tries once: the operation ends
+ * with ZKR_ETIMEDOUT where it would wait (not connected, lost to another writer,
+ * connection lost), or ZKR_EUNKNOWN if its write's outcome is open then. The
+ * same holds for get, set and cas.
  */
 ZKR_API int zkr_counter_add(zkr_counter_t *c, int64_t delta, int timeout_ms,
                             int64_t *new_value);
