@@ -6,7 +6,11 @@
  * lock path (the format of Curator's InterProcessMutex and go-zookeeper, so they
  * can share the path); the lowest child holds the lock. Children written by
  * kazoo, Curator's read/write lock and ZooKeeper's own recipes are respected in
- * sequence order too. A waiter watches only its predecessor.
+ * sequence order too. A waiter watches only its predecessor. A predecessor it
+ * may not read (another identity's ZKR_ACL_CREATOR node) sends it no events (the
+ * server tells a node's changes only to those who may read it): behind such a
+ * node the waiter watches the lock path's children instead, and wakes on every
+ * change of them until the node goes.
  *
  * Reentrancy: a lock object counts holds. Acquiring a lock object that already
  * holds adds a hold without talking to the server; release removes one, and the
