@@ -75,6 +75,17 @@ int zkr__call_begin(zkr_session_t *s, uint64_t gen, int kind, zkr__op_fn fn, voi
   return 0; /* s->mu stays held until zkr__call_end */
 }
 
+void zkr__session_outstanding(zkr_session_t *s, int *requests, int *watches) {
+  int r = 0, w = 0;
+  pthread_mutex_lock(&s->mu);
+  if (s->cur)
+    for (zkr__rec_t *x = s->cur->recs.next; x != &s->cur->recs; x = x->next)
+      x->is_watch ? w++ : r++;
+  pthread_mutex_unlock(&s->mu);
+  *requests = r;
+  *watches = w;
+}
+
 int zkr__call_watch(zkr__call_t *c, zkr__op_fn wfn, void *wctx) {
   zkr__rec_t *op = c->op, *w = calloc(1, sizeof(*w));
 

@@ -126,6 +126,8 @@ ZKR__HIDDEN int zkr__open_sessions(void);
 /* ---- session internals ---- */
 ZKR__HIDDEN void zkr__session_ref(zkr_session_t *s);
 ZKR__HIDDEN void zkr__session_unref(zkr_session_t *s);
+/* Requests and watches outstanding on the current client handle (tests). */
+ZKR__HIDDEN void zkr__session_outstanding(zkr_session_t *s, int *requests, int *watches);
 /* Generation of the current client handle (0 when there is none); it changes
  * whenever a new handle (hence a new ZooKeeper session) replaces the old one. */
 ZKR__HIDDEN uint64_t zkr__session_gen(zkr_session_t *s);

@@ -34,6 +34,10 @@
  * or exists, before its notification reaches us) cannot be seen in time; that is
  * the same window a plain getData + versioned setData has, between the two.
  * Should it happen, the write's reply shows another czxid and it is logged.
+ * A watch stays registered in the client until it fires: one set for a write
+ * outlives its object until P next changes, holding only a small anchor (see
+ * anchor_t), and a get sets none, so objects made and freed around a quiet node
+ * do not pile watches up.
  * After conflicts ("contended"), a
  * getData is pipelined right behind each write, so a losing write already has the
  * fresh value and version; the loser then waits a random part of a window that
@@ -84,9 +88,22 @@ enum {
   RQ_LREAD,
   RQ_LEXISTS,
   RQ_LWATCH,
-  RQ_ARM,   /* exists that sets the cache watch */
-  RQ_CWATCH /* the cache watch */
+  RQ_ARM /* exists that sets the cache watch */
 };
+
+/* The counter as the cache watch sees it. A watch stays registered in the
+ * client until it fires, however long that takes, so it must not keep the
+ * counter alive: it holds this anchor instead, whose c is cleared (in callback
+ * context) when the counter is freed. */
+typedef struct anchor {
+  _Atomic int refs;
+  zkr_counter_t *c; /* NULL once the counter is freed; read in callback context */
+} anchor_t;
+
+typedef struct cwatch {
+  anchor_t *a; /* holds a reference */
+  uint32_t tok;
+} cwatch_t;
 
 typedef struct cop {
   struct cop *next;
@@ -131,6 +148,7 @@ struct zkr_counter {
   int32_t cache_ver;
   int64_t cache_czxid; /* P's incarnation; 0 when not known yet (after a create) */
   int w_set;           /* the data watch guarding the cache is set or being set */
+  anchor_t *anchor;    /* what that watch holds; see anchor_t */
   uint32_t w_tok;      /* token of that watch */
   char prev_marker[NAME_MAX_]; /* this object's marker that exists, "" if none */
   uint64_t prev_gen;           /* session generation of prev_marker */
@@ -175,6 +193,11 @@ static void counter_ref(zkr_counter_t *c) {
   atomic_fetch_add(&c->refs, 1);
 }
 
+static void anchor_unref(anchor_t *a) {
+  if (atomic_fetch_sub(&a->refs, 1) == 1)
+    free(a);
+}
+
 static void counter_unref(zkr_counter_t *c) {
   if (atomic_fetch_sub(&c->refs, 1) != 1)
     return;
@@ -183,6 +206,8 @@ static void counter_unref(zkr_counter_t *c) {
     c->head = o->next;
     free(o);
   }
+  if (c->anchor) /* never freed through zkr_counter_free (a failed new) */
+    anchor_unref(c->anchor);
   zkr__session_unref(c->s);
   pthread_mutex_destroy(&c->mu);
   free(c->path);
@@ -291,14 +316,20 @@ static void end_unknown(zkr_counter_t *c, notes_t *n);
 
 /* ---- requests (c->mu held) ---- */
 
-/* Ask for the cache watch with call (none was set). The watch's context is
- * freed by on_watch, which runs exactly once. */
+static void on_cache_watch(void *ctx, int rc, const zkr__reply_t *rep);
+
+/* Ask for the cache watch with call (none was set). Its context is freed by
+ * on_cache_watch, which runs exactly once. */
 static int want_cache_watch(zkr_counter_t *c, zkr__call_t *call) {
-  crq_t *w = rq_new(c, RQ_CWATCH, ++c->tok);
+  cwatch_t *w = malloc(sizeof(*w));
   if (!w)
     return ZKR_ENOMEM;
-  if (zkr__call_watch(call, on_watch, w) != 0) {
-    rq_free(w);
+  w->a = c->anchor;
+  w->tok = ++c->tok;
+  atomic_fetch_add(&w->a->refs, 1);
+  if (zkr__call_watch(call, on_cache_watch, w) != 0) {
+    anchor_unref(w->a);
+    free(w);
     return ZKR_ENOMEM;
   }
   c->w_tok = w->tok;
@@ -306,7 +337,9 @@ static int want_cache_watch(zkr_counter_t *c, zkr__call_t *call) {
   return 0;
 }
 
-/* A read of P; it also sets the cache watch when none is set or being set. */
+/* A read of P; for a write to come, it also sets the cache watch when none is
+ * set or being set (a get alone sets none: a watch outlives the object that set
+ * it until P changes, and a get loop on a quiet node must not pile them up). */
 static int send_read(zkr_counter_t *c, int kind, uint32_t tok, uint64_t gen) {
   crq_t *r = rq_new(c, kind, tok);
   zkr__call_t call;
@@ -319,7 +352,8 @@ static int send_read(zkr_counter_t *c, int kind, uint32_t tok, uint64_t gen) {
   }
   r->gen = call.gen;
   c->stats.reads++;
-  watch = !c->w_set && want_cache_watch(c, &call) == 0;
+  watch =
+      !c->w_set && c->head && c->head->kind != OP_GET && want_cache_watch(c, &call) == 0;
   rc = watch
            ? zoo_awget(call.zh, c->path, zkr__watcher, call.watch, zkr__cb_data, call.op)
            : zoo_aget(call.zh, c->path, 0, zkr__cb_data, call.op);
@@ -745,12 +779,13 @@ static void on_read(zkr_counter_t *c, int rc, const zkr__reply_t *r, notes_t *n)
       finish(c, ZKR_EBADDATA, 0, n);
       return;
     }
-    c->cache_valid = 1;
+    /* Unguarded (a get sets no watch), the value may serve a write only after
+     * a fresh read. */
+    c->cache_valid = o->kind != OP_GET || c->w_set;
     c->missing = 0;
     c->cache_val = v;
     c->cache_ver = r->stat ? r->stat->version : 0;
     c->cache_czxid = r->stat ? r->stat->czxid : 0;
-    arm_cache_watch(c); /* when this read did not set it */
   } else if (rc == ZNONODE) {
     c->cache_valid = 1;
     c->missing = 1;
@@ -983,15 +1018,15 @@ static void on_lread(zkr_counter_t *c, crq_t *q, int rc, const zkr__reply_t *r,
   }
 }
 
-static void on_watch(void *ctx, int rc, const zkr__reply_t *rep) {
-  crq_t *q = ctx;
-  zkr_counter_t *c = q->c;
-  notes_t n = {0};
+/* The cache watch fired (rc 0), was not set, or its handle closed. */
+static void on_cache_watch(void *ctx, int rc, const zkr__reply_t *rep) {
+  cwatch_t *w = ctx;
+  zkr_counter_t *c = w->a->c; /* callback context: free cannot clear it now */
 
   (void)rep;
-  pthread_mutex_lock(&c->mu);
-  if (q->kind == RQ_CWATCH) {
-    if (q->tok == c->w_tok) {
+  if (c) {
+    pthread_mutex_lock(&c->mu);
+    if (w->tok == c->w_tok) {
       c->w_set = 0;
       /* P changed, or the watch is gone. A write of ours in flight explains a
        * change (its reply, which comes next, decides); anything else empties
@@ -1001,7 +1036,20 @@ static void on_watch(void *ctx, int rc, const zkr__reply_t *rep) {
         c->stats.cache_dropped++;
       }
     }
-  } else if (q->tok == c->l_tok && !c->freed && c->lfn) {
+    pthread_mutex_unlock(&c->mu);
+  }
+  anchor_unref(w->a);
+  free(w);
+}
+
+static void on_watch(void *ctx, int rc, const zkr__reply_t *rep) {
+  crq_t *q = ctx;
+  zkr_counter_t *c = q->c;
+  notes_t n = {0};
+
+  (void)rep;
+  pthread_mutex_lock(&c->mu);
+  if (q->tok == c->l_tok && !c->freed && c->lfn) {
     if (rc == ZOK)
       arm(c, 0); /* changed, created or deleted: read and watch again */
     else if (rc == ZCLOSING)
@@ -1186,11 +1234,16 @@ int zkr_counter_new(zkr_session_t *s, const char *path, int encoding,
   c->enc = encoding;
   c->path = strdup(path);
   c->mdir = malloc(n + sizeof(MARKER_SUFFIX));
+  if ((c->anchor = malloc(sizeof(*c->anchor))) != NULL) {
+    atomic_init(&c->anchor->refs, 1); /* the counter's, until zkr_counter_free */
+    c->anchor->c = c;
+  }
   {
     char g[37];
     if (zkr__guid(g) != 0) {
       free(c->path);
       free(c->mdir);
+      free(c->anchor);
       pthread_mutex_destroy(&c->mu);
       free(c);
       return ZKR_ESYSTEM;
@@ -1204,9 +1257,10 @@ int zkr_counter_new(zkr_session_t *s, const char *path, int encoding,
     if (!c->rng)
       c->rng = 88172645463325252ULL;
   }
-  if (!c->path || !c->mdir) {
+  if (!c->path || !c->mdir || !c->anchor) {
     free(c->path);
     free(c->mdir);
+    free(c->anchor);
     pthread_mutex_destroy(&c->mu);
     free(c);
     return ZKR_ENOMEM;
@@ -1417,6 +1471,11 @@ void zkr_counter_free(zkr_counter_t *c) {
   pthread_mutex_unlock(&c->mu);
   zkr__dispatch_enter(c->s);
   deliver(c, &n);
+  /* A cache watch still set fires into nothing from now on (and lets go of the
+   * anchor, not of the counter). */
+  c->anchor->c = NULL;
+  anchor_unref(c->anchor);
+  c->anchor = NULL;
   zkr__dispatch_leave(c->s);
   zkr_session_remove_listener(c->s, c->listener_id);
   counter_unref(c);

@@ -665,6 +665,42 @@ START_TEST(deadline_bounds_a_write_in_flight) {
 }
 END_TEST
 
+/* Objects made and freed around a quiet node must not pile up watches (a watch
+ * stays in the client until the node changes): a get sets none, and a write
+ * fires the one the previous object left. */
+START_TEST(no_watch_pile_up_around_a_quiet_node) {
+  char root[64], path[128], mdir[160];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000);
+  zkr_counter_t *c;
+  int64_t v;
+  int req, watches;
+
+  paths(root, sizeof(root), path, sizeof(path), mdir, sizeof(mdir));
+  ck_assert_int_eq(zkr_counter_new(s, path, ZKR_COUNTER_INT64, &c), 0);
+  ck_assert_int_eq(zkr_counter_set(c, 7, 5000), 0);
+  zkr_counter_free(c);
+  for (int i = 0; i < 100; i++) {
+    ck_assert_int_eq(zkr_counter_new(s, path, ZKR_COUNTER_INT64, &c), 0);
+    ck_assert_int_eq(zkr_counter_get(c, 5000, &v), 0);
+    ck_assert_int_eq(v, 7);
+    zkr_counter_free(c);
+  }
+  zkr__session_outstanding(s, &req, &watches);
+  ck_assert_msg(watches <= 1, "%d watches left on the handle after gets", watches);
+  for (int i = 0; i < 100; i++) {
+    ck_assert_int_eq(zkr_counter_new(s, path, ZKR_COUNTER_INT64, &c), 0);
+    ck_assert_int_eq(zkr_counter_add(c, 1, 5000, &v), 0);
+    zkr_counter_free(c);
+  }
+  ck_assert_int_eq(v, 107);
+  zkr__session_outstanding(s, &req, &watches);
+  ck_assert_msg(watches <= 2, "%d watches left on the handle", watches);
+  tu_wait_children(zkr_session_zhandle(s), mdir, 0, 5000);
+  tu_rmr(zkr_session_zhandle(s), root);
+  zkr_session_free(s);
+}
+END_TEST
+
 START_TEST(listener_sees_changes_across_restart) {
   const char *dir = tu_zkdir("standalone");
   char root[64], path[128], mdir[160];
@@ -768,6 +804,7 @@ Suite *counter_suite(void) {
   tcase_add_test(tc, recreated_node_never_gets_a_stale_write);
   tcase_add_test(tc, timeout_zero_tries_once);
   tcase_add_test(tc, deadline_bounds_a_write_in_flight);
+  tcase_add_test(tc, no_watch_pile_up_around_a_quiet_node);
   suite_add_tcase(s, tc);
   return s;
 }
