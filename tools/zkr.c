@@ -319,8 +319,8 @@ static void check_path(const char *p) {
     die(EXIT_USAGE, "path must be absolute, like /app/lock: '%s'", p ? p : "");
   if (zkr_path_check(p) != 0)
     die(EXIT_USAGE,
-        "bad path '%s': no empty, '.' or '..' segment, no trailing '/', at most "
-        "1024 bytes of UTF-8 without control characters",
+        "bad path '%s': ZooKeeper refuses it (an empty, '.' or '..' segment, a "
+        "trailing '/', over 1024 bytes, invalid UTF-8 or a control character)",
         p);
 }
 
