@@ -868,26 +868,41 @@ static void free_exec(void) {
 
 /* File descriptors open when zkr started: CMD inherits those, and only those
  * (the ZooKeeper client's socket and pipes are not close-on-exec). */
-static unsigned char fd_inherited[1024];
+static int *fds_at_start, nfds_at_start;
 
-static void note_inherited_fds(void) {
-  for (int fd = 0; fd < (int)sizeof(fd_inherited); fd++)
-    fd_inherited[fd] = fcntl(fd, F_GETFD) != -1;
+static int fd_list(int **out) {
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *de;
+  int n = 0, cap = 0, *v = NULL;
+  if (!d)
+    return -1;
+  while ((de = readdir(d))) {
+    int fd = atoi(de->d_name);
+    if (de->d_name[0] < '0' || de->d_name[0] > '9' || fd == dirfd(d))
+      continue;
+    if (n == cap) {
+      int *nv = realloc(v, (size_t)(cap = cap ? 2 * cap : 16) * sizeof(*v));
+      if (!nv)
+        break;
+      v = nv;
+    }
+    v[n++] = fd;
+  }
+  closedir(d);
+  *out = v;
+  return n;
 }
 
 static void cloexec_own_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  struct dirent *de;
-  if (!d)
-    return;
-  while ((de = readdir(d))) {
-    int fd = atoi(de->d_name);
-    if (de->d_name[0] < '0' || de->d_name[0] > '9' || fd == dirfd(d) ||
-        (fd < (int)sizeof(fd_inherited) && fd_inherited[fd]))
-      continue;
-    fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+  int *now = NULL, n = fd_list(&now);
+  for (int i = 0; i < n; i++) {
+    int inherited = 0;
+    for (int j = 0; j < nfds_at_start; j++)
+      inherited |= fds_at_start[j] == now[i];
+    if (!inherited)
+      fcntl(now[i], F_SETFD, fcntl(now[i], F_GETFD) | FD_CLOEXEC);
   }
-  closedir(d);
+  free(now);
 }
 
 static void block_all(sigset_t *old) {
@@ -1527,7 +1542,7 @@ int main(int argc, char **argv) {
   const char *command;
 
   sigprocmask(SIG_SETMASK, NULL, &orig_mask);
-  note_inherited_fds();
+  nfds_at_start = fd_list(&fds_at_start);
   /* Everything after the first "--" is the command to run, untouched. */
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--")) {

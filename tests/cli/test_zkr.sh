@@ -243,6 +243,12 @@ el=$(( $(ms) - t0 ))
 [ $code -eq 3 ] && [ "$order" = "bg-end zkr-exit " ] && [ $el -lt 2000 ] && ok $t ||
   bad $t "exit $code, order: $order, with a setsid child: $el ms"
 
+# CMD inherits zkr's file descriptors, not those of its ZooKeeper client.
+t=lock-cmd-fds
+want=$(sh -c 'ls /proc/$$/fd' | sort | tr '\n' ' ')
+got=$("$ZKR" lock "$ROOT/x" -- sh -c 'ls /proc/$$/fd' | sort | tr '\n' ' ')
+[ "$got" = "$want" ] && ok $t || bad $t "CMD has fds $got, the shell's command $want"
+
 # A process of the group still runs when the lock is lost: it is terminated.
 t=lock-lost-while-group-runs
 log=$WORK/drain.log
