@@ -210,9 +210,9 @@ static const char *usage_lock =
     "the lock as soon as the session expires.\n"
     "\n"
     "CMD may read the terminal: in the foreground, zkr hands the terminal to CMD's\n"
-    "group; when CMD's group is stopped (^Z), zkr's job stops too, and continues it\n"
-    "when continued (fg, bg). A job stopped for longer than the session timeout\n"
-    "loses the lock.\n";
+    "group. When CMD's group stops (^Z, or reading the terminal in the background),\n"
+    "zkr's job stops too; continuing it (fg, bg) continues CMD's group. A job\n"
+    "stopped for longer than the session timeout loses the lock.\n";
 
 static const char *usage_elect =
     "usage: zkr [OPTIONS] elect PATH --id ID [-w SEC] [--grace SEC] [--kill-after SEC]\n"
@@ -350,11 +350,14 @@ static struct sigaction old_action[NHANDLED]; /* restored in CMD */
 static sigset_t orig_mask;                      /* zkr's mask at start; CMD's */
 static volatile sig_atomic_t got_signal[3];     /* SIGINT, SIGTERM, SIGHUP */
 static volatile sig_atomic_t continued;         /* SIGCONT seen */
+static volatile sig_atomic_t child_posted;      /* an EV_CHILD not read yet */
 
+/* The pipe holds 64 KiB of events, far more than a recipe sends; SIGCHLD,
+ * which could come in a flood, is posted once until it is read. */
 static void post(char ev) {
   int saved = errno;
   ssize_t w = write(evpipe[1], &ev, 1);
-  (void)w; /* a full pipe already holds a wake-up */
+  (void)w;
   errno = saved;
 }
 
@@ -371,8 +374,11 @@ static int ev_next(int timeout_ms) {
   for (;;) {
     struct pollfd pfd = {evpipe[0], POLLIN, 0};
     ssize_t n;
-    if (evpos < evlen)
+    if (evpos < evlen) {
+      if (evbuf[evpos] == EV_CHILD)
+        child_posted = 0;
       return (unsigned char)evbuf[evpos++];
+    }
     n = read(evpipe[0], evbuf, sizeof(evbuf));
     if (n > 0) {
       evpos = 0;
@@ -410,7 +416,10 @@ static void on_signal(int sig) {
 
 static void on_sigchld(int sig) {
   (void)sig;
-  post(EV_CHILD);
+  if (!child_posted) {
+    child_posted = 1;
+    post(EV_CHILD);
+  }
 }
 
 static void on_sigcont(int sig) {
