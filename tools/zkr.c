@@ -3,25 +3,67 @@
  * zkr - ZooKeeper recipes from the shell: a distributed flock, leader-only
  * commands, counters and lock/election inspection, built on libzkrecipes.
  *
- * Process model of `lock` and `elect`: zkr takes the lock (or waits for
- * leadership), runs CMD as a child in its own process group with the fencing
- * token in ZKR_FENCE, and watches two things at once: the child, and the
- * ownership events of the recipe (delivered on a library thread and handed to
- * the main thread through a self-pipe, as is SIGCHLD). If ownership is lost, or
- * uncertain for longer than the grace period, the child's group gets SIGTERM and,
- * if it is still there after the kill-after period, SIGKILL.
+ * Everything is checked before connecting (paths, numbers, hosts), so a typo
+ * is exit status 64 at once, whatever state the servers are in.
+ *
+ * Process model of `lock` and `elect`: one thread (main) runs one poll loop
+ * over a self-pipe. Into the pipe go, in the order they happen: the connect
+ * outcome, the grant of the lock (the acquire's completion) or the LEADER
+ * event, the ownership events (SUSPECT, RECOVERED, LOST), SIGCHLD and the
+ * signals zkr forwards. Library callbacks run on library threads; they only
+ * write one byte each. The order in the pipe is the truth: events before the
+ * grant are about the wait, events after it are about CMD, so a loss in
+ * between is never missed nor blamed on the wrong phase.
+ *
+ * Phases: connect (SIGINT/SIGTERM/SIGHUP end zkr: recipe freed, session
+ * closed, then zkr dies of the signal), wait for the grant (same), check the
+ * events that came after the grant (LOST: CMD is not started, exit 79;
+ * SUSPECT: start only after RECOVERED, within the grace), run CMD, then wait
+ * until CMD's process group is empty: like flock(1), whose lock lives as long
+ * as any process holds the file, the lock is held while any process of CMD's
+ * group lives. zkr is a child subreaper, so the group's orphans are reaped
+ * here and do not linger as zombies. If ownership is lost, or uncertain for
+ * longer than the grace period, the group gets SIGTERM (and SIGCONT) and, if
+ * still there after the kill-after period, SIGKILL.
+ *
+ * zkr killed (kill -9, the OOM killer): its session expires and another host
+ * takes over, so CMD must not outlive zkr. CMD gets PR_SET_PDEATHSIG=SIGKILL,
+ * which its own children do not inherit, so a watchdog process (forked before
+ * CMD, in its own process group, ignoring the terminal's signals) holds the
+ * read end of a pipe that only zkr writes to: at EOF without the "done" byte
+ * it kills CMD's whole group.
+ *
+ * Terminal: CMD runs in its own process group (so that a termination reaches
+ * all of it). When zkr is the terminal's foreground job, the terminal goes to
+ * CMD's group and comes back when the group is done. When CMD's group stops
+ * (^Z, or reading the terminal in the background) zkr stops its own job too,
+ * so the shell sees the job stopped; when continued, it continues CMD's group
+ * (and hands it the terminal again if zkr is in the foreground). For the
+ * stop to be taken by the main thread at once, the library's threads are
+ * created with zkr's signals blocked.
+ *
+ * Only async-signal-safe calls between fork and exec: the environment and the
+ * candidate paths of CMD are built before the fork, and an exec failure comes
+ * back to zkr through a close-on-exec pipe.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
+#include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,10 +75,20 @@
 #define EXIT_UNAVAILABLE 69 /* cannot connect */
 #define EXIT_FAILURE_ZK  70 /* ZooKeeper refused or failed; outcome unknown */
 #define EXIT_BUSY        75 /* lock held elsewhere / not leader within -w / cas mismatch */
-#define EXIT_LOST        79 /* lock or leadership lost while CMD ran; CMD terminated */
+#define EXIT_LOST        79 /* lock or leadership lost: CMD not started, or terminated */
+
+#define PROBE_AFTER_MS 100  /* not connected by then: see whether the hosts refuse */
+#define PROBE_MAX_MS   2000 /* longest the probe waits for an answer */
+#define GROUP_POLL_S   0.05 /* how often an emptying process group is looked at */
+#define RELEASE_MS     5000 /* longest wait for the lock node's delete at the end */
+
+extern char **environ;
 
 static const char *prog = "zkr";
-static zkr_session_t *g_session; /* closed on the way out, so our nodes go at once */
+/* Freed on the way out (die, a signal), so that our nodes go at once. */
+static zkr_session_t *g_session;
+static zkr_lock_t *g_lock;
+static zkr_election_t *g_election;
 
 static struct {
   const char *hosts;
@@ -51,6 +103,19 @@ static struct {
   double kill_after_s;
 } opt = {NULL, 10000, 15000, NULL, 0, 0, -1, NULL, -1, 10};
 
+static void tty_reclaim(void);
+
+/* Free what we made on the server's side, in order: recipe, then session. */
+static void cleanup_objects(void) {
+  tty_reclaim();
+  zkr_lock_free(g_lock);
+  g_lock = NULL;
+  zkr_election_free(g_election);
+  g_election = NULL;
+  zkr_session_free(g_session);
+  g_session = NULL;
+}
+
 static void die(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 static void die(int code, const char *fmt, ...) {
@@ -60,10 +125,18 @@ static void die(int code, const char *fmt, ...) {
   vfprintf(stderr, fmt, ap);
   va_end(ap);
   fputc('\n', stderr);
-  /* Closing the session deletes our ephemeral nodes now rather than when the
-   * server expires the session. */
-  zkr_session_free(g_session);
+  cleanup_objects();
   exit(code);
+}
+
+static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warn(const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "%s: ", prog);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
 }
 
 static void log_to_stderr(void *arg, int level, const char *msg) {
@@ -99,16 +172,20 @@ static const char *usage_main =
     "  -h, --help                  help; --version: the version\n"
     "\n"
     "Exit status: 0 on success; for lock and elect, CMD's status (128+N if it was\n"
-    "killed by signal N); 64 usage error; 69 cannot connect; 70 ZooKeeper error or\n"
-    "outcome unknown; 75 held elsewhere, not leader in time, or cas mismatch;\n"
-    "79 lock or leadership lost while CMD ran (CMD was terminated).\n";
+    "killed by signal N); 64 usage error; 69 cannot connect (refused, unresolvable,\n"
+    "or not within -c); 70 ZooKeeper error or outcome unknown; 75 held elsewhere,\n"
+    "not leader in time, or cas mismatch; 79 lock or leadership lost (CMD was not\n"
+    "started, or was terminated). Killed by SIGINT, SIGTERM or SIGHUP while it\n"
+    "connects or waits, zkr leaves the queue and dies of the signal (128+N).\n";
 
 static const char *usage_lock =
     "usage: zkr [OPTIONS] lock PATH [-w SEC] [--id ID] [--grace SEC] [--kill-after SEC]\n"
     "                       -- CMD [ARGS...]\n"
     "\n"
     "Like flock(1), with a ZooKeeper lock: wait for the lock at PATH, run CMD while it\n"
-    "is held, release it when CMD exits, and exit with CMD's status. The lock is a\n"
+    "is held, and exit with CMD's status. The lock is held until CMD and every\n"
+    "process left in its process group have exited; a process that leaves the\n"
+    "group (e.g. a daemon that calls setsid) is not waited for. The lock is a\n"
     "Curator-compatible ephemeral sequential node (shared with Curator, go-zookeeper\n"
     "and kazoo clients on the same path).\n"
     "\n"
@@ -117,23 +194,36 @@ static const char *usage_lock =
     "\n"
     "  -w, --wait SEC        give up after SEC seconds (0: fail at once if held\n"
     "                        elsewhere) with exit status 75; default: wait forever\n"
+    "                        (as does a SEC too large to count in milliseconds)\n"
     "  --id ID               data of the lock node (default: hostname:pid)\n"
     "  --grace SEC           how long a lost connection is ridden out before the lock\n"
     "                        counts as lost (default: the session timeout)\n"
     "  --kill-after SEC      SIGKILL CMD this long after SIGTERM (default 10)\n"
     "\n"
-    "If the lock is lost while CMD runs (the session expired, or the connection was\n"
-    "lost for longer than the grace), CMD's process group gets SIGTERM, then SIGKILL,\n"
-    "and zkr exits with status 79. SIGINT, SIGTERM and SIGHUP sent to zkr are passed\n"
-    "on to CMD.\n";
+    "If the lock is lost while CMD's group runs (the session expired, or the\n"
+    "connection was lost for longer than the grace), the group gets SIGTERM, then\n"
+    "SIGKILL, and zkr exits with status 79; lost before CMD started, CMD is not\n"
+    "started (79 too). SIGINT, SIGTERM and SIGHUP sent to zkr are passed on to\n"
+    "CMD's group. Unlike flock(1), whose lock dies with the last process holding\n"
+    "the file, a ZooKeeper lock dies with zkr's session: if zkr is killed (kill -9,\n"
+    "the OOM killer), CMD's process group is killed too, as another host may take\n"
+    "the lock as soon as the session expires.\n"
+    "\n"
+    "CMD may read the terminal: in the foreground, zkr hands the terminal to CMD's\n"
+    "group. When CMD's group stops (^Z, or reading the terminal in the background),\n"
+    "zkr's job stops too; continuing it (fg, bg) continues CMD's group. A job\n"
+    "stopped for longer than the session timeout loses the lock.\n";
 
 static const char *usage_elect =
     "usage: zkr [OPTIONS] elect PATH --id ID [-w SEC] [--grace SEC] [--kill-after SEC]\n"
     "                       -- CMD [ARGS...]\n"
     "\n"
     "Join the leader election at PATH as ID, wait until this candidate leads, then\n"
-    "run CMD; leave the election when CMD exits and exit with CMD's status. The\n"
-    "candidate is a Curator LeaderLatch-compatible node whose data is ID.\n"
+    "run CMD; leave the election when CMD and every process left in its process\n"
+    "group have exited (a process that leaves the group, e.g. a daemon that calls\n"
+    "setsid, is not waited for), and exit with CMD's status. The candidate is a\n"
+    "Curator LeaderLatch-compatible node whose data is ID; a candidate whose\n"
+    "session expires while it waits joins again.\n"
     "\n"
     "CMD's environment gets ZKR_FENCE and ZKR_EPOCH (the leadership's epoch: it grows\n"
     "with every new leadership) and ZKR_ELECTION_PATH.\n"
@@ -142,8 +232,9 @@ static const char *usage_elect =
     "  -w, --wait SEC        give up after SEC seconds with exit status 75\n"
     "  --grace SEC, --kill-after SEC   as for lock\n"
     "\n"
-    "If leadership is lost while CMD runs, CMD is terminated as for lock and zkr\n"
-    "exits with status 79.\n";
+    "If leadership is lost before CMD starts, CMD is not started; lost while CMD's\n"
+    "group runs, the group is terminated; either way zkr exits with status 79.\n"
+    "Signals, the terminal, and zkr being killed are handled as for lock.\n";
 
 static const char *usage_counter =
     "usage: zkr [OPTIONS] counter PATH [--int32] get | add N | set N | cas OLD NEW\n"
@@ -162,9 +253,11 @@ static const char *usage_holders =
     "List the children of a lock or election path in queue order: the first one\n"
     "holds the lock or leads. For each: its sequence, owner session, the library\n"
     "format that wrote it, its name and its data. Children in no known format are\n"
-    "listed last and marked unknown.\n";
+    "listed last and marked unknown. A PATH that does not exist is exit status 70\n"
+    "(\"no such node\"); an existing one without children prints only the header.\n";
 
-static void help(const char *cmd, FILE *to) {
+/* 0, or -1 for an unknown topic. */
+static int help(const char *cmd, FILE *to) {
   if (!cmd)
     fputs(usage_main, to);
   else if (!strcmp(cmd, "lock"))
@@ -176,19 +269,29 @@ static void help(const char *cmd, FILE *to) {
   else if (!strcmp(cmd, "holders"))
     fputs(usage_holders, to);
   else
-    fputs(usage_main, to);
+    return -1;
+  return 0;
 }
 
 /* ---- parsing ---- */
 
+/* Any finite number of seconds >= 0. */
 static double parse_seconds(const char *what, const char *s) {
   char *end;
   double v;
-  errno = 0;
   v = strtod(s, &end);
-  if (errno || end == s || *end || v < 0 || v > 1e7)
+  if (end == s || *end)
     die(EXIT_USAGE, "%s: not a number of seconds: '%s'", what, s);
+  if (isnan(v) || isinf(v) || v < 0)
+    die(EXIT_USAGE, "%s: out of range: '%s' (want a finite number of seconds >= 0)",
+        what, s);
   return v;
+}
+
+/* Seconds to a poll(2)-style timeout: -1 (forever) when negative or too large. */
+static int seconds_to_ms(double s) {
+  double ms = s * 1000;
+  return s < 0 || ms > INT_MAX ? -1 : (int)ms;
 }
 
 static int parse_int(const char *what, const char *s, long lo, long hi) {
@@ -214,11 +317,187 @@ static int64_t parse_i64(const char *what, const char *s) {
 static void check_path(const char *p) {
   if (!p || p[0] != '/')
     die(EXIT_USAGE, "path must be absolute, like /app/lock: '%s'", p ? p : "");
+  if (zkr_path_check(p) != 0)
+    die(EXIT_USAGE,
+        "bad path '%s': ZooKeeper refuses it (an empty, '.' or '..' segment, a "
+        "trailing '/', over 1024 bytes, invalid UTF-8 or a control character)",
+        p);
+}
+
+/* ---- the event pipe ---- */
+
+enum {
+  EV_CONNECTED = 'C', /* connect_rc holds the outcome */
+  EV_GRANTED = 'A',   /* lock: grant_rc holds the acquire's outcome */
+  EV_LEADER = 'L',    /* election: this candidate leads */
+  EV_AWAITED = 'W',   /* election: await_rc holds the await's outcome */
+  EV_SUSPECT = 's',
+  EV_RECOVERED = 'r',
+  EV_LOST = 'l',
+  EV_CHILD = 'c',
+  EV_SIGNAL = 'g'
+};
+
+static int evpipe[2] = {-1, -1};
+static char evbuf[256];
+static int evpos, evlen;
+static _Atomic int connect_rc, grant_rc, await_rc;
+
+/* Signals handled while zkr runs lock or elect. */
+static const int handled[] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGCONT, SIGPIPE};
+#define NHANDLED (int)(sizeof(handled) / sizeof(handled[0]))
+static struct sigaction old_action[NHANDLED]; /* restored in CMD */
+static sigset_t orig_mask;                      /* zkr's mask at start; CMD's */
+static volatile sig_atomic_t got_signal[3];     /* SIGINT, SIGTERM, SIGHUP */
+static volatile sig_atomic_t continued;         /* SIGCONT seen */
+static volatile sig_atomic_t child_posted;      /* an EV_CHILD not read yet */
+
+/* The pipe holds 64 KiB of events, far more than a recipe sends; SIGCHLD,
+ * which could come in a flood, is posted once until it is read. */
+static void post(char ev) {
+  int saved = errno;
+  ssize_t w = write(evpipe[1], &ev, 1);
+  (void)w;
+  errno = saved;
+}
+
+static void setup_pipe(void) {
+  if (evpipe[0] >= 0)
+    return;
+  if (pipe2(evpipe, O_CLOEXEC | O_NONBLOCK) != 0)
+    die(EXIT_FAILURE_ZK, "pipe: %s", strerror(errno));
+}
+
+/* The next event: a byte from the pipe, or -1 when none came within timeout_ms
+ * (-1: no limit; 0: only what is there). May return -1 early (a signal). */
+static int ev_next(int timeout_ms) {
+  for (;;) {
+    struct pollfd pfd = {evpipe[0], POLLIN, 0};
+    ssize_t n;
+    if (evpos < evlen) {
+      if (evbuf[evpos] == EV_CHILD)
+        child_posted = 0;
+      return (unsigned char)evbuf[evpos++];
+    }
+    n = read(evpipe[0], evbuf, sizeof(evbuf));
+    if (n > 0) {
+      evpos = 0;
+      evlen = (int)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (timeout_ms == 0)
+      return -1;
+    if (poll(&pfd, 1, timeout_ms) <= 0)
+      return -1;
+  }
+}
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* poll(2) timeout until the monotonic time `at` (< 0: none). */
+static int ms_until(double at) {
+  double ms;
+  if (at < 0)
+    return -1;
+  ms = (at - now_s()) * 1000 + 1;
+  return ms <= 0 ? 0 : ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+static void on_signal(int sig) {
+  got_signal[sig == SIGINT ? 0 : sig == SIGTERM ? 1 : 2] = 1;
+  post(EV_SIGNAL);
+}
+
+static void on_sigchld(int sig) {
+  (void)sig;
+  if (!child_posted) {
+    child_posted = 1;
+    post(EV_CHILD);
+  }
+}
+
+static void on_sigcont(int sig) {
+  (void)sig;
+  continued = 1;
+}
+
+/* The next signal received and not yet taken, or 0. */
+static int take_signal(void) {
+  static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+  for (int i = 0; i < 3; i++) {
+    if (got_signal[i]) {
+      got_signal[i] = 0;
+      return sigs[i];
+    }
+  }
+  return 0;
+}
+
+/* Before the session exists: handlers in place, and zkr's signals (and the
+ * job-control stops) blocked, so that the library's threads, created from now
+ * on, never take them; the main thread unblocks them once connecting has
+ * started (session_connect). */
+static void setup_signals(void) {
+  struct sigaction sa;
+  sigset_t block;
+
+  setup_pipe();
+  sigemptyset(&block);
+  for (int i = 0; i < NHANDLED; i++)
+    sigaddset(&block, handled[i]);
+  sigaddset(&block, SIGTSTP);
+  sigaddset(&block, SIGTTIN);
+  sigaddset(&block, SIGTTOU);
+  pthread_sigmask(SIG_BLOCK, &block, NULL);
+  for (int i = 0; i < NHANDLED; i++) {
+    sigaction(handled[i], NULL, &old_action[i]);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_flags = SA_RESTART;
+    switch (handled[i]) {
+    case SIGCHLD: sa.sa_handler = on_sigchld; break; /* stops too: no SA_NOCLDSTOP */
+    case SIGCONT: sa.sa_handler = on_sigcont; break;
+    case SIGPIPE: sa.sa_handler = SIG_IGN; break; /* a dead watchdog's pipe */
+    default:
+      /* A signal ignored by whoever started us stays ignored (as for a
+       * background job of a shell without job control). */
+      if (old_action[i].sa_handler == SIG_IGN)
+        continue;
+      sa.sa_handler = on_signal;
+    }
+    sigaction(handled[i], &sa, NULL);
+  }
+}
+
+static void unblock_signals(void) {
+  pthread_sigmask(SIG_SETMASK, &orig_mask, NULL);
+}
+
+/* SIGINT, SIGTERM or SIGHUP before CMD runs: leave the queue, close the
+ * session, and die of the signal as flock(1) would. */
+static void quit_on_signal(int sig) __attribute__((noreturn));
+static void quit_on_signal(int sig) {
+  struct sigaction sa;
+  sigset_t set;
+  cleanup_objects();
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = SIG_DFL;
+  sigaction(sig, &sa, NULL);
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+  raise(sig);
+  exit(128 + sig);
 }
 
 /* ---- session ---- */
 
-static zkr_session_t *connect_or_die(void) {
+static zkr_session_t *session_make(void) {
   zkr_session_t *s;
   int rc;
 
@@ -231,45 +510,185 @@ static zkr_session_t *connect_or_die(void) {
     if ((rc = zkr_session_set_auth(s, "digest", opt.auth)) != 0)
       die(EXIT_USAGE, "--auth must be USER:PASS");
   }
-  rc = zkr_session_connect(s, opt.hosts, opt.connect_ms);
+  return s;
+}
+
+static void on_connected(zkr_session_t *s, int rc, void *arg) {
+  (void)s, (void)arg;
+  atomic_store(&connect_rc, rc);
+  post(EV_CONNECTED);
+}
+
+/*
+ * 1 when every address of every host in opt.hosts refuses a TCP connection
+ * within bound_ms; 0 when one accepts, does not answer in time, cannot be
+ * resolved or fails otherwise, or when an event arrives meanwhile (it is left
+ * in the pipe). A refused connection is the one failure that no waiting cures
+ * quickly, and the ZooKeeper client would retry it until the connect timeout.
+ */
+static int hosts_refuse(int bound_ms) {
+  enum { MAXFD = 64 };
+  struct pollfd pfd[MAXFD + 1];
+  char list[8192], *save = NULL, *slash;
+  int n = 1, pending = 0, refused = 0, result = 0;
+  double deadline = now_s() + bound_ms / 1000.0;
+
+  snprintf(list, sizeof(list), "%s", opt.hosts);
+  if ((slash = strchr(list, '/')))
+    *slash = '\0'; /* the chroot */
+  pfd[0].fd = evpipe[0];
+  pfd[0].events = POLLIN;
+  for (char *e = strtok_r(list, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
+    struct addrinfo hints, *res, *ai;
+    char *host = e, *port;
+    if (*e == '[') { /* [v6-address]:port */
+      char *close_br = strchr(++host, ']');
+      if (!close_br || close_br[1] != ':')
+        goto out;
+      *close_br = '\0';
+      port = close_br + 2;
+    } else {
+      if (!(port = strrchr(e, ':')))
+        goto out;
+      *port++ = '\0';
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+      goto out; /* the connect says so, or another host resolves */
+    for (ai = res; ai; ai = ai->ai_next) {
+      int fd;
+      if (n > MAXFD ||
+          (fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                       ai->ai_protocol)) < 0) {
+        freeaddrinfo(res);
+        goto out;
+      }
+      if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno != EINPROGRESS) {
+        int refusal = errno == ECONNREFUSED;
+        close(fd);
+        if (!refusal) { /* accepted, or failed otherwise */
+          freeaddrinfo(res);
+          goto out;
+        }
+        refused++;
+        continue;
+      }
+      pfd[n].fd = fd;
+      pfd[n].events = POLLOUT;
+      n++;
+      pending++;
+    }
+    freeaddrinfo(res);
+  }
+  while (pending > 0) {
+    int r = poll(pfd, (nfds_t)n, ms_until(deadline));
+    if (r == 0 || (r < 0 && errno != EINTR) || pfd[0].revents)
+      goto out;
+    for (int i = 1; r > 0 && i < n; i++) {
+      int err = 0;
+      socklen_t len = sizeof(err);
+      if (pfd[i].fd < 0 || !pfd[i].revents)
+        continue;
+      if (getsockopt(pfd[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 ||
+          err != ECONNREFUSED)
+        goto out;
+      close(pfd[i].fd);
+      pfd[i].fd = -1;
+      pending--;
+      refused++;
+    }
+  }
+  result = refused > 0;
+out:
+  for (int i = 1; i < n; i++)
+    if (pfd[i].fd >= 0)
+      close(pfd[i].fd);
+  return result;
+}
+
+/* Connect s, dying with the right status and message if that fails. SIGINT,
+ * SIGTERM and SIGHUP end zkr meanwhile when setup_signals() was called. */
+static void session_connect(zkr_session_t *s) {
+  double start = now_s();
+  int rc, probed = 0;
+
+  setup_pipe();
+  rc = zkr_session_connect_async(s, opt.hosts, opt.connect_ms, on_connected, NULL);
+  unblock_signals(); /* the library's threads exist now, with them blocked */
   if (rc == ZKR_EINVAL)
     die(EXIT_USAGE, "bad hosts '%s' (want host:port[,host:port...][/chroot])", opt.hosts);
-  if (rc == ZKR_ETIMEDOUT)
-    die(EXIT_UNAVAILABLE, "cannot connect to %s within %d ms", opt.hosts, opt.connect_ms);
+  if (rc == ZKR_ERESOLVE)
+    die(EXIT_UNAVAILABLE, "cannot resolve %s", opt.hosts);
   if (rc != 0)
     die(EXIT_UNAVAILABLE, "cannot connect to %s: %s", opt.hosts, zkr_strerror(rc));
-  g_session = s;
-  return s;
+  for (;;) {
+    int ev = ev_next(probed ? -1 : ms_until(start + PROBE_AFTER_MS / 1000.0));
+    if (ev < 0) {
+      double left_ms = (start - now_s()) * 1000 + opt.connect_ms;
+      if (probed || now_s() - start < PROBE_AFTER_MS / 1000.0)
+        continue;
+      probed = 1;
+      if (hosts_refuse(left_ms < PROBE_MAX_MS ? (int)left_ms : PROBE_MAX_MS))
+        die(EXIT_UNAVAILABLE, "connection refused by %s", opt.hosts);
+      continue;
+    }
+    if (ev == EV_SIGNAL) {
+      int sig = take_signal();
+      if (sig)
+        quit_on_signal(sig);
+    }
+    if (ev != EV_CONNECTED)
+      continue;
+    rc = atomic_load(&connect_rc);
+    if (rc == 0)
+      return;
+    if (rc == ZKR_ETIMEDOUT)
+      die(EXIT_UNAVAILABLE, "cannot connect to %s within %d ms", opt.hosts,
+          opt.connect_ms);
+    if (rc == ZKR_ERESOLVE)
+      die(EXIT_UNAVAILABLE, "cannot resolve %s", opt.hosts);
+    die(EXIT_UNAVAILABLE, "cannot connect to %s: %s", opt.hosts, zkr_strerror(rc));
+  }
 }
 
 /* ---- running CMD under a lock or leadership ---- */
 
-enum {
-  EV_CHILD = 'c',
-  EV_SUSPECT = 's',
-  EV_RECOVERED = 'r',
-  EV_LOST = 'l',
-  EV_SIGNAL = 'g'
-};
+static struct {
+  int elect;
+  const char *what; /* "lock" or "leadership" */
+  const char *path;
+  double grace;
+  pid_t pgid;     /* CMD's pid, and its process group */
+  pid_t wd_pid;   /* the watchdog, -1 when there is none (any more) */
+  int wd_fd;      /* write end of the watchdog's pipe */
+  int cmd_done;   /* CMD itself has exited and was reaped */
+  int cmd_status; /* its wait status */
+  int stop_sig;   /* a process of CMD's group stopped with this signal */
+  /* exec material, built before the fork */
+  char **env;
+  char **paths; /* candidate files for CMD */
+  char **sh_argv;
+} R = {.wd_pid = -1, .wd_fd = -1};
 
-static int evpipe[2] = {-1, -1};
-static volatile sig_atomic_t pending_sig;
+static int tty_job;   /* fd 0 is our controlling terminal: mirror CMD's stops */
+static int tty_given; /* CMD's group has the terminal's foreground from us */
 
-static void post(char ev) {
-  int saved = errno;
-  ssize_t w = write(evpipe[1], &ev, 1);
-  (void)w; /* a full pipe already holds a wake-up */
-  errno = saved;
+static void tty_set_foreground(pid_t pgrp) {
+  sigset_t ttou, old;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU); /* tcsetpgrp from the background stops us otherwise */
+  pthread_sigmask(SIG_BLOCK, &ttou, &old);
+  tcsetpgrp(0, pgrp);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-static void on_sigchld(int sig) {
-  (void)sig;
-  post(EV_CHILD);
-}
-
-static void on_forward(int sig) {
-  pending_sig = sig;
-  post(EV_SIGNAL);
+static void tty_reclaim(void) {
+  if (tty_given) {
+    tty_set_foreground(getpgrp());
+    tty_given = 0;
+  }
 }
 
 static void lock_event(zkr_lock_t *l, int ev, void *arg) {
@@ -279,9 +698,17 @@ static void lock_event(zkr_lock_t *l, int ev, void *arg) {
                                   : EV_LOST);
 }
 
+static void on_granted(zkr_lock_t *l, int rc, void *arg) {
+  (void)l, (void)arg;
+  atomic_store(&grant_rc, rc);
+  post(EV_GRANTED);
+}
+
 static void election_event(zkr_election_t *e, int ev, int64_t epoch, void *arg) {
   (void)e, (void)epoch, (void)arg;
-  if (ev == ZKR_ELECTION_SUSPECT)
+  if (ev == ZKR_ELECTION_LEADER)
+    post(EV_LEADER);
+  else if (ev == ZKR_ELECTION_SUSPECT)
     post(EV_SUSPECT);
   else if (ev == ZKR_ELECTION_RECOVERED)
     post(EV_RECOVERED);
@@ -289,52 +716,430 @@ static void election_event(zkr_election_t *e, int ev, int64_t epoch, void *arg) 
     post(EV_LOST);
 }
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + t.tv_nsec / 1e9;
+static void on_awaited(zkr_election_t *e, int rc, int64_t epoch, void *arg) {
+  (void)e, (void)epoch, (void)arg;
+  atomic_store(&await_rc, rc);
+  post(EV_AWAITED);
 }
 
-static void setup_signals(void) {
-  struct sigaction sa;
-  if (pipe(evpipe) != 0)
+/* Wait for the grant (lock) or leadership (elect). Every event before it is
+ * about the wait, and is left behind. */
+static void await_grant(void) {
+  for (;;) {
+    int ev = ev_next(-1), rc;
+    switch (ev) {
+    case EV_SIGNAL: {
+      int sig = take_signal();
+      if (sig)
+        quit_on_signal(sig);
+      break;
+    }
+    case EV_GRANTED:
+      rc = atomic_load(&grant_rc);
+      if (rc == 0)
+        return;
+      if (rc == ZKR_ETIMEDOUT)
+        die(EXIT_BUSY, "lock %s: %s", R.path,
+            opt.wait_s == 0 ? "held elsewhere" : "not acquired within the wait time");
+      die(EXIT_FAILURE_ZK, "lock %s: %s", R.path, zkr_strerror(rc));
+    case EV_LEADER: return;
+    case EV_AWAITED:
+      rc = atomic_load(&await_rc);
+      if (rc == 0)
+        break; /* the LEADER event came first and is what counts */
+      if (rc == ZKR_ETIMEDOUT)
+        die(EXIT_BUSY, "elect %s: not leader within the wait time", R.path);
+      die(EXIT_FAILURE_ZK, "elect %s: %s", R.path, zkr_strerror(rc));
+    default: break; /* SUSPECT, RECOVERED, LOST of the wait: the recipe rides them */
+    }
+  }
+}
+
+/* Test-only: ZKR_TEST_DELAY_CMD_MS widens the window between the grant and the
+ * look at what came after it, so that the shell tests can expire the session
+ * there. Deliberately not in the help. */
+static void test_delay(void) {
+  const char *d = getenv("ZKR_TEST_DELAY_CMD_MS");
+  long ms = d ? strtol(d, NULL, 10) : 0;
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+  if (ms <= 0)
+    return;
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
+
+/* After the grant: the events since. Returns when CMD may start; LOST, or a
+ * SUSPECT not RECOVERED within the grace, ends zkr with EXIT_LOST. */
+static void await_go(void) {
+  double suspect_since = -1;
+  for (;;) {
+    int ev = ev_next(suspect_since < 0 ? 0 : ms_until(suspect_since + R.grace));
+    if (ev < 0) {
+      if (suspect_since < 0)
+        return; /* nothing (more) to say against it */
+      if (now_s() - suspect_since >= R.grace)
+        die(EXIT_LOST,
+            "%s lost (connection lost for longer than the grace period) before the "
+            "command started; command not started",
+            R.what);
+      continue;
+    }
+    switch (ev) {
+    case EV_SIGNAL: {
+      int sig = take_signal();
+      if (sig)
+        quit_on_signal(sig);
+      break;
+    }
+    case EV_SUSPECT:
+      if (suspect_since < 0)
+        suspect_since = now_s();
+      break;
+    case EV_RECOVERED: suspect_since = -1; break;
+    case EV_LOST:
+      die(EXIT_LOST,
+          "%s lost (session expired or node gone) before the command started; "
+          "command not started",
+          R.what);
+    default: break;
+    }
+  }
+}
+
+/* CMD's environment: ours, with extra's variables set (replaced if present). */
+static char **build_env(char **extra) {
+  size_t n = 0, k = 0, ne = 0;
+  char **env;
+  while (environ[n])
+    n++;
+  while (extra[ne])
+    ne++;
+  if (!(env = calloc(n + ne + 1, sizeof(*env))))
+    die(EXIT_FAILURE_ZK, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    int replaced = 0;
+    for (size_t j = 0; j < ne; j++) {
+      size_t len = strcspn(extra[j], "=") + 1;
+      if (!strncmp(environ[i], extra[j], len))
+        replaced = 1;
+    }
+    if (!replaced)
+      env[k++] = environ[i];
+  }
+  for (size_t j = 0; j < ne; j++)
+    env[k++] = extra[j];
+  return env;
+}
+
+/* The files execvp(3) would try for cmd[0], and the argv for running one that
+ * is a script without #! through /bin/sh. */
+static void build_exec(char **cmd, int ncmd) {
+  const char *path = getenv("PATH"), *p;
+  size_t ndirs = 1, k = 0;
+
+  if (!(R.sh_argv = calloc((size_t)ncmd + 2, sizeof(char *))))
+    die(EXIT_FAILURE_ZK, "out of memory");
+  R.sh_argv[0] = "sh";
+  for (int i = 1; i < ncmd; i++)
+    R.sh_argv[i + 1] = cmd[i];
+  if (strchr(cmd[0], '/') || !*cmd[0]) {
+    if (!(R.paths = calloc(2, sizeof(char *))) || !(R.paths[0] = strdup(cmd[0])))
+      die(EXIT_FAILURE_ZK, "out of memory");
+    return;
+  }
+  if (!path)
+    path = "/bin:/usr/bin";
+  for (p = path; *p; p++)
+    ndirs += *p == ':';
+  if (!(R.paths = calloc(ndirs + 1, sizeof(char *))))
+    die(EXIT_FAILURE_ZK, "out of memory");
+  for (p = path;; p++) {
+    const char *end = strchr(p, ':');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    size_t size = len + strlen(cmd[0]) + 3;
+    if (!(R.paths[k] = malloc(size)))
+      die(EXIT_FAILURE_ZK, "out of memory");
+    snprintf(R.paths[k++], size, "%.*s/%s", len ? (int)len : 1, len ? p : ".", cmd[0]);
+    if (!end)
+      break;
+    p = end;
+  }
+}
+
+static void free_exec(void) {
+  for (size_t i = 0; R.paths && R.paths[i]; i++)
+    free(R.paths[i]);
+  free(R.paths);
+  free(R.sh_argv);
+  free(R.env);
+  R.paths = R.sh_argv = R.env = NULL;
+}
+
+/* File descriptors open when zkr started: CMD inherits those, and only those
+ * (the ZooKeeper client's socket and pipes are not close-on-exec). */
+static int *fds_at_start, nfds_at_start;
+
+static int fd_list(int **out) {
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *de;
+  int n = 0, cap = 0, *v = NULL;
+  if (!d)
+    return -1;
+  while ((de = readdir(d))) {
+    int fd = atoi(de->d_name);
+    if (de->d_name[0] < '0' || de->d_name[0] > '9' || fd == dirfd(d))
+      continue;
+    if (n == cap) {
+      int *nv = realloc(v, (size_t)(cap = cap ? 2 * cap : 16) * sizeof(*v));
+      if (!nv)
+        break;
+      v = nv;
+    }
+    v[n++] = fd;
+  }
+  closedir(d);
+  *out = v;
+  return n;
+}
+
+static void cloexec_own_fds(void) {
+  int *now = NULL, n = fd_list(&now);
+  for (int i = 0; i < n; i++) {
+    int inherited = 0;
+    for (int j = 0; j < nfds_at_start; j++)
+      inherited |= fds_at_start[j] == now[i];
+    if (!inherited)
+      fcntl(now[i], F_SETFD, fcntl(now[i], F_GETFD) | FD_CLOEXEC);
+  }
+  free(now);
+}
+
+static void block_all(sigset_t *old) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+/* Read exactly len bytes unless EOF or an error comes first. */
+static ssize_t read_full(int fd, void *buf, size_t len) {
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = read(fd, (char *)buf + got, len - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    got += (size_t)n;
+  }
+  return (ssize_t)got;
+}
+
+/* The watchdog: kills CMD's group (whose id it reads first) when the pipe
+ * reaches EOF without the "done" byte, i.e. when zkr died. */
+static void start_watchdog(void) {
+  int p[2], maxfd = (int)sysconf(_SC_OPEN_MAX);
+  sigset_t old;
+  pid_t pid;
+
+  if (pipe2(p, O_CLOEXEC) != 0)
     die(EXIT_FAILURE_ZK, "pipe: %s", strerror(errno));
-  for (int i = 0; i < 2; i++)
-    fcntl(evpipe[i], F_SETFL, fcntl(evpipe[i], F_GETFL) | O_NONBLOCK);
-  fcntl(evpipe[0], F_SETFD, FD_CLOEXEC);
-  fcntl(evpipe[1], F_SETFD, FD_CLOEXEC);
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-  sa.sa_handler = on_sigchld;
-  sigaction(SIGCHLD, &sa, NULL);
-  sa.sa_flags = SA_RESTART;
-  sa.sa_handler = on_forward;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGHUP, &sa, NULL);
-}
-
-static pid_t spawn(char **cmd, char **env_extra) {
-  pid_t pid = fork();
-  if (pid < 0)
-    die(EXIT_FAILURE_ZK, "fork: %s", strerror(errno));
+  block_all(&old);
+  pid = fork();
   if (pid == 0) {
+    static const int ign[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU};
     struct sigaction sa;
-    setpgid(0, 0); /* its own group, so that a termination reaches its children */
+    sigset_t none;
+    pid_t pgid;
+    char c;
     memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    for (size_t i = 0; i < sizeof(ign) / sizeof(ign[0]); i++)
+      sigaction(ign[i], &sa, NULL);
     sa.sa_handler = SIG_DFL;
     sigaction(SIGCHLD, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    for (int i = 0; env_extra[i]; i++)
-      putenv(env_extra[i]);
-    execvp(cmd[0], cmd);
-    fprintf(stderr, "%s: cannot run %s: %s\n", prog, cmd[0], strerror(errno));
+    sigaction(SIGCONT, &sa, NULL);
+    setpgid(0, 0); /* out of reach of signals to zkr's job */
+    if (p[0] != 0 && dup2(p[0], 0) != 0)
+      _exit(1);
+    if (close_range(1, ~0U, 0) != 0)
+      for (int fd = 1; fd < maxfd; fd++)
+        close(fd);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (read_full(0, &pgid, sizeof(pgid)) != (ssize_t)sizeof(pgid))
+      _exit(0); /* zkr died before CMD's child could exec: it dies with zkr */
+    for (;;) {
+      ssize_t n = read(0, &c, 1);
+      if (n == 1 && c == 'd')
+        _exit(0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+    }
+    kill(-pgid, SIGKILL);
+    _exit(0);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  close(p[0]);
+  if (pid < 0) {
+    close(p[1]);
+    die(EXIT_FAILURE_ZK, "fork: %s", strerror(errno));
+  }
+  R.wd_pid = pid;
+  R.wd_fd = p[1];
+}
+
+static void stop_watchdog(void) {
+  if (R.wd_fd >= 0) {
+    ssize_t w = write(R.wd_fd, "d", 1);
+    (void)w; /* a watchdog that is gone has nothing to do */
+    close(R.wd_fd);
+    R.wd_fd = -1;
+  }
+  if (R.wd_pid > 0) {
+    while (waitpid(R.wd_pid, NULL, 0) < 0 && errno == EINTR)
+      ;
+    R.wd_pid = -1;
+  }
+}
+
+/* Start CMD in its own process group, stopped at a pipe until the watchdog
+ * knows the group and the terminal is handed over. Returns its pid. */
+static pid_t spawn(char **cmd) {
+  pid_t zkr_pid = getpid(), pid;
+  int go[2], err[2], give_tty, e = 0;
+  sigset_t old;
+  ssize_t n;
+
+  tty_job = isatty(0) && tcgetpgrp(0) != -1;
+  give_tty = tty_job && tcgetpgrp(0) == getpgrp();
+  cloexec_own_fds();
+  if (pipe2(go, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
+    die(EXIT_FAILURE_ZK, "pipe: %s", strerror(errno));
+  block_all(&old);
+  pid = fork();
+  if (pid == 0) {
+    /* Async-signal-safe calls only: zkr has other threads. */
+    sigset_t ttou;
+    char c;
+    int saw_eacces = 0;
+    setpgid(0, 0); /* its own group, so that a termination reaches its children */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != zkr_pid)
+      _exit(127); /* zkr is gone already */
+    for (int i = 0; i < NHANDLED; i++)
+      sigaction(handled[i], &old_action[i], NULL);
+    if (give_tty) {
+      sigemptyset(&ttou);
+      sigaddset(&ttou, SIGTTOU);
+      sigprocmask(SIG_BLOCK, &ttou, NULL);
+      tcsetpgrp(0, getpid());
+    }
+    close(go[1]);
+    close(err[0]);
+    while ((n = read(go[0], &c, 1)) < 0 && errno == EINTR)
+      ;
+    if (n != 1)
+      _exit(127);
+    sigprocmask(SIG_SETMASK, &orig_mask, NULL);
+    for (int i = 0; R.paths[i]; i++) {
+      execve(R.paths[i], cmd, R.env);
+      if (errno == ENOEXEC) {
+        R.sh_argv[1] = R.paths[i];
+        execve("/bin/sh", R.sh_argv, R.env);
+        errno = ENOEXEC;
+      }
+      if (errno == EACCES)
+        saw_eacces = 1;
+      else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE &&
+               errno != ENODEV && errno != ETIMEDOUT)
+        break;
+    }
+    e = saw_eacces && (errno == ENOENT || errno == ENOTDIR) ? EACCES : errno;
+    n = write(err[1], &e, sizeof(e));
     _exit(127);
   }
-  setpgid(pid, pid); /* both sides, so there is no race with the first kill */
+  if (pid > 0) {
+    setpgid(pid, pid); /* both sides, so there is no race with the first kill */
+    if (give_tty) {
+      tty_set_foreground(pid);
+      tty_given = 1;
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  close(go[0]);
+  close(err[1]);
+  if (pid < 0) {
+    close(go[1]);
+    close(err[0]);
+    die(EXIT_FAILURE_ZK, "fork: %s", strerror(errno));
+  }
+  R.pgid = pid;
+  {
+    ssize_t w = write(R.wd_fd, &pid, sizeof(pid));
+    (void)w; /* a watchdog that is gone cannot be helped now */
+  }
+  n = write(go[1], "g", 1);
+  close(go[1]);
+  if (read_full(err[0], &e, sizeof(e)) == (ssize_t)sizeof(e))
+    warn("cannot run %s: %s", cmd[0], strerror(e));
+  close(err[0]);
   return pid;
+}
+
+/* Reap what has changed: CMD, the group's orphans (we are their subreaper),
+ * the watchdog. Notes a stop of a process of CMD's group. */
+static void reap(void) {
+  pid_t p;
+  int st;
+  for (;;) {
+    p = waitpid(-1, &st, WNOHANG | WUNTRACED);
+    if (p < 0 && errno == EINTR)
+      continue;
+    if (p <= 0)
+      return;
+    if (WIFSTOPPED(st)) {
+      if (p != R.wd_pid && (p == R.pgid || getpgid(p) == R.pgid))
+        R.stop_sig = WSTOPSIG(st);
+      continue;
+    }
+    if (p == R.wd_pid)
+      R.wd_pid = -1;
+    else if (p == R.pgid) {
+      R.cmd_done = 1;
+      R.cmd_status = st;
+    }
+  }
+}
+
+static int group_gone(pid_t pgid) {
+  return kill(-pgid, 0) != 0 && errno == ESRCH;
+}
+
+/* CMD's group stopped on a job-control signal: stop our job too, so that the
+ * shell sees it stopped; when continued, continue CMD's group. */
+static void stop_with_cmd(void) {
+  int sig = R.stop_sig;
+  R.stop_sig = 0;
+  if (!tty_job || (sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU))
+    return; /* stopped by someone who will continue it */
+  tty_reclaim();
+  continued = 0;
+  /* Only the main thread takes SIGTSTP (the library's threads block it), so
+   * the stop happens before kill() returns, and SIGCONT's handler has run by
+   * the time it does. */
+  kill(0, SIGTSTP);
+  if (!continued) {
+    /* Not stopped: our process group is orphaned, nobody would continue it. */
+    tty_job = 0;
+    return;
+  }
+  if (tcgetpgrp(0) == getpgrp()) {
+    tty_set_foreground(R.pgid);
+    tty_given = 1;
+  }
+  kill(-R.pgid, SIGCONT);
 }
 
 static int exit_status(int st) {
@@ -345,159 +1150,167 @@ static int exit_status(int st) {
   return EXIT_FAILURE_ZK;
 }
 
-/* Supervise CMD until it exits. grace < 0: use the session's negotiated timeout.
- * Returns CMD's exit status, or EXIT_LOST if it had to be terminated. */
-static int supervise(zkr_session_t *s, pid_t pid, const char *what) {
-  double grace =
-      opt.grace_s >= 0 ? opt.grace_s : zkr_session_negotiated_timeout(s) / 1000.0;
+/* Supervise CMD's group until it is empty. Returns CMD's exit status, or
+ * EXIT_LOST if ownership was lost meanwhile (and the group terminated). */
+static int supervise(void) {
   double suspect_since = -1, term_at = -1;
   const char *why = NULL;
-  int status = 0;
+  int killed = 0;
 
   for (;;) {
-    struct pollfd pfd = {evpipe[0], POLLIN, 0};
-    double now = now_s(), wake = -1;
-    char buf[64];
-    ssize_t n;
-    pid_t w;
+    double now, wake = -1;
+    int ev;
 
-    while ((w = waitpid(pid, &status, WNOHANG)) < 0 && errno == EINTR)
-      ;
-    if (w == pid) {
-      if (why) {
-        fprintf(stderr, "%s: %s lost (%s) while the command ran; command terminated\n",
-                prog, what, why);
-        return EXIT_LOST;
-      }
-      return exit_status(status);
+    reap();
+    if (R.stop_sig) {
+      stop_with_cmd();
+      continue;
     }
-    if (!why && suspect_since >= 0 && now - suspect_since >= grace)
+    if (R.cmd_done && group_gone(R.pgid))
+      break;
+    now = now_s();
+    if (!why && suspect_since >= 0 && now - suspect_since >= R.grace)
       why = "connection lost for longer than the grace period";
     if (why && term_at < 0) {
-      kill(-pid, SIGTERM);
+      kill(-R.pgid, SIGTERM);
+      kill(-R.pgid, SIGCONT); /* a stopped process gets its SIGTERM too */
       term_at = now;
     }
-    if (why && now - term_at >= opt.kill_after_s)
-      kill(-pid, SIGKILL);
+    if (why && !killed && now - term_at >= opt.kill_after_s) {
+      kill(-R.pgid, SIGKILL);
+      killed = 1;
+    }
     if (!why && suspect_since >= 0)
-      wake = suspect_since + grace;
-    if (why)
+      wake = suspect_since + R.grace;
+    if (why && !killed)
       wake = term_at + opt.kill_after_s;
-    if (poll(&pfd, 1, wake < 0 ? -1 : (int)((wake - now) * 1000) + 1) > 0) {
-      while ((n = read(evpipe[0], buf, sizeof(buf))) > 0) {
-        for (ssize_t i = 0; i < n; i++) {
-          switch (buf[i]) {
-          case EV_SUSPECT:
-            if (suspect_since < 0)
-              suspect_since = now_s();
-            break;
-          case EV_RECOVERED: suspect_since = -1; break;
-          case EV_LOST:
-            if (!why)
-              why = "session expired or node gone";
-            break;
-          case EV_SIGNAL:
-            if (pending_sig)
-              kill(-pid, pending_sig); /* passed on; its exit decides ours */
-            break;
-          }
-        }
-      }
+    if (R.cmd_done && (wake < 0 || wake > now + GROUP_POLL_S))
+      wake = now + GROUP_POLL_S; /* orphans outside our reach: no SIGCHLD */
+    ev = ev_next(ms_until(wake));
+    switch (ev) {
+    case EV_SUSPECT:
+      if (suspect_since < 0)
+        suspect_since = now_s();
+      break;
+    case EV_RECOVERED: suspect_since = -1; break;
+    case EV_LOST:
+      if (!why)
+        why = "session expired or node gone";
+      break;
+    case EV_SIGNAL:
+      for (int sig; (sig = take_signal()) != 0;)
+        kill(-R.pgid, sig); /* passed on; the group's exit decides ours */
+      break;
+    default: break; /* EV_CHILD: reaped at the top */
     }
   }
+  tty_reclaim();
+  if (why) {
+    warn("%s lost (%s) while the command ran; command terminated", R.what, why);
+    return EXIT_LOST;
+  }
+  return exit_status(R.cmd_status);
 }
 
-static int cmd_lock(const char *path, char **cmd, int ncmd) {
+static int cmd_run(const char *path, char **cmd, int ncmd, int elect) {
   zkr_session_t *s;
-  zkr_lock_t *l;
-  zkr_lock_token_t tok;
-  char fence[64], lpath[PATH_MAX + 32], lnode[128];
-  char *env[] = {fence, lpath, lnode, NULL};
-  int rc, timeout_ms;
-  pid_t pid;
+  char fence[64], env1[PATH_MAX + 32], env2[128];
+  char *extra[] = {fence, env1, env2, NULL};
+  int rc, timeout_ms = seconds_to_ms(opt.wait_s);
 
-  if (ncmd == 0)
-    die(EXIT_USAGE, "lock: missing '--' and the command to run (see zkr help lock)");
-  setup_signals();
-  s = connect_or_die();
-  if ((rc = zkr_lock_new(s, path, &l)) != 0)
-    die(rc == ZKR_EINVAL ? EXIT_USAGE : EXIT_FAILURE_ZK, "lock %s: %s", path,
-        zkr_strerror(rc));
-  if (opt.id && (rc = zkr_lock_set_data(l, opt.id, (int)strlen(opt.id))) != 0)
-    die(EXIT_USAGE, "--id: %s", zkr_strerror(rc));
-  zkr_lock_set_listener(l, lock_event, NULL);
-  timeout_ms = opt.wait_s < 0                ? -1
-               : opt.wait_s * 1000 > INT_MAX ? INT_MAX
-                                             : (int)(opt.wait_s * 1000);
-  rc = zkr_lock_acquire(l, timeout_ms);
-  if (rc == ZKR_ETIMEDOUT)
-    die(EXIT_BUSY, "lock %s: %s", path,
-        opt.wait_s == 0 ? "held elsewhere" : "not acquired within the wait time");
-  if (rc != 0)
-    die(EXIT_FAILURE_ZK, "lock %s: %s", path, zkr_strerror(rc));
-  zkr_lock_token(l, &tok);
-  snprintf(fence, sizeof(fence), "ZKR_FENCE=%" PRId64, tok.czxid);
-  snprintf(lpath, sizeof(lpath), "ZKR_LOCK_PATH=%s", path);
-  snprintf(lnode, sizeof(lnode), "ZKR_LOCK_NODE=%s", tok.node);
-  pid = spawn(cmd, env);
-  rc = supervise(s, pid, "lock");
-  zkr_lock_release(l, 5000); /* bounded: with the server gone, the session ends it */
-  zkr_lock_free(l);
-  zkr_session_free(s);
-  g_session = NULL;
-  return rc;
-}
-
-static int cmd_elect(const char *path, char **cmd, int ncmd) {
-  zkr_session_t *s;
-  zkr_election_t *e;
-  char fence[64], epoch_env[64], epath[PATH_MAX + 32];
-  char *env[] = {fence, epoch_env, epath, NULL};
-  int64_t epoch;
-  int rc, timeout_ms;
-  pid_t pid;
-
-  if (!opt.id || !*opt.id)
+  R.elect = elect;
+  R.what = elect ? "leadership" : "lock";
+  R.path = path;
+  if (elect && (!opt.id || !*opt.id))
     die(EXIT_USAGE, "elect: --id ID is required (see zkr help elect)");
   if (ncmd == 0)
-    die(EXIT_USAGE, "elect: missing '--' and the command to run (see zkr help elect)");
+    die(EXIT_USAGE, "%s: missing '--' and the command to run (see zkr help %s)",
+        elect ? "elect" : "lock", elect ? "elect" : "lock");
   setup_signals();
-  s = connect_or_die();
-  if ((rc = zkr_election_new(s, path, opt.id, (int)strlen(opt.id), &e)) != 0)
-    die(rc == ZKR_EINVAL ? EXIT_USAGE : EXIT_FAILURE_ZK, "elect %s: %s", path,
-        zkr_strerror(rc));
-  zkr_election_set_listener(e, election_event, NULL);
-  if ((rc = zkr_election_start(e)) != 0)
-    die(EXIT_FAILURE_ZK, "elect %s: %s", path, zkr_strerror(rc));
-  timeout_ms = opt.wait_s < 0                ? -1
-               : opt.wait_s * 1000 > INT_MAX ? INT_MAX
-                                             : (int)(opt.wait_s * 1000);
-  rc = zkr_election_await(e, timeout_ms, &epoch);
-  if (rc == ZKR_ETIMEDOUT)
-    die(EXIT_BUSY, "elect %s: not leader within the wait time", path);
-  if (rc != 0)
-    die(EXIT_FAILURE_ZK, "elect %s: %s", path, zkr_strerror(rc));
-  {
-    /* Events before CMD starts (none expected) are not about CMD. */
-    char buf[64];
-    while (read(evpipe[0], buf, sizeof(buf)) > 0)
-      ;
+  s = session_make();
+  /* The recipe object before connecting: a bad path is a usage error at once. */
+  if (elect) {
+    rc = zkr_election_new(s, path, opt.id, (int)strlen(opt.id), &g_election);
+    if (rc == 0)
+      rc = zkr_election_set_listener(g_election, election_event, NULL);
+    if (rc == 0) /* a candidate whose session expired while it waits joins again */
+      rc = zkr_election_set_rejoin(g_election, 1);
+  } else {
+    rc = zkr_lock_new(s, path, &g_lock);
+    if (rc == 0 && opt.id && (rc = zkr_lock_set_data(g_lock, opt.id, (int)strlen(opt.id))))
+      die(EXIT_USAGE, "--id: %s", zkr_strerror(rc));
+    if (rc == 0)
+      rc = zkr_lock_set_listener(g_lock, lock_event, NULL);
   }
-  snprintf(fence, sizeof(fence), "ZKR_FENCE=%" PRId64, epoch);
-  snprintf(epoch_env, sizeof(epoch_env), "ZKR_EPOCH=%" PRId64, epoch);
-  snprintf(epath, sizeof(epath), "ZKR_ELECTION_PATH=%s", path);
-  pid = spawn(cmd, env);
-  rc = supervise(s, pid, "leadership");
-  zkr_election_free(e);
-  zkr_session_free(s);
-  g_session = NULL;
+  if (rc == ZKR_EINVAL)
+    die(EXIT_USAGE, "%s %s: the root and paths under /zookeeper cannot be used",
+        elect ? "elect" : "lock", path);
+  if (rc != 0)
+    die(EXIT_FAILURE_ZK, "%s %s: %s", elect ? "elect" : "lock", path, zkr_strerror(rc));
+
+  session_connect(s);
+  R.grace = opt.grace_s >= 0 ? opt.grace_s : zkr_session_negotiated_timeout(s) / 1000.0;
+  if (elect) {
+    if ((rc = zkr_election_start(g_election)) != 0 ||
+        (rc = zkr_election_await_async(g_election, timeout_ms, on_awaited, NULL)) != 0)
+      die(EXIT_FAILURE_ZK, "elect %s: %s", path, zkr_strerror(rc));
+  } else if ((rc = zkr_lock_acquire_async(g_lock, timeout_ms, on_granted, NULL)) != 0) {
+    die(EXIT_FAILURE_ZK, "lock %s: %s", path, zkr_strerror(rc));
+  }
+  await_grant();
+  if (elect)
+    zkr_election_set_rejoin(g_election, 0); /* a leadership lost is not sought again */
+  test_delay();
+  await_go();
+
+  if (elect) {
+    int64_t epoch;
+    if (zkr_election_epoch(g_election, &epoch) != 0)
+      die(EXIT_LOST, "leadership lost before the command started; command not started");
+    snprintf(fence, sizeof(fence), "ZKR_FENCE=%" PRId64, epoch);
+    snprintf(env1, sizeof(env1), "ZKR_ELECTION_PATH=%s", path);
+    snprintf(env2, sizeof(env2), "ZKR_EPOCH=%" PRId64, epoch);
+  } else {
+    zkr_lock_token_t tok;
+    if (zkr_lock_token(g_lock, &tok) != 0)
+      die(EXIT_LOST, "lock lost before the command started; command not started");
+    snprintf(fence, sizeof(fence), "ZKR_FENCE=%" PRId64, tok.czxid);
+    snprintf(env1, sizeof(env1), "ZKR_LOCK_PATH=%s", path);
+    snprintf(env2, sizeof(env2), "ZKR_LOCK_NODE=%s", tok.node);
+  }
+  R.env = build_env(extra);
+  build_exec(cmd, ncmd);
+  /* The group's orphans become our children: reaped here, not left as zombies
+   * that would keep the group (and so the lock) alive. */
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  start_watchdog();
+  spawn(cmd);
+  free_exec();
+  rc = supervise();
+  stop_watchdog();
+
+  /* Let go. Connected: delete the node and wait (bounded) for the server to
+   * confirm. Not connected: nothing to wait for; the node goes when the server
+   * expires the session (or at once, if the connection comes back in time for
+   * the close). */
+  if (elect ? zkr_election_epoch(g_election, &(int64_t){0}) == 0 : zkr_lock_held(g_lock)) {
+    if (zkr_session_state(s) != ZKR_STATE_CONNECTED)
+      warn("%s %s: not connected to ZooKeeper at exit; the %s node goes when the "
+           "session expires",
+           elect ? "elect" : "lock", path, elect ? "candidate" : "lock");
+    else if (!elect)
+      zkr_lock_release(g_lock, RELEASE_MS);
+  }
+  cleanup_objects();
   return rc;
 }
+
+/* ---- counter and holders ---- */
 
 static int cmd_counter(const char *path, char **args, int nargs) {
   zkr_session_t *s;
   zkr_counter_t *c;
-  int64_t v = 0;
+  int64_t v = 0, a1 = 0, a2 = 0;
   int rc;
   const char *op = nargs > 0 ? args[0] : NULL;
 
@@ -511,20 +1324,28 @@ static int cmd_counter(const char *path, char **args, int nargs) {
         "counter: unknown or incomplete operation '%s' (get | add N | set N | "
         "cas OLD NEW)",
         op);
-  s = connect_or_die();
+  /* Every number before connecting. */
+  if (!strcmp(op, "cas")) {
+    a1 = parse_i64("cas OLD", args[1]);
+    a2 = parse_i64("cas NEW", args[2]);
+  } else if (nargs == 2) {
+    a1 = parse_i64(op, args[1]);
+  }
+  s = session_make();
   if ((rc = zkr_counter_new(s, path, opt.int32 ? ZKR_COUNTER_INT32 : ZKR_COUNTER_INT64,
                             &c)) != 0)
     die(rc == ZKR_EINVAL ? EXIT_USAGE : EXIT_FAILURE_ZK, "counter %s: %s", path,
-        zkr_strerror(rc));
+        rc == ZKR_EINVAL ? "the root and paths under /zookeeper cannot be used"
+                         : zkr_strerror(rc));
+  session_connect(s);
   if (!strcmp(op, "get"))
     rc = zkr_counter_get(c, 30000, &v);
   else if (!strcmp(op, "add"))
-    rc = zkr_counter_add(c, parse_i64("add", args[1]), 30000, &v);
+    rc = zkr_counter_add(c, a1, 30000, &v);
   else if (!strcmp(op, "set"))
-    rc = zkr_counter_set(c, v = parse_i64("set", args[1]), 30000);
+    rc = zkr_counter_set(c, v = a1, 30000);
   else
-    rc = zkr_counter_cas(c, parse_i64("cas OLD", args[1]),
-                         v = parse_i64("cas NEW", args[2]), 30000, &v);
+    rc = zkr_counter_cas(c, a1, v = a2, 30000, &v);
   zkr_counter_free(c);
   zkr_session_free(s);
   g_session = NULL;
@@ -574,14 +1395,22 @@ static int cmd_holders(const char *path, int nargs) {
 
   if (nargs != 0)
     die(EXIT_USAGE, "holders: takes only PATH");
-  s = connect_or_die();
+  s = session_make();
+  session_connect(s);
   rc = zkr_contenders_list(s, path, 30000, &c, &n);
-  zkr_session_free(s);
-  g_session = NULL;
+  if (rc == 0 && n == 0) {
+    /* No children, or no node: only the server can tell which. */
+    zhandle_t *zh = zkr_session_zhandle(s);
+    rc = zh ? zoo_exists(zh, path, 0, NULL) : ZCONNECTIONLOSS;
+  }
+  if (rc == ZNONODE)
+    die(EXIT_FAILURE_ZK, "holders %s: no such node", path);
   if (rc == ZKR_EINVAL)
     die(EXIT_USAGE, "holders: bad path '%s'", path);
   if (rc != 0)
     die(EXIT_FAILURE_ZK, "holders %s: %s", path, zkr_strerror(rc));
+  zkr_session_free(s);
+  g_session = NULL;
   printf("%-4s %-11s %-18s %-24s %-56s %s\n", "POS", "SEQUENCE", "OWNER", "FORMAT",
          "NODE", "DATA");
   for (int i = 0; i < n; i++) {
@@ -664,12 +1493,12 @@ static int parse_opts(int argc, char **argv, int first, char **pos, int maxpos) 
 }
 
 /* counter's values may be negative ("add -5"): an argument that is a number is a
- * value, never an option, so options are picked out by hand. */
+ * value, never an option, so options are picked out by hand, as getopt would
+ * (bundled short options like -vv, values attached or not). */
 static int parse_counter_args(int argc, char **argv, int first, char **pos, int maxpos) {
   int npos = 0;
   for (int i = first; i < argc; i++) {
     const char *a = argv[i];
-    int o = 0;
     if (a[0] != '-' || (a[1] >= '0' && a[1] <= '9') || !a[1]) {
       if (npos >= maxpos)
         die(EXIT_USAGE, "counter: unexpected argument '%s'", a);
@@ -685,23 +1514,32 @@ static int parse_counter_args(int argc, char **argv, int first, char **pos, int 
           lo = p;
       if (!lo)
         apply('?', NULL, a);
-      o = lo->val;
-      if (lo->has_arg == no_argument)
-        apply(o, NULL, a);
+      else if (lo->has_arg == no_argument)
+        apply(lo->val, NULL, a);
       else if (eq)
-        apply(o, eq + 1, a);
+        apply(lo->val, eq + 1, a);
       else if (i + 1 < argc)
-        apply(o, argv[++i], a);
+        apply(lo->val, argv[++i], a);
       else
         apply(':', NULL, a);
-    } else {
-      const char *p = strchr(shortopts + 1, a[1]);
-      if (!p || a[2])
-        apply(p && !a[2] ? a[1] : '?', NULL, a);
-      else if (p[1] == ':')
-        i + 1 < argc ? apply(a[1], argv[++i], a) : apply(':', NULL, a);
-      else
-        apply(a[1], NULL, a);
+      continue;
+    }
+    for (const char *f = a + 1; *f; f++) {
+      const char *p = *f == ':' ? NULL : strchr(shortopts + 1, *f);
+      char as_given[3] = {'-', *f, '\0'};
+      if (!p) {
+        apply('?', NULL, as_given);
+      } else if (p[1] != ':') {
+        apply(*f, NULL, as_given);
+      } else if (f[1]) {
+        apply(*f, f + 1, as_given); /* -Hhost:port */
+        break;
+      } else if (i + 1 < argc) {
+        apply(*f, argv[++i], as_given);
+        break;
+      } else {
+        apply(':', NULL, as_given);
+      }
     }
   }
   return npos;
@@ -712,6 +1550,8 @@ int main(int argc, char **argv) {
   int ncmd = 0, dashdash = 0, o, npos, first;
   const char *command;
 
+  sigprocmask(SIG_SETMASK, NULL, &orig_mask);
+  nfds_at_start = fd_list(&fds_at_start);
   /* Everything after the first "--" is the command to run, untouched. */
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--")) {
@@ -732,8 +1572,12 @@ int main(int argc, char **argv) {
   command = optind < argc ? argv[optind] : NULL;
   first = optind + 1;
   if (command && !strcmp(command, "help")) {
-    help(first < argc ? argv[first] : NULL, stdout);
-    return 0;
+    if (help(first < argc ? argv[first] : NULL, stdout) == 0)
+      return 0;
+    fprintf(stderr, "%s: no help on '%s' (lock, elect, counter, holders)\n", prog,
+            argv[first]);
+    help(NULL, stderr);
+    return EXIT_USAGE;
   }
   if (!command) {
     if (want_help) {
@@ -769,8 +1613,7 @@ int main(int argc, char **argv) {
     if (npos > 1)
       die(EXIT_USAGE, "%s: unexpected '%s' before '--' (see zkr help %s)", command,
           pos[1], command);
-    return !strcmp(command, "lock") ? cmd_lock(pos[0], cmd, ncmd)
-                                    : cmd_elect(pos[0], cmd, ncmd);
+    return cmd_run(pos[0], cmd, ncmd, !strcmp(command, "elect"));
   }
   if (dashdash)
     die(EXIT_USAGE, "%s: does not run a command ('--' given)", command);

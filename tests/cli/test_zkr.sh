@@ -6,7 +6,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
-ZKR=$PWD/$BUILD/zkr
+ZKR=${ZKR:-$PWD/$BUILD/zkr} # ZKR=/path/to/another/zkr runs the tests against that one
 RAW=$PWD/$BUILD/tests/zkraw
 HOSTS=${ZKR_TEST_STANDALONE:-${ZKR_TEST_HOSTS:-}}
 [ -n "$HOSTS" ] || { echo "test_zkr: no test server (run under tests/zk/with-zk.sh)" >&2; exit 2; }
@@ -16,9 +16,11 @@ WORK=$(mktemp -d)
 ROOT=/zkr-cli-$$
 passed=0 failed=0
 bgpids=()
+bhpid=
 
 cleanup() {
   for p in "${bgpids[@]}"; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
+  [ -z "$bhpid" ] || kill "$bhpid" 2>/dev/null
   wait 2>/dev/null
   rm -rf "$WORK"
 }
@@ -42,6 +44,41 @@ contenders() { "$ZKR" holders "$1" 2>/dev/null | awk 'NR > 1 && $1 != "-"' | wc 
 has_contenders() { [ "$(contenders "$1")" -eq "$2" ]; }
 file_has() { grep -q -- "$2" "$1" 2>/dev/null; }
 no_nodes() { [ "$("$RAW" "$HOSTS" count "$1")" -eq 0 ]; }
+lines_ge() { [ "$(wc -l <"$1" 2>/dev/null || echo 0)" -ge "$2" ]; }
+# gone PID...: none of them runs any more (a zombie counts as gone: its parent
+# may be an init that reaps late).
+gone() {
+  local p st
+  for p; do
+    st=$(ps -o stat= -p "$p" 2>/dev/null) || continue
+    [[ $st == Z* ]] || return 1
+  done
+}
+
+# A TCP port that accepts connections and never answers (a server that hangs):
+# BH_PORT, and a line in $WORK/bh.accepted per connection accepted.
+BH_PORT=
+if command -v python3 >/dev/null; then
+  cat >"$WORK/blackhole.py" <<'PY'
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+print(s.getsockname()[1], flush=True)
+held = []
+with open(sys.argv[1], "a") as log:
+    while True:
+        c, _ = s.accept()
+        held.append(c)
+        log.write("accepted\n")
+        log.flush()
+PY
+  # Not our child, so that a bare `wait` does not wait for it.
+  (python3 "$WORK/blackhole.py" "$WORK/bh.accepted" >"$WORK/bh.port" 2>/dev/null &
+   echo $! >"$WORK/bh.pid")
+  bhpid=$(cat "$WORK/bh.pid")
+  wait_for 10 test -s "$WORK/bh.port" && BH_PORT=$(cat "$WORK/bh.port")
+fi
 
 "$RAW" "$HOSTS" mkdirs "$ROOT" || { echo "test_zkr: cannot create $ROOT" >&2; exit 1; }
 
@@ -54,6 +91,12 @@ for c in lock elect counter holders; do
   out=$("$ZKR" help $c) && grep -q "usage: zkr \[OPTIONS\] $c" <<<"$out" || { bad help-$c "zkr help $c"; continue; }
   out2=$("$ZKR" $c --help) && [ "$out" = "$out2" ] && ok help-$c || bad help-$c "zkr $c --help differs"
 done
+
+t=help-unknown-topic
+out=$("$ZKR" help bogus 2>"$WORK/help.err")
+code=$?
+[ $code -eq 64 ] && [ -z "$out" ] && grep -q "usage: zkr" "$WORK/help.err" && ok $t ||
+  bad $t "exit $code, stdout '$out'"
 
 expect_usage() { # NAME EXPECTED-CODE PATTERN ARGS...
   local name=$1 want=$2 pat=$3 err code
@@ -72,11 +115,58 @@ expect_usage bad-missing-dashdash 64 "missing '--'" lock "$ROOT/l" true
 expect_usage bad-elect-needs-id 64 "--id ID is required" elect "$ROOT/e" -- true
 expect_usage bad-wait-value 64 "not a number of seconds" lock -w soon "$ROOT/l" -- true
 expect_usage bad-counter-op 64 "unknown or incomplete operation 'inc'" counter "$ROOT/c" inc
-t0=$(ms)
-expect_usage bad-unreachable 69 "cannot connect to 127.0.0.1:1 within 500 ms" \
-  -H 127.0.0.1:1 -c 500 counter "$ROOT/c" get
-el=$(( $(ms) - t0 ))
-[ "$el" -lt 3000 ] && ok unreachable-is-quick || bad unreachable-is-quick "${el} ms"
+for v in nan inf -1 1e999; do
+  expect_usage "bad-wait-out-of-range($v)" 64 "out of range" lock -w "$v" "$ROOT/l" -- true
+done
+if [ -n "$BH_PORT" ]; then
+  t0=$(ms)
+  expect_usage bad-unreachable 69 "cannot connect to 127.0.0.1:$BH_PORT within 500 ms" \
+    -H "127.0.0.1:$BH_PORT" -c 500 counter "$ROOT/c" get
+  el=$(( $(ms) - t0 ))
+  [ "$el" -lt 3000 ] && ok unreachable-is-quick || bad unreachable-is-quick "${el} ms"
+else
+  echo "SKIP bad-unreachable: no python3 for a server that does not answer"
+fi
+
+expect_quick() { # NAME EXPECTED-CODE PATTERN MAX-MS ARGS...: expect_usage, within MAX-MS
+  local name=$1 want=$2 pat=$3 max=$4 err code t0 el
+  shift 4
+  t0=$(ms)
+  err=$("$ZKR" "$@" 2>&1 >/dev/null)
+  code=$?
+  el=$(( $(ms) - t0 ))
+  if [ "$code" -eq "$want" ] && grep -q -- "$pat" <<<"$err" && [ "$el" -lt "$max" ]; then
+    ok "$name"
+  else
+    bad "$name" "exit $code after $el ms, stderr: $err"
+  fi
+}
+# Refused (nobody listens on port 1): no use waiting for the connect timeout.
+expect_quick refused-is-quick 69 "connection refused by 127.0.0.1:1" 2000 \
+  -H 127.0.0.1:1 -c 20000 counter "$ROOT/c" get
+expect_quick unresolvable-host 69 "cannot resolve nosuch.invalid:2181" 10000 \
+  -H nosuch.invalid:2181 -c 20000 counter "$ROOT/c" get
+
+# Every argument is checked before connecting: against a server that never
+# answers (so a connect would take all of -c), a typo is exit 64 at once.
+t=bad-args-before-connect
+if [ -n "$BH_PORT" ]; then
+  fails=
+  for args in "lock /a//b -- true" "lock /a/ -- true" "lock /a/./b -- true" \
+    "elect / --id x -- true" "lock /zookeeper/x -- true" "holders /a//b" \
+    "counter /x add abc" "counter /x cas 1 x" "counter /x add 1 2" "counter /a/ get" \
+    $'lock /a\xc3 -- true' $'holders /a\xc3'; do
+    t0=$(ms)
+    # shellcheck disable=SC2086 # the words of $args are the arguments
+    "$ZKR" -H "127.0.0.1:$BH_PORT" -c 20000 $args >/dev/null 2>&1
+    code=$?
+    el=$(( $(ms) - t0 ))
+    [ $code -eq 64 ] && [ $el -lt 2000 ] || fails+=" [$args: exit $code after $el ms]"
+  done
+  [ -z "$fails" ] && ok $t || bad $t "$fails"
+else
+  echo "SKIP $t: no python3 for a server that does not answer"
+fi
 
 # ---- lock ----
 
@@ -131,6 +221,231 @@ fi
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
 bgpids=()
+
+t=lock-wait-huge-is-forever
+"$ZKR" lock -w 1e9 "$ROOT/x" -- true
+code=$?
+[ $code -eq 0 ] && ok $t || bad $t "exit $code"
+
+# Like flock(1): the lock is held until CMD's whole process group is gone, and
+# zkr's status is still CMD's own. A process that leaves the group (setsid) is
+# not waited for.
+t=lock-waits-for-group
+log=$WORK/group.log
+: >"$log"
+"$ZKR" lock "$ROOT/x" -- sh -c "(sleep 0.5; echo bg-end >> $log) & exit 3"
+code=$?
+echo zkr-exit >>"$log"
+order=$(tr '\n' ' ' <"$log")
+t0=$(ms)
+"$ZKR" lock "$ROOT/x" -- sh -c "setsid sleep 3 </dev/null >/dev/null 2>&1 &"
+el=$(( $(ms) - t0 ))
+[ $code -eq 3 ] && [ "$order" = "bg-end zkr-exit " ] && [ $el -lt 2000 ] && ok $t ||
+  bad $t "exit $code, order: $order, with a setsid child: $el ms"
+
+# CMD inherits zkr's file descriptors, not those of its ZooKeeper client.
+t=lock-cmd-fds
+want=$(sh -c 'ls /proc/$$/fd' | sort | tr '\n' ' ')
+got=$("$ZKR" lock "$ROOT/x" -- sh -c 'ls /proc/$$/fd' | sort | tr '\n' ' ')
+[ "$got" = "$want" ] && ok $t || bad $t "CMD has fds $got, the shell's command $want"
+
+# A process of the group still runs when the lock is lost: it is terminated.
+t=lock-lost-while-group-runs
+log=$WORK/drain.log
+: >"$log"
+cat >"$WORK/bgloop.sh" <<'SH'
+trap 'echo bg-term >> "$1"; exit 0' TERM
+echo $$ > "$1.pid"
+echo started >> "$1"
+while :; do sleep 0.05; done
+SH
+"$ZKR" -s 1000 lock "$ROOT/d" -- sh -c "sh $WORK/bgloop.sh $log & exit 0" 2>"$WORK/drain.err" &
+zpid=$!
+bgpids+=($zpid)
+if wait_for 10 file_has "$log" started && wait_for 10 has_contenders "$ROOT/d" 1; then
+  kill -STOP "$zpid"
+  if wait_for 20 has_contenders "$ROOT/d" 0; then
+    kill -CONT "$zpid"
+    wait "$zpid"
+    code=$?
+    [ $code -eq 79 ] && file_has "$log" bg-term && grep -q "lock lost" "$WORK/drain.err" &&
+      ok $t || bad $t "exit $code; log: $(tr '\n' ' ' <"$log"); stderr: $(cat "$WORK/drain.err")"
+  else
+    kill -CONT "$zpid"
+    bad $t "the session never expired"
+  fi
+else
+  bad $t "the group's process never started, or zkr did not hold the lock meanwhile"
+fi
+[ -s "$log.pid" ] && kill "$(cat "$log.pid")" 2>/dev/null
+wait "$zpid" 2>/dev/null
+bgpids=()
+
+# zkr killed with SIGKILL: CMD's whole group goes with it (its session expires
+# and another host may take the lock).
+t=lock-kill9-kills-group
+pids=$WORK/k9.pids
+: >"$pids"
+"$ZKR" -s 1000 lock "$ROOT/k9" -- sh -c "sleep 300 & echo \$! >> $pids; sleep 300 & echo \$! >> $pids; wait" &
+zpid=$!
+bgpids+=($zpid)
+if wait_for 10 lines_ge "$pids" 2; then
+  kill -9 "$zpid"
+  wait "$zpid" 2>/dev/null
+  # shellcheck disable=SC2046 # one pid per line
+  if wait_for 5 gone $(cat "$pids"); then
+    ok $t
+  else
+    bad $t "still running: $(ps -o pid=,args= -p "$(paste -sd, "$pids")" | tr '\n' ' ')"
+    xargs kill <"$pids" 2>/dev/null
+  fi
+else
+  bad $t "CMD never started"
+fi
+wait_for 20 no_nodes "$ROOT/k9" || echo "  (the killed zkr's node outlived its session)"
+bgpids=()
+
+# The session expires between the grant and the start of CMD (the test-only
+# delay holds zkr there): CMD is never started, and zkr says the lock is lost.
+t=lock-lost-before-cmd
+log=$WORK/early.log
+: >"$log"
+ZKR_TEST_DELAY_CMD_MS=3000 "$ZKR" -s 1000 lock "$ROOT/b" -- sh -c "echo started >> $log" 2>"$WORK/early.err" &
+zpid=$!
+bgpids+=($zpid)
+if wait_for 10 has_contenders "$ROOT/b" 1; then
+  kill -STOP "$zpid"
+  if wait_for 20 has_contenders "$ROOT/b" 0; then
+    kill -CONT "$zpid"
+    wait "$zpid"
+    code=$?
+    [ $code -eq 79 ] && [ ! -s "$log" ] && grep -q "lock lost .*before the command started" "$WORK/early.err" &&
+      ok $t || bad $t "exit $code; log: $(tr '\n' ' ' <"$log"); stderr: $(cat "$WORK/early.err")"
+  else
+    kill -CONT "$zpid"
+    bad $t "the session never expired"
+  fi
+else
+  bad $t "never queued; log: $(tr '\n' ' ' <"$log")"
+fi
+wait "$zpid" 2>/dev/null
+bgpids=()
+
+# The session of a waiting zkr expires (zkr is stopped meanwhile) and it queues
+# again: that loss is about the wait, not about CMD, which runs in full later.
+t=lock-lost-while-queued
+log=$WORK/queued.log
+: >"$log"
+"$ZKR" lock "$ROOT/q" -- sh -c "touch $WORK/q-held; while [ ! -e $WORK/q-release ]; do sleep 0.05; done" &
+holder=$!
+bgpids+=($holder)
+wait_for 10 test -e "$WORK/q-held"
+"$ZKR" -s 1000 lock "$ROOT/q" -- sh -c "sleep 0.3; echo ran >> $log" 2>"$WORK/queued.err" &
+zpid=$!
+bgpids+=($zpid)
+if wait_for 10 has_contenders "$ROOT/q" 2; then
+  kill -STOP "$zpid"
+  if wait_for 20 has_contenders "$ROOT/q" 1; then
+    kill -CONT "$zpid"
+    if wait_for 20 has_contenders "$ROOT/q" 2; then
+      touch "$WORK/q-release"
+      wait "$zpid"
+      code=$?
+      [ $code -eq 0 ] && file_has "$log" ran && ok $t ||
+        bad $t "exit $code; log: $(tr '\n' ' ' <"$log"); stderr: $(cat "$WORK/queued.err")"
+    else
+      bad $t "did not queue again"
+    fi
+  else
+    kill -CONT "$zpid"
+    bad $t "the session never expired"
+  fi
+else
+  bad $t "never queued"
+fi
+touch "$WORK/q-release"
+wait 2>/dev/null
+bgpids=()
+
+# SIGTERM to a zkr waiting for the lock: it dies of it at once and leaves the queue.
+t=lock-sigterm-while-waiting
+"$ZKR" lock "$ROOT/t" -- sh -c "touch $WORK/t-held; while [ ! -e $WORK/t-release ]; do sleep 0.05; done" &
+holder=$!
+bgpids+=($holder)
+wait_for 10 test -e "$WORK/t-held"
+"$ZKR" lock "$ROOT/t" -- true &
+zpid=$!
+bgpids+=($zpid)
+if wait_for 10 has_contenders "$ROOT/t" 2; then
+  t0=$(ms)
+  kill -TERM "$zpid"
+  if wait_for 5 gone "$zpid"; then
+    el=$(( $(ms) - t0 ))
+    wait "$zpid"
+    code=$?
+    [ $code -eq 143 ] && [ $el -lt 2000 ] && has_contenders "$ROOT/t" 1 && ok $t ||
+      bad $t "exit $code after $el ms, $(contenders "$ROOT/t") contenders"
+  else
+    bad $t "still waiting 5 s after SIGTERM"
+  fi
+else
+  bad $t "never queued"
+fi
+touch "$WORK/t-release"
+wait 2>/dev/null
+bgpids=()
+
+# SIGTERM while connecting (to a server that never answers): gone at once.
+t=lock-sigterm-while-connecting
+if [ -n "$BH_PORT" ]; then
+  : >"$WORK/bh.accepted"
+  "$ZKR" -H "127.0.0.1:$BH_PORT" -c 30000 lock "$ROOT/t" -- true 2>/dev/null &
+  zpid=$!
+  bgpids+=($zpid)
+  if wait_for 10 file_has "$WORK/bh.accepted" accepted; then
+    t0=$(ms)
+    kill -TERM "$zpid"
+    wait_for 5 gone "$zpid"
+    el=$(( $(ms) - t0 ))
+    wait "$zpid"
+    code=$?
+    [ $code -eq 143 ] && [ $el -lt 3000 ] && ok $t || bad $t "exit $code after $el ms"
+  else
+    bad $t "zkr never connected to the test port"
+  fi
+  kill "$zpid" 2>/dev/null
+  wait 2>/dev/null
+  bgpids=()
+else
+  echo "SKIP $t: no python3 for a server that does not answer"
+fi
+
+# CMD reads the terminal: zkr in the foreground hands the terminal to CMD's
+# group (0.1.0 hung: CMD stopped on SIGTTIN). And zkr in the background: CMD's
+# SIGTTIN stop becomes a stop of zkr's job, which `fg` continues, terminal
+# and all.
+if command -v script >/dev/null && command -v timeout >/dev/null; then
+  t=lock-cmd-reads-tty
+  out=$(printf 'hello\n' | timeout 20 script -qefc "$ZKR lock $ROOT/tty -- sh -c 'read x; echo got:\$x'" /dev/null 2>&1)
+  code=$?
+  [ $code -eq 0 ] && grep -q "got:hello" <<<"$out" && ok $t || bad $t "exit $code: $out"
+
+  t=lock-cmd-stopped-in-background
+  cat >"$WORK/ttin.sh" <<'SH'
+set -m
+"$Z" lock "$P" -- sh -c 'read x; echo got:$x' &
+for i in $(seq 100); do jobs -l | grep -q Stopped && break; sleep 0.05; done
+jobs -l | grep -q Stopped && echo job-stopped
+fg >/dev/null
+echo fg-status=$?
+SH
+  out=$(printf 'hello\n' | Z=$ZKR P=$ROOT/tty timeout 20 script -qefc "bash $WORK/ttin.sh" /dev/null 2>&1)
+  code=$?
+  [ $code -eq 0 ] && grep -q "job-stopped" <<<"$out" && grep -q "got:hello" <<<"$out" &&
+    grep -q "fg-status=0" <<<"$out" && ok $t || bad $t "exit $code: $out"
+else
+  echo "SKIP lock-cmd-reads-tty, lock-cmd-stopped-in-background: no script(1) or timeout(1)"
+fi
 
 # The holder's session expires on the server (zkr is stopped past its session
 # timeout): once it runs again it learns of the loss and CMD gets SIGTERM.
@@ -192,8 +507,30 @@ if [ -n "${ZKR_TEST_ZKDIR_STANDALONE:-}" ] && [ -n "${ZKR_ZKCTL:-}" ]; then
     bad $t "CMD never started"
   fi
   bgpids=()
+
+  # The server is gone when CMD ends: zkr cannot delete its node, and does not
+  # wait for the server either (the node goes when the session expires).
+  t=lock-exit-quick-when-server-down
+  rm -f "$WORK/sd-started" "$WORK/sd-end" "$WORK/sd-ended"
+  "$ZKR" -s 2000 lock --grace 60 "$ROOT/sd" -- sh -c "touch $WORK/sd-started; while [ ! -e $WORK/sd-end ]; do sleep 0.02; done; date +%s%3N > $WORK/sd-ended" 2>"$WORK/sd.err" &
+  zpid=$!
+  bgpids+=($zpid)
+  if wait_for 10 test -e "$WORK/sd-started"; then
+    "$ZKR_ZKCTL" kill-member "$ZKR_TEST_ZKDIR_STANDALONE" 1 >/dev/null
+    touch "$WORK/sd-end"
+    wait "$zpid"
+    code=$?
+    el=$(( $(ms) - $(cat "$WORK/sd-ended" 2>/dev/null || echo 0) ))
+    "$ZKR_ZKCTL" start-member "$ZKR_TEST_ZKDIR_STANDALONE" 1 >/dev/null || bad $t "server restart"
+    [ $code -eq 0 ] && [ $el -lt 2500 ] && grep -q "not connected" "$WORK/sd.err" && ok $t ||
+      bad $t "exit $code, $el ms after CMD's end: $(cat "$WORK/sd.err")"
+    wait_for 20 no_nodes "$ROOT/sd" || bad $t "the lock node outlived the session"
+  else
+    bad $t "CMD never started"
+  fi
+  bgpids=()
 else
-  echo "SKIP $t: the test server is not ours to stop"
+  echo "SKIP lock-grace-terminates-cmd, lock-exit-quick-when-server-down: the test server is not ours to stop"
 fi
 
 # ---- elect ----
@@ -256,6 +593,81 @@ e=$("$ZKR" elect "$ROOT/e2" --id solo -- sh -c 'echo $ZKR_EPOCH $ZKR_FENCE')
 set -- $e
 [ -n "${1:-}" ] && [ "$1" = "${2:-}" ] && [ "$1" -gt 0 ] && ok $t || bad $t "got '$e'"
 
+t=elect-waits-for-group
+log=$WORK/egroup.log
+: >"$log"
+"$ZKR" elect "$ROOT/eg" --id solo -- sh -c "(sleep 0.5; echo bg-end >> $log) & exit 4"
+code=$?
+echo zkr-exit >>"$log"
+order=$(tr '\n' ' ' <"$log")
+[ $code -eq 4 ] && [ "$order" = "bg-end zkr-exit " ] && ok $t || bad $t "exit $code, order: $order"
+
+# Leadership lost between LEADER and the start of CMD (0.1.0 drained that
+# event and ran CMD anyway).
+t=elect-lost-before-cmd
+log=$WORK/eearly.log
+: >"$log"
+ZKR_TEST_DELAY_CMD_MS=3000 "$ZKR" -s 1000 elect "$ROOT/eb" --id solo -- sh -c "echo started >> $log" 2>"$WORK/eearly.err" &
+zpid=$!
+bgpids+=($zpid)
+if wait_for 10 has_contenders "$ROOT/eb" 1; then
+  kill -STOP "$zpid"
+  if wait_for 20 has_contenders "$ROOT/eb" 0; then
+    kill -CONT "$zpid"
+    wait "$zpid"
+    code=$?
+    [ $code -eq 79 ] && [ ! -s "$log" ] && grep -q "leadership lost .*before the command started" "$WORK/eearly.err" &&
+      ok $t || bad $t "exit $code; log: $(tr '\n' ' ' <"$log"); stderr: $(cat "$WORK/eearly.err")"
+  else
+    kill -CONT "$zpid"
+    bad $t "the session never expired"
+  fi
+else
+  bad $t "never joined; log: $(tr '\n' ' ' <"$log")"
+fi
+wait "$zpid" 2>/dev/null
+bgpids=()
+
+# SIGTERM to a standby candidate: it dies of it at once and leaves the election
+# (0.1.0 ignored it until it led, then ran CMD to the end).
+t=elect-sigterm-while-standby
+log=$WORK/estandby.log
+: >"$log"
+"$ZKR" elect "$ROOT/es" --id A -- sh -c "touch $WORK/es-held; while [ ! -e $WORK/es-release ]; do sleep 0.05; done" &
+holder=$!
+bgpids+=($holder)
+wait_for 10 test -e "$WORK/es-held"
+"$ZKR" elect "$ROOT/es" --id B -- sh -c "echo B-ran >> $log" &
+zpid=$!
+bgpids+=($zpid)
+if wait_for 10 has_contenders "$ROOT/es" 2; then
+  t0=$(ms)
+  kill -TERM "$zpid"
+  if wait_for 5 gone "$zpid"; then
+    el=$(( $(ms) - t0 ))
+    wait "$zpid"
+    code=$?
+    [ $code -eq 143 ] && [ $el -lt 2000 ] && has_contenders "$ROOT/es" 1 && [ ! -s "$log" ] && ok $t ||
+      bad $t "exit $code after $el ms, $(contenders "$ROOT/es") contenders"
+  else
+    bad $t "still waiting 5 s after SIGTERM"
+  fi
+else
+  bad $t "never joined"
+fi
+touch "$WORK/es-release"
+wait 2>/dev/null
+bgpids=()
+
+t=elect-cmd-reads-tty
+if command -v script >/dev/null && command -v timeout >/dev/null; then
+  out=$(printf 'hello\n' | timeout 20 script -qefc "$ZKR elect $ROOT/etty --id solo -- sh -c 'read x; echo got:\$x'" /dev/null 2>&1)
+  code=$?
+  [ $code -eq 0 ] && grep -q "got:hello" <<<"$out" && ok $t || bad $t "exit $code: $out"
+else
+  echo "SKIP $t: no script(1) or timeout(1)"
+fi
+
 # ---- counter ----
 
 t=counter-int64
@@ -283,6 +695,13 @@ hex=$("$RAW" "$HOSTS" hex "$ROOT/c64")
 [ $code -eq 70 ] && grep -q "not a 4-byte counter" <<<"$err" && [ "$hex" = "000000000000012d" ] &&
   ok $t || bad $t "exit $code: $err"
 
+# Bundled short options everywhere, counter too (its values may be negative).
+t=counter-bundled-flags
+out=$("$ZKR" counter "$ROOT/c64" get -vv 2>"$WORK/vv.err")
+code=$?
+[ $code -eq 0 ] && [ "$out" = 301 ] && grep -q "\[info\]" "$WORK/vv.err" && ok $t ||
+  bad $t "exit $code, out '$out': $(head -3 "$WORK/vv.err")"
+
 # ---- holders ----
 
 t=holders-foreign-formats
@@ -307,13 +726,20 @@ fi
 for n in "$made_k" "$made_g" "$made_c" "$made_z" "$made_r" "$h/config"; do "$RAW" "$HOSTS" delete "$n"; done
 
 t=holders-empty
+"$RAW" "$HOSTS" mkdirs "$ROOT/nothing-here"
 out=$("$ZKR" holders "$ROOT/nothing-here")
 [ $? -eq 0 ] && [ "$(wc -l <<<"$out")" -eq 1 ] && ok $t || bad $t "$out"
+
+t=holders-missing
+out=$("$ZKR" holders "$ROOT/no-such-node" 2>"$WORK/holders.err")
+code=$?
+[ $code -eq 70 ] && [ -z "$out" ] && grep -q "holders $ROOT/no-such-node: no such node" "$WORK/holders.err" &&
+  ok $t || bad $t "exit $code, stdout: $out, stderr: $(cat "$WORK/holders.err")"
 
 # ---- no node left behind ----
 t=no-nodes-left
 left=0
-for p in x w s g e el e2; do n=$("$RAW" "$HOSTS" count "$ROOT/$p"); [ "$n" -eq 0 ] || echo "  $ROOT/$p: $n"; left=$((left + n)); done
+for p in x w s g d b q t e el e2 eg eb es; do n=$("$RAW" "$HOSTS" count "$ROOT/$p"); [ "$n" -eq 0 ] || echo "  $ROOT/$p: $n"; left=$((left + n)); done
 [ "$left" -eq 0 ] && ok $t || bad $t "$left nodes left"
 
 echo "$passed passed, $failed failed"
