@@ -593,6 +593,32 @@ e=$("$ZKR" elect "$ROOT/e2" --id solo -- sh -c 'echo $ZKR_EPOCH $ZKR_FENCE')
 set -- $e
 [ -n "${1:-}" ] && [ "$1" = "${2:-}" ] && [ "$1" -gt 0 ] && ok $t || bad $t "got '$e'"
 
+# -w 0 tries once: alone in the election it leads and runs CMD; behind a leader
+# it exits 75 at once (0.1.0 exited 75 even alone: await(0) did not wait for the
+# candidate's first place in the queue).
+t=elect-w0
+out=$("$ZKR" elect "$ROOT/ew0" --id solo -w 0 -- echo ran 2>"$WORK/ew0.err")
+code=$?
+if [ $code -eq 0 ] && [ "$out" = ran ]; then
+  log=$WORK/ew0.log
+  : >"$log"
+  "$ZKR" elect "$ROOT/ew0" --id first -- sh -c "echo started >> $log; sleep 30" 2>/dev/null &
+  lpid=$!
+  bgpids+=($lpid)
+  if wait_for 10 file_has "$log" started; then
+    out=$("$ZKR" elect "$ROOT/ew0" --id second -w 0 -- echo ran 2>"$WORK/ew0.err")
+    code=$?
+    [ $code -eq 75 ] && [ -z "$out" ] && ok $t || bad $t "behind a leader: exit $code, '$out'"
+  else
+    bad $t "the first candidate never led"
+  fi
+  kill "$lpid" 2>/dev/null
+  wait "$lpid" 2>/dev/null
+  bgpids=()
+else
+  bad $t "alone: exit $code, '$out': $(cat "$WORK/ew0.err")"
+fi
+
 t=elect-waits-for-group
 log=$WORK/egroup.log
 : >"$log"
@@ -739,7 +765,7 @@ code=$?
 # ---- no node left behind ----
 t=no-nodes-left
 left=0
-for p in x w s g d b q t e el e2 eg eb es; do n=$("$RAW" "$HOSTS" count "$ROOT/$p"); [ "$n" -eq 0 ] || echo "  $ROOT/$p: $n"; left=$((left + n)); done
+for p in x w s g d b q t e el e2 eg eb es ew0; do n=$("$RAW" "$HOSTS" count "$ROOT/$p"); [ "$n" -eq 0 ] || echo "  $ROOT/$p: $n"; left=$((left + n)); done
 [ "$left" -eq 0 ] && ok $t || bad $t "$left nodes left"
 
 echo "$passed passed, $failed failed"
