@@ -993,6 +993,14 @@ START_TEST(bad_input_and_closed_session) {
   ck_assert_ptr_null(l);
   ck_assert_int_eq(zkr_lock_new(s, "/trailing/", &l), ZKR_EINVAL);
   ck_assert_int_eq(zkr_lock_new(s, "/", &l), ZKR_EINVAL);
+  /* The server's own tree, refused by every recipe alike (0.1.0: only the
+   * counter refused it). */
+  ck_assert_int_eq(zkr_lock_new(s, "/zookeeper/locks/x", &l), ZKR_EINVAL);
+  {
+    zkr_election_t *e = NULL;
+    ck_assert_int_eq(zkr_election_new(s, "/zookeeper/e", "x", 1, &e), ZKR_EINVAL);
+    ck_assert_ptr_null(e);
+  }
   ck_assert_int_eq(zkr_lock_new(s, longp, &l), ZKR_EINVAL);
   ck_assert_int_eq(zkr_lock_new(s, NULL, &l), ZKR_EINVAL);
   ck_assert_int_eq(zkr_lock_new(NULL, path, &l), ZKR_EINVAL);
