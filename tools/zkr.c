@@ -283,8 +283,8 @@ static double parse_seconds(const char *what, const char *s) {
   if (end == s || *end)
     die(EXIT_USAGE, "%s: not a number of seconds: '%s'", what, s);
   if (isnan(v) || isinf(v) || v < 0)
-    die(EXIT_USAGE, "%s: out of range: '%s' (want a finite number of seconds >= 0)",
-        what, s);
+    die(EXIT_USAGE, "%s: out of range: '%s' (want a finite number of seconds >= 0)", what,
+        s);
   return v;
 }
 
@@ -347,10 +347,10 @@ static _Atomic int connect_rc, grant_rc, await_rc;
 static const int handled[] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGCONT, SIGPIPE};
 #define NHANDLED (int)(sizeof(handled) / sizeof(handled[0]))
 static struct sigaction old_action[NHANDLED]; /* restored in CMD */
-static sigset_t orig_mask;                      /* zkr's mask at start; CMD's */
-static volatile sig_atomic_t got_signal[3];     /* SIGINT, SIGTERM, SIGHUP */
-static volatile sig_atomic_t continued;         /* SIGCONT seen */
-static volatile sig_atomic_t child_posted;      /* an EV_CHILD not read yet */
+static sigset_t orig_mask;                    /* zkr's mask at start; CMD's */
+static volatile sig_atomic_t got_signal[3];   /* SIGINT, SIGTERM, SIGHUP */
+static volatile sig_atomic_t continued;       /* SIGCONT seen */
+static volatile sig_atomic_t child_posted;    /* an EV_CHILD not read yet */
 
 /* The pipe holds 64 KiB of events, far more than a recipe sends; SIGCHLD,
  * which could come in a flood, is posted once until it is read. */
@@ -497,6 +497,13 @@ static void quit_on_signal(int sig) {
 
 /* ---- session ---- */
 
+/* Before CMD runs: a signal that ends zkr ends it now. */
+static void quit_if_signalled(void) {
+  int sig = take_signal();
+  if (sig)
+    quit_on_signal(sig);
+}
+
 static zkr_session_t *session_make(void) {
   zkr_session_t *s;
   int rc;
@@ -634,11 +641,8 @@ static void session_connect(zkr_session_t *s) {
         die(EXIT_UNAVAILABLE, "connection refused by %s", opt.hosts);
       continue;
     }
-    if (ev == EV_SIGNAL) {
-      int sig = take_signal();
-      if (sig)
-        quit_on_signal(sig);
-    }
+    if (ev == EV_SIGNAL)
+      quit_if_signalled();
     if (ev != EV_CONNECTED)
       continue;
     rc = atomic_load(&connect_rc);
@@ -728,12 +732,7 @@ static void await_grant(void) {
   for (;;) {
     int ev = ev_next(-1), rc;
     switch (ev) {
-    case EV_SIGNAL: {
-      int sig = take_signal();
-      if (sig)
-        quit_on_signal(sig);
-      break;
-    }
+    case EV_SIGNAL: quit_if_signalled(); break;
     case EV_GRANTED:
       rc = atomic_load(&grant_rc);
       if (rc == 0)
@@ -785,12 +784,7 @@ static void await_go(void) {
       continue;
     }
     switch (ev) {
-    case EV_SIGNAL: {
-      int sig = take_signal();
-      if (sig)
-        quit_on_signal(sig);
-      break;
-    }
+    case EV_SIGNAL: quit_if_signalled(); break;
     case EV_SUSPECT:
       if (suspect_since < 0)
         suspect_since = now_s();
@@ -946,7 +940,8 @@ static void start_watchdog(void) {
   block_all(&old);
   pid = fork();
   if (pid == 0) {
-    static const int ign[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU};
+    static const int ign[] = {SIGINT,  SIGTERM, SIGHUP, SIGQUIT,
+                              SIGTSTP, SIGTTIN, SIGTTOU};
     struct sigaction sa;
     sigset_t none;
     pid_t pgid;
@@ -1237,7 +1232,8 @@ static int cmd_run(const char *path, char **cmd, int ncmd, int elect) {
       rc = zkr_election_set_rejoin(g_election, 1);
   } else {
     rc = zkr_lock_new(s, path, &g_lock);
-    if (rc == 0 && opt.id && (rc = zkr_lock_set_data(g_lock, opt.id, (int)strlen(opt.id))))
+    if (rc == 0 && opt.id &&
+        (rc = zkr_lock_set_data(g_lock, opt.id, (int)strlen(opt.id))))
       die(EXIT_USAGE, "--id: %s", zkr_strerror(rc));
     if (rc == 0)
       rc = zkr_lock_set_listener(g_lock, lock_event, NULL);
@@ -1293,7 +1289,8 @@ static int cmd_run(const char *path, char **cmd, int ncmd, int elect) {
    * confirm. Not connected: nothing to wait for; the node goes when the server
    * expires the session (or at once, if the connection comes back in time for
    * the close). */
-  if (elect ? zkr_election_epoch(g_election, &(int64_t){0}) == 0 : zkr_lock_held(g_lock)) {
+  if (elect ? zkr_election_epoch(g_election, &(int64_t){0}) == 0
+            : zkr_lock_held(g_lock)) {
     if (zkr_session_state(s) != ZKR_STATE_CONNECTED)
       warn("%s %s: not connected to ZooKeeper at exit; the %s node goes when the "
            "session expires",

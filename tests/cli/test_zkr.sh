@@ -305,31 +305,37 @@ fi
 wait_for 20 no_nodes "$ROOT/k9" || echo "  (the killed zkr's node outlived its session)"
 bgpids=()
 
-# The session expires between the grant and the start of CMD (the test-only
-# delay holds zkr there): CMD is never started, and zkr says the lock is lost.
-t=lock-lost-before-cmd
-log=$WORK/early.log
-: >"$log"
-ZKR_TEST_DELAY_CMD_MS=3000 "$ZKR" -s 1000 lock "$ROOT/b" -- sh -c "echo started >> $log" 2>"$WORK/early.err" &
-zpid=$!
-bgpids+=($zpid)
-if wait_for 10 has_contenders "$ROOT/b" 1; then
-  kill -STOP "$zpid"
-  if wait_for 20 has_contenders "$ROOT/b" 0; then
-    kill -CONT "$zpid"
-    wait "$zpid"
-    code=$?
-    [ $code -eq 79 ] && [ ! -s "$log" ] && grep -q "lock lost .*before the command started" "$WORK/early.err" &&
-      ok $t || bad $t "exit $code; log: $(tr '\n' ' ' <"$log"); stderr: $(cat "$WORK/early.err")"
+# lost_before_cmd NAME NODE-DIR WHAT ZKR-ARGS...: the session expires between the
+# grant (or leadership) and the start of CMD (the test-only delay holds zkr
+# there; zkr is stopped until the server drops its node): CMD is never started,
+# zkr exits 79 and says WHAT was lost before the command started.
+lost_before_cmd() {
+  local t=$1 dir=$2 what=$3 log=$WORK/$1.log code zpid
+  shift 3
+  : >"$log"
+  ZKR_TEST_DELAY_CMD_MS=3000 "$ZKR" -s 1000 "$@" -- sh -c "echo started >> $log" 2>"$WORK/$t.err" &
+  zpid=$!
+  bgpids+=($zpid)
+  if wait_for 10 has_contenders "$dir" 1; then
+    kill -STOP "$zpid"
+    if wait_for 20 has_contenders "$dir" 0; then
+      kill -CONT "$zpid"
+      wait "$zpid"
+      code=$?
+      [ $code -eq 79 ] && [ ! -s "$log" ] && grep -q "$what lost .*before the command started" "$WORK/$t.err" &&
+        ok $t || bad $t "exit $code; log: $(tr '\n' ' ' <"$log"); stderr: $(cat "$WORK/$t.err")"
+    else
+      kill -CONT "$zpid"
+      bad $t "the session never expired"
+    fi
   else
-    kill -CONT "$zpid"
-    bad $t "the session never expired"
+    bad $t "never queued; log: $(tr '\n' ' ' <"$log")"
   fi
-else
-  bad $t "never queued; log: $(tr '\n' ' ' <"$log")"
-fi
-wait "$zpid" 2>/dev/null
-bgpids=()
+  wait "$zpid" 2>/dev/null
+  bgpids=()
+}
+
+lost_before_cmd lock-lost-before-cmd "$ROOT/b" lock lock "$ROOT/b"
 
 # The session of a waiting zkr expires (zkr is stopped meanwhile) and it queues
 # again: that loss is about the wait, not about CMD, which runs in full later.
@@ -630,29 +636,7 @@ order=$(tr '\n' ' ' <"$log")
 
 # Leadership lost between LEADER and the start of CMD (0.1.0 drained that
 # event and ran CMD anyway).
-t=elect-lost-before-cmd
-log=$WORK/eearly.log
-: >"$log"
-ZKR_TEST_DELAY_CMD_MS=3000 "$ZKR" -s 1000 elect "$ROOT/eb" --id solo -- sh -c "echo started >> $log" 2>"$WORK/eearly.err" &
-zpid=$!
-bgpids+=($zpid)
-if wait_for 10 has_contenders "$ROOT/eb" 1; then
-  kill -STOP "$zpid"
-  if wait_for 20 has_contenders "$ROOT/eb" 0; then
-    kill -CONT "$zpid"
-    wait "$zpid"
-    code=$?
-    [ $code -eq 79 ] && [ ! -s "$log" ] && grep -q "leadership lost .*before the command started" "$WORK/eearly.err" &&
-      ok $t || bad $t "exit $code; log: $(tr '\n' ' ' <"$log"); stderr: $(cat "$WORK/eearly.err")"
-  else
-    kill -CONT "$zpid"
-    bad $t "the session never expired"
-  fi
-else
-  bad $t "never joined; log: $(tr '\n' ' ' <"$log")"
-fi
-wait "$zpid" 2>/dev/null
-bgpids=()
+lost_before_cmd elect-lost-before-cmd "$ROOT/eb" leadership elect "$ROOT/eb" --id solo
 
 # SIGTERM to a standby candidate: it dies of it at once and leaves the election
 # (0.1.0 ignored it until it led, then ran CMD to the end).
