@@ -116,15 +116,19 @@ static void cleanup_objects(void) {
   g_session = NULL;
 }
 
+static void vwarn(const char *fmt, va_list ap) {
+  fprintf(stderr, "%s: ", prog);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+}
+
 static void die(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 static void die(int code, const char *fmt, ...) {
   va_list ap;
-  fprintf(stderr, "%s: ", prog);
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  vwarn(fmt, ap);
   va_end(ap);
-  fputc('\n', stderr);
   cleanup_objects();
   exit(code);
 }
@@ -132,11 +136,9 @@ static void die(int code, const char *fmt, ...) {
 static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void warn(const char *fmt, ...) {
   va_list ap;
-  fprintf(stderr, "%s: ", prog);
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  vwarn(fmt, ap);
   va_end(ap);
-  fputc('\n', stderr);
 }
 
 static void log_to_stderr(void *arg, int level, const char *msg) {

@@ -80,6 +80,21 @@ PY
   wait_for 10 test -s "$WORK/bh.port" && BH_PORT=$(cat "$WORK/bh.port")
 fi
 
+# stop_until_expired ZPID DIR: stop zkr until the server has dropped its node
+# under DIR (its session expired), continue it and wait for it: its exit status
+# in $code. Fails (zkr continued) if the session never expired.
+stop_until_expired() {
+  kill -STOP "$1"
+  if wait_for 20 has_contenders "$2" 0; then
+    kill -CONT "$1"
+    wait "$1"
+    code=$?
+    return 0
+  fi
+  kill -CONT "$1"
+  return 1
+}
+
 "$RAW" "$HOSTS" mkdirs "$ROOT" || { echo "test_zkr: cannot create $ROOT" >&2; exit 1; }
 
 # ---- help and bad input ----
@@ -263,15 +278,10 @@ SH
 zpid=$!
 bgpids+=($zpid)
 if wait_for 10 file_has "$log" started && wait_for 10 has_contenders "$ROOT/d" 1; then
-  kill -STOP "$zpid"
-  if wait_for 20 has_contenders "$ROOT/d" 0; then
-    kill -CONT "$zpid"
-    wait "$zpid"
-    code=$?
+  if stop_until_expired "$zpid" "$ROOT/d"; then
     [ $code -eq 79 ] && file_has "$log" bg-term && grep -q "lock lost" "$WORK/drain.err" &&
       ok $t || bad $t "exit $code; log: $(tr '\n' ' ' <"$log"); stderr: $(cat "$WORK/drain.err")"
   else
-    kill -CONT "$zpid"
     bad $t "the session never expired"
   fi
 else
@@ -317,15 +327,10 @@ lost_before_cmd() {
   zpid=$!
   bgpids+=($zpid)
   if wait_for 10 has_contenders "$dir" 1; then
-    kill -STOP "$zpid"
-    if wait_for 20 has_contenders "$dir" 0; then
-      kill -CONT "$zpid"
-      wait "$zpid"
-      code=$?
+    if stop_until_expired "$zpid" "$dir"; then
       [ $code -eq 79 ] && [ ! -s "$log" ] && grep -q "$what lost .*before the command started" "$WORK/$t.err" &&
         ok $t || bad $t "exit $code; log: $(tr '\n' ' ' <"$log"); stderr: $(cat "$WORK/$t.err")"
     else
-      kill -CONT "$zpid"
       bad $t "the session never expired"
     fi
   else
@@ -363,7 +368,6 @@ if wait_for 10 has_contenders "$ROOT/q" 2; then
       bad $t "did not queue again"
     fi
   else
-    kill -CONT "$zpid"
     bad $t "the session never expired"
   fi
 else
@@ -462,16 +466,10 @@ log=$WORK/lost.log
 zpid=$!
 bgpids+=($zpid)
 if wait_for 10 file_has "$log" started; then
-  kill -STOP "$zpid"
-  # The server expires the session and drops its node; then zkr may run again.
-  if wait_for 20 has_contenders "$ROOT/s" 0; then
-    kill -CONT "$zpid"
-    wait "$zpid"
-    code=$?
+  if stop_until_expired "$zpid" "$ROOT/s"; then
     [ $code -eq 79 ] && file_has "$log" got-term && grep -q "lock lost" "$WORK/lost.err" &&
       ok $t || bad $t "exit $code; log: $(tr '\n' ' ' <"$log"); stderr: $(cat "$WORK/lost.err")"
   else
-    kill -CONT "$zpid"
     bad $t "the session never expired"
   fi
 else
@@ -578,15 +576,10 @@ log=$WORK/elost.log
 zpid=$!
 bgpids+=($zpid)
 if wait_for 10 file_has "$log" started; then
-  kill -STOP "$zpid"
-  if wait_for 20 has_contenders "$ROOT/el" 0; then
-    kill -CONT "$zpid"
-    wait "$zpid"
-    code=$?
+  if stop_until_expired "$zpid" "$ROOT/el"; then
     [ $code -eq 79 ] && file_has "$log" got-term && grep -q "leadership lost" "$WORK/elost.err" &&
       ok $t || bad $t "exit $code; stderr: $(cat "$WORK/elost.err")"
   else
-    kill -CONT "$zpid"
     bad $t "the session never expired"
   fi
 else
