@@ -377,33 +377,47 @@ touch "$WORK/q-release"
 wait 2>/dev/null
 bgpids=()
 
-# SIGTERM to a zkr waiting for the lock: it dies of it at once and leaves the queue.
-t=lock-sigterm-while-waiting
-"$ZKR" lock "$ROOT/t" -- sh -c "touch $WORK/t-held; while [ ! -e $WORK/t-release ]; do sleep 0.05; done" &
-holder=$!
-bgpids+=($holder)
-wait_for 10 test -e "$WORK/t-held"
-"$ZKR" lock "$ROOT/t" -- true &
-zpid=$!
-bgpids+=($zpid)
-if wait_for 10 has_contenders "$ROOT/t" 2; then
-  t0=$(ms)
-  kill -TERM "$zpid"
-  if wait_for 5 gone "$zpid"; then
-    el=$(( $(ms) - t0 ))
-    wait "$zpid"
-    code=$?
-    [ $code -eq 143 ] && [ $el -lt 2000 ] && has_contenders "$ROOT/t" 1 && ok $t ||
-      bad $t "exit $code after $el ms, $(contenders "$ROOT/t") contenders"
+# sigterm_while_waiting NAME DIR HOLDER-ARGS -- WAITER-ARGS: a holder (zkr with
+# HOLDER-ARGS) holds DIR; a waiter (zkr with WAITER-ARGS, whose CMD would write
+# to the log) queues behind it and gets SIGTERM: it dies of it within 2 s,
+# leaves the queue, and its CMD never ran.
+sigterm_while_waiting() {
+  local t=$1 dir=$2 log=$WORK/$1.log holder zpid t0 el code
+  local -a hargs=() wargs=()
+  shift 2
+  while [ "$1" != -- ]; do hargs+=("$1"); shift; done
+  shift
+  wargs=("$@")
+  : >"$log"
+  "$ZKR" "${hargs[@]}" -- sh -c "touch $WORK/$t-held; while [ ! -e $WORK/$t-release ]; do sleep 0.05; done" &
+  holder=$!
+  bgpids+=($holder)
+  wait_for 10 test -e "$WORK/$t-held"
+  "$ZKR" "${wargs[@]}" -- sh -c "echo ran >> $log" &
+  zpid=$!
+  bgpids+=($zpid)
+  if wait_for 10 has_contenders "$dir" 2; then
+    t0=$(ms)
+    kill -TERM "$zpid"
+    if wait_for 5 gone "$zpid"; then
+      el=$(( $(ms) - t0 ))
+      wait "$zpid"
+      code=$?
+      [ $code -eq 143 ] && [ $el -lt 2000 ] && has_contenders "$dir" 1 && [ ! -s "$log" ] && ok $t ||
+        bad $t "exit $code after $el ms, $(contenders "$dir") contenders"
+    else
+      bad $t "still waiting 5 s after SIGTERM"
+    fi
   else
-    bad $t "still waiting 5 s after SIGTERM"
+    bad $t "never queued"
   fi
-else
-  bad $t "never queued"
-fi
-touch "$WORK/t-release"
-wait 2>/dev/null
-bgpids=()
+  touch "$WORK/$t-release"
+  wait 2>/dev/null
+  bgpids=()
+}
+
+# SIGTERM to a zkr waiting for the lock: it dies of it at once and leaves the queue.
+sigterm_while_waiting lock-sigterm-while-waiting "$ROOT/t" lock "$ROOT/t" -- lock "$ROOT/t"
 
 # SIGTERM while connecting (to a server that never answers): gone at once.
 t=lock-sigterm-while-connecting
@@ -633,34 +647,8 @@ lost_before_cmd elect-lost-before-cmd "$ROOT/eb" leadership elect "$ROOT/eb" --i
 
 # SIGTERM to a standby candidate: it dies of it at once and leaves the election
 # (0.1.0 ignored it until it led, then ran CMD to the end).
-t=elect-sigterm-while-standby
-log=$WORK/estandby.log
-: >"$log"
-"$ZKR" elect "$ROOT/es" --id A -- sh -c "touch $WORK/es-held; while [ ! -e $WORK/es-release ]; do sleep 0.05; done" &
-holder=$!
-bgpids+=($holder)
-wait_for 10 test -e "$WORK/es-held"
-"$ZKR" elect "$ROOT/es" --id B -- sh -c "echo B-ran >> $log" &
-zpid=$!
-bgpids+=($zpid)
-if wait_for 10 has_contenders "$ROOT/es" 2; then
-  t0=$(ms)
-  kill -TERM "$zpid"
-  if wait_for 5 gone "$zpid"; then
-    el=$(( $(ms) - t0 ))
-    wait "$zpid"
-    code=$?
-    [ $code -eq 143 ] && [ $el -lt 2000 ] && has_contenders "$ROOT/es" 1 && [ ! -s "$log" ] && ok $t ||
-      bad $t "exit $code after $el ms, $(contenders "$ROOT/es") contenders"
-  else
-    bad $t "still waiting 5 s after SIGTERM"
-  fi
-else
-  bad $t "never joined"
-fi
-touch "$WORK/es-release"
-wait 2>/dev/null
-bgpids=()
+sigterm_while_waiting elect-sigterm-while-standby "$ROOT/es" elect "$ROOT/es" --id A -- \
+  elect "$ROOT/es" --id B
 
 t=elect-cmd-reads-tty
 if command -v script >/dev/null && command -v timeout >/dev/null; then
