@@ -337,13 +337,15 @@ enum {
   EV_RECOVERED = 'r',
   EV_LOST = 'l',
   EV_CHILD = 'c',
-  EV_SIGNAL = 'g'
+  EV_SIGNAL = 'g',
+  EV_RELEASED = 'R',    /* lock: release_rc holds the final delete's outcome */
+  EV_DISCONNECTED = 'd' /* the session left CONNECTED (listener used at exit) */
 };
 
 static int evpipe[2] = {-1, -1};
 static char evbuf[256];
 static int evpos, evlen;
-static _Atomic int connect_rc, grant_rc, await_rc;
+static _Atomic int connect_rc, grant_rc, await_rc, release_rc;
 
 /* Signals handled while zkr runs lock or elect. */
 static const int handled[] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGCONT, SIGPIPE};
@@ -1209,6 +1211,56 @@ static int supervise(void) {
   return exit_status(R.cmd_status);
 }
 
+static void on_released(zkr_lock_t *l, int rc, void *arg) {
+  (void)l, (void)arg;
+  atomic_store(&release_rc, rc);
+  post(EV_RELEASED);
+}
+
+static void on_session_event(zkr_session_t *s, int ev, void *arg) {
+  (void)s, (void)arg;
+  if (ev != ZKR_SESSION_CONNECTED && ev != ZKR_SESSION_RECONNECTED)
+    post(EV_DISCONNECTED);
+}
+
+/* Delete the lock node and wait (at most RELEASE_MS) for the server to confirm.
+ * The connection can drop after the look at the state and before the reply
+ * (the server stopped just as CMD ended): then there is nothing to wait for,
+ * and zkr says so and goes, as when it was not connected to begin with. A
+ * signal also ends the wait; closing the session removes the node anyway
+ * while connected. */
+static void release_at_exit(zkr_session_t *s, const char *path) {
+  double until = now_s() + RELEASE_MS / 1000.0;
+  const char *left = NULL;
+  unsigned id = 0;
+  int listening = zkr_session_add_listener(s, on_session_event, NULL, &id) == 0;
+  int rc;
+
+  if (zkr_session_state(s) != ZKR_STATE_CONNECTED)
+    left = "not connected to ZooKeeper at exit";
+  else if ((rc = zkr_lock_release_async(g_lock, on_released, NULL)) != 0)
+    left = zkr_strerror(rc);
+  while (!left) {
+    int ev = ev_next(ms_until(until));
+    if (ev == EV_RELEASED) {
+      if ((rc = atomic_load(&release_rc)) != 0)
+        left = zkr_strerror(rc);
+      break;
+    }
+    if (ev == EV_DISCONNECTED || ev == EV_SUSPECT || ev == EV_LOST)
+      left = "not connected to ZooKeeper at exit (the connection dropped during the "
+             "delete)";
+    else if (ev == EV_SIGNAL)
+      left = "interrupted while deleting the lock node";
+    else if (ev < 0 && ms_until(until) == 0)
+      left = "the server did not confirm the delete in time";
+  }
+  if (listening)
+    zkr_session_remove_listener(s, id);
+  if (left)
+    warn("lock %s: %s; the lock node goes when the session ends", path, left);
+}
+
 static int cmd_run(const char *path, char **cmd, int ncmd, int elect) {
   zkr_session_t *s;
   char fence[64], env1[PATH_MAX + 32], env2[128];
@@ -1298,7 +1350,7 @@ static int cmd_run(const char *path, char **cmd, int ncmd, int elect) {
            "session expires",
            elect ? "elect" : "lock", path, elect ? "candidate" : "lock");
     else if (!elect)
-      zkr_lock_release(g_lock, RELEASE_MS);
+      release_at_exit(s, path);
   }
   cleanup_objects();
   return rc;

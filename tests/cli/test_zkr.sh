@@ -44,6 +44,7 @@ contenders() { "$ZKR" holders "$1" 2>/dev/null | awk 'NR > 1 && $1 != "-"' | wc 
 has_contenders() { [ "$(contenders "$1")" -eq "$2" ]; }
 file_has() { grep -q -- "$2" "$1" 2>/dev/null; }
 no_nodes() { [ "$("$RAW" "$HOSTS" count "$1")" -eq 0 ]; }
+no_children() { [ -z "$(cat /proc/"$1"/task/*/children 2>/dev/null | tr -d ' ')" ]; }
 lines_ge() { [ "$(wc -l <"$1" 2>/dev/null || echo 0)" -ge "$2" ]; }
 # gone PID...: none of them runs any more (a zombie counts as gone: its parent
 # may be an init that reaps late).
@@ -547,8 +548,34 @@ if [ -n "${ZKR_TEST_ZKDIR_STANDALONE:-}" ] && [ -n "${ZKR_ZKCTL:-}" ]; then
     bad $t "CMD never started"
   fi
   bgpids=()
+
+  # The server goes away after zkr has sent its delete and before the reply
+  # (paused while CMD ends, killed once zkr is waiting for the reply): zkr stops
+  # waiting when the connection drops, says so, and goes.
+  t=lock-exit-quick-when-server-dies-during-release
+  rm -f "$WORK/sr-started" "$WORK/sr-end" "$WORK/sr-ended"
+  "$ZKR" -s 8000 lock --grace 60 "$ROOT/sr" -- sh -c "touch $WORK/sr-started; while [ ! -e $WORK/sr-end ]; do sleep 0.02; done; date +%s%3N > $WORK/sr-ended" 2>"$WORK/sr.err" &
+  zpid=$!
+  bgpids+=($zpid)
+  if wait_for 10 test -e "$WORK/sr-started"; then
+    "$ZKR_ZKCTL" pause-member "$ZKR_TEST_ZKDIR_STANDALONE" 1 >/dev/null
+    touch "$WORK/sr-end"
+    # CMD and the watchdog gone: zkr is at its delete.
+    wait_for 10 no_children "$zpid" || bad $t "CMD did not end"
+    "$ZKR_ZKCTL" kill-member "$ZKR_TEST_ZKDIR_STANDALONE" 1 >/dev/null
+    wait "$zpid"
+    code=$?
+    el=$(( $(ms) - $(cat "$WORK/sr-ended" 2>/dev/null || echo 0) ))
+    "$ZKR_ZKCTL" start-member "$ZKR_TEST_ZKDIR_STANDALONE" 1 >/dev/null || bad $t "server restart"
+    [ $code -eq 0 ] && [ $el -lt 2500 ] && grep -q "not connected" "$WORK/sr.err" && ok $t ||
+      bad $t "exit $code, $el ms after CMD's end: $(cat "$WORK/sr.err")"
+    wait_for 20 no_nodes "$ROOT/sr" || bad $t "the lock node outlived the session"
+  else
+    bad $t "CMD never started"
+  fi
+  bgpids=()
 else
-  echo "SKIP lock-grace-terminates-cmd, lock-exit-quick-when-server-down: the test server is not ours to stop"
+  echo "SKIP lock-grace-terminates-cmd, lock-exit-quick-when-server-down, lock-exit-quick-when-server-dies-during-release: the test server is not ours to stop"
 fi
 
 # ---- elect ----
