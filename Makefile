@@ -47,7 +47,7 @@ ifeq ($(WERROR),1)
 WARNFLAGS += -Werror
 endif
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DTHREADED -pthread -fPIC -fvisibility=hidden \
-             -Iinclude -Ilib $(WARNFLAGS) $(SANFLAGS) $(CFLAGS) -MMD -MP
+             -Iinclude -Ilib -Irecipes $(WARNFLAGS) $(SANFLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = -pthread $(SANFLAGS) $(LDFLAGS)
 ZK_LIBS := -lzookeeper_mt
 

@@ -53,6 +53,7 @@
  * (dispatch mutex, then c->mu); user callbacks run after c->mu is released.
  */
 #include "internal.h"
+#include "recipes_internal.h"
 #include "zkrecipes/counter.h"
 
 #include <stdatomic.h>
@@ -1322,33 +1323,36 @@ static int submit(zkr_counter_t *c, int kind, int64_t a, int64_t b, int timeout_
   return rc;
 }
 
-int zkr_counter_get_async(zkr_counter_t *c, zkr_counter_cb cb, void *arg) {
-  if (!c || !cb)
+int zkr_counter_get_async(zkr_counter_t *c, int timeout_ms, zkr_counter_cb cb,
+                          void *arg) {
+  if (!c || !cb || timeout_ms < -1)
     return ZKR_EINVAL;
-  return submit(c, OP_GET, 0, 0, -1, cb, arg);
+  return submit(c, OP_GET, 0, 0, timeout_ms, cb, arg);
 }
 
-int zkr_counter_add_async(zkr_counter_t *c, int64_t delta, zkr_counter_cb cb, void *arg) {
-  if (!c || !cb)
+int zkr_counter_add_async(zkr_counter_t *c, int64_t delta, int timeout_ms,
+                          zkr_counter_cb cb, void *arg) {
+  if (!c || !cb || timeout_ms < -1)
     return ZKR_EINVAL;
-  return submit(c, OP_ADD, delta, 0, -1, cb, arg);
+  return submit(c, OP_ADD, delta, 0, timeout_ms, cb, arg);
 }
 
-int zkr_counter_set_async(zkr_counter_t *c, int64_t value, zkr_counter_cb cb, void *arg) {
-  if (!c || !cb)
+int zkr_counter_set_async(zkr_counter_t *c, int64_t value, int timeout_ms,
+                          zkr_counter_cb cb, void *arg) {
+  if (!c || !cb || timeout_ms < -1)
     return ZKR_EINVAL;
   if (value < enc_min(c->enc) || value > enc_max(c->enc))
     return ZKR_EOVERFLOW;
-  return submit(c, OP_SET, value, 0, -1, cb, arg);
+  return submit(c, OP_SET, value, 0, timeout_ms, cb, arg);
 }
 
 int zkr_counter_cas_async(zkr_counter_t *c, int64_t expected, int64_t value,
-                          zkr_counter_cb cb, void *arg) {
-  if (!c || !cb)
+                          int timeout_ms, zkr_counter_cb cb, void *arg) {
+  if (!c || !cb || timeout_ms < -1)
     return ZKR_EINVAL;
   if (value < enc_min(c->enc) || value > enc_max(c->enc))
     return ZKR_EOVERFLOW;
-  return submit(c, OP_CAS, expected, value, -1, cb, arg);
+  return submit(c, OP_CAS, expected, value, timeout_ms, cb, arg);
 }
 
 typedef struct sync_res {
