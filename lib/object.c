@@ -415,6 +415,13 @@ void zkr__obj_settle(zkr__obj_t *o, int kind, int rc, int64_t value, zkr__fx_t *
   }
 }
 
+int zkr__obj_owed_count(zkr__obj_t *o, int kind) {
+  int n = 0;
+  for (zkr__owed_t *w = o->owed; w; w = w->next)
+    n += !kind || w->kind == kind;
+  return n;
+}
+
 static void on_pay_timer(void *ctx, int fired) {
   zkr__owed_t *w = ctx;
   zkr__obj_t *o = w->o;

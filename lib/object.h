@@ -224,6 +224,8 @@ ZKR__HIDDEN void zkr__obj_pay(zkr__owed_t *w, int rc);
 /* o->mu held: settle every owed callback of this kind (0: every kind) into fx. */
 ZKR__HIDDEN void zkr__obj_settle(zkr__obj_t *o, int kind, int rc, int64_t value,
                                  zkr__fx_t *fx);
+/* o->mu held: how many owed callbacks of this kind (0: every kind) are listed. */
+ZKR__HIDDEN int zkr__obj_owed_count(zkr__obj_t *o, int kind);
 /* o->mu held: run it with rc and value on the worker, never inside this call. */
 ZKR__HIDDEN int zkr__obj_defer(zkr__obj_t *o, int kind, zkr__effect_fn run, zkr__fnptr cb,
                                void *arg, int rc, int64_t value);

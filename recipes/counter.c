@@ -758,10 +758,11 @@ static void write_refused(zkr_counter_t *c, const zkr__reply_t *r, zkr__fx_t *fx
     proceed(c, fx);
   } else if ((i == 0 || i == 1) && err == ZNONODE) {
     /* A parent of P or the markers node is missing: make them and retry. */
-    if (++op->parent_rounds > MAX_PARENT_ROUNDS ||
-        (rc = zkr__send_parents(&c->o, 0, c->mdir, true, zkr_session_acl(c->o.s),
-                                on_parent, 0, NULL)) != 0)
-      finish(c, op->parent_rounds > MAX_PARENT_ROUNDS ? ZNONODE : rc, 0, fx);
+    if (++op->parent_rounds > MAX_PARENT_ROUNDS)
+      finish(c, ZNONODE, 0, fx);
+    else if ((rc = zkr__send_parents(&c->o, 0, c->mdir, true, zkr_session_acl(c->o.s),
+                                     on_parent, 0, NULL)) != 0)
+      finish(c, rc, 0, fx);
     else
       proceed(c, fx);
   } else if (i == 2 && err == ZNONODE) {

@@ -401,3 +401,11 @@ int zkr__election_stats(zkr_election_t *e, zkr__queue_stats_t *out) {
   pthread_mutex_unlock(&e->o.mu);
   return 0;
 }
+
+int zkr__election_awaiting(zkr_election_t *e) {
+  int n;
+  pthread_mutex_lock(&e->o.mu);
+  n = zkr__obj_owed_count(&e->o, 0);
+  pthread_mutex_unlock(&e->o.mu);
+  return n;
+}

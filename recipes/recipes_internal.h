@@ -11,6 +11,8 @@
 /* The queue statistics of a lock or of a candidate. */
 ZKR__HIDDEN int zkr__lock_stats(zkr_lock_t *l, zkr__queue_stats_t *out);
 ZKR__HIDDEN int zkr__election_stats(zkr_election_t *e, zkr__queue_stats_t *out);
+/* Awaits of a candidate still pending (tests). */
+ZKR__HIDDEN int zkr__election_awaiting(zkr_election_t *e);
 
 typedef struct zkr__counter_stats {
   uint64_t reads, writes;
