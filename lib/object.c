@@ -39,6 +39,31 @@ zkr__effect_t *zkr__fx_add(zkr__fx_t *fx, zkr__effect_fn run, zkr__fnptr cb, voi
   return e;
 }
 
+static void run_listener(zkr__obj_t *o, const zkr__effect_t *e) {
+  zkr__fnptr fn;
+  void *arg;
+  pthread_mutex_lock(&o->mu);
+  fn = o->freed ? NULL : o->lfn;
+  arg = o->larg;
+  pthread_mutex_unlock(&o->mu);
+  if (fn)
+    ((zkr__listener_call_fn)e->cb)(o, fn, arg, e);
+}
+
+zkr__effect_t *zkr__fx_event(zkr__fx_t *fx, zkr__obj_t *o, zkr__listener_call_fn call,
+                             int ev) {
+  if (!o->lfn)
+    return NULL;
+  return zkr__fx_add(fx, run_listener, ZKR__FN(call), NULL, ev);
+}
+
+void zkr__obj_set_listener(zkr__obj_t *o, zkr__fnptr fn, void *arg) {
+  pthread_mutex_lock(&o->mu);
+  o->lfn = fn;
+  o->larg = arg;
+  pthread_mutex_unlock(&o->mu);
+}
+
 static void fx_run(zkr__obj_t *o, zkr__fx_t *fx) {
   for (int i = 0; i < fx->n; i++) {
     zkr__effect_t *e = i < ZKR__FX_INLINE ? &fx->inl[i] : &fx->more[i - ZKR__FX_INLINE];
@@ -51,14 +76,19 @@ static void fx_run(zkr__obj_t *o, zkr__fx_t *fx) {
 
 /* ---- life cycle ---- */
 
-int zkr__obj_init(zkr__obj_t *o, const zkr__obj_ops_t *ops, zkr_session_t *s) {
-  if (pthread_mutex_init(&o->mu, NULL) != 0)
-    return ZKR_ENOMEM;
+void *zkr__obj_new(size_t size, const zkr__obj_ops_t *ops, zkr_session_t *s) {
+  zkr__obj_t *o = calloc(1, size);
+  if (!o)
+    return NULL;
+  if (pthread_mutex_init(&o->mu, NULL) != 0) {
+    free(o);
+    return NULL;
+  }
   atomic_init(&o->refs, 1);
   o->ops = ops;
   o->s = s;
   zkr__session_ref(s);
-  return 0;
+  return o;
 }
 
 void zkr__obj_fini(zkr__obj_t *o) {

@@ -69,6 +69,14 @@ struct zkr__fx {
 ZKR__HIDDEN zkr__effect_t *zkr__fx_add(zkr__fx_t *fx, zkr__effect_fn run, zkr__fnptr cb,
                                        void *arg, int rc);
 
+/* Calls the user's listener fn (of the recipe's type) for the event e->rc. */
+typedef void (*zkr__listener_call_fn)(zkr__obj_t *o, zkr__fnptr fn, void *arg,
+                                      const zkr__effect_t *e);
+/* o->mu held: an event for the listener, if one is set; the listener is looked
+ * up again when it runs, so one removed meanwhile is not called. */
+ZKR__HIDDEN zkr__effect_t *zkr__fx_event(zkr__fx_t *fx, zkr__obj_t *o,
+                                         zkr__listener_call_fn call, int ev);
+
 /* ---- the object ---- */
 
 typedef struct zkr__obj_ops {
@@ -99,16 +107,23 @@ struct zkr__obj {
   zkr__tmr_t *resume_timer;
   uint32_t tok;       /* last token handed out (zkr__obj_token) */
   zkr__owed_t *owed;  /* callbacks owed outside the requests */
+  zkr__fnptr lfn;     /* the user's listener (zkr__obj_set_listener) */
+  void *larg;
+  void *engine;       /* the engine the object embeds (a queue), for its ops */
 };
 
-/* Set up o (zeroed by the caller) on session s: one reference (the user's). */
-ZKR__HIDDEN int zkr__obj_init(zkr__obj_t *o, const zkr__obj_ops_t *ops, zkr_session_t *s);
+/* A zeroed recipe struct of size bytes (its zkr__obj_t first) on session s,
+ * set up with one reference (the user's); NULL if out of memory. */
+ZKR__HIDDEN void *zkr__obj_new(size_t size, const zkr__obj_ops_t *ops, zkr_session_t *s);
 /* Start hearing session events (last step of a constructor). */
 ZKR__HIDDEN int zkr__obj_listen(zkr__obj_t *o);
-/* Undo zkr__obj_init (called from ops->destroy). */
+/* Undo zkr__obj_new's set-up (called from ops->destroy, which frees the struct). */
 ZKR__HIDDEN void zkr__obj_fini(zkr__obj_t *o);
 ZKR__HIDDEN void zkr__obj_ref(zkr__obj_t *o);
 ZKR__HIDDEN void zkr__obj_unref(zkr__obj_t *o);
+
+/* Set (fn NULL: remove) the object's one listener. */
+ZKR__HIDDEN void zkr__obj_set_listener(zkr__obj_t *o, zkr__fnptr fn, void *arg);
 
 /* Release o->mu and run the effects (callback context). */
 ZKR__HIDDEN void zkr__obj_unlock(zkr__obj_t *o, zkr__fx_t *fx);

@@ -631,7 +631,8 @@ static void on_marked(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
 
 /* ---- entry points (o->mu held) ---- */
 
-void zkr__queue_on_session(zkr__queue_t *q, int event, zkr__fx_t *fx) {
+void zkr__queue_obj_on_session(zkr__obj_t *o, int event, zkr__fx_t *fx) {
+  zkr__queue_t *q = o->engine;
   switch (event) {
   case ZKR_SESSION_SUSPENDED:
     if (q->state != ZKR__Q_IDLE && !q->suspect) {
@@ -689,7 +690,8 @@ void zkr__queue_on_session(zkr__queue_t *q, int event, zkr__fx_t *fx) {
   }
 }
 
-void zkr__queue_resume(zkr__queue_t *q, zkr__fx_t *fx) {
+void zkr__queue_obj_resume(zkr__obj_t *o, zkr__fx_t *fx) {
+  zkr__queue_t *q = o->engine;
   int rc;
   if (q->state != ZKR__Q_ACQUIRING)
     return;
@@ -762,6 +764,7 @@ int zkr__queue_init(zkr__queue_t *q, zkr__obj_t *o, const char *path,
   q->o = o;
   q->rule = rule;
   q->hooks = hooks;
+  o->engine = q;
   if (!(q->path = strdup(path)))
     return ZKR_ENOMEM;
   return default_data(&q->data, &q->data_len);
@@ -772,6 +775,22 @@ void zkr__queue_fini(zkr__queue_t *q) {
   free(q->pred);
   free(q->data);
   free(q->path);
+}
+
+int zkr__queue_stats(zkr__queue_t *q, zkr__queue_stats_t *out) {
+  if (!out)
+    return ZKR_EINVAL;
+  pthread_mutex_lock(&q->o->mu);
+  *out = q->stats;
+  out->next_in_line = q->state == ZKR__Q_ACQUIRING && q->watch_tok != 0 && q->pred_last;
+  pthread_mutex_unlock(&q->o->mu);
+  return 0;
+}
+
+void zkr__queue_obj_destroy(zkr__obj_t *o) {
+  zkr__queue_fini(o->engine);
+  zkr__obj_fini(o);
+  free(o);
 }
 
 int zkr__queue_set_data(zkr__queue_t *q, const void *data, int len) {

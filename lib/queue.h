@@ -12,8 +12,8 @@
  * janitor. The recipe gives the grant rule and hears the outcome through hooks.
  *
  * The entry lives inside the recipe object and under its mutex: every function
- * and hook here runs with o->mu held. The recipe forwards its session events
- * (zkr__queue_on_session) and its resume (zkr__queue_resume) to the engine.
+ * and hook here runs with o->mu held. The recipe's object ops hand its session
+ * events and its resume to the engine (zkr__queue_obj_*).
  */
 #ifndef ZKR_QUEUE_H
 #define ZKR_QUEUE_H
@@ -130,7 +130,14 @@ ZKR__HIDDEN int zkr__queue_release(zkr__queue_t *q, zkr__done_fn done, void *arg
  * change and lists again, off the critical path of the next hand-over. */
 ZKR__HIDDEN int zkr__queue_mark(zkr__queue_t *q);
 
-ZKR__HIDDEN void zkr__queue_on_session(zkr__queue_t *q, int event, zkr__fx_t *fx);
-ZKR__HIDDEN void zkr__queue_resume(zkr__queue_t *q, zkr__fx_t *fx);
+/* A copy of the statistics, with next_in_line as of now (takes o->mu). */
+ZKR__HIDDEN int zkr__queue_stats(zkr__queue_t *q, zkr__queue_stats_t *out);
+
+/* The object ops of a recipe that is one queue entry and nothing else to free:
+ * session events and resume go to the entry; destroy frees the entry, the base
+ * and the struct (which starts with its zkr__obj_t). */
+ZKR__HIDDEN void zkr__queue_obj_on_session(zkr__obj_t *o, int event, zkr__fx_t *fx);
+ZKR__HIDDEN void zkr__queue_obj_resume(zkr__obj_t *o, zkr__fx_t *fx);
+ZKR__HIDDEN void zkr__queue_obj_destroy(zkr__obj_t *o);
 
 #endif /* ZKR_QUEUE_H */

@@ -230,12 +230,8 @@ int zkr_contenders_list_async(zkr_session_t *s, const char *path, int timeout_ms
 
   if (!s || !cb || timeout_ms < -1 || zkr__path_check(path) != 0)
     return ZKR_EINVAL;
-  if (!(a = calloc(1, sizeof(*a))))
+  if (!(a = zkr__obj_new(sizeof(*a), &ops, s)))
     return ZKR_ENOMEM;
-  if ((rc = zkr__obj_init(&a->o, &ops, s)) != 0) {
-    free(a);
-    return rc;
-  }
   a->cb = cb;
   a->arg = arg;
   pthread_mutex_lock(&a->o.mu);

@@ -154,8 +154,6 @@ struct zkr_counter {
   int64_t sent_us; /* when the write in flight was sent */
   uint64_t rng;    /* xorshift state for backoff */
   zkr__counter_stats_t stats;
-  zkr_counter_listener_fn lfn;
-  void *larg;
 };
 
 #define COUNTER(o) ((zkr_counter_t *)(o))
@@ -206,16 +204,9 @@ static void run_done(zkr__obj_t *o, const zkr__effect_t *e) {
   free(op);
 }
 
-static void run_change(zkr__obj_t *o, const zkr__effect_t *e) {
-  zkr_counter_t *c = COUNTER(o);
-  zkr_counter_listener_fn fn;
-  void *arg;
-  pthread_mutex_lock(&o->mu);
-  fn = o->freed ? NULL : c->lfn;
-  arg = c->larg;
-  pthread_mutex_unlock(&o->mu);
-  if (fn)
-    fn(c, e->value, (int32_t)(intptr_t)e->ptr, arg);
+static void call_listener(zkr__obj_t *o, zkr__fnptr fn, void *arg,
+                          const zkr__effect_t *e) {
+  ((zkr_counter_listener_fn)fn)(COUNTER(o), e->value, (int32_t)(intptr_t)e->ptr, arg);
 }
 
 static uint64_t rnd(zkr_counter_t *c) {
@@ -898,9 +889,9 @@ static void on_node(zkr__nodewatch_t *nw, const zkr__node_view_t *v, zkr__fx_t *
   zkr__effect_t *e;
   int64_t value;
 
-  if (!v->stat || !c->lfn || decode(c->enc, v->data, v->len, &value) != 0)
+  if (!v->stat || decode(c->enc, v->data, v->len, &value) != 0)
     return; /* gone (a counter reads as 0 only when asked), or not a counter */
-  if ((e = zkr__fx_add(fx, run_change, NULL, NULL, 0))) {
+  if ((e = zkr__fx_event(fx, &c->o, call_listener, 0))) {
     e->value = value;
     e->ptr = (void *)(intptr_t)v->stat->version;
   }
@@ -1002,12 +993,8 @@ int zkr_counter_new(zkr_session_t *s, const char *path, int encoding,
   n = strlen(path);
   if (n + sizeof(MARKER_SUFFIX) > ZKR__PATH_MAX)
     return ZKR_EINVAL;
-  if (!(c = calloc(1, sizeof(*c))))
+  if (!(c = zkr__obj_new(sizeof(*c), &ops, s)))
     return ZKR_ENOMEM;
-  if ((rc = zkr__obj_init(&c->o, &ops, s)) != 0) {
-    free(c);
-    return rc;
-  }
   c->enc = encoding;
   if (!(c->path = strdup(path)) || !(c->mdir = malloc(n + sizeof(MARKER_SUFFIX))) ||
       !(c->anchor = malloc(sizeof(*c->anchor)))) {
@@ -1155,8 +1142,8 @@ int zkr_counter_set_listener(zkr_counter_t *c, zkr_counter_listener_fn fn, void 
   if (!c)
     return ZKR_EINVAL;
   pthread_mutex_lock(&c->o.mu);
-  c->lfn = fn;
-  c->larg = arg;
+  c->o.lfn = ZKR__FN(fn);
+  c->o.larg = arg;
   if (fn && !c->o.freed)
     zkr__nodewatch_start(&c->nw);
   else if (!fn)
@@ -1200,7 +1187,7 @@ void zkr_counter_free(zkr_counter_t *c) {
     return;
   }
   end_all(c, ZKR_ECANCELED, &fx);
-  c->lfn = NULL;
+  c->o.lfn = NULL;
   zkr__nodewatch_stop(&c->nw);
   if (c->prev_marker[0]) {
     char p[MARKER_PATH_MAX];

@@ -55,29 +55,20 @@ struct zkr_election {
   bool waiting; /* known not to lead yet */
   bool rejoin;
   int64_t epoch;
-  zkr_election_listener_fn lfn;
-  void *larg;
 };
 
 #define ELECTION(o) ((zkr_election_t *)(o))
 
 /* ---- effects ---- */
 
-static void run_event(zkr__obj_t *o, const zkr__effect_t *e) {
-  zkr_election_t *el = ELECTION(o);
-  zkr_election_listener_fn fn;
-  void *arg;
-  pthread_mutex_lock(&o->mu);
-  fn = o->freed ? NULL : el->lfn;
-  arg = el->larg;
-  pthread_mutex_unlock(&o->mu);
-  if (fn)
-    fn(el, e->rc, e->value, arg);
+static void call_listener(zkr__obj_t *o, zkr__fnptr fn, void *arg,
+                          const zkr__effect_t *e) {
+  ((zkr_election_listener_fn)fn)(ELECTION(o), e->rc, e->value, arg);
 }
 
 static void tell(zkr_election_t *e, int ev, int64_t epoch, zkr__fx_t *fx) {
-  zkr__effect_t *x;
-  if (e->lfn && (x = zkr__fx_add(fx, run_event, NULL, NULL, ev)))
+  zkr__effect_t *x = zkr__fx_event(fx, &e->o, call_listener, ev);
+  if (x)
     x->value = epoch;
 }
 
@@ -160,25 +151,10 @@ static void q_event(zkr__queue_t *q, int ev, zkr__fx_t *fx) {
 static const zkr__queue_hooks_t hooks = {
     .granted = q_granted, .failed = q_failed, .waiting = q_waiting, .event = q_event};
 
-/* ---- the object ---- */
-
-static void on_session(zkr__obj_t *o, int event, zkr__fx_t *fx) {
-  zkr__queue_on_session(&ELECTION(o)->q, event, fx);
-}
-
-static void on_resume(zkr__obj_t *o, zkr__fx_t *fx) {
-  zkr__queue_resume(&ELECTION(o)->q, fx);
-}
-
-static void destroy(zkr__obj_t *o) {
-  zkr_election_t *e = ELECTION(o);
-  zkr__queue_fini(&e->q);
-  zkr__obj_fini(o);
-  free(e);
-}
-
-static const zkr__obj_ops_t ops = {
-    .name = "election", .on_session = on_session, .resume = on_resume, .destroy = destroy};
+static const zkr__obj_ops_t ops = {.name = "election",
+                                   .on_session = zkr__queue_obj_on_session,
+                                   .resume = zkr__queue_obj_resume,
+                                   .destroy = zkr__queue_obj_destroy};
 
 /* ---- public ---- */
 
@@ -192,12 +168,8 @@ int zkr_election_new(zkr_session_t *s, const char *path, const void *id, int id_
   *out = NULL;
   if (!s || !id || id_len <= 0 || id_len > MAX_ID || zkr__recipe_path_check(path) != 0)
     return ZKR_EINVAL;
-  if (!(e = calloc(1, sizeof(*e))))
+  if (!(e = zkr__obj_new(sizeof(*e), &ops, s)))
     return ZKR_ENOMEM;
-  if ((rc = zkr__obj_init(&e->o, &ops, s)) != 0) {
-    free(e);
-    return rc;
-  }
   if ((rc = zkr__queue_init(&e->q, &e->o, path, &rule, &hooks)) != 0 ||
       (rc = zkr__queue_set_data(&e->q, id, id_len)) != 0 ||
       (rc = zkr__obj_listen(&e->o)) != 0) {
@@ -211,10 +183,7 @@ int zkr_election_new(zkr_session_t *s, const char *path, const void *id, int id_
 int zkr_election_set_listener(zkr_election_t *e, zkr_election_listener_fn fn, void *arg) {
   if (!e)
     return ZKR_EINVAL;
-  pthread_mutex_lock(&e->o.mu);
-  e->lfn = fn;
-  e->larg = arg;
-  pthread_mutex_unlock(&e->o.mu);
+  zkr__obj_set_listener(&e->o, ZKR__FN(fn), arg);
   return 0;
 }
 
@@ -393,13 +362,7 @@ void zkr_election_free(zkr_election_t *e) {
 }
 
 int zkr__election_stats(zkr_election_t *e, zkr__queue_stats_t *out) {
-  if (!e || !out)
-    return ZKR_EINVAL;
-  pthread_mutex_lock(&e->o.mu);
-  *out = e->q.stats;
-  out->next_in_line = e->q.state == ZKR__Q_ACQUIRING && e->q.watch_tok != 0 && e->q.pred_last;
-  pthread_mutex_unlock(&e->o.mu);
-  return 0;
+  return e ? zkr__queue_stats(&e->q, out) : ZKR_EINVAL;
 }
 
 int zkr__election_awaiting(zkr_election_t *e) {

@@ -40,8 +40,6 @@ struct zkr_lock {
 
   /* (o.mu) */
   int holds;
-  zkr_lock_listener_fn lfn;
-  void *larg;
   zkr_lock_cb acb; /* the pending acquire's callback */
   void *aarg;
   zkr__tmr_t *deadline;
@@ -56,16 +54,9 @@ static void run_cb(zkr__obj_t *o, const zkr__effect_t *e) {
     ((zkr_lock_cb)e->cb)(LOCK(o), e->rc, e->arg);
 }
 
-static void run_event(zkr__obj_t *o, const zkr__effect_t *e) {
-  zkr_lock_t *l = LOCK(o);
-  zkr_lock_listener_fn fn;
-  void *arg;
-  pthread_mutex_lock(&o->mu);
-  fn = o->freed ? NULL : l->lfn;
-  arg = l->larg;
-  pthread_mutex_unlock(&o->mu);
-  if (fn)
-    fn(l, e->rc, arg);
+static void call_listener(zkr__obj_t *o, zkr__fnptr fn, void *arg,
+                          const zkr__effect_t *e) {
+  ((zkr_lock_listener_fn)fn)(LOCK(o), e->rc, arg);
 }
 
 /* End the pending acquire with rc (the entry is IDLE already). */
@@ -101,8 +92,7 @@ static void q_event(zkr__queue_t *q, int ev, zkr__fx_t *fx) {
   zkr_lock_t *l = LOCK(q->o);
   if (ev == ZKR__Q_LOST && q->state == ZKR__Q_IDLE)
     l->holds = 0;
-  if (l->lfn)
-    zkr__fx_add(fx, run_event, NULL, NULL,
+  zkr__fx_event(fx, &l->o, call_listener,
                 ev == ZKR__Q_SUSPECT     ? ZKR_LOCK_SUSPECT
                 : ev == ZKR__Q_RECOVERED ? ZKR_LOCK_RECOVERED
                                          : ZKR_LOCK_LOST);
@@ -111,25 +101,10 @@ static void q_event(zkr__queue_t *q, int ev, zkr__fx_t *fx) {
 static const zkr__queue_hooks_t hooks = {
     .granted = q_granted, .failed = q_failed, .waiting = NULL, .event = q_event};
 
-/* ---- the object ---- */
-
-static void on_session(zkr__obj_t *o, int event, zkr__fx_t *fx) {
-  zkr__queue_on_session(&LOCK(o)->q, event, fx);
-}
-
-static void on_resume(zkr__obj_t *o, zkr__fx_t *fx) {
-  zkr__queue_resume(&LOCK(o)->q, fx);
-}
-
-static void destroy(zkr__obj_t *o) {
-  zkr_lock_t *l = LOCK(o);
-  zkr__queue_fini(&l->q);
-  zkr__obj_fini(o);
-  free(l);
-}
-
-static const zkr__obj_ops_t ops = {
-    .name = "lock", .on_session = on_session, .resume = on_resume, .destroy = destroy};
+static const zkr__obj_ops_t ops = {.name = "lock",
+                                   .on_session = zkr__queue_obj_on_session,
+                                   .resume = zkr__queue_obj_resume,
+                                   .destroy = zkr__queue_obj_destroy};
 
 static void on_deadline(zkr__obj_t *o, int fired, zkr__fx_t *fx) {
   zkr_lock_t *l = LOCK(o);
@@ -150,12 +125,8 @@ int zkr_lock_new(zkr_session_t *s, const char *path, zkr_lock_t **out) {
   *out = NULL;
   if (!s || zkr__recipe_path_check(path) != 0)
     return ZKR_EINVAL;
-  if (!(l = calloc(1, sizeof(*l))))
+  if (!(l = zkr__obj_new(sizeof(*l), &ops, s)))
     return ZKR_ENOMEM;
-  if ((rc = zkr__obj_init(&l->o, &ops, s)) != 0) {
-    free(l);
-    return rc;
-  }
   if ((rc = zkr__queue_init(&l->q, &l->o, path, &rule, &hooks)) != 0 ||
       (rc = zkr__obj_listen(&l->o)) != 0) {
     zkr__obj_unref(&l->o);
@@ -188,10 +159,7 @@ int zkr_lock_set_acl(zkr_lock_t *l, const struct ACL_vector *acl) {
 int zkr_lock_set_listener(zkr_lock_t *l, zkr_lock_listener_fn fn, void *arg) {
   if (!l)
     return ZKR_EINVAL;
-  pthread_mutex_lock(&l->o.mu);
-  l->lfn = fn;
-  l->larg = arg;
-  pthread_mutex_unlock(&l->o.mu);
+  zkr__obj_set_listener(&l->o, ZKR__FN(fn), arg);
   return 0;
 }
 
@@ -382,11 +350,5 @@ void zkr_lock_free(zkr_lock_t *l) {
 }
 
 int zkr__lock_stats(zkr_lock_t *l, zkr__queue_stats_t *out) {
-  if (!l || !out)
-    return ZKR_EINVAL;
-  pthread_mutex_lock(&l->o.mu);
-  *out = l->q.stats;
-  out->next_in_line = l->q.state == ZKR__Q_ACQUIRING && l->q.watch_tok != 0 && l->q.pred_last;
-  pthread_mutex_unlock(&l->o.mu);
-  return 0;
+  return l ? zkr__queue_stats(&l->q, out) : ZKR_EINVAL;
 }
