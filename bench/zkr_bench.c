@@ -283,8 +283,9 @@ static void interleave(int round, side_t *x, int nx, int cycles, int chunks) {
       record(round, x[k].work, x[k].lib, "final_minus_expected", "",
              (double)(final - 1 - x[k].n));
       if (final != 1 + x[k].n) {
-        fprintf(stderr, "zkr_bench: %s: final %lld, expected %d: LOST OR DOUBLED INCREMENTS\n",
-                x[k].work, (long long)final, 1 + x[k].n);
+        fprintf(stderr,
+                "zkr_bench: %s: final %lld, expected %d: LOST OR DOUBLED INCREMENTS\n",
+                x[k].work, (long long) final, 1 + x[k].n);
         exit(1);
       }
     }

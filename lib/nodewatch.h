@@ -44,10 +44,10 @@ struct zkr__nodewatch {
   const char *path; /* borrowed from the recipe */
   zkr__nodewatch_fn fn;
   /* (o->mu) */
-  bool on;     /* following */
-  bool armed;  /* a read with its watch is set or in flight */
+  bool on;    /* following */
+  bool armed; /* a read with its watch is set or in flight */
   uint32_t tok;
-  bool known;  /* the fields below describe the last news */
+  bool known; /* the fields below describe the last news */
   bool exists;
   int64_t czxid;
   int32_t version;

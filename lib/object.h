@@ -63,7 +63,8 @@ struct zkr__fx {
   zkr__effect_t *more; /* beyond the inline room (malloc'd) */
   int n, cap;
 };
-#define ZKR__FX_INIT {.n = 0}
+#define ZKR__FX_INIT                                                                     \
+  { .n = 0 }
 
 /* Add an effect; returns it (NULL only if out of memory, which is logged). */
 ZKR__HIDDEN zkr__effect_t *zkr__fx_add(zkr__fx_t *fx, zkr__effect_fn run, zkr__fnptr cb,
@@ -101,15 +102,15 @@ struct zkr__obj {
   unsigned listener_id;
   bool listening;
   /* (mu) */
-  bool freed;         /* zkr_x_free() has begun */
-  int wait;           /* ZKR__WAIT_*: ops->resume runs when it is over */
-  uint64_t wait_gen;  /* WAIT_SESSION: the generation that must be replaced */
+  bool freed;        /* zkr_x_free() has begun */
+  int wait;          /* ZKR__WAIT_*: ops->resume runs when it is over */
+  uint64_t wait_gen; /* WAIT_SESSION: the generation that must be replaced */
   zkr__tmr_t *resume_timer;
-  uint32_t tok;       /* last token handed out (zkr__obj_token) */
-  zkr__owed_t *owed;  /* callbacks owed outside the requests */
-  zkr__fnptr lfn;     /* the user's listener (zkr__obj_set_listener) */
+  uint32_t tok;      /* last token handed out (zkr__obj_token) */
+  zkr__owed_t *owed; /* callbacks owed outside the requests */
+  zkr__fnptr lfn;    /* the user's listener (zkr__obj_set_listener) */
   void *larg;
-  void *engine;       /* the engine the object embeds (a queue), for its ops */
+  void *engine; /* the engine the object embeds (a queue), for its ops */
 };
 
 /* A zeroed recipe struct of size bytes (its zkr__obj_t first) on session s,
@@ -146,18 +147,18 @@ ZKR__HIDDEN void zkr__obj_free_end(zkr__obj_t *o, zkr__fx_t *fx);
 
 /* ---- what a failed step means ---- */
 enum {
-  ZKR__RC_FINAL = 0,     /* an answer about the recipe's nodes, or a hard error */
-  ZKR__RC_CONN,          /* connection lost: may have applied; resume on reconnect */
-  ZKR__RC_SESSION,       /* the session is gone or being replaced */
-  ZKR__RC_CLOSED         /* the session was freed (or its handle closed) */
+  ZKR__RC_FINAL = 0, /* an answer about the recipe's nodes, or a hard error */
+  ZKR__RC_CONN,      /* connection lost: may have applied; resume on reconnect */
+  ZKR__RC_SESSION,   /* the session is gone or being replaced */
+  ZKR__RC_CLOSED     /* the session was freed (or its handle closed) */
 };
 ZKR__HIDDEN int zkr__rc_class(int rc);
 
 /*
  * Wait for the connection (ZKR__WAIT_CONN) or for a session other than the one
- * of generation gen (ZKR__WAIT_SESSION; gen 0: any), then ops->resume. If that is the case already
- * (the failure raced the reconnect), resume comes from a timer shortly after,
- * never at once, so that a step refused at once cannot spin.
+ * of generation gen (ZKR__WAIT_SESSION; gen 0: any), then ops->resume. If that is the
+ * case already (the failure raced the reconnect), resume comes from a timer shortly
+ * after, never at once, so that a step refused at once cannot spin.
  */
 ZKR__HIDDEN void zkr__obj_wait(zkr__obj_t *o, int what, uint64_t gen);
 
@@ -172,9 +173,9 @@ typedef void (*zkr__step_fn)(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__r
 struct zkr__req {
   zkr__obj_t *o; /* holds a reference */
   zkr__step_fn step;
-  uint32_t tok;  /* the token it was sent with */
-  uint64_t gen;  /* the session generation it was sent on */
-  void *ctx;     /* the sender's (e.g. the engine the object embeds) */
+  uint32_t tok; /* the token it was sent with */
+  uint64_t gen; /* the session generation it was sent on */
+  void *ctx;    /* the sender's (e.g. the engine the object embeds) */
 };
 
 typedef struct zkr__send {
@@ -200,9 +201,9 @@ ZKR__HIDDEN int zkr__send_end(zkr__send_t *x, int zrc);
 /* Create every ancestor of path (and path itself with self) as a CONTAINER,
  * outermost first, on generation gen; step sees each reply (rq->tok = tok,
  * rq->ctx = ctx). */
-ZKR__HIDDEN int zkr__send_parents(zkr__obj_t *o, uint64_t gen, const char *path, bool self,
-                                  const struct ACL_vector *acl, zkr__step_fn step,
-                                  uint32_t tok, void *ctx);
+ZKR__HIDDEN int zkr__send_parents(zkr__obj_t *o, uint64_t gen, const char *path,
+                                  bool self, const struct ACL_vector *acl,
+                                  zkr__step_fn step, uint32_t tok, void *ctx);
 
 /* ---- timers owned by the object ---- */
 

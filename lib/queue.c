@@ -107,7 +107,8 @@ static int send_list(zkr__queue_t *q, bool recovering) {
   if ((rc = begin(&x, q, ZKR__K_CHILDREN, on_listed, q->list_tok)) != 0)
     return rc;
   q->stats.lists++;
-  return zkr__send_end(&x, zoo_aget_children(x.c.zh, q->path, 0, zkr__cb_strings, x.c.op));
+  return zkr__send_end(&x,
+                       zoo_aget_children(x.c.zh, q->path, 0, zkr__cb_strings, x.c.op));
 }
 
 /* A listing that also sets a child watch on P, standing in for the watch on an
@@ -169,8 +170,8 @@ static int send_watch(zkr__queue_t *q) {
       zkr__send_end(&x, rc);
     } else {
       q->stats.watches++;
-      rc = zkr__send_end(&x, zoo_awget(x.c.zh, p, zkr__watcher, x.c.watch, zkr__cb_data,
-                                       x.c.op));
+      rc = zkr__send_end(
+          &x, zoo_awget(x.c.zh, p, zkr__watcher, x.c.watch, zkr__cb_data, x.c.op));
     }
   }
   free(p);
@@ -375,7 +376,7 @@ static void on_listing(zkr__queue_t *q, const struct String_vector *v, bool watc
       abandon(q, rc, fx);
     return;
   }
-  if (q->rule->decide(c, k, me, &w, &last)) {
+  if (q->rule->decide(q->rule, c, k, me, &w, &last)) {
     free(c);
     grant(q, fx);
     return;
@@ -383,6 +384,17 @@ static void on_listing(zkr__queue_t *q, const struct String_vector *v, bool watc
   if (q->try_once) {
     free(c);
     abandon(q, ZKR_ETIMEDOUT, fx);
+    return;
+  }
+  if (w < 0) {
+    /* No one node tells: wait on any change among the children. */
+    free(c);
+    free(q->pred);
+    q->pred = NULL;
+    q->pred_last = false;
+    waiting(q, fx);
+    if (!watched && (rc = send_list_watched(q)) != 0)
+      trouble(q, rc, fx);
     return;
   }
   if (!q->pred || strcmp(q->pred, c[w].name) != 0) {
@@ -742,8 +754,41 @@ int zkr__queue_mark(zkr__queue_t *q) {
   /* Same data, new version: a watcher of this node hears NodeDataChanged. */
   if ((rc = begin(&x, q, ZKR__K_SET, on_marked, 0)) != 0)
     return rc;
-  return zkr__send_end(&x, zoo_aset(x.c.zh, q->node_path, q->data, q->data_len, -1,
-                                    zkr__cb_stat, x.c.op));
+  return zkr__send_end(
+      &x, zoo_aset(x.c.zh, q->node_path, q->data, q->data_len, -1, zkr__cb_stat, x.c.op));
+}
+
+/* ---- rules ---- */
+
+bool zkr__rule_exclusive(const zkr__queue_rule_t *rule, const zkr__child_t *c, int n,
+                         int me, int *watch, bool *last) {
+  (void)rule, (void)c, (void)n;
+  *watch = me - 1;
+  *last = me == 1;
+  return me == 0;
+}
+
+bool zkr__rule_read(const zkr__queue_rule_t *rule, const zkr__child_t *c, int n, int me,
+                    int *watch, bool *last) {
+  int writers = 0;
+  (void)rule, (void)n;
+  *watch = -1;
+  for (int i = 0; i < me; i++) {
+    if (!c[i].reader) {
+      writers++;
+      *watch = i; /* the nearest one ahead, in the end */
+    }
+  }
+  *last = writers == 1;
+  return writers == 0;
+}
+
+bool zkr__rule_first_n(const zkr__queue_rule_t *rule, const zkr__child_t *c, int n,
+                       int me, int *watch, bool *last) {
+  (void)c, (void)n;
+  *watch = -1;
+  *last = false;
+  return me < rule->limit;
 }
 
 /* ---- set-up ---- */

@@ -40,14 +40,32 @@ typedef struct zkr__queue_stats {
  * The grant rule. decide() sees the contenders in queue order (n of them) and
  * our index me: it returns true if we hold; otherwise it names in *watch the one
  * node whose departure or change can matter to us (an index < me), and sets
- * *last if its departure alone grants us (no listing needed then).
+ * *last if its departure alone grants us (no listing needed then); *watch -1
+ * waits on any change among the children instead (a child watch on the path:
+ * for rules where no single node tells).
  */
-typedef struct zkr__queue_rule {
-  const char *tag;  /* "lock", "latch", ... */
-  int order_mode;   /* zkr__children_order's latch_mode: which formats count */
+typedef struct zkr__queue_rule zkr__queue_rule_t;
+typedef bool (*zkr__decide_fn)(const zkr__queue_rule_t *rule, const zkr__child_t *c,
+                               int n, int me, int *watch, bool *last);
+struct zkr__queue_rule {
+  const char *tag;    /* "lock", "latch", ... */
+  int order_mode;     /* zkr__children_order's latch_mode: which formats count */
   bool mark_on_grant; /* rewrite our node once granted (see zkr__queue_mark) */
-  bool (*decide)(const zkr__child_t *c, int n, int me, int *watch, bool *last);
-} zkr__queue_rule_t;
+  int limit;          /* zkr__rule_first_n: how many hold at once */
+  zkr__decide_fn decide;
+};
+
+/* The lowest holds; watch the one right ahead (lock, election). */
+ZKR__HIDDEN bool zkr__rule_exclusive(const zkr__queue_rule_t *rule, const zkr__child_t *c,
+                                     int n, int me, int *watch, bool *last);
+/* A reader holds while no writer is ahead; it watches the nearest writer ahead,
+ * whose departure grants it when it is the only one (read/write lock). */
+ZKR__HIDDEN bool zkr__rule_read(const zkr__queue_rule_t *rule, const zkr__child_t *c,
+                                int n, int me, int *watch, bool *last);
+/* The first rule->limit hold (semaphore); behind them, any departure ahead
+ * matters, so the children are watched. */
+ZKR__HIDDEN bool zkr__rule_first_n(const zkr__queue_rule_t *rule, const zkr__child_t *c,
+                                   int n, int me, int *watch, bool *last);
 
 /* Outcomes, with o->mu held (add effects; do not call into the queue's sends). */
 enum { ZKR__Q_SUSPECT = 1, ZKR__Q_RECOVERED, ZKR__Q_LOST };
@@ -73,29 +91,29 @@ struct zkr__queue {
   char *path;
 
   /* (o->mu) */
-  int state; /* ZKR__Q_* */
+  int state;    /* ZKR__Q_* */
   bool suspect; /* SUSPECT told, RECOVERED/LOST not yet */
   char *data;   /* node data */
   int data_len;
   struct ACL_vector acl; /* deep copy; count 0 = the session's */
 
   /* the attempt */
-  bool try_once;     /* end (ZKR_ETIMEDOUT or the error) wherever it would wait */
+  bool try_once; /* end (ZKR_ETIMEDOUT or the error) wherever it would wait */
   char guid[37];
-  uint64_t gen;      /* session generation of this attempt */
+  uint64_t gen; /* session generation of this attempt */
   uint32_t create_tok, list_tok, watch_tok, owner_tok, verify_tok;
   int parent_rounds;
-  int parent_err;    /* a parent create failed with this */
-  bool have_node;    /* node_path is ours and exists (as far as we know) */
-  bool ambiguous;    /* our create may have happened: recover by GUID */
-  bool recovering;   /* the current listing is a GUID search */
-  char *pred;        /* the node we watch (server-given: no length limit of ours) */
-  bool pred_last;    /* ... its departure grants us */
+  int parent_err;       /* a parent create failed with this */
+  bool have_node;       /* node_path is ours and exists (as far as we know) */
+  bool ambiguous;       /* our create may have happened: recover by GUID */
+  bool recovering;      /* the current listing is a GUID search */
+  char *pred;           /* the node we watch (server-given: no length limit of ours) */
+  bool pred_last;       /* ... its departure grants us */
   bool pred_unreadable; /* ... refused our read (ZNOAUTH): child watches instead */
-  int32_t pred_ver;  /* its data version our last listing is known to follow */
-  bool pred_ver_next; /* a listing after its data changed: adopt the next version */
-  bool keep_watch;   /* listing again with the watch on it still set */
-  int unknown_seen;  /* unknown children in the last listing (for the log) */
+  int32_t pred_ver;     /* its data version our last listing is known to follow */
+  bool pred_ver_next;   /* a listing after its data changed: adopt the next version */
+  bool keep_watch;      /* listing again with the watch on it still set */
+  int unknown_seen;     /* unknown children in the last listing (for the log) */
 
   /* our node; a guard op points into node_path: rewritten only by a new attempt */
   char node_path[ZKR__PATH_MAX + 64];

@@ -38,7 +38,7 @@ static pthread_cond_t wcv; /* work arrived, or the stop finished */
 static pthread_once_t wonce = PTHREAD_ONCE_INIT;
 static pthread_t wthread;
 static int running, stopping;
-static int holds; /* zkr__worker_hold() not yet released */
+static int holds;        /* zkr__worker_hold() not yet released */
 static wtimer_t *timers; /* sorted by due_us, then id */
 static job_t *jobs_head, *jobs_tail;
 static uint64_t next_id = 1;

@@ -22,11 +22,11 @@ typedef struct listing {
   void *arg;
 
   /* (o.mu) */
-  bool done;   /* the callback is on its way */
+  bool done;    /* the callback is on its way */
   uint64_t gen; /* every read on the session the listing came from */
-  int n;       /* children listed */
-  int pending; /* reads outstanding */
-  int err;     /* first error */
+  int n;        /* children listed */
+  int pending;  /* reads outstanding */
+  int err;      /* first error */
   zkr_contender_t *list;
   zkr__tmr_t *deadline;
 } listing_t;
@@ -137,9 +137,8 @@ static int send_read(listing_t *a, int idx, bool by_exists) {
   if ((rc = zkr__send_begin(&x, &a->o, a->gen, by_exists ? ZKR__K_EXISTS : ZKR__K_GET,
                             on_data, by_exists, sizeof(child_req_t))) == 0) {
     ((child_req_t *)x.rq)->idx = idx;
-    rc = zkr__send_end(&x, by_exists
-                               ? zoo_aexists(x.c.zh, child, 0, zkr__cb_stat, x.c.op)
-                               : zoo_aget(x.c.zh, child, 0, zkr__cb_data, x.c.op));
+    rc = zkr__send_end(&x, by_exists ? zoo_aexists(x.c.zh, child, 0, zkr__cb_stat, x.c.op)
+                                     : zoo_aget(x.c.zh, child, 0, zkr__cb_data, x.c.op));
   }
   free(child);
   return rc;

@@ -120,8 +120,8 @@ typedef struct counter_op {
 /* A write in flight: what its reply needs. */
 typedef struct write_req {
   zkr__req_t base;
-  char marker[MARKER_NAME_MAX]; /* to clean up after a stale reply */
-  struct Stat stat;             /* setData's result */
+  char marker[MARKER_NAME_MAX];   /* to clean up after a stale reply */
+  struct Stat stat;               /* setData's result */
   char paths[2][MARKER_PATH_MAX]; /* room for the two created paths */
 } write_req_t;
 
@@ -351,8 +351,8 @@ static int send_write(zkr_counter_t *c) {
   op->wgen = x.c.gen;
   c->stats.writes++;
   c->sent_us = zkr__now_ns() / 1000;
-  if ((rc = zkr__send_end(&x, zoo_amulti(x.c.zh, nops, ops, x.c.results, zkr__cb_void,
-                                         x.c.op))) != 0)
+  if ((rc = zkr__send_end(
+           &x, zoo_amulti(x.c.zh, nops, ops, x.c.results, zkr__cb_void, x.c.op))) != 0)
     return rc;
   c->phase = PH_WRITE;
   c->read_tok = 0;
@@ -640,7 +640,8 @@ static void take_read(zkr_counter_t *c, int rc, const zkr__reply_t *r, zkr__fx_t
 }
 
 static bool read_awaited(zkr_counter_t *c, zkr__req_t *rq) {
-  return c->head && rq->tok == c->read_tok && (c->phase == PH_READ || c->phase == PH_FRESH);
+  return c->head && rq->tok == c->read_tok &&
+         (c->phase == PH_READ || c->phase == PH_FRESH);
 }
 
 static void on_read(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,

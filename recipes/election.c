@@ -78,15 +78,10 @@ static void run_await(zkr__obj_t *o, const zkr__effect_t *e) {
 
 /* ---- the queue's hooks (mu held) ---- */
 
-static bool latch(const zkr__child_t *c, int n, int me, int *watch, bool *last) {
-  (void)c, (void)n;
-  *watch = me - 1;
-  *last = me == 1;
-  return me == 0;
-}
-
-static const zkr__queue_rule_t rule = {
-    .tag = "latch", .order_mode = 1, .mark_on_grant = true, .decide = latch};
+static const zkr__queue_rule_t rule = {.tag = "latch",
+                                       .order_mode = 1,
+                                       .mark_on_grant = true,
+                                       .decide = zkr__rule_exclusive};
 
 static int join(zkr_election_t *e) {
   int rc = zkr__queue_start(&e->q, false);
@@ -291,8 +286,8 @@ int zkr_election_await_async(zkr_election_t *e, int timeout_ms, zkr_election_cb 
   } else if (!(w = zkr__obj_owe(&e->o, timeout_ms == 0 ? AWAIT_ONCE : AWAIT, run_await,
                                 ZKR__FN(cb), arg))) {
     rc = ZKR_ENOMEM;
-  } else if (timeout_ms > 0 &&
-             (rc = zkr__obj_owe_by(w, zkr__now_ms() + timeout_ms, ZKR_ETIMEDOUT, 0)) != 0) {
+  } else if (timeout_ms > 0 && (rc = zkr__obj_owe_by(w, zkr__now_ms() + timeout_ms,
+                                                     ZKR_ETIMEDOUT, 0)) != 0) {
     zkr__obj_unowe(w);
   }
   pthread_mutex_unlock(&e->o.mu);

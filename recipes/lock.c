@@ -68,15 +68,10 @@ static void end_acquire(zkr_lock_t *l, int rc, zkr__fx_t *fx) {
 
 /* ---- the queue's hooks (o.mu held) ---- */
 
-static bool exclusive(const zkr__child_t *c, int n, int me, int *watch, bool *last) {
-  (void)c, (void)n;
-  *watch = me - 1;
-  *last = me == 1;
-  return me == 0;
-}
-
-static const zkr__queue_rule_t rule = {
-    .tag = "lock", .order_mode = 0, .mark_on_grant = false, .decide = exclusive};
+static const zkr__queue_rule_t rule = {.tag = "lock",
+                                       .order_mode = 0,
+                                       .mark_on_grant = false,
+                                       .decide = zkr__rule_exclusive};
 
 static void q_granted(zkr__queue_t *q, zkr__fx_t *fx) {
   zkr_lock_t *l = LOCK(q->o);
@@ -181,8 +176,8 @@ int zkr_lock_acquire_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb, void *
     l->acb = cb;
     l->aarg = arg;
     if (timeout_ms > 0 &&
-        (rc = zkr__obj_timer(&l->o, &l->deadline,
-                             (zkr__now_ms() + timeout_ms) * 1000, on_deadline)) != 0) {
+        (rc = zkr__obj_timer(&l->o, &l->deadline, (zkr__now_ms() + timeout_ms) * 1000,
+                             on_deadline)) != 0) {
       zkr__queue_leave(&l->q); /* its node, if any, goes to the janitor */
       l->acb = NULL;
     }
@@ -279,7 +274,7 @@ int zkr_lock_release(zkr_lock_t *l, int timeout_ms) {
   return zkr__sync_wait(&y, zkr_lock_release_async(l, timeout_ms, sync_cb, &y));
 }
 
-int zkr_lock_held(zkr_lock_t *l) {
+int zkr_lock_is_held(zkr_lock_t *l) {
   int h;
   if (!l)
     return 0;

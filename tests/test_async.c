@@ -194,17 +194,17 @@ START_TEST(lock_async_timeouts) {
     tu_wait_children(zh, path, 2, 5000);
     ASYNC(o, zkr_lock_release_async(la, -1, lock_cb, &o));
     ck_assert_int_eq(oc_wait(&o, 10000, 0, NULL), 0);
-    ck_assert(!zkr_lock_held(la));
+    ck_assert(!zkr_lock_is_held(la));
     oc_check_once(&o);
     oc_destroy(&o);
     ck_assert_int_eq(oc_wait(&g, 10000, 0, NULL), 0);
-    ck_assert(zkr_lock_held(lb));
+    ck_assert(zkr_lock_is_held(lb));
     oc_check_once(&g);
     oc_destroy(&g);
   }
   /* release 0: once the delete is on its way (calls back, never inside). */
   ASYNC(o, zkr_lock_release_async(lb, 0, lock_cb, &o));
-  ck_assert(!zkr_lock_held(lb));
+  ck_assert(!zkr_lock_is_held(lb));
   ck_assert_int_eq(oc_wait(&o, 10000, 0, NULL), 0);
   oc_check_once(&o);
   oc_destroy(&o);
@@ -219,7 +219,7 @@ START_TEST(lock_async_timeouts) {
   ck_assert_int_eq(oc_wait(&o, 10000, t0, &ms), ZKR_ETIMEDOUT);
   resume_server(dir);
   ck_assert_msg(ms >= 390 && ms < 3000, "release_async(400) took %lld ms", (long long)ms);
-  ck_assert(!zkr_lock_held(la));
+  ck_assert(!zkr_lock_is_held(la));
   oc_check_once(&o);
   oc_destroy(&o);
   tu_wait_children(zh, path, 0, 10000);
@@ -338,8 +338,8 @@ START_TEST(contenders_async_timeouts) {
   }
   /* 0 on a session that is not connected: ZKR_ETIMEDOUT, no waiting. */
   ck_assert_int_eq(zkr_session_new(&idle), 0);
-  ck_assert_int_eq(zkr_session_connect_async(idle, "127.0.0.1:1", 60000, connect_cb, NULL),
-                   0);
+  ck_assert_int_eq(
+      zkr_session_connect_async(idle, "127.0.0.1:1", 60000, connect_cb, NULL), 0);
   t0 = tu_now_ms();
   ASYNC(o, zkr_contenders_list_async(idle, path, 0, contenders_cb, &o));
   ck_assert_int_eq(oc_wait(&o, 10000, t0, &ms), ZKR_ETIMEDOUT);

@@ -154,7 +154,7 @@ START_TEST(fifo_grant_order_and_one_watch_per_waiter) {
     ck_assert_int_eq(zkr_lock_release(i == 1 ? l[0] : l[i - 1], 10000), 0);
     ck_assert_int_eq(done_wait(&d[i], 10000), 1);
     ck_assert_int_eq(d[i].rc, 0);
-    ck_assert(zkr_lock_held(l[i]));
+    ck_assert(zkr_lock_is_held(l[i]));
     for (int j = i + 1; j <= W; j++) /* nobody behind was granted early */
       ck_assert_int_eq(done_calls(&d[j]), 0);
   }
@@ -192,13 +192,13 @@ START_TEST(timeouts_zero_positive_forever) {
   ck_assert_int_eq(zkr_lock_new(b, path, &lb), 0);
   /* Free lock, try once: granted. */
   ck_assert_int_eq(zkr_lock_acquire(la, 0), 0);
-  ck_assert(zkr_lock_held(la));
+  ck_assert(zkr_lock_is_held(la));
 
   t0 = tu_now_ms();
   ck_assert_int_eq(zkr_lock_acquire(lb, 0), ZKR_ETIMEDOUT);
   el = tu_now_ms() - t0;
   ck_assert_msg(el < 2000, "try-once took %lld ms", (long long)el);
-  ck_assert(!zkr_lock_held(lb));
+  ck_assert(!zkr_lock_is_held(lb));
   tu_wait_children(zh, path, 1, 5000); /* the failed attempt left nothing */
 
   t0 = tu_now_ms();
@@ -215,7 +215,7 @@ START_TEST(timeouts_zero_positive_forever) {
   ck_assert_int_eq(zkr_lock_release(la, 10000), 0);
   ck_assert_int_eq(done_wait(&d, 10000), 1);
   ck_assert_int_eq(d.rc, 0);
-  ck_assert(zkr_lock_held(lb));
+  ck_assert(zkr_lock_is_held(lb));
   usleep(200 * 1000); /* a duplicate callback would come within this time */
   ck_assert_int_eq(done_calls(&d), 1);
 
@@ -257,7 +257,7 @@ START_TEST(free_or_cancel_pending_acquire) {
   tu_wait_children(zh, path, 1, 5000);
 
   ck_assert_int_eq(zkr_lock_release_async(la, -1, done_cb, &rel), 0);
-  ck_assert(!zkr_lock_held(la));
+  ck_assert(!zkr_lock_is_held(la));
   ck_assert_int_eq(done_wait(&rel, 10000), 1);
   ck_assert_int_eq(rel.rc, 0);
   tu_wait_children(zh, path, 0, 5000);
@@ -405,7 +405,7 @@ START_TEST(long_names_hold_their_place) {
   /* The long node is the lowest: it holds, b must not. */
   ck_assert_int_eq(zkr_lock_new(b, path, &lb), 0);
   ck_assert_int_eq(zkr_lock_acquire(lb, 1500), ZKR_ETIMEDOUT);
-  ck_assert(!zkr_lock_held(lb));
+  ck_assert(!zkr_lock_is_held(lb));
   ck_assert_int_eq(zkr__lock_stats(lb, &st), 0);
   ck_assert_uint_le(st.lists, 2);
   ck_assert_int_eq(zkr_contenders_list(b, path, 5000, &c, &n), 0);
@@ -700,7 +700,7 @@ START_TEST(holder_expired_lost_next_granted_guard_fails) {
   while (atomic_load(&lost_events) == 0 && tu_now_ms() < deadline)
     usleep(1000);
   ck_assert_int_eq(atomic_load(&lost_events), 1);
-  ck_assert(!zkr_lock_held(la));
+  ck_assert(!zkr_lock_is_held(la));
   ck_assert_int_eq(zkr_lock_token(la, &ta) == ZKR_ENOTHELD, 1);
   ck_assert_int_eq(zkr_lock_release(la, 1000), ZKR_ENOTHELD);
   ck_assert_int_eq(zkr_lock_token(lb, &tb), 0);
@@ -944,10 +944,10 @@ START_TEST(reentrant_holds) {
   ck_assert_int_eq(tu_nchildren(zh, path), 1);
   ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
   ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
-  ck_assert(zkr_lock_held(l));
+  ck_assert(zkr_lock_is_held(l));
   ck_assert_int_eq(tu_nchildren(zh, path), 1);
   ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
-  ck_assert(!zkr_lock_held(l));
+  ck_assert(!zkr_lock_is_held(l));
   ck_assert_int_eq(tu_nchildren(zh, path), 0);
   ck_assert_int_eq(zkr_lock_release(l, 10000), ZKR_ENOTHELD);
 
@@ -959,7 +959,7 @@ START_TEST(reentrant_holds) {
     ck_assert_int_gt(t2.czxid, t1.czxid);
     t1 = t2;
     ck_assert_int_eq(zkr_lock_release(l, 0), 0);
-    ck_assert(!zkr_lock_held(l));
+    ck_assert(!zkr_lock_is_held(l));
   }
   tu_wait_children(zh, path, 0, 5000);
   zkr_lock_free(l);
@@ -1028,7 +1028,7 @@ START_TEST(bad_input_and_closed_session) {
   ck_assert_int_eq(deadlk_rc[1], ZKR_EDEADLK);
   ck_assert_int_eq(deadlk_rc[2], 0); /* the async form is fine there */
   ck_assert_int_eq(rel.rc, 0);
-  ck_assert(!zkr_lock_held(l));
+  ck_assert(!zkr_lock_is_held(l));
 
   /* The session goes away under a held lock and a waiting one. */
   ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
@@ -1038,7 +1038,7 @@ START_TEST(bad_input_and_closed_session) {
   zkr_session_free(s);
   ck_assert_int_eq(done_calls(&d), 1);
   ck_assert_int_eq(d.rc, ZKR_ECLOSED);
-  ck_assert(!zkr_lock_held(l));
+  ck_assert(!zkr_lock_is_held(l));
   ck_assert_int_eq(zkr_lock_acquire(l, 1000), ZKR_ECLOSED);
   ck_assert_int_eq(zkr_lock_acquire(m, 0), ZKR_ECLOSED);
   ck_assert_int_eq(zkr_lock_release(l, 1000), ZKR_ENOTHELD);
@@ -1102,7 +1102,7 @@ START_TEST(suspect_recovered_and_release_across_server_restart) {
   ck_assert_int_eq(zkr_lock_token(l3, &t3), 0);
   snprintf(node3, sizeof(node3), "%s/%s", path3, t3.node);
   ck_assert_int_eq(zoo_delete(zkr_session_zhandle(s), node3, -1), ZOK);
-  ck_assert(zkr_lock_held(l3));
+  ck_assert(zkr_lock_is_held(l3));
   ck_assert_int_eq(tu_zkctl(NULL, 0, "kill-member %s 1", dir), 0);
   deadline = tu_now_ms() + 15000;
   while (atomic_load(&suspect_events) == 0 && tu_now_ms() < deadline)
@@ -1111,7 +1111,7 @@ START_TEST(suspect_recovered_and_release_across_server_restart) {
 
   /* Released while the server is down: not held at once, deleted once back. */
   ck_assert_int_eq(zkr_lock_release_async(l2, -1, done_cb, &rel), 0);
-  ck_assert(!zkr_lock_held(l2));
+  ck_assert(!zkr_lock_is_held(l2));
   usleep(300 * 1000); /* the delete fails and is retried meanwhile */
   ck_assert_int_eq(done_calls(&rel), 0);
 
@@ -1121,7 +1121,7 @@ START_TEST(suspect_recovered_and_release_across_server_restart) {
     usleep(1000);
   ck_assert_int_eq(atomic_load(&recovered_events), 1);
   ck_assert_int_eq(atomic_load(&lost_events), 0);
-  ck_assert(zkr_lock_held(l));
+  ck_assert(zkr_lock_is_held(l));
   ck_assert_int_eq(zkr_lock_token(l, &t2), 0);
   ck_assert_int_eq(t1.czxid, t2.czxid);
   ck_assert_int_eq(done_wait(&rel, 15000), 1);
@@ -1133,7 +1133,7 @@ START_TEST(suspect_recovered_and_release_across_server_restart) {
     usleep(1000);
   ck_assert_int_eq(atomic_load(&l3_lost), 1);
   ck_assert_int_eq(atomic_load(&l3_recovered), 0);
-  ck_assert(!zkr_lock_held(l3));
+  ck_assert(!zkr_lock_is_held(l3));
   {
     zkr__queue_stats_t st;
     ck_assert_int_eq(zkr__lock_stats(l3, &st), 0);

@@ -1346,7 +1346,7 @@ static int cmd_run(const char *path, char **cmd, int ncmd, int elect) {
    * expires the session (or at once, if the connection comes back in time for
    * the close). */
   if (elect ? zkr_election_epoch(g_election, &(int64_t){0}) == 0
-            : zkr_lock_held(g_lock)) {
+            : zkr_lock_is_held(g_lock)) {
     if (zkr_session_state(s) != ZKR_STATE_CONNECTED)
       warn("%s %s: not connected to ZooKeeper at exit; the %s node goes when the "
            "session expires",

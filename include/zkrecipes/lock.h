@@ -106,7 +106,7 @@ ZKR_API int zkr_lock_release_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb
                                    void *arg);
 
 /* 1 if this object holds the lock, else 0. */
-ZKR_API int zkr_lock_held(zkr_lock_t *l);
+ZKR_API int zkr_lock_is_held(zkr_lock_t *l);
 
 /* Number of holds (0 when not held). */
 ZKR_API int zkr_lock_hold_count(zkr_lock_t *l);
