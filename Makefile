@@ -7,6 +7,7 @@
 #   make demo           install missing packages, start a throwaway server, run the demo
 #   make bench          zkrecipes against the raw C client floors
 #   make bench-peers    also Apache Curator and kazoo, with tables and a chart
+#   make bench-compare  this tree against BEFORE_REV (a git revision), alternating
 #   make faultcheck     the fault suite (3-node ensemble, crashes, partitions, pauses)
 #   make install        honours DESTDIR, PREFIX, LIBDIR, INCLUDEDIR, BINDIR
 #   make uninstall | clean | format
@@ -47,7 +48,7 @@ ifeq ($(WERROR),1)
 WARNFLAGS += -Werror
 endif
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DTHREADED -pthread -fPIC -fvisibility=hidden \
-             -Iinclude -Ilib $(WARNFLAGS) $(SANFLAGS) $(CFLAGS) -MMD -MP
+             -Iinclude -Ilib -Irecipes $(WARNFLAGS) $(SANFLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = -pthread $(SANFLAGS) $(LDFLAGS)
 ZK_LIBS := -lzookeeper_mt
 
@@ -73,8 +74,8 @@ ZKR_BIN := $(BUILD)/zkr
 FAULT_BIN := $(BUILD)/faults/fault_client
 
 .PHONY: all examples tests check check-run demo demo-run bench bench-run bench-peers \
-        bench-peers-run faultcheck faultcheck-run install uninstall \
-        clean format deps
+        bench-peers-run bench-compare bench-compare-run faultcheck faultcheck-run install \
+        uninstall clean format deps
 
 all: $(STATIC) $(SHARED) $(PCFILE) $(ZKR_BIN)
 
@@ -187,6 +188,20 @@ bench-run: $(BENCH_BIN)
 bench-peers: deps
 	bash tests/deps.sh $(PEER_PKGS)
 	$(MAKE) --no-print-directory bench-peers-run
+
+# This tree's zkr_bench against the one of BEFORE_REV (a git revision), in
+# alternating rounds (BENCH_ROUNDS) on one throwaway server: per-round ratios.
+BEFORE_REV ?= HEAD~1
+bench-compare: deps
+	$(MAKE) --no-print-directory bench-compare-run
+
+bench-compare-run: $(BENCH_BIN)
+	rm -rf $(BUILD)/before && mkdir -p $(BUILD)/before
+	git archive $(BEFORE_REV) | tar -x -C $(BUILD)/before
+	$(MAKE) --no-print-directory -C $(BUILD)/before BUILD=build build/bench/zkr_bench
+	tests/zk/with-zk.sh $(BENCH_ZK) -- bash -c '/usr/bin/python3 bench/compare_builds.py \
+	    --before $(BUILD)/before/build/bench/zkr_bench --after $(BENCH_BIN) \
+	    --hosts "$$$(BENCH_HOSTS)" --rounds $(BENCH_ROUNDS)'
 
 # The fault suite: a throwaway 3-node ensemble, faults injected, histories checked.
 # SEED=N replays a run; SCENARIOS=a,b runs only those.

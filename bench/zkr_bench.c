@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "recipes_internal.h"
 #include <zkrecipes.h>
 
 #define MAX_ROUNDS 20
@@ -282,8 +283,9 @@ static void interleave(int round, side_t *x, int nx, int cycles, int chunks) {
       record(round, x[k].work, x[k].lib, "final_minus_expected", "",
              (double)(final - 1 - x[k].n));
       if (final != 1 + x[k].n) {
-        fprintf(stderr, "zkr_bench: %s: final %lld, expected %d: LOST OR DOUBLED INCREMENTS\n",
-                x[k].work, (long long)final, 1 + x[k].n);
+        fprintf(stderr,
+                "zkr_bench: %s: final %lld, expected %d: LOST OR DOUBLED INCREMENTS\n",
+                x[k].work, (long long) final, 1 + x[k].n);
         exit(1);
       }
     }
@@ -417,7 +419,7 @@ static void herd_granted(zkr_lock_t *l, int rc, void *arg) {
   pthread_mutex_lock(&h->mu);
   h->granted++;
   pthread_mutex_unlock(&h->mu);
-  if ((rc = zkr_lock_release_async(l, NULL, NULL)) != 0)
+  if ((rc = zkr_lock_release_async(l, -1, NULL, NULL)) != 0)
     die("herd release", rc);
 }
 
@@ -447,7 +449,7 @@ static void herd(int round) {
   for (;;) {
     uint64_t watches = 0;
     for (int i = 1; i < n; i++) {
-      zkr__lock_stats_t st;
+      zkr__queue_stats_t st;
       zkr__lock_stats(l[i], &st);
       watches += st.watches > 0;
     }
@@ -471,7 +473,7 @@ static void herd(int round) {
   record(round, "herd-200", "zkrecipes", "handoffs_per_s", "/s",
          (n - 1) / ((double)(now_ns() - t0) / 1e9));
   for (int i = 1; i < n; i++) {
-    zkr__lock_stats_t st;
+    zkr__queue_stats_t st;
     zkr__lock_stats(l[i], &st);
     notes += st.notifications;
   }
@@ -864,7 +866,7 @@ static int rss_mode(const char *mode, int n) {
         die("rss lock", rc);
     }
     for (int i = 1; i < n; i++) { /* all queued and watching */
-      zkr__lock_stats_t st;
+      zkr__queue_stats_t st;
       do {
         zkr__lock_stats(l[i], &st);
         if (st.watches == 0)

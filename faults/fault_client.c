@@ -38,7 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h" /* recipe counters (notifications, resolved writes) */
+#include "internal.h"
+#include "recipes_internal.h" /* recipe counters (notifications, resolved writes) */
 
 static const char *hosts, *path, *name = "client", *history_path, *session_file;
 static const char *store_path, *log_path;
@@ -226,7 +227,7 @@ static int run_lock(void) {
   zkr_lock_t *l;
   int rc;
   int64_t end = now_ns() + (int64_t)duration_ms * 1000000;
-  zkr__lock_stats_t st;
+  zkr__queue_stats_t st;
 
   if ((rc = zkr_lock_new(sess, path, &l)) != 0)
     fatal("lock", rc);
@@ -457,8 +458,8 @@ static int run_elect(void) {
     sleep_ms(40);
   }
   {
-    zkr__lock_stats_t st;
-    zkr__lock_stats(zkr__election_lock(e), &st);
+    zkr__queue_stats_t st;
+    zkr__election_stats(e, &st);
     event("stats", "info", "\"grants\":%" PRIu64 ",\"notifications\":%" PRIu64, st.grants,
           st.notifications);
   }

@@ -99,14 +99,35 @@ ZKR__HIDDEN char *zkr__path_join(const char *parent, const char *name);
 /* A random (version 4) UUID, lowercase, 36 characters plus NUL. */
 ZKR__HIDDEN int zkr__guid(char out[37]);
 
-/* ---- timers (one library worker thread) ---- */
+/* ---- the worker thread: timers and jobs, knowing nothing of sessions ---- */
+typedef void (*zkr__timer_fn)(void *ctx, int fired);
+/* How a timer's owner runs it: fn(ctx, fired) in whatever context the owner
+ * needs, then let go of what the timer held. */
+typedef void (*zkr__timer_run_fn)(void *owner, zkr__timer_fn fn, void *ctx, int fired);
+/* run(owner, fn, ctx, 1) once zkr__now_ns() / 1000 reaches due_us (absolute,
+ * monotonic), or run(owner, fn, ctx, 0) from zkr__worker_cancel_owner(owner). */
+ZKR__HIDDEN int zkr__worker_timer_at(int64_t due_us, zkr__timer_run_fn run, void *owner,
+                                     zkr__timer_fn fn, void *ctx, uint64_t *id_out);
+/* 1 (and *owner_out) if the timer was pending and is now removed: it never runs. */
+ZKR__HIDDEN int zkr__worker_timer_cancel(uint64_t id, void **owner_out);
+/* Run every pending timer of owner now, with fired = 0. */
+ZKR__HIDDEN void zkr__worker_cancel_owner(void *owner);
+/* Run fn(arg) on the worker thread outside callback context, as soon as possible. */
+ZKR__HIDDEN int zkr__worker_post(void (*fn)(void *), void *arg);
+/* While held, an idle worker stays; released to 0 (returned), stop it with
+ * zkr__worker_stop(). Started again for work that comes later, it then leaves by
+ * itself when idle. */
+ZKR__HIDDEN void zkr__worker_hold(void);
+ZKR__HIDDEN int zkr__worker_release(void);
+ZKR__HIDDEN void zkr__worker_stop(void);
+
+/* ---- session timers (session.c, over the worker) ---- */
 /*
  * fn runs once in callback context for s: with fired = 1 once zkr__now_ms()
- * reaches due_ms (absolute, monotonic),
- * or with fired = 0 when the session is freed first. A timer removed with
- * zkr__timer_cancel() returning 1 never runs.
+ * reaches due_ms (absolute, monotonic), or with fired = 0 when the session is
+ * freed first. A timer removed with zkr__timer_cancel() returning 1 never runs.
+ * The timer holds a reference on s.
  */
-typedef void (*zkr__timer_fn)(void *ctx, int fired);
 ZKR__HIDDEN int zkr__timer_at(zkr_session_t *s, int64_t due_ms, zkr__timer_fn fn,
                               void *ctx, uint64_t *id_out);
 /* The same with a deadline in microseconds (zkr__now_ns() / 1000). */
@@ -114,14 +135,6 @@ ZKR__HIDDEN int zkr__timer_at_us(zkr_session_t *s, int64_t due_us, zkr__timer_fn
                                  void *ctx, uint64_t *id_out);
 /* 1 if the timer was pending and is now removed, 0 if it already ran or is running. */
 ZKR__HIDDEN int zkr__timer_cancel(uint64_t id);
-/* Run every pending timer of s with fired = 0 (session free, in callback context). */
-ZKR__HIDDEN void zkr__timer_cancel_session(zkr_session_t *s);
-/* Run fn(arg) on the worker thread outside callback context, as soon as possible. */
-ZKR__HIDDEN int zkr__worker_post(void (*fn)(void *), void *arg);
-/* Stop the worker thread once no session is open (called by the session code).
- * Started again for work that comes later, it then leaves by itself when idle. */
-ZKR__HIDDEN void zkr__worker_stop(void);
-ZKR__HIDDEN int zkr__open_sessions(void);
 
 /* ---- session internals ---- */
 ZKR__HIDDEN void zkr__session_ref(zkr_session_t *s);
@@ -219,71 +232,6 @@ ZKR__HIDDEN int zkr__janitor_delete(zkr_session_t *s, uint64_t gen, const char *
  * was lost); nothing to do if there is none. */
 ZKR__HIDDEN int zkr__janitor_delete_guid(zkr_session_t *s, uint64_t gen,
                                          const char *parent, const char *guid);
-
-/* ---- sync over async with a deadline (util.c) ----
- * A sync call that may give up before its async form completes shares this
- * object with the completion: whoever lets go last frees it (and the result, if
- * the waiter gave up first). */
-typedef struct zkr__sync {
-  zkr__waiter_t w;
-  _Atomic int refs;
-  void *result;
-  int count;
-  void (*free_result)(void *result, int count);
-} zkr__sync_t;
-ZKR__HIDDEN zkr__sync_t *zkr__sync_new(void);
-/* Completion side: store rc (result already stored) and let go. */
-ZKR__HIDDEN void zkr__sync_done(zkr__sync_t *y, int rc);
-/* Waiter side: wait until done or the deadline; on success the result and count are
- * handed over. Lets go either way. */
-ZKR__HIDDEN int zkr__sync_wait(zkr__sync_t *y, int64_t deadline_ms, void **result,
-                               int *count);
-
-/* ---- recipe counters for tests and benchmarks ---- */
-typedef struct zkr__lock_stats {
-  uint64_t lists;         /* getChildren sent */
-  uint64_t watches;       /* predecessor watches set */
-  uint64_t notifications; /* watch events received */
-  uint64_t grants;
-  uint64_t grants_without_list; /* predecessor was the lowest: held at once */
-  uint64_t pred_vanished;       /* predecessor gone between listing and watch */
-  uint64_t pred_changed_unseen; /* ... its data changed there (listed again) */
-  uint64_t recoveries;          /* ambiguous creates resolved by GUID */
-  uint64_t verify_failed;       /* held, but the node was gone after a reconnect */
-  int next_in_line;             /* now: waiting on a predecessor that was the lowest of
-                                   the last listing (it will hold without a listing) */
-} zkr__lock_stats_t;
-ZKR__HIDDEN int zkr__lock_stats(zkr_lock_t *l, zkr__lock_stats_t *out);
-/* A lock whose nodes are "_c_<uuid>-latch-N" and whose queue counts every known
- * format (latch != 0): the leader election is built on it. */
-ZKR__HIDDEN int zkr__lock_new_kind(zkr_session_t *s, const char *path, int latch,
-                                   zkr_lock_t **out);
-/* Rewrite the held node's data unchanged, so that the waiter watching it hears a
- * change and lists the queue again, off the critical path of the next hand-over. */
-ZKR__HIDDEN int zkr__lock_touch(zkr_lock_t *l);
-/* fn(arg) runs in callback context whenever a pending acquire of l has to wait:
- * its place in the queue is known and it is not the first, or it waits for the
- * connection or a new session. The election answers await(0) with it. */
-ZKR__HIDDEN void zkr__lock_set_waiting_fn(zkr_lock_t *l, void (*fn)(void *arg),
-                                          void *arg);
-/* Test-only: when set, runs at the start of the election's grant callback, with
- * the lock already held and the election not told yet. */
-ZKR__HIDDEN extern void (*zkr__election_grant_hook)(zkr_election_t *e);
-/* The latch-mode lock behind a candidate (for tests and benchmarks). */
-ZKR__HIDDEN zkr_lock_t *zkr__election_lock(zkr_election_t *e);
-
-typedef struct zkr__counter_stats {
-  uint64_t reads, writes;
-  uint64_t conflicts;            /* writes that lost to another writer */
-  uint64_t ambiguous;            /* writes whose reply was lost */
-  uint64_t resolved_applied;     /* ... found applied by their marker */
-  uint64_t resolved_not_applied; /* ... found not applied, written again */
-  uint64_t unknown;              /* operations ended with ZKR_EUNKNOWN */
-  uint64_t cache_dropped;        /* the cache was emptied: P changed behind us */
-  uint64_t incarnation_races;    /* a write landed on a node re-created just before */
-  int64_t write_rtt_us;          /* the running write round-trip estimate (backoff) */
-} zkr__counter_stats_t;
-ZKR__HIDDEN int zkr__counter_stats(zkr_counter_t *c, zkr__counter_stats_t *out);
 
 /* Test-only fault hook: when set, it sees every completion before its handler and
  * may replace the rc (e.g. turn a successful create's reply into ZCONNECTIONLOSS);

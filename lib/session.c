@@ -39,7 +39,6 @@
 #define RESOLVE_DELAY_MS       1000 /* least time between routine DNS lookups */
 
 static _Thread_local int tls_depth;
-static _Atomic int open_sessions;
 
 /* One dispatch mutex for every session, not one per session: callbacks of one
  * session may free or cancel objects of another, which enters that session's
@@ -50,10 +49,6 @@ static _Atomic int open_sessions;
  * is that callbacks of different sessions do not run at the same time; they are
  * short (the library's own handlers take microseconds). */
 static pthread_mutex_t dispatch_mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
-
-int zkr__open_sessions(void) {
-  return atomic_load(&open_sessions);
-}
 
 /* ---- callback context ---- */
 
@@ -71,6 +66,38 @@ void zkr__dispatch_leave(zkr_session_t *s) {
   (void)s;
   tls_depth--;
   pthread_mutex_unlock(&dispatch_mu);
+}
+
+/* ---- timers: the worker's, run in callback context, holding the session ---- */
+
+static void run_timer(void *owner, zkr__timer_fn fn, void *ctx, int fired) {
+  zkr_session_t *s = owner;
+  zkr__dispatch_enter(s);
+  fn(ctx, fired);
+  zkr__dispatch_leave(s);
+  zkr__session_unref(s);
+}
+
+int zkr__timer_at_us(zkr_session_t *s, int64_t due_us, zkr__timer_fn fn, void *ctx,
+                     uint64_t *id_out) {
+  int rc;
+  zkr__session_ref(s);
+  if ((rc = zkr__worker_timer_at(due_us, run_timer, s, fn, ctx, id_out)) != 0)
+    zkr__session_unref(s);
+  return rc;
+}
+
+int zkr__timer_at(zkr_session_t *s, int64_t due_ms, zkr__timer_fn fn, void *ctx,
+                  uint64_t *id_out) {
+  return zkr__timer_at_us(s, due_ms * 1000, fn, ctx, id_out);
+}
+
+int zkr__timer_cancel(uint64_t id) {
+  void *owner;
+  if (!zkr__worker_timer_cancel(id, &owner))
+    return 0;
+  zkr__session_unref(owner);
+  return 1;
 }
 
 /* ---- names ---- */
@@ -146,7 +173,7 @@ int zkr_session_new(zkr_session_t **out) {
   s->acl_mode = ZKR_ACL_OPEN;
   s->state = ZKR_STATE_IDLE;
   s->next_listener_id = 1;
-  atomic_fetch_add(&open_sessions, 1);
+  zkr__worker_hold(); /* an open session keeps the worker */
   *out = s;
   return 0;
 }
@@ -765,10 +792,10 @@ void zkr_session_free(zkr_session_t *s) {
   zkr__dispatch_enter(s);
   if (was_pending)
     cb(s, ZKR_ECANCELED, cb_arg);
-  zkr__timer_cancel_session(s);
+  zkr__worker_cancel_owner(s);
   zkr__dispatch_leave(s);
   zkr__session_unref(s);
-  if (atomic_fetch_sub(&open_sessions, 1) == 1 && !in_cb)
+  if (zkr__worker_release() == 0 && !in_cb)
     zkr__worker_stop();
 }
 

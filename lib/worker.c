@@ -4,8 +4,11 @@
  * retries) and jobs that must not run on a ZooKeeper client thread (closing a
  * retired client handle joins that handle's threads).
  *
- * Started on first use, stopped by zkr__worker_stop() when the last session is
- * freed, so a program that frees what it made ends with no thread of ours.
+ * Started on first use, stopped by zkr__worker_stop() when the last hold is
+ * let go (the session code holds the worker while a session is open), so a
+ * program that frees what it made ends with no thread of ours. The worker knows
+ * nothing of sessions: a timer's owner runs it (zkr__timer_run_fn), so that the
+ * session code can wrap it in callback context and let go of its reference.
  * wmu guards everything below; timer functions and jobs run without it.
  */
 #include "internal.h"
@@ -18,7 +21,8 @@ typedef struct timer {
   struct timer *next;
   uint64_t id;
   int64_t due_us;
-  zkr_session_t *s; /* holds a reference */
+  zkr__timer_run_fn run;
+  void *owner;
   zkr__timer_fn fn;
   void *ctx;
 } wtimer_t;
@@ -34,6 +38,7 @@ static pthread_cond_t wcv; /* work arrived, or the stop finished */
 static pthread_once_t wonce = PTHREAD_ONCE_INIT;
 static pthread_t wthread;
 static int running, stopping;
+static int holds;        /* zkr__worker_hold() not yet released */
 static wtimer_t *timers; /* sorted by due_us, then id */
 static job_t *jobs_head, *jobs_tail;
 static uint64_t next_id = 1;
@@ -50,10 +55,7 @@ static void init_cv(void) {
 }
 
 static void fire(wtimer_t *t, int fired) {
-  zkr__dispatch_enter(t->s);
-  t->fn(t->ctx, fired);
-  zkr__dispatch_leave(t->s);
-  zkr__session_unref(t->s);
+  t->run(t->owner, t->fn, t->ctx, fired);
   free(t);
 }
 
@@ -74,8 +76,8 @@ static void *worker_main(void *unused) {
     }
     if (stopping)
       break;
-    if (!timers && zkr__open_sessions() == 0) {
-      /* Idle with no session open: leave by ourselves (no one will join us). */
+    if (!timers && holds == 0) {
+      /* Idle with nobody holding us: leave by ourselves (no one will join us). */
       running = 0;
       pthread_detach(pthread_self());
       pthread_cond_broadcast(&wcv);
@@ -102,7 +104,7 @@ static void *worker_main(void *unused) {
     }
     wake_at = 0;
   }
-  /* Stopping: every session is freed, so no timer should be left; any that is
+  /* Stopping: nothing holds us, so no timer should be left; any that is
    * still here runs as cancelled so that its owner can let go of memory. */
   while (timers) {
     wtimer_t *t = timers;
@@ -130,13 +132,8 @@ static int ensure_running(void) {
   return 0;
 }
 
-int zkr__timer_at(zkr_session_t *s, int64_t due_ms, zkr__timer_fn fn, void *ctx,
-                  uint64_t *id_out) {
-  return zkr__timer_at_us(s, due_ms * 1000, fn, ctx, id_out);
-}
-
-int zkr__timer_at_us(zkr_session_t *s, int64_t due_us, zkr__timer_fn fn, void *ctx,
-                     uint64_t *id_out) {
+int zkr__worker_timer_at(int64_t due_us, zkr__timer_run_fn run, void *owner,
+                         zkr__timer_fn fn, void *ctx, uint64_t *id_out) {
   wtimer_t *t = calloc(1, sizeof(*t)), **pp;
   int rc;
 
@@ -150,10 +147,10 @@ int zkr__timer_at_us(zkr_session_t *s, int64_t due_us, zkr__timer_fn fn, void *c
   }
   t->id = next_id++;
   t->due_us = due_us;
-  t->s = s;
+  t->run = run;
+  t->owner = owner;
   t->fn = fn;
   t->ctx = ctx;
-  zkr__session_ref(s);
   for (pp = &timers; *pp && (*pp)->due_us <= t->due_us; pp = &(*pp)->next)
     ;
   t->next = *pp;
@@ -169,7 +166,7 @@ int zkr__timer_at_us(zkr_session_t *s, int64_t due_us, zkr__timer_fn fn, void *c
   return 0;
 }
 
-int zkr__timer_cancel(uint64_t id) {
+int zkr__worker_timer_cancel(uint64_t id, void **owner_out) {
   wtimer_t *t = NULL, **pp;
 
   pthread_mutex_lock(&wmu);
@@ -183,18 +180,19 @@ int zkr__timer_cancel(uint64_t id) {
   pthread_mutex_unlock(&wmu);
   if (!t)
     return 0;
-  zkr__session_unref(t->s);
+  if (owner_out)
+    *owner_out = t->owner;
   free(t);
   return 1;
 }
 
-void zkr__timer_cancel_session(zkr_session_t *s) {
+void zkr__worker_cancel_owner(void *owner) {
   wtimer_t *mine = NULL, **pp, *t;
 
   pthread_mutex_lock(&wmu);
   for (pp = &timers; *pp;) {
     t = *pp;
-    if (t->s == s) {
+    if (t->owner == owner) {
       *pp = t->next;
       t->next = mine;
       mine = t;
@@ -207,6 +205,20 @@ void zkr__timer_cancel_session(zkr_session_t *s) {
     mine = t->next;
     fire(t, 0);
   }
+}
+
+void zkr__worker_hold(void) {
+  pthread_mutex_lock(&wmu);
+  holds++;
+  pthread_mutex_unlock(&wmu);
+}
+
+int zkr__worker_release(void) {
+  int left;
+  pthread_mutex_lock(&wmu);
+  left = --holds;
+  pthread_mutex_unlock(&wmu);
+  return left;
 }
 
 int zkr__worker_post(void (*fn)(void *), void *arg) {

@@ -3,36 +3,39 @@
  * Listing the contenders of a lock or election path: getChildren, then one
  * getData per child, all pipelined on the session, then ordered like the
  * recipes order them. A child deleted between the listing and its read is left
- * out. The aggregate `agg` owns everything until the callback takes the array.
+ * out; one we may not read (a creator-only ACL) is asked with exists instead.
+ *
+ * A listing is a short-lived object of the recipe base: its requests hold it,
+ * and its deadline timer ends it with ZKR_ETIMEDOUT (late replies are then
+ * ignored). It owns everything until the callback takes the array.
  */
-#include "internal.h"
+#include "object.h"
 
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct agg agg_t;
-
-typedef struct item {
-  agg_t *a;
-  int idx;
-  int by_exists; /* its data could not be read: asked with exists instead */
-} item_t;
-
-struct agg {
-  zkr_session_t *s;
+typedef struct listing {
+  zkr__obj_t o;
   char *path;
-  uint64_t gen;
   zkr_contenders_cb cb;
   void *arg;
-  pthread_mutex_t mu;
-  int n;       /* children listed */
-  int pending; /* reads outstanding (mu) */
-  int err;     /* first error (mu) */
+
+  /* (o.mu) */
+  bool done;    /* the callback is on its way */
+  uint64_t gen; /* every read on the session the listing came from */
+  int n;        /* children listed */
+  int pending;  /* reads outstanding */
+  int err;      /* first error */
   zkr_contender_t *list;
-  item_t *items;
-};
+  zkr__tmr_t *deadline;
+} listing_t;
+
+/* A read of one child. */
+typedef struct child_req {
+  zkr__req_t base;
+  int idx;
+} child_req_t;
 
 void zkr_contenders_free(zkr_contender_t *list, int count) {
   if (!list)
@@ -44,14 +47,15 @@ void zkr_contenders_free(zkr_contender_t *list, int count) {
   free(list);
 }
 
-static void agg_free(agg_t *a) {
-  zkr__session_unref(a->s);
-  pthread_mutex_destroy(&a->mu);
+static void destroy(zkr__obj_t *o) {
+  listing_t *a = (listing_t *)o;
   zkr_contenders_free(a->list, a->n);
-  free(a->items);
   free(a->path);
+  zkr__obj_fini(o);
   free(a);
 }
+
+static const zkr__obj_ops_t ops = {.name = "contenders", .destroy = destroy};
 
 typedef struct sorted {
   zkr__child_t c;
@@ -62,12 +66,22 @@ static int sorted_cmp(const void *x, const void *y) {
   return zkr__child_cmp(&((const sorted_t *)x)->c, &((const sorted_t *)y)->c);
 }
 
-/* Order the entries that were read and hand them over. */
-static void finish(agg_t *a, int rc) {
+static void run_done(zkr__obj_t *o, const zkr__effect_t *e) {
+  listing_t *a = (listing_t *)o;
+  a->cb(e->rc, e->ptr, (int)e->value, a->arg);
+}
+
+/* Order the entries that were read and hand them over (o.mu held). */
+static void finish(listing_t *a, int rc, zkr__fx_t *fx) {
   zkr_contender_t *out = NULL;
   sorted_t *o = NULL;
+  zkr__effect_t *e;
   int m = 0;
 
+  if (a->done)
+    return;
+  a->done = true;
+  zkr__obj_timer_stop(&a->o, &a->deadline);
   if (rc == 0 && a->n > 0) {
     o = calloc((size_t)a->n, sizeof(*o));
     out = calloc((size_t)a->n, sizeof(*out));
@@ -85,13 +99,13 @@ static void finish(agg_t *a, int rc) {
     }
     qsort(o, (size_t)m, sizeof(*o), sorted_cmp);
     for (int i = 0; i < m; i++) {
-      zkr_contender_t *e = &a->list[o[i].idx];
-      out[i] = *e;
+      zkr_contender_t *c = &a->list[o[i].idx];
+      out[i] = *c;
       out[i].sequence = o[i].c.seq;
       out[i].format = o[i].c.format;
       out[i].reader = o[i].c.reader;
-      e->name = NULL; /* moved to out */
-      e->data = NULL;
+      c->name = NULL; /* moved to out */
+      c->data = NULL;
     }
   }
   free(o);
@@ -100,187 +114,173 @@ static void finish(agg_t *a, int rc) {
     out = NULL;
     m = 0;
   }
-  a->cb(rc, out, m, a->arg);
-  agg_free(a);
+  if ((e = zkr__fx_add(fx, run_done, NULL, NULL, rc))) {
+    e->ptr = out;
+    e->value = m;
+  } else {
+    zkr_contenders_free(out, m);
+  }
 }
 
-static void on_data(void *ctx, int rc, const zkr__reply_t *r);
+static void on_data(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                    zkr__fx_t *fx);
 
 /* A child we may not read (ZNOAUTH: a creator-only ACL): exists needs no
  * permission and still tells its owner and czxid; its data stays unknown. */
-static int send_exists(agg_t *a, item_t *it) {
-  char *child = zkr__path_join(a->path, a->list[it->idx].name);
-  zkr__call_t c;
+static int send_read(listing_t *a, int idx, bool by_exists) {
+  char *child = zkr__path_join(a->path, a->list[idx].name);
+  zkr__send_t x;
   int rc;
+
   if (!child)
     return ZKR_ENOMEM;
-  it->by_exists = 1;
-  if ((rc = zkr__call_begin(a->s, a->gen, ZKR__K_EXISTS, on_data, it, &c)) == 0)
-    rc = zkr__call_end(&c, zoo_aexists(c.zh, child, 0, zkr__cb_stat, c.op));
+  if ((rc = zkr__send_begin(&x, &a->o, a->gen, by_exists ? ZKR__K_EXISTS : ZKR__K_GET,
+                            on_data, by_exists, sizeof(child_req_t))) == 0) {
+    ((child_req_t *)x.rq)->idx = idx;
+    rc = zkr__send_end(&x, by_exists ? zoo_aexists(x.c.zh, child, 0, zkr__cb_stat, x.c.op)
+                                     : zoo_aget(x.c.zh, child, 0, zkr__cb_data, x.c.op));
+  }
   free(child);
   return rc;
 }
 
-static void on_data(void *ctx, int rc, const zkr__reply_t *r) {
-  item_t *it = ctx;
-  agg_t *a = it->a;
-  zkr_contender_t *e = &a->list[it->idx];
-  int left;
+static void on_data(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                    zkr__fx_t *fx) {
+  listing_t *a = (listing_t *)o;
+  int idx = ((child_req_t *)rq)->idx;
+  zkr_contender_t *c = &a->list[idx];
+  bool by_exists = rq->tok != 0;
 
-  if (rc == ZNOAUTH && !it->by_exists && send_exists(a, it) == 0)
-    return; /* this item answers again */
-  pthread_mutex_lock(&a->mu);
-  if (rc == ZOK && it->by_exists) {
-    e->owner_session = r->stat ? r->stat->ephemeralOwner : 0;
-    e->czxid = r->stat ? r->stat->czxid : 0;
-  } else if (rc == ZOK) {
-    e->owner_session = r->stat ? r->stat->ephemeralOwner : 0;
-    e->czxid = r->stat ? r->stat->czxid : 0;
-    e->data_len = r->data_len;
-    if (r->data_len >= 0) {
-      if (!(e->data = malloc((size_t)r->data_len + 1))) {
+  if (a->done)
+    return;
+  if (rc == ZNOAUTH && !by_exists && send_read(a, idx, true) == 0)
+    return; /* this child answers again */
+  if (rc == ZOK) {
+    c->owner_session = r->stat ? r->stat->ephemeralOwner : 0;
+    c->czxid = r->stat ? r->stat->czxid : 0;
+    if (!by_exists && r->data_len >= 0) {
+      c->data_len = r->data_len;
+      if (!(c->data = malloc((size_t)r->data_len + 1))) {
         if (!a->err)
           a->err = ZKR_ENOMEM;
       } else {
-        memcpy(e->data, r->data, (size_t)r->data_len);
-        e->data[r->data_len] = '\0';
+        memcpy(c->data, r->data, (size_t)r->data_len);
+        c->data[r->data_len] = '\0';
       }
     }
   } else if (rc == ZNONODE) {
-    free(e->name); /* gone since the listing */
-    e->name = NULL;
+    free(c->name); /* gone since the listing */
+    c->name = NULL;
   } else if (!a->err) {
-    a->err = rc == ZCLOSING ? ZKR_ECLOSED : rc;
+    a->err = zkr__rc_class(rc) == ZKR__RC_CLOSED ? ZKR_ECLOSED : rc;
   }
-  left = --a->pending;
-  pthread_mutex_unlock(&a->mu);
-  if (left == 0)
-    finish(a, a->err);
+  if (--a->pending == 0)
+    finish(a, a->err, fx);
 }
 
-static void on_children(void *ctx, int rc, const zkr__reply_t *r) {
-  agg_t *a = ctx;
+static void on_children(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                        zkr__fx_t *fx) {
+  listing_t *a = (listing_t *)o;
   int n = rc == ZOK && r->strings ? r->strings->count : 0;
 
+  (void)rq;
+  if (a->done)
+    return;
   if (rc == ZNONODE || (rc == ZOK && n == 0)) {
-    finish(a, 0); /* no such path, or nobody queued: an empty list */
+    finish(a, 0, fx); /* no such path, or nobody queued: an empty list */
     return;
   }
   if (rc != ZOK) {
-    finish(a, rc == ZCLOSING ? ZKR_ECLOSED : rc);
+    finish(a, zkr__rc_class(rc) == ZKR__RC_CLOSED ? ZKR_ECLOSED : rc, fx);
     return;
   }
-  a->list = calloc((size_t)n, sizeof(*a->list));
-  a->items = calloc((size_t)n, sizeof(*a->items));
-  if (!a->list || !a->items) {
-    finish(a, ZKR_ENOMEM);
+  if (!(a->list = calloc((size_t)n, sizeof(*a->list)))) {
+    finish(a, ZKR_ENOMEM, fx);
     return;
   }
   a->n = n;
-  a->pending = n + 1; /* +1 until every read is sent */
+  a->pending = n;
   for (int i = 0; i < n; i++) {
-    zkr__call_t c;
-    int src;
-    a->list[i].name = strdup(r->strings->data[i]);
+    int src = ZKR_ENOMEM;
     a->list[i].data_len = -1;
-    a->items[i].a = a;
-    a->items[i].idx = i;
     /* Child names come from the server and may be of any length. */
-    char *child = a->list[i].name ? zkr__path_join(a->path, a->list[i].name) : NULL;
-    if (!child) {
-      src = ZKR_ENOMEM;
-    } else {
-      src = zkr__call_begin(a->s, a->gen, ZKR__K_GET, on_data, &a->items[i], &c);
-      if (src == 0)
-        src = zkr__call_end(&c, zoo_aget(c.zh, child, 0, zkr__cb_data, c.op));
-      free(child);
-    }
+    if ((a->list[i].name = strdup(r->strings->data[i])))
+      src = send_read(a, i, false);
     if (src != 0) {
-      pthread_mutex_lock(&a->mu);
       if (!a->err)
         a->err = src;
       a->pending--;
-      pthread_mutex_unlock(&a->mu);
     }
   }
-  pthread_mutex_lock(&a->mu);
-  n = --a->pending;
-  pthread_mutex_unlock(&a->mu);
-  if (n == 0)
-    finish(a, a->err);
+  if (a->pending == 0)
+    finish(a, a->err, fx);
 }
 
-int zkr_contenders_list_async(zkr_session_t *s, const char *path, zkr_contenders_cb cb,
-                              void *arg) {
-  agg_t *a;
-  zkr__call_t c;
+static void on_deadline(zkr__obj_t *o, int fired, zkr__fx_t *fx) {
+  finish((listing_t *)o, fired ? ZKR_ETIMEDOUT : ZKR_ECLOSED, fx);
+}
+
+int zkr_contenders_list_async(zkr_session_t *s, const char *path, int timeout_ms,
+                              zkr_contenders_cb cb, void *arg) {
+  zkr__fx_t fx = ZKR__FX_INIT;
+  listing_t *a;
+  zkr__send_t x;
   int rc;
 
-  if (!s || !cb || zkr__path_check(path) != 0)
+  if (!s || !cb || timeout_ms < -1 || zkr__path_check(path) != 0)
     return ZKR_EINVAL;
-  if (!(a = calloc(1, sizeof(*a))))
+  if (!(a = zkr__obj_new(sizeof(*a), &ops, s)))
     return ZKR_ENOMEM;
-  if (!(a->path = strdup(path)) || pthread_mutex_init(&a->mu, NULL) != 0) {
-    free(a->path);
-    free(a);
-    return ZKR_ENOMEM;
-  }
-  a->s = s;
   a->cb = cb;
   a->arg = arg;
-  zkr__session_ref(s);
-  if ((rc = zkr__call_begin(s, 0, ZKR__K_CHILDREN, on_children, a, &c)) == 0) {
-    a->gen = c.gen; /* every read on the session the listing came from */
-    rc = zkr__call_end(&c, zoo_aget_children(c.zh, path, 0, zkr__cb_strings, c.op));
+  pthread_mutex_lock(&a->o.mu);
+  if (!(a->path = strdup(path))) {
+    rc = ZKR_ENOMEM;
+  } else if (timeout_ms == 0 && zkr_session_state(s) != ZKR_STATE_CONNECTED) {
+    /* One attempt, no waiting for the connection: ZKR_ETIMEDOUT, from the worker. */
+    rc = zkr__obj_timer(&a->o, &a->deadline, zkr__now_ns() / 1000, on_deadline);
+  } else if ((rc = zkr__send_begin(&x, &a->o, 0, ZKR__K_CHILDREN, on_children, 0, 0)) ==
+             0) {
+    a->gen = x.c.gen;
+    rc = zkr__send_end(&x, zoo_aget_children(x.c.zh, path, 0, zkr__cb_strings, x.c.op));
+    /* The client answers every request, if only with a connection error: with
+     * timeout 0 the replies are awaited, with no deadline. */
+    if (rc == 0 && timeout_ms > 0 &&
+        zkr__obj_timer(&a->o, &a->deadline, (zkr__now_ms() + timeout_ms) * 1000,
+                       on_deadline) != 0)
+      zkr__log(ZKR_LOG_WARN, "contenders %s: no deadline", path);
   }
-  if (rc != 0) {
-    a->cb = NULL;
-    agg_free(a);
-  }
+  if (rc != 0)
+    a->done = true; /* an async call that fails never calls back */
+  zkr__obj_unlock_api(&a->o, &fx);
+  zkr__obj_unref(&a->o); /* the requests and the timer hold it from here */
   return rc;
 }
 
 static void sync_cb(int rc, zkr_contender_t *list, int count, void *arg) {
   zkr__sync_t *y = arg;
-  y->result = list;
+  y->ptr = list;
   y->count = count;
-  zkr__sync_done(y, rc);
-}
-
-static void free_result(void *list, int count) {
-  zkr_contenders_free(list, count);
+  zkr__sync_signal(y, rc);
 }
 
 int zkr_contenders_list(zkr_session_t *s, const char *path, int timeout_ms,
                         zkr_contender_t **out, int *count) {
-  zkr__sync_t *y;
-  void *res = NULL;
-  int n = 0, rc;
+  zkr__sync_t y;
+  int rc;
 
   if (!out || !count)
     return ZKR_EINVAL;
   *out = NULL;
   *count = 0;
-  if (timeout_ms < -1)
-    return ZKR_EINVAL;
-  if (zkr__in_callback())
-    return ZKR_EDEADLK; /* the replies come on a thread we might be blocking */
-  /* 0 tries once: no waiting for a connection, but the replies are awaited (the
-   * client answers every request, if only with a connection error). */
-  if (timeout_ms == 0 && s && zkr_session_state(s) != ZKR_STATE_CONNECTED)
-    return ZKR_ETIMEDOUT;
-  if (!(y = zkr__sync_new()))
-    return ZKR_ENOMEM;
-  y->free_result = free_result;
-  if ((rc = zkr_contenders_list_async(s, path, sync_cb, y)) != 0) {
-    zkr__sync_done(y, rc);
-    zkr__sync_wait(y, -1, NULL, NULL);
+  if ((rc = zkr__sync_init(&y)) != 0)
     return rc;
-  }
-  rc = zkr__sync_wait(y, timeout_ms == 0 ? -1 : zkr__deadline(timeout_ms), &res, &n);
+  rc = zkr__sync_wait(&y, zkr_contenders_list_async(s, path, timeout_ms, sync_cb, &y));
   if (rc == 0) {
-    *out = res;
-    *count = n;
+    *out = y.ptr;
+    *count = y.count;
+  } else {
+    zkr_contenders_free(y.ptr, y.count);
   }
   return rc;
 }

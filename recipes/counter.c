@@ -49,10 +49,16 @@
  * Replies carry the token of the request that sent them; a reply whose token is
  * not the one the head waits for is stale.
  *
- * Locking: c->mu guards everything marked (mu); handlers run in callback context
- * (dispatch mutex, then c->mu); user callbacks run after c->mu is released.
+ * The change listener is a node watcher (lib/nodewatch.c) on P: newer versions
+ * and new incarnations only.
+ *
+ * Locking: c->o.mu guards everything marked (mu); each step's handler runs in
+ * callback context (dispatch mutex, then c->o.mu); user callbacks run after it
+ * is released (the object base's effects).
  */
-#include "internal.h"
+#include "nodewatch.h"
+#include "object.h"
+#include "recipes_internal.h"
 #include "zkrecipes/counter.h"
 
 #include <stdatomic.h>
@@ -61,12 +67,11 @@
 #include <string.h>
 
 #define MARKER_SUFFIX     ".zkr-markers"
-#define NAME_MAX_         128
-#define PATH_MAX_         (ZKR__PATH_MAX + NAME_MAX_)
+#define MARKER_NAME_MAX   128
+#define MARKER_PATH_MAX   (ZKR__PATH_MAX + MARKER_NAME_MAX)
 #define MAX_PARENT_ROUNDS 8
-#define CONTENDED_WRITES                                                                 \
-  64 /* keep pipelining reads this many writes after a conflict                          \
-      */
+/* Keep pipelining reads this many writes after a conflict. */
+#define CONTENDED_WRITES 64
 
 enum { OP_GET, OP_ADD, OP_SET, OP_CAS };
 enum {
@@ -77,18 +82,7 @@ enum {
   PH_BACKOFF, /* waiting before writing again (backoff timer) */
   PH_RESOLVE, /* the write's reply was lost; the marker check (check_tok) or a
                  reconnect is awaited */
-  PH_WAIT     /* waiting for the connection (wait_reconnect) or a new session */
-};
-enum {
-  RQ_READ,
-  RQ_WRITE,
-  RQ_PREAD,
-  RQ_CHECK,
-  RQ_PARENT,
-  RQ_LREAD,
-  RQ_LEXISTS,
-  RQ_LWATCH,
-  RQ_ARM /* exists that sets the cache watch */
+  PH_WAIT     /* waiting for the connection or a new session (o.wait) */
 };
 
 /* The counter as the cache watch sees it. A watch stays registered in the
@@ -100,119 +94,73 @@ typedef struct anchor {
   zkr_counter_t *c; /* NULL once the counter is freed; read in callback context */
 } anchor_t;
 
-typedef struct cwatch {
+typedef struct cache_watch {
   anchor_t *a; /* holds a reference */
   uint32_t tok;
-} cwatch_t;
+} cache_watch_t;
 
-typedef struct cop {
-  struct cop *next;
-  int rc;        /* once finished */
-  int64_t value; /* once finished */
+/* One operation, queued on the counter. */
+typedef struct counter_op {
+  struct counter_op *next;
   int kind;
   int64_t a, b; /* add: delta; set: value; cas: expected, value */
   zkr_counter_cb cb;
   void *arg;
   int64_t deadline; /* ms, -1: none */
-  int nowait;       /* timeout 0: end (ZKR_ETIMEDOUT, or ZKR_EUNKNOWN if a write's
+  bool nowait;      /* timeout 0: end (ZKR_ETIMEDOUT, or ZKR_EUNKNOWN if a write's
                        outcome is open) wherever the operation would wait */
-  int fresh;        /* the cached value was read during this operation */
+  bool fresh;       /* the cached value was read during this operation */
   int conflicts;
   int parent_rounds;
   int64_t newval;
-  char marker[NAME_MAX_]; /* the marker of the write in flight or being resolved */
-  uint64_t wgen;          /* session generation of that write */
-} cop_t;
+  char marker[MARKER_NAME_MAX]; /* the marker of the write in flight or resolved */
+  uint64_t wgen;                /* session generation of that write */
+} counter_op_t;
+
+/* A write in flight: what its reply needs. */
+typedef struct write_req {
+  zkr__req_t base;
+  char marker[MARKER_NAME_MAX];   /* to clean up after a stale reply */
+  struct Stat stat;               /* setData's result */
+  char paths[2][MARKER_PATH_MAX]; /* room for the two created paths */
+} write_req_t;
 
 struct zkr_counter {
-  pthread_mutex_t mu;
-  _Atomic int refs; /* user + requests, watches and timers in flight */
-  zkr_session_t *s; /* holds a reference */
+  zkr__obj_t o;
   char *path, *mdir;
   int enc;
-  unsigned listener_id;
   char guid[33];
+  zkr__nodewatch_t nw; /* the change listener's */
 
   /* (mu) */
-  int freed;
-  int stopped; /* the session was freed: nothing can run any more */
-  cop_t *head, *tail;
+  bool stopped; /* the session was freed: nothing can run any more */
+  counter_op_t *head, *tail;
   int phase;
-  uint32_t tok;
   uint32_t read_tok, write_tok, check_tok;
-  uint64_t backoff_timer, deadline_timer;
-  int wait_reconnect, wait_session;
-  int cache_valid; /* cache_* below describe P as of the last reply */
-  int missing;     /* ... P did not exist */
+  zkr__tmr_t *backoff_timer, *deadline_timer;
+  bool cache_valid; /* cache_* below describe P as of the last reply */
+  bool missing;     /* ... P did not exist */
   int64_t cache_val;
   int32_t cache_ver;
   int64_t cache_czxid; /* P's incarnation; 0 when not known yet (after a create) */
-  int w_set;           /* the data watch guarding the cache is set or being set */
+  bool w_set;          /* the data watch guarding the cache is set or being set */
   anchor_t *anchor;    /* what that watch holds; see anchor_t */
   uint32_t w_tok;      /* token of that watch */
-  char prev_marker[NAME_MAX_]; /* this object's marker that exists, "" if none */
-  uint64_t prev_gen;           /* session generation of prev_marker */
+  char prev_marker[MARKER_NAME_MAX]; /* this object's marker that exists, "" if none */
+  uint64_t prev_gen;                 /* session generation of prev_marker */
   uint64_t mseq;
   int contended;   /* writes left that get a pipelined read */
   int64_t lat_us;  /* running estimate of a write round trip */
   int64_t sent_us; /* when the write in flight was sent */
   uint64_t rng;    /* xorshift state for backoff */
   zkr__counter_stats_t stats;
-
-  /* change listener (mu) */
-  zkr_counter_listener_fn lfn;
-  void *larg;
-  uint32_t l_tok; /* current arming request/watch */
-  int l_armed;    /* a watch is set or being set */
-  int l_have;     /* l_ver/l_czxid hold the last value delivered */
-  int32_t l_ver;
-  int64_t l_czxid;
 };
 
-/* A request or watch in flight. */
-typedef struct crq {
-  zkr_counter_t *c; /* holds a reference */
-  int kind;
-  uint32_t tok;
-  uint64_t gen;
-  char marker[NAME_MAX_];  /* writes: to clean up after a stale reply */
-  struct Stat stat;        /* writes: setData's result */
-  char (*pbuf)[PATH_MAX_]; /* writes: room for the two created paths */
-} crq_t;
-
-/* Effects gathered under c->mu, delivered after it is released. */
-typedef struct notes {
-  cop_t *done, *done_tail; /* finished operations, in order */
-  int ndone;
-  int has_value;
-  int64_t lvalue;
-  int32_t lversion;
-} notes_t;
-
-static void counter_ref(zkr_counter_t *c) {
-  atomic_fetch_add(&c->refs, 1);
-}
+#define COUNTER(o) ((zkr_counter_t *)(o))
 
 static void anchor_unref(anchor_t *a) {
   if (atomic_fetch_sub(&a->refs, 1) == 1)
     free(a);
-}
-
-static void counter_unref(zkr_counter_t *c) {
-  if (atomic_fetch_sub(&c->refs, 1) != 1)
-    return;
-  while (c->head) {
-    cop_t *o = c->head;
-    c->head = o->next;
-    free(o);
-  }
-  if (c->anchor) /* never freed through zkr_counter_free (a failed new) */
-    anchor_unref(c->anchor);
-  zkr__session_unref(c->s);
-  pthread_mutex_destroy(&c->mu);
-  free(c->path);
-  free(c->mdir);
-  free(c);
 }
 
 /* ---- encoding ---- */
@@ -246,40 +194,19 @@ static void encode(int enc, int64_t value, char *buf) {
   }
 }
 
-/* ---- bookkeeping (c->mu held) ---- */
+/* ---- effects ---- */
 
-static void note_done(notes_t *n, cop_t *o, int rc, int64_t value) {
-  o->rc = rc;
-  o->value = value;
-  o->next = NULL;
-  if (n->done_tail)
-    n->done_tail->next = o;
-  else
-    n->done = o;
-  n->done_tail = o;
-  n->ndone++;
+/* An operation's end: its callback, then its record goes. */
+static void run_done(zkr__obj_t *o, const zkr__effect_t *e) {
+  counter_op_t *op = e->ptr;
+  if (op->cb)
+    op->cb(COUNTER(o), e->rc, e->value, op->arg);
+  free(op);
 }
 
-/* In callback context, c->mu released. */
-static void deliver(zkr_counter_t *c, notes_t *n) {
-  if (n->has_value) {
-    zkr_counter_listener_fn fn;
-    void *arg;
-    pthread_mutex_lock(&c->mu);
-    fn = c->freed ? NULL : c->lfn;
-    arg = c->larg;
-    pthread_mutex_unlock(&c->mu);
-    if (fn)
-      fn(c, n->lvalue, n->lversion, arg);
-  }
-  while (n->done) {
-    cop_t *o = n->done;
-    n->done = o->next;
-    if (o->cb)
-      o->cb(c, o->rc, o->value, o->arg);
-    free(o);
-  }
-  n->done_tail = NULL;
+static void call_listener(zkr__obj_t *o, zkr__fnptr fn, void *arg,
+                          const zkr__effect_t *e) {
+  ((zkr_counter_listener_fn)fn)(COUNTER(o), e->value, (int32_t)(intptr_t)e->ptr, arg);
 }
 
 static uint64_t rnd(zkr_counter_t *c) {
@@ -289,203 +216,144 @@ static uint64_t rnd(zkr_counter_t *c) {
   return c->rng;
 }
 
-static crq_t *rq_new(zkr_counter_t *c, int kind, uint32_t tok) {
-  crq_t *r = calloc(1, sizeof(*r));
-  if (!r)
-    return NULL;
-  r->c = c;
-  r->kind = kind;
-  r->tok = tok;
-  counter_ref(c);
-  return r;
+static void marker_path(zkr_counter_t *c, const char *marker, char *out) {
+  snprintf(out, MARKER_PATH_MAX, "%s/%s", c->mdir, marker);
 }
 
-static void rq_free(crq_t *r) {
-  zkr_counter_t *c = r->c;
-  free(r->pbuf);
-  free(r);
-  counter_unref(c);
-}
-
-static void on_reply(void *ctx, int rc, const zkr__reply_t *rep);
-static void on_watch(void *ctx, int rc, const zkr__reply_t *rep);
-
-static int start_op(zkr_counter_t *c, notes_t *n);
-static void finish(zkr_counter_t *c, int rc, int64_t value, notes_t *n);
-static void end_unknown(zkr_counter_t *c, notes_t *n);
-
-/* ---- requests (c->mu held) ---- */
-
+static int start_op(zkr_counter_t *c, zkr__fx_t *fx);
+static void finish(zkr_counter_t *c, int rc, int64_t value, zkr__fx_t *fx);
+static void end_unknown(zkr_counter_t *c, zkr__fx_t *fx);
+static void proceed(zkr_counter_t *c, zkr__fx_t *fx);
+static void after_conflict(zkr_counter_t *c, zkr__fx_t *fx);
+static void on_read(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                    zkr__fx_t *fx);
+static void on_pipelined_read(zkr__obj_t *o, zkr__req_t *rq, int rc,
+                              const zkr__reply_t *r, zkr__fx_t *fx);
+static void on_written(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                       zkr__fx_t *fx);
+static void on_checked(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                       zkr__fx_t *fx);
+static void on_armed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                     zkr__fx_t *fx);
+static void on_parent(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                      zkr__fx_t *fx);
 static void on_cache_watch(void *ctx, int rc, const zkr__reply_t *rep);
 
-/* Ask for the cache watch with call (none was set). Its context is freed by
- * on_cache_watch, which runs exactly once. */
-static int want_cache_watch(zkr_counter_t *c, zkr__call_t *call) {
-  cwatch_t *w = malloc(sizeof(*w));
+/* ---- requests (mu held) ---- */
+
+/* Ask for the cache watch with the call (none was set). Its context is freed by
+ * on_cache_watch, which runs exactly once if the call is made. */
+static cache_watch_t *want_cache_watch(zkr_counter_t *c, zkr__call_t *call) {
+  cache_watch_t *w = malloc(sizeof(*w));
   if (!w)
-    return ZKR_ENOMEM;
+    return NULL;
   w->a = c->anchor;
-  w->tok = ++c->tok;
+  w->tok = zkr__obj_token(&c->o);
   atomic_fetch_add(&w->a->refs, 1);
   if (zkr__call_watch(call, on_cache_watch, w) != 0) {
     anchor_unref(w->a);
     free(w);
-    return ZKR_ENOMEM;
+    return NULL;
   }
   c->w_tok = w->tok;
-  c->w_set = 1;
-  return 0;
+  c->w_set = true;
+  return w;
+}
+
+/* The call was refused: the cache watch will never run. */
+static void drop_cache_watch(zkr_counter_t *c, cache_watch_t *w) {
+  c->w_set = false;
+  anchor_unref(w->a);
+  free(w);
 }
 
 /* A read of P; for a write to come, it also sets the cache watch when none is
  * set or being set (a get alone sets none: a watch outlives the object that set
  * it until P changes, and a get loop on a quiet node must not pile them up). */
-static int send_read(zkr_counter_t *c, int kind, uint32_t tok, uint64_t gen) {
-  crq_t *r = rq_new(c, kind, tok);
-  zkr__call_t call;
-  int rc, watch;
-  if (!r)
-    return ZKR_ENOMEM;
-  if ((rc = zkr__call_begin(c->s, gen, ZKR__K_GET, on_reply, r, &call)) != 0) {
-    rq_free(r);
+static int send_read(zkr_counter_t *c, zkr__step_fn step, uint32_t tok, uint64_t gen) {
+  cache_watch_t *w = NULL;
+  zkr__send_t x;
+  int rc;
+
+  if ((rc = zkr__send_begin(&x, &c->o, gen, ZKR__K_GET, step, tok, 0)) != 0)
     return rc;
-  }
-  r->gen = call.gen;
   c->stats.reads++;
-  watch =
-      !c->w_set && c->head && c->head->kind != OP_GET && want_cache_watch(c, &call) == 0;
-  rc = watch
-           ? zoo_awget(call.zh, c->path, zkr__watcher, call.watch, zkr__cb_data, call.op)
-           : zoo_aget(call.zh, c->path, 0, zkr__cb_data, call.op);
-  if ((rc = zkr__call_end(&call, rc)) != 0) {
-    if (watch)
-      c->w_set = 0; /* refused: neither the reply nor the watch will run */
-    rq_free(r);
-  }
+  if (!c->w_set && c->head && c->head->kind != OP_GET)
+    w = want_cache_watch(c, &x.c);
+  rc = w ? zoo_awget(x.c.zh, c->path, zkr__watcher, x.c.watch, zkr__cb_data, x.c.op)
+         : zoo_aget(x.c.zh, c->path, 0, zkr__cb_data, x.c.op);
+  if ((rc = zkr__send_end(&x, rc)) != 0 && w)
+    drop_cache_watch(c, w);
   return rc;
 }
 
 /* The cache is valid and nothing guards it: set the watch with an exists (its
  * reply also tells whether P changed since the reply the cache came from). */
 static void arm_cache_watch(zkr_counter_t *c) {
-  crq_t *r;
-  zkr__call_t call;
-  int rc;
+  cache_watch_t *w;
+  zkr__send_t x;
 
   /* A missing P needs no guard: the next write is a create, which fails if
    * anyone made P meanwhile. */
-  if (!c->cache_valid || c->missing || c->w_set || c->freed || c->stopped)
+  if (!c->cache_valid || c->missing || c->w_set || c->o.freed || c->stopped)
     return;
-  if (!(r = rq_new(c, RQ_ARM, 0)))
+  if (zkr__send_begin(&x, &c->o, 0, ZKR__K_WATCH, on_armed, 0, 0) != 0)
     goto fail;
-  if (zkr__call_begin(c->s, 0, ZKR__K_WATCH, on_reply, r, &call) != 0) {
-    rq_free(r);
-    goto fail;
-  }
-  r->gen = call.gen;
-  if (want_cache_watch(c, &call) != 0) {
-    zkr__call_end(&call, ZKR_ENOMEM);
-    rq_free(r);
+  if (!(w = want_cache_watch(c, &x.c))) {
+    zkr__send_end(&x, ZKR_ENOMEM);
     goto fail;
   }
-  r->tok = c->w_tok;
-  rc = zoo_awexists(call.zh, c->path, zkr__watcher, call.watch, zkr__cb_stat, call.op);
-  if (zkr__call_end(&call, rc) != 0) {
-    c->w_set = 0;
-    rq_free(r);
+  x.rq->tok = c->w_tok;
+  if (zkr__send_end(&x, zoo_awexists(x.c.zh, c->path, zkr__watcher, x.c.watch,
+                                     zkr__cb_stat, x.c.op)) != 0) {
+    drop_cache_watch(c, w);
     goto fail;
   }
   return;
 fail:
-  c->cache_valid = 0; /* unguarded: the next write reads first */
-}
-
-/* Containers for every ancestor of P and for the markers node, outermost first. */
-static int send_parents(zkr_counter_t *c) {
-  const char *paths[2] = {c->path, c->mdir};
-  int rc;
-  for (int k = 0; k < 2; k++) {
-    const char *p = paths[k];
-    size_t n = strlen(p);
-    for (size_t i = 1; i <= n; i++) {
-      char buf[PATH_MAX_];
-      crq_t *r;
-      zkr__call_t call;
-      if (!(i == n ? k == 1 : p[i] == '/'))
-        continue; /* P itself is not a container: it is made by the write */
-      if (k == 1 && i < n && strncmp(p, c->path, i) == 0 && c->path[i] == '/')
-        continue; /* already sent for P */
-      memcpy(buf, p, i);
-      buf[i] = '\0';
-      if (!(r = rq_new(c, RQ_PARENT, 0)))
-        return ZKR_ENOMEM;
-      if ((rc = zkr__call_begin(c->s, 0, ZKR__K_CREATE, on_reply, r, &call)) != 0) {
-        rq_free(r);
-        return rc;
-      }
-      rc = zkr__call_end(&call, zoo_acreate(call.zh, buf, NULL, -1, zkr_session_acl(c->s),
-                                            ZOO_CONTAINER, zkr__cb_string, call.op));
-      if (rc != 0) {
-        rq_free(r);
-        return rc;
-      }
-    }
-  }
-  return 0;
+  c->cache_valid = false; /* unguarded: the next write reads first */
 }
 
 /* The write of the head operation: one multi, maybe a read pipelined behind. */
 static int send_write(zkr_counter_t *c) {
-  cop_t *o = c->head;
+  counter_op_t *op = c->head;
   zoo_op_t ops[3];
-  char val[8], mpath[PATH_MAX_], ppath[PATH_MAX_];
+  char val[8], mpath[MARKER_PATH_MAX], ppath[MARKER_PATH_MAX];
   int nops = 2, rc;
-  crq_t *r;
-  zkr__call_t call;
+  write_req_t *w;
+  zkr__send_t x;
   uint64_t gen = c->prev_marker[0] ? c->prev_gen : 0;
 
-  encode(c->enc, o->newval, val);
-  snprintf(o->marker, sizeof(o->marker), "%s-%llu", c->guid,
+  encode(c->enc, op->newval, val);
+  snprintf(op->marker, sizeof(op->marker), "%s-%llu", c->guid,
            (unsigned long long)++c->mseq);
-  snprintf(mpath, sizeof(mpath), "%s/%s", c->mdir, o->marker);
-  c->write_tok = ++c->tok;
-  if (!(r = rq_new(c, RQ_WRITE, c->write_tok)))
-    return ZKR_ENOMEM;
-  if (!(r->pbuf = malloc(2 * sizeof(*r->pbuf)))) {
-    rq_free(r);
-    return ZKR_ENOMEM;
-  }
-  snprintf(r->marker, sizeof(r->marker), "%s", o->marker);
+  marker_path(c, op->marker, mpath);
+  c->write_tok = zkr__obj_token(&c->o);
+  if ((rc = zkr__send_begin(&x, &c->o, gen, ZKR__K_MULTI, on_written, c->write_tok,
+                            sizeof(write_req_t))) != 0)
+    return rc;
+  w = (write_req_t *)x.rq;
+  snprintf(w->marker, sizeof(w->marker), "%s", op->marker);
   if (c->missing)
-    zoo_create_op_init(&ops[0], c->path, val, c->enc, zkr_session_acl(c->s), 0,
-                       r->pbuf[0], (int)sizeof(r->pbuf[0]));
+    zoo_create_op_init(&ops[0], c->path, val, c->enc, zkr_session_acl(c->o.s), 0,
+                       w->paths[0], (int)sizeof(w->paths[0]));
   else
-    zoo_set_op_init(&ops[0], c->path, val, c->enc, c->cache_ver, &r->stat);
-  zoo_create_op_init(&ops[1], mpath, NULL, -1, zkr_session_acl(c->s), ZOO_EPHEMERAL,
-                     r->pbuf[1], (int)sizeof(r->pbuf[1]));
+    zoo_set_op_init(&ops[0], c->path, val, c->enc, c->cache_ver, &w->stat);
+  zoo_create_op_init(&ops[1], mpath, NULL, -1, zkr_session_acl(c->o.s), ZOO_EPHEMERAL,
+                     w->paths[1], (int)sizeof(w->paths[1]));
   if (c->prev_marker[0]) {
-    snprintf(ppath, sizeof(ppath), "%s/%s", c->mdir, c->prev_marker);
+    marker_path(c, c->prev_marker, ppath);
     zoo_delete_op_init(&ops[2], ppath, -1);
     nops = 3;
   }
-  if ((rc = zkr__call_begin(c->s, gen, ZKR__K_MULTI, on_reply, r, &call)) != 0) {
-    rq_free(r);
-    return rc;
-  }
-  if ((rc = zkr__call_results(&call, nops)) != 0) {
-    zkr__call_end(&call, rc);
-    rq_free(r);
-    return rc;
-  }
-  r->gen = o->wgen = call.gen;
+  if ((rc = zkr__send_results(&x, nops)) != 0)
+    return zkr__send_end(&x, rc);
+  op->wgen = x.c.gen;
   c->stats.writes++;
   c->sent_us = zkr__now_ns() / 1000;
-  rc = zkr__call_end(&call,
-                     zoo_amulti(call.zh, nops, ops, call.results, zkr__cb_void, call.op));
-  if (rc != 0) {
-    rq_free(r);
+  if ((rc = zkr__send_end(
+           &x, zoo_amulti(x.c.zh, nops, ops, x.c.results, zkr__cb_void, x.c.op))) != 0)
     return rc;
-  }
   c->phase = PH_WRITE;
   c->read_tok = 0;
   if (c->contended > 0) {
@@ -493,317 +361,311 @@ static int send_write(zkr_counter_t *c) {
      * write, which is what a losing write needs to try again. */
     c->contended--;
     c->read_tok = c->write_tok;
-    if (send_read(c, RQ_PREAD, c->read_tok, call.gen) != 0)
+    if (send_read(c, on_pipelined_read, c->read_tok, op->wgen) != 0)
       c->read_tok = 0;
   }
   return 0;
 }
 
 static int send_check(zkr_counter_t *c) {
-  cop_t *o = c->head;
-  char mpath[PATH_MAX_];
-  crq_t *r;
-  zkr__call_t call;
+  char mpath[MARKER_PATH_MAX];
+  zkr__send_t x;
   int rc;
 
-  snprintf(mpath, sizeof(mpath), "%s/%s", c->mdir, o->marker);
-  c->check_tok = ++c->tok;
-  if (!(r = rq_new(c, RQ_CHECK, c->check_tok)))
-    return ZKR_ENOMEM;
+  marker_path(c, c->head->marker, mpath);
+  c->check_tok = zkr__obj_token(&c->o);
   /* Only on the session that made the write: a marker is ephemeral. */
-  if ((rc = zkr__call_begin(c->s, o->wgen, ZKR__K_EXISTS, on_reply, r, &call)) != 0) {
-    rq_free(r);
+  if ((rc = zkr__send_begin(&x, &c->o, c->head->wgen, ZKR__K_EXISTS, on_checked,
+                            c->check_tok, 0)) != 0)
     return rc;
-  }
-  if ((rc = zkr__call_end(&call,
-                          zoo_aexists(call.zh, mpath, 0, zkr__cb_stat, call.op))) != 0)
-    rq_free(r);
-  return rc;
+  return zkr__send_end(&x, zoo_aexists(x.c.zh, mpath, 0, zkr__cb_stat, x.c.op));
 }
 
-/* ---- the head operation's steps (c->mu held) ---- */
+/* ---- the head operation's steps (mu held) ---- */
 
 /* Work out the value to write from the cache; 1 if a write should be sent, 0 if
  * the operation finished, -1 if a fresh read is needed first. */
-static int compute(zkr_counter_t *c, notes_t *n) {
-  cop_t *o = c->head;
+static int compute(zkr_counter_t *c, zkr__fx_t *fx) {
+  counter_op_t *op = c->head;
   int64_t v = c->missing ? 0 : c->cache_val;
 
-  switch (o->kind) {
+  switch (op->kind) {
   case OP_ADD:
-    if ((o->a > 0 && v > enc_max(c->enc) - o->a) ||
-        (o->a < 0 && v < enc_min(c->enc) - o->a)) {
-      if (!o->fresh)
+    if ((op->a > 0 && v > enc_max(c->enc) - op->a) ||
+        (op->a < 0 && v < enc_min(c->enc) - op->a)) {
+      if (!op->fresh)
         return -1; /* decide on a fresh value only */
-      finish(c, ZKR_EOVERFLOW, v, n);
+      finish(c, ZKR_EOVERFLOW, v, fx);
       return 0;
     }
-    o->newval = v + o->a;
+    op->newval = v + op->a;
     return 1;
-  case OP_SET: o->newval = o->a; return 1;
+  case OP_SET: op->newval = op->a; return 1;
   case OP_CAS:
-    if (v != o->a) {
-      if (!o->fresh)
+    if (v != op->a) {
+      if (!op->fresh)
         return -1;
-      finish(c, ZKR_EMISMATCH, v, n);
+      finish(c, ZKR_EMISMATCH, v, fx);
       return 0;
     }
-    o->newval = o->b;
+    op->newval = op->b;
     return 1;
   }
   return 0;
 }
 
-static void schedule_resume(zkr_counter_t *c);
-
-/* Wait for the connection (or, with session, a new session). If it is already
- * back (the failure raced the reconnect), resume shortly rather than at once, so
- * that a failing request can never spin. An operation that may not wait ends. */
-static void wait_conn(zkr_counter_t *c, int session, notes_t *n) {
+/* Wait for the connection (or, with session, a new session); the object base
+ * resumes. An operation that may not wait ends. */
+static void wait_conn(zkr_counter_t *c, bool session, zkr__fx_t *fx) {
   if (c->head->nowait) {
     if (c->phase == PH_RESOLVE)
-      end_unknown(c, n);
+      end_unknown(c, fx);
     else
-      finish(c, ZKR_ETIMEDOUT, 0, n);
+      finish(c, ZKR_ETIMEDOUT, 0, fx);
     return;
   }
-  if (session)
-    c->wait_session = 1;
-  else
-    c->wait_reconnect = 1;
-  if (zkr_session_state(c->s) == ZKR_STATE_CONNECTED)
-    schedule_resume(c);
+  zkr__obj_wait(&c->o, session ? ZKR__WAIT_SESSION : ZKR__WAIT_CONN, 0);
 }
 
 /* What to do about a request that failed for reasons that are not the counter's:
  * wait for the connection or a new session, or give up. */
-static void trouble(zkr_counter_t *c, int rc, notes_t *n) {
-  switch (rc) {
-  case ZCONNECTIONLOSS:
-  case ZOPERATIONTIMEOUT:
+static void trouble(zkr_counter_t *c, int rc, zkr__fx_t *fx) {
+  switch (zkr__rc_class(rc)) {
+  case ZKR__RC_CONN:
     c->phase = PH_WAIT;
-    wait_conn(c, 0, n);
+    wait_conn(c, false, fx);
     break;
-  case ZSESSIONEXPIRED:
-  case ZINVALIDSTATE:
+  case ZKR__RC_SESSION:
     c->phase = PH_WAIT;
-    wait_conn(c, 1, n);
+    wait_conn(c, true, fx);
     break;
-  case ZCLOSING:
-  case ZKR_ECLOSED: finish(c, ZKR_ECLOSED, 0, n); break;
-  default: finish(c, rc, 0, n);
+  case ZKR__RC_CLOSED: finish(c, ZKR_ECLOSED, 0, fx); break;
+  default: finish(c, rc, 0, fx);
   }
 }
 
 /* Read if the cache cannot be used, else write (or finish). */
-static void proceed(zkr_counter_t *c, notes_t *n) {
-  cop_t *o = c->head;
+static void proceed(zkr_counter_t *c, zkr__fx_t *fx) {
+  counter_op_t *op = c->head;
   int rc, what;
 
-  if (!o)
+  if (!op)
     return;
-  if (o->kind == OP_GET || !c->cache_valid) {
-    c->read_tok = ++c->tok;
+  if (op->kind == OP_GET || !c->cache_valid) {
+    c->read_tok = zkr__obj_token(&c->o);
     c->phase = PH_READ;
-    if ((rc = send_read(c, RQ_READ, c->read_tok, 0)) != 0)
-      trouble(c, rc, n);
+    if ((rc = send_read(c, on_read, c->read_tok, 0)) != 0)
+      trouble(c, rc, fx);
     return;
   }
-  what = compute(c, n);
+  what = compute(c, fx);
   if (what == 0)
     return;
   if (what < 0) {
-    c->cache_valid = 0;
-    proceed(c, n);
+    c->cache_valid = false;
+    proceed(c, fx);
     return;
   }
   if ((rc = send_write(c)) != 0)
-    trouble(c, rc, n);
+    trouble(c, rc, fx);
 }
 
 /* The connection or a session is back: redo what was interrupted. */
-static void resume(zkr_counter_t *c, notes_t *n) {
+static void on_resume(zkr__obj_t *o, zkr__fx_t *fx) {
+  zkr_counter_t *c = COUNTER(o);
   int rc;
-  c->wait_reconnect = c->wait_session = 0;
-  if (!c->head)
+
+  if (!c->head || c->stopped)
     return;
   if (c->phase == PH_RESOLVE) {
     rc = send_check(c);
-    if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT) {
-      wait_conn(c, 0, n);
+    if (zkr__rc_class(rc) == ZKR__RC_CONN) {
+      wait_conn(c, false, fx);
     } else if (rc != 0) {
       /* The write's session is gone (or the check cannot be made): undecidable. */
       c->stats.unknown++;
-      finish(c, ZKR_EUNKNOWN, 0, n);
+      finish(c, ZKR_EUNKNOWN, 0, fx);
     }
     return;
   }
-  c->cache_valid = 0;
-  proceed(c, n);
+  c->cache_valid = false;
+  proceed(c, fx);
 }
 
 /* The head's write will not be resolved (deadline, or it may not wait):
  * ZKR_EUNKNOWN. If it applied, it deleted our previous marker and made its own;
  * the janitor removes whichever exists (after the write, in session order), so
  * the object keeps no marker, and the cache is not trusted any more. */
-static void end_unknown(zkr_counter_t *c, notes_t *n) {
-  cop_t *o = c->head;
-  char p[PATH_MAX_];
+static void end_unknown(zkr_counter_t *c, zkr__fx_t *fx) {
+  char p[MARKER_PATH_MAX];
   c->stats.unknown++;
-  c->cache_valid = 0;
+  c->cache_valid = false;
   if (c->prev_marker[0]) {
-    snprintf(p, sizeof(p), "%s/%s", c->mdir, c->prev_marker);
-    zkr__janitor_delete(c->s, c->prev_gen, p, NULL, NULL);
+    marker_path(c, c->prev_marker, p);
+    zkr__janitor_delete(c->o.s, c->prev_gen, p, NULL, NULL);
     c->prev_marker[0] = '\0';
   }
-  snprintf(p, sizeof(p), "%s/%s", c->mdir, o->marker);
-  zkr__janitor_delete(c->s, o->wgen, p, NULL, NULL);
-  finish(c, ZKR_EUNKNOWN, 0, n);
+  marker_path(c, c->head->marker, p);
+  zkr__janitor_delete(c->o.s, c->head->wgen, p, NULL, NULL);
+  finish(c, ZKR_EUNKNOWN, 0, fx);
 }
 
-static void finish(zkr_counter_t *c, int rc, int64_t value, notes_t *n) {
-  cop_t *o = c->head;
-  if (!o)
+static void finish(zkr_counter_t *c, int rc, int64_t value, zkr__fx_t *fx) {
+  counter_op_t *op = c->head;
+  zkr__effect_t *e;
+
+  if (!op)
     return;
-  c->head = o->next;
+  c->head = op->next;
   if (!c->head)
     c->tail = NULL;
-  note_done(n, o, rc, value);
-  if (c->deadline_timer && zkr__timer_cancel(c->deadline_timer))
-    counter_unref(c);
-  c->deadline_timer = 0;
-  if (c->backoff_timer && zkr__timer_cancel(c->backoff_timer))
-    counter_unref(c);
-  c->backoff_timer = 0;
+  if ((e = zkr__fx_add(fx, run_done, NULL, NULL, rc))) {
+    e->value = value;
+    e->ptr = op;
+  } else {
+    free(op);
+  }
+  zkr__obj_timer_stop(&c->o, &c->deadline_timer);
+  zkr__obj_timer_stop(&c->o, &c->backoff_timer);
   c->read_tok = c->write_tok = c->check_tok = 0;
-  c->wait_reconnect = c->wait_session = 0;
+  c->o.wait = ZKR__WAIT_NONE;
   c->phase = PH_START;
-  if (c->head && !c->freed && !c->stopped)
-    start_op(c, n);
+  if (c->head && !c->o.freed && !c->stopped)
+    start_op(c, fx);
 }
 
-static void on_deadline(void *ctx, int fired);
+static void on_deadline(zkr__obj_t *o, int fired, zkr__fx_t *fx) {
+  zkr_counter_t *c = COUNTER(o);
+  if (!fired || !c->head || c->head->deadline < 0 || zkr__now_ms() < c->head->deadline)
+    return;
+  if (c->phase == PH_WRITE || c->phase == PH_RESOLVE)
+    end_unknown(c, fx); /* the late reply only cleans up after itself */
+  else
+    finish(c, ZKR_ETIMEDOUT, 0, fx); /* nothing of ours is in flight */
+}
 
-static int start_op(zkr_counter_t *c, notes_t *n) {
-  cop_t *o = c->head;
+static int start_op(zkr_counter_t *c, zkr__fx_t *fx) {
+  counter_op_t *op = c->head;
   c->phase = PH_START;
-  if (o->nowait && zkr_session_state(c->s) != ZKR_STATE_CONNECTED) {
-    finish(c, ZKR_ETIMEDOUT, 0, n); /* it would have to wait for the connection */
+  if (op->nowait && zkr_session_state(c->o.s) != ZKR_STATE_CONNECTED) {
+    finish(c, ZKR_ETIMEDOUT, 0, fx); /* it would have to wait for the connection */
     return 0;
   }
-  if (o->deadline >= 0) {
-    counter_ref(c);
-    if (zkr__timer_at(c->s, o->deadline, on_deadline, c, &c->deadline_timer) != 0) {
-      counter_unref(c);
-      c->deadline_timer = 0;
-    }
-  }
-  proceed(c, n);
+  if (op->deadline >= 0 &&
+      zkr__obj_timer(&c->o, &c->deadline_timer, op->deadline * 1000, on_deadline) != 0)
+    zkr__log(ZKR_LOG_WARN, "counter %s: no deadline for an operation", c->path);
+  proceed(c, fx);
   return 0;
 }
 
-static void on_backoff(void *ctx, int fired) {
-  zkr_counter_t *c = ctx;
-  notes_t n = {0};
-  int rc;
-  pthread_mutex_lock(&c->mu);
-  c->backoff_timer = 0;
-  if (fired && c->head && !c->freed && !c->stopped) {
-    if (c->phase == PH_BACKOFF) {
-      int what = compute(c, &n);
-      if (what < 0) {
-        c->cache_valid = 0;
-        proceed(c, &n);
-      } else if (what > 0 && (rc = send_write(c)) != 0) {
-        trouble(c, rc, &n);
-      }
-    } else if ((c->wait_reconnect || c->wait_session) &&
-               zkr_session_state(c->s) == ZKR_STATE_CONNECTED) {
-      resume(c, &n);
-    }
-  }
-  pthread_mutex_unlock(&c->mu);
-  deliver(c, &n);
-  counter_unref(c);
-}
+static void on_backoff(zkr__obj_t *o, int fired, zkr__fx_t *fx) {
+  zkr_counter_t *c = COUNTER(o);
+  int rc, what;
 
-static void schedule_resume(zkr_counter_t *c) {
-  if (c->backoff_timer)
+  if (!fired || !c->head || o->freed || c->stopped || c->phase != PH_BACKOFF)
     return;
-  counter_ref(c);
-  if (zkr__timer_at(c->s, zkr__now_ms() + 10, on_backoff, c, &c->backoff_timer) != 0) {
-    counter_unref(c);
-    c->backoff_timer = 0;
+  what = compute(c, fx);
+  if (what < 0) {
+    c->cache_valid = false;
+    proceed(c, fx);
+  } else if (what > 0 && (rc = send_write(c)) != 0) {
+    trouble(c, rc, fx);
   }
 }
 
 /* The write lost and the cache is fresh again: wait a little, then retry. */
-static void after_conflict(zkr_counter_t *c, notes_t *n) {
-  cop_t *o = c->head;
+static void after_conflict(zkr_counter_t *c, zkr__fx_t *fx) {
+  counter_op_t *op = c->head;
   int64_t base = c->lat_us > 200 ? c->lat_us : 200;
-  int shift = o->conflicts - 1 < 5 ? o->conflicts - 1 : 5;
+  int shift = op->conflicts - 1 < 5 ? op->conflicts - 1 : 5;
   int64_t wait = (int64_t)(rnd(c) % (uint64_t)(base << shift));
   int what;
 
-  if (o->nowait) {
-    finish(c, ZKR_ETIMEDOUT, 0, n); /* trying again means waiting first */
+  if (op->nowait) {
+    finish(c, ZKR_ETIMEDOUT, 0, fx); /* trying again means waiting first */
     return;
   }
-  what = compute(c, n);
+  what = compute(c, fx);
   if (what <= 0) {
     if (what < 0) {
-      c->cache_valid = 0;
-      proceed(c, n);
+      c->cache_valid = false;
+      proceed(c, fx);
     }
     return;
   }
   c->phase = PH_BACKOFF;
-  counter_ref(c);
-  if (zkr__timer_at_us(c->s, zkr__now_ns() / 1000 + wait, on_backoff, c,
-                       &c->backoff_timer) != 0) {
-    counter_unref(c);
-    c->backoff_timer = 0;
-    if (send_write(c) != 0)
-      finish(c, ZKR_ENOMEM, 0, n);
-  }
+  if (zkr__obj_timer(&c->o, &c->backoff_timer, zkr__now_ns() / 1000 + wait, on_backoff) !=
+          0 &&
+      send_write(c) != 0)
+    finish(c, ZKR_ENOMEM, 0, fx);
 }
 
-static void on_read(zkr_counter_t *c, int rc, const zkr__reply_t *r, notes_t *n) {
-  cop_t *o = c->head;
+/* ---- replies (mu held) ---- */
+
+static void take_read(zkr_counter_t *c, int rc, const zkr__reply_t *r, zkr__fx_t *fx) {
+  counter_op_t *op = c->head;
   int64_t v;
 
   c->read_tok = 0;
   if (rc == ZOK) {
     if (decode(c->enc, r->data, r->data_len, &v) != 0) {
-      c->cache_valid = 0;
-      finish(c, ZKR_EBADDATA, 0, n);
+      c->cache_valid = false;
+      finish(c, ZKR_EBADDATA, 0, fx);
       return;
     }
     /* Unguarded (a get sets no watch), the value may serve a write only after
      * a fresh read. */
-    c->cache_valid = o->kind != OP_GET || c->w_set;
-    c->missing = 0;
+    c->cache_valid = op->kind != OP_GET || c->w_set;
+    c->missing = false;
     c->cache_val = v;
     c->cache_ver = r->stat ? r->stat->version : 0;
     c->cache_czxid = r->stat ? r->stat->czxid : 0;
   } else if (rc == ZNONODE) {
-    c->cache_valid = 1;
-    c->missing = 1;
+    c->cache_valid = c->missing = true;
     c->cache_val = 0;
   } else {
-    trouble(c, rc, n);
+    trouble(c, rc, fx);
     return;
   }
-  o->fresh = 1;
-  if (o->kind == OP_GET) {
-    finish(c, 0, c->missing ? 0 : c->cache_val, n);
+  op->fresh = true;
+  if (op->kind == OP_GET) {
+    finish(c, 0, c->missing ? 0 : c->cache_val, fx);
     return;
   }
   if (c->phase == PH_FRESH) {
-    after_conflict(c, n);
+    after_conflict(c, fx);
     return;
   }
-  proceed(c, n);
+  proceed(c, fx);
+}
+
+static bool read_awaited(zkr_counter_t *c, zkr__req_t *rq) {
+  return c->head && rq->tok == c->read_tok &&
+         (c->phase == PH_READ || c->phase == PH_FRESH);
+}
+
+static void on_read(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                    zkr__fx_t *fx) {
+  zkr_counter_t *c = COUNTER(o);
+  if (read_awaited(c, rq))
+    take_read(c, rc, r, fx);
+}
+
+static void on_pipelined_read(zkr__obj_t *o, zkr__req_t *rq, int rc,
+                              const zkr__reply_t *r, zkr__fx_t *fx) {
+  zkr_counter_t *c = COUNTER(o);
+  int64_t v;
+
+  if (read_awaited(c, rq)) {
+    take_read(c, rc, r, fx);
+  } else if (rc == ZOK && r->stat && c->cache_valid && !c->missing &&
+             r->stat->czxid == c->cache_czxid &&
+             (int32_t)((uint32_t)r->stat->version - (uint32_t)c->cache_ver) > 0 &&
+             decode(c->enc, r->data, r->data_len, &v) == 0) {
+    /* Someone wrote after us: keep the newer value. */
+    c->cache_val = v;
+    c->cache_ver = r->stat->version;
+  }
 }
 
 /* Which op of the multi failed (index), and with what; -1 if none is marked. */
@@ -817,397 +679,305 @@ static int failed_op(const zkr__reply_t *r, int *err) {
   return -1;
 }
 
-static void on_write(zkr_counter_t *c, crq_t *q, int rc, const zkr__reply_t *r,
-                     notes_t *n) {
-  cop_t *o = c->head;
-  int64_t now = zkr__now_ns() / 1000;
-  int err = rc, i;
+static void write_applied(zkr_counter_t *c, write_req_t *w, zkr__fx_t *fx) {
+  counter_op_t *op = c->head;
+  snprintf(c->prev_marker, sizeof(c->prev_marker), "%s", op->marker);
+  c->prev_gen = w->base.gen;
+  c->cache_valid = true;
+  if (c->missing) {
+    c->cache_ver = 0;
+    c->cache_czxid = 0; /* a create's result has no stat: the exists below tells */
+  } else {
+    if (c->cache_czxid && w->stat.czxid != c->cache_czxid) {
+      /* The node was deleted and made again within a round trip before our
+       * write, and the old version matched the new node's: the value was
+       * computed from the old node. See the design note. */
+      c->stats.incarnation_races++;
+      zkr__log(ZKR_LOG_WARN,
+               "counter %s: deleted and re-created just before a write; the write "
+               "was computed from the old node's value",
+               c->path);
+    }
+    c->cache_ver = w->stat.version;
+    c->cache_czxid = w->stat.czxid;
+  }
+  c->missing = false;
+  c->cache_val = op->newval;
+  arm_cache_watch(c); /* our write fired the watch that was set */
+  finish(c, 0, op->newval, fx);
+}
 
-  c->write_tok = 0;
-  if (rc != ZCONNECTIONLOSS && rc != ZOPERATIONTIMEOUT) {
-    /* The backoff scales with this estimate: one stalled write (a paused
-     * server) must not inflate it for long, so a sample counts for at most four
-     * times the current estimate (and the first for at most 100 ms). */
-    int64_t sample = now - c->sent_us;
-    if (sample > (c->lat_us ? 4 * c->lat_us : 100000))
-      sample = c->lat_us ? 4 * c->lat_us : 100000;
-    c->lat_us = c->lat_us ? (c->lat_us * 7 + sample) / 8 : sample;
-  }
-  if (rc == ZOK) {
-    snprintf(c->prev_marker, sizeof(c->prev_marker), "%s", o->marker);
-    c->prev_gen = q->gen;
-    c->cache_valid = 1;
-    if (c->missing) {
-      c->cache_ver = 0;
-      c->cache_czxid = 0; /* a create's result has no stat: the exists below tells */
-    } else {
-      if (c->cache_czxid && q->stat.czxid != c->cache_czxid) {
-        /* The node was deleted and made again within a round trip before our
-         * write, and the old version matched the new node's: the value was
-         * computed from the old node. See the design note. */
-        c->stats.incarnation_races++;
-        zkr__log(ZKR_LOG_WARN,
-                 "counter %s: deleted and re-created just before a write; the write "
-                 "was computed from the old node's value",
-                 c->path);
-      }
-      c->cache_ver = q->stat.version;
-      c->cache_czxid = q->stat.czxid;
-    }
-    c->missing = 0;
-    c->cache_val = o->newval;
-    arm_cache_watch(c); /* our write fired the watch that was set */
-    finish(c, 0, o->newval, n);
-    return;
-  }
-  if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT) {
-    /* Applied or not: the marker will tell, on this session. */
-    c->stats.ambiguous++;
-    c->read_tok = 0;
-    c->phase = PH_RESOLVE;
-    if (zkr__session_gen(c->s) != q->gen) {
-      c->stats.unknown++;
-      finish(c, ZKR_EUNKNOWN, 0, n);
-    } else if (zkr_session_state(c->s) == ZKR_STATE_CONNECTED) {
-      resume(c, n); /* the connection is back already */
-    } else if (o->nowait) {
-      end_unknown(c, n);
-    } else {
-      c->wait_reconnect = 1;
-    }
-    return;
-  }
-  if (rc == ZCLOSING) {
+static void write_lost_reply(zkr_counter_t *c, write_req_t *w, zkr__fx_t *fx) {
+  /* Applied or not: the marker will tell, on this session. */
+  c->stats.ambiguous++;
+  c->read_tok = 0;
+  c->phase = PH_RESOLVE;
+  if (zkr__session_gen(c->o.s) != w->base.gen) {
     c->stats.unknown++;
-    finish(c, ZKR_EUNKNOWN, 0, n);
-    return;
+    finish(c, ZKR_EUNKNOWN, 0, fx);
+  } else if (zkr_session_state(c->o.s) == ZKR_STATE_CONNECTED) {
+    on_resume(&c->o, fx); /* the connection is back already */
+  } else if (c->head->nowait) {
+    end_unknown(c, fx);
+  } else {
+    zkr__obj_wait(&c->o, ZKR__WAIT_CONN, 0);
   }
-  i = failed_op(r, &err);
+}
+
+static void write_refused(zkr_counter_t *c, const zkr__reply_t *r, zkr__fx_t *fx) {
+  counter_op_t *op = c->head;
+  int err = ZKR_ESYSTEM, i = failed_op(r, &err), rc;
+
   if (i == 0 && (err == ZBADVERSION || err == ZNODEEXISTS)) {
     /* Someone else wrote first: nothing of ours applied. */
-    o->conflicts++;
+    op->conflicts++;
     c->stats.conflicts++;
     c->contended = CONTENDED_WRITES;
-    c->cache_valid = 0;
-    o->fresh = 0;
-    if (c->read_tok) {
-      c->phase = PH_FRESH; /* the pipelined read comes next */
-    } else {
-      c->read_tok = ++c->tok;
-      c->phase = PH_FRESH;
-      if ((rc = send_read(c, RQ_READ, c->read_tok, 0)) != 0)
-        trouble(c, rc, n);
+    c->cache_valid = op->fresh = false;
+    c->phase = PH_FRESH;
+    if (!c->read_tok) { /* else the pipelined read comes next */
+      c->read_tok = zkr__obj_token(&c->o);
+      if ((rc = send_read(c, on_read, c->read_tok, 0)) != 0)
+        trouble(c, rc, fx);
     }
     return;
   }
   c->read_tok = 0; /* a pipelined read of a failed write is of no use */
   if (i == 0 && err == ZNONODE && !c->missing) {
-    c->missing = 1; /* deleted under us: create it */
+    c->missing = true; /* deleted under us: create it */
     c->cache_val = 0;
-    o->fresh = 1;
-    proceed(c, n);
+    op->fresh = true;
+    proceed(c, fx);
   } else if ((i == 0 || i == 1) && err == ZNONODE) {
     /* A parent of P or the markers node is missing: make them and retry. */
-    if (++o->parent_rounds > MAX_PARENT_ROUNDS || (rc = send_parents(c)) != 0)
-      finish(c, rc ? rc : ZNONODE, 0, n);
+    if (++op->parent_rounds > MAX_PARENT_ROUNDS)
+      finish(c, ZNONODE, 0, fx);
+    else if ((rc = zkr__send_parents(&c->o, 0, c->mdir, true, zkr_session_acl(c->o.s),
+                                     on_parent, 0, NULL)) != 0)
+      finish(c, rc, 0, fx);
     else
-      proceed(c, n);
+      proceed(c, fx);
   } else if (i == 2 && err == ZNONODE) {
     c->prev_marker[0] = '\0'; /* our old marker is gone (its session ended) */
-    proceed(c, n);
-  } else if (err == ZSESSIONEXPIRED || err == ZINVALIDSTATE) {
+    proceed(c, fx);
+  } else if (zkr__rc_class(err) == ZKR__RC_SESSION) {
     c->prev_marker[0] = '\0';
-    trouble(c, err, n); /* never sent: safe to write again on the new session */
+    trouble(c, err, fx); /* never sent: safe to write again on the new session */
   } else {
-    finish(c, err, 0, n);
+    finish(c, err, 0, fx);
   }
 }
 
-static void on_check(zkr_counter_t *c, int rc, notes_t *n) {
-  cop_t *o = c->head;
+static void on_written(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                       zkr__fx_t *fx) {
+  zkr_counter_t *c = COUNTER(o);
+  write_req_t *w = (write_req_t *)rq;
+
+  if (!c->head || rq->tok != c->write_tok || o->freed) {
+    if (rc == ZOK || zkr__rc_class(rc) == ZKR__RC_CONN) {
+      /* A write nobody waits for any more may have left a marker. */
+      char p[MARKER_PATH_MAX];
+      marker_path(c, w->marker, p);
+      zkr__janitor_delete(o->s, rq->gen, p, NULL, NULL);
+    }
+    return;
+  }
+  c->write_tok = 0;
+  if (zkr__rc_class(rc) != ZKR__RC_CONN) {
+    /* The backoff scales with this estimate: one stalled write (a paused
+     * server) must not inflate it for long, so a sample counts for at most four
+     * times the current estimate (and the first for at most 100 ms). */
+    int64_t sample = zkr__now_ns() / 1000 - c->sent_us;
+    if (sample > (c->lat_us ? 4 * c->lat_us : 100000))
+      sample = c->lat_us ? 4 * c->lat_us : 100000;
+    c->lat_us = c->lat_us ? (c->lat_us * 7 + sample) / 8 : sample;
+  }
+  if (rc == ZOK) {
+    write_applied(c, w, fx);
+  } else if (zkr__rc_class(rc) == ZKR__RC_CONN) {
+    write_lost_reply(c, w, fx);
+  } else if (rc == ZCLOSING) {
+    c->stats.unknown++;
+    finish(c, ZKR_EUNKNOWN, 0, fx);
+  } else {
+    write_refused(c, r, fx);
+  }
+}
+
+static void on_checked(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                       zkr__fx_t *fx) {
+  zkr_counter_t *c = COUNTER(o);
+  counter_op_t *op = c->head;
+
+  (void)r;
+  if (!op || rq->tok != c->check_tok || c->phase != PH_RESOLVE)
+    return;
   c->check_tok = 0;
   if (rc == ZOK) {
     /* Applied, exactly once. Its version is unknown: read before the next write. */
     c->stats.resolved_applied++;
-    snprintf(c->prev_marker, sizeof(c->prev_marker), "%s", o->marker);
-    c->prev_gen = o->wgen;
-    c->cache_valid = 0;
-    finish(c, 0, o->newval, n);
+    snprintf(c->prev_marker, sizeof(c->prev_marker), "%s", op->marker);
+    c->prev_gen = op->wgen;
+    c->cache_valid = false;
+    finish(c, 0, op->newval, fx);
   } else if (rc == ZNONODE) {
     /* Not applied: make the write again, from a fresh read. */
     c->stats.resolved_not_applied++;
-    c->cache_valid = 0;
-    if (o->nowait)
-      finish(c, ZKR_ETIMEDOUT, 0, n);
+    c->cache_valid = false;
+    if (op->nowait)
+      finish(c, ZKR_ETIMEDOUT, 0, fx);
     else
-      proceed(c, n);
-  } else if (rc == ZSESSIONEXPIRED || rc == ZINVALIDSTATE) {
-    c->stats.unknown++;
-    finish(c, ZKR_EUNKNOWN, 0, n);
-  } else if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT) {
-    wait_conn(c, 0, n);
+      proceed(c, fx);
+  } else if (zkr__rc_class(rc) == ZKR__RC_CONN) {
+    wait_conn(c, false, fx);
   } else {
-    c->stats.unknown++; /* closing, or an error the check cannot get past */
-    finish(c, ZKR_EUNKNOWN, 0, n);
+    /* The session ended, it is closing, or an error the check cannot get past. */
+    c->stats.unknown++;
+    finish(c, ZKR_EUNKNOWN, 0, fx);
   }
 }
 
-/* ---- the change listener (c->mu held) ---- */
-
-static void arm(zkr_counter_t *c, int exists) {
-  crq_t *r, *w;
-  zkr__call_t call;
-  int rc;
-
-  c->l_tok = ++c->tok;
-  c->l_armed = 1;
-  r = rq_new(c, exists ? RQ_LEXISTS : RQ_LREAD, c->l_tok);
-  w = rq_new(c, RQ_LWATCH, c->l_tok);
-  if (!r || !w)
-    goto fail;
-  if ((rc = zkr__call_begin(c->s, 0, exists ? ZKR__K_EXISTS : ZKR__K_GET, on_reply, r,
-                            &call)) != 0)
-    goto fail;
-  if (zkr__call_watch(&call, on_watch, w) != 0) {
-    zkr__call_end(&call, ZKR_ENOMEM);
-    goto fail;
-  }
-  rc = exists
-           ? zoo_awexists(call.zh, c->path, zkr__watcher, call.watch, zkr__cb_stat,
-                          call.op)
-           : zoo_awget(call.zh, c->path, zkr__watcher, call.watch, zkr__cb_data, call.op);
-  if (zkr__call_end(&call, rc) != 0)
-    goto fail;
-  return;
-fail:
-  /* Armed again on the next CONNECTED/RECONNECTED. */
-  c->l_armed = 0;
-  if (r)
-    rq_free(r);
-  if (w)
-    rq_free(w);
+static void on_parent(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                      zkr__fx_t *fx) {
+  (void)o, (void)rq, (void)rc, (void)r, (void)fx; /* the write's retry decides */
 }
 
-static void on_lread(zkr_counter_t *c, crq_t *q, int rc, const zkr__reply_t *r,
-                     notes_t *n) {
-  int64_t v;
-  if (q->tok != c->l_tok)
+/* The exists that set the cache watch. */
+static void on_armed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                     zkr__fx_t *fx) {
+  zkr_counter_t *c = COUNTER(o);
+  (void)fx;
+  if (rq->tok != c->w_tok || !c->cache_valid)
     return;
-  if (rc == ZNONODE && q->kind == RQ_LREAD) {
-    arm(c, 1); /* wait for it to be created */
-    return;
-  }
-  if (rc == ZOK && q->kind == RQ_LEXISTS) {
-    arm(c, 0); /* created meanwhile: read it */
-    return;
-  }
-  if (rc != ZOK) {
-    if (!(rc == ZNONODE && q->kind == RQ_LEXISTS))
-      c->l_armed = 0; /* re-armed when the connection is back */
-    return;
-  }
-  if (r->stat && decode(c->enc, r->data, r->data_len, &v) == 0 &&
-      (!c->l_have || r->stat->czxid != c->l_czxid ||
-       (int32_t)((uint32_t)r->stat->version - (uint32_t)c->l_ver) > 0)) {
-    c->l_have = 1;
-    c->l_ver = r->stat->version;
-    c->l_czxid = r->stat->czxid;
-    n->has_value = 1;
-    n->lvalue = v;
-    n->lversion = r->stat->version;
+  /* The watch is set (exists sets it on ZOK and ZNONODE). The cache holds only
+   * if P is still the node, at the version, the cache came from. */
+  if (rc == ZOK && r->stat && !c->missing && r->stat->version == c->cache_ver &&
+      (!c->cache_czxid || r->stat->czxid == c->cache_czxid)) {
+    c->cache_czxid = r->stat->czxid;
+  } else {
+    c->cache_valid = false;
+    c->stats.cache_dropped++;
   }
 }
 
 /* The cache watch fired (rc 0), was not set, or its handle closed. */
 static void on_cache_watch(void *ctx, int rc, const zkr__reply_t *rep) {
-  cwatch_t *w = ctx;
+  cache_watch_t *w = ctx;
   zkr_counter_t *c = w->a->c; /* callback context: free cannot clear it now */
 
   (void)rep;
   if (c) {
-    pthread_mutex_lock(&c->mu);
+    pthread_mutex_lock(&c->o.mu);
     if (w->tok == c->w_tok) {
-      c->w_set = 0;
+      c->w_set = false;
       /* P changed, or the watch is gone. A write of ours in flight explains a
        * change (its reply, which comes next, decides); anything else empties
        * the cache. */
       if (!(rc == ZOK && c->phase == PH_WRITE) && c->cache_valid) {
-        c->cache_valid = 0;
+        c->cache_valid = false;
         c->stats.cache_dropped++;
       }
     }
-    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&c->o.mu);
   }
   anchor_unref(w->a);
   free(w);
 }
 
-static void on_watch(void *ctx, int rc, const zkr__reply_t *rep) {
-  crq_t *q = ctx;
-  zkr_counter_t *c = q->c;
-  notes_t n = {0};
+/* The change listener's news. */
+static void on_node(zkr__nodewatch_t *nw, const zkr__node_view_t *v, zkr__fx_t *fx) {
+  zkr_counter_t *c = COUNTER(nw->o);
+  zkr__effect_t *e;
+  int64_t value;
 
-  (void)rep;
-  pthread_mutex_lock(&c->mu);
-  if (q->tok == c->l_tok && !c->freed && c->lfn) {
-    if (rc == ZOK)
-      arm(c, 0); /* changed, created or deleted: read and watch again */
-    else if (rc == ZCLOSING)
-      c->l_armed = 0;
+  if (!v->stat || decode(c->enc, v->data, v->len, &value) != 0)
+    return; /* gone (a counter reads as 0 only when asked), or not a counter */
+  if ((e = zkr__fx_event(fx, &c->o, call_listener, 0))) {
+    e->value = value;
+    e->ptr = (void *)(intptr_t)v->stat->version;
   }
-  pthread_mutex_unlock(&c->mu);
-  deliver(c, &n);
-  rq_free(q);
 }
 
-/* ---- replies ---- */
+/* ---- the object ---- */
 
-static void on_reply(void *ctx, int rc, const zkr__reply_t *r) {
-  crq_t *q = ctx;
-  zkr_counter_t *c = q->c;
-  notes_t n = {0};
-
-  pthread_mutex_lock(&c->mu);
-  switch (q->kind) {
-  case RQ_READ:
-  case RQ_PREAD:
-    if (c->head && q->tok == c->read_tok && (c->phase == PH_READ || c->phase == PH_FRESH))
-      on_read(c, rc, r, &n);
-    else if (q->kind == RQ_PREAD && rc == ZOK && r->stat && c->cache_valid &&
-             !c->missing && r->stat->czxid == c->cache_czxid &&
-             (int32_t)((uint32_t)r->stat->version - (uint32_t)c->cache_ver) > 0) {
-      int64_t v; /* someone wrote after us: keep the newer value */
-      if (decode(c->enc, r->data, r->data_len, &v) == 0) {
-        c->cache_val = v;
-        c->cache_ver = r->stat->version;
-      }
-    }
-    break;
-  case RQ_WRITE:
-    if (c->head && q->tok == c->write_tok && !c->freed) {
-      on_write(c, q, rc, r, &n);
-    } else if (rc == ZOK || rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT) {
-      /* A write nobody waits for any more may have left a marker. */
-      char p[PATH_MAX_];
-      snprintf(p, sizeof(p), "%s/%s", c->mdir, q->marker);
-      zkr__janitor_delete(c->s, q->gen, p, NULL, NULL);
-    }
-    break;
-  case RQ_CHECK:
-    if (c->head && q->tok == c->check_tok && c->phase == PH_RESOLVE)
-      on_check(c, rc, &n);
-    break;
-  case RQ_LREAD:
-  case RQ_LEXISTS: on_lread(c, q, rc, r, &n); break;
-  case RQ_ARM:
-    if (q->tok == c->w_tok && c->cache_valid) {
-      /* The watch is set (exists sets it on ZOK and ZNONODE). The cache holds
-       * only if P is still the node, at the version, the cache came from. */
-      if (rc == ZOK && r->stat && !c->missing && r->stat->version == c->cache_ver &&
-          (!c->cache_czxid || r->stat->czxid == c->cache_czxid)) {
-        c->cache_czxid = r->stat->czxid;
-      } else {
-        c->cache_valid = 0;
-        c->stats.cache_dropped++;
-      }
-    }
-    break;
+/* Every operation ends with rc; a write whose outcome is open with ZKR_EUNKNOWN. */
+static void end_all(zkr_counter_t *c, int rc, zkr__fx_t *fx) {
+  while (c->head) {
+    bool inflight = c->phase == PH_WRITE || c->phase == PH_RESOLVE;
+    if (inflight)
+      c->stats.unknown++;
+    finish(c, inflight ? ZKR_EUNKNOWN : rc, 0, fx);
   }
-  pthread_mutex_unlock(&c->mu);
-  deliver(c, &n);
-  rq_free(q);
 }
 
-static void on_deadline(void *ctx, int fired) {
-  zkr_counter_t *c = ctx;
-  notes_t n = {0};
+static void on_session(zkr__obj_t *o, int event, zkr__fx_t *fx) {
+  zkr_counter_t *c = COUNTER(o);
 
-  pthread_mutex_lock(&c->mu);
-  if (fired && c->head && c->head->deadline >= 0 && zkr__now_ms() >= c->head->deadline) {
-    c->deadline_timer = 0;
-    if (c->phase == PH_WRITE || c->phase == PH_RESOLVE)
-      end_unknown(c, &n); /* the late reply only cleans up after itself */
-    else
-      finish(c, ZKR_ETIMEDOUT, 0, &n); /* nothing of ours is in flight */
-  }
-  pthread_mutex_unlock(&c->mu);
-  deliver(c, &n);
-  counter_unref(c);
-}
-
-static void on_session(zkr_session_t *s, int event, void *arg) {
-  zkr_counter_t *c = arg;
-  notes_t n = {0};
-
-  (void)s;
-  pthread_mutex_lock(&c->mu);
-  if (c->freed) {
-    pthread_mutex_unlock(&c->mu);
-    return;
-  }
+  zkr__nodewatch_on_session(&c->nw, event);
   switch (event) {
-  case ZKR_SESSION_RECONNECTED:
-    if (c->head && c->wait_reconnect)
-      resume(c, &n);
-    if (c->lfn && !c->l_armed)
-      arm(c, 0);
-    break;
   case ZKR_SESSION_LOST:
     /* Markers and watches went with the session. */
     c->prev_marker[0] = '\0';
-    c->cache_valid = 0;
-    c->w_set = 0;
-    c->l_armed = 0;
+    c->cache_valid = c->w_set = false;
     if (c->head && c->phase == PH_RESOLVE) {
       c->stats.unknown++;
-      finish(c, ZKR_EUNKNOWN, 0, &n);
+      finish(c, ZKR_EUNKNOWN, 0, fx);
     } else if (c->head && c->phase != PH_WRITE) {
-      c->wait_reconnect = 0;
-      c->wait_session = 1;
       c->phase = PH_WAIT;
       c->read_tok = c->check_tok = 0;
-      if (c->backoff_timer && zkr__timer_cancel(c->backoff_timer))
-        counter_unref(c);
-      c->backoff_timer = 0;
+      zkr__obj_timer_stop(o, &c->backoff_timer);
+      zkr__obj_wait(o, ZKR__WAIT_SESSION, 0);
     }
-    break;
-  case ZKR_SESSION_CONNECTED:
-    if (c->head && (c->wait_session || c->wait_reconnect))
-      resume(c, &n);
-    if (c->lfn && !c->l_armed)
-      arm(c, 0);
     break;
   case ZKR_SESSION_CONNECT_FAILED:
   case ZKR_SESSION_AUTH_FAILED:
     /* Nothing will connect this session (until the user connects it again, or
      * ever: refused credentials). A write can only have gone out if the
      * handshake completed just as the attempt was given up: unknown then. */
-    while (c->head) {
-      int inflight = c->phase == PH_WRITE || c->phase == PH_RESOLVE;
-      if (inflight)
-        c->stats.unknown++;
-      finish(c,
-             inflight                           ? ZKR_EUNKNOWN
-             : event == ZKR_SESSION_AUTH_FAILED ? ZAUTHFAILED
-                                                : ZINVALIDSTATE,
-             0, &n);
-    }
+    end_all(c, event == ZKR_SESSION_AUTH_FAILED ? ZAUTHFAILED : ZINVALIDSTATE, fx);
     break;
   case ZKR_SESSION_CLOSED:
-    c->stopped = 1;
-    while (c->head) {
-      int inflight = c->phase == PH_WRITE || c->phase == PH_RESOLVE;
-      if (inflight)
-        c->stats.unknown++;
-      finish(c, inflight ? ZKR_EUNKNOWN : ZKR_ECLOSED, 0, &n);
-    }
+    c->stopped = true;
+    end_all(c, ZKR_ECLOSED, fx);
     break;
   }
-  pthread_mutex_unlock(&c->mu);
-  deliver(c, &n);
 }
 
+static void destroy(zkr__obj_t *o) {
+  zkr_counter_t *c = COUNTER(o);
+  while (c->head) {
+    counter_op_t *op = c->head;
+    c->head = op->next;
+    free(op);
+  }
+  if (c->anchor) /* never freed through zkr_counter_free (a failed new) */
+    anchor_unref(c->anchor);
+  free(c->path);
+  free(c->mdir);
+  zkr__obj_fini(o);
+  free(c);
+}
+
+static const zkr__obj_ops_t ops = {
+    .name = "counter", .on_session = on_session, .resume = on_resume, .destroy = destroy};
+
 /* ---- public ---- */
+
+/* The object's GUID (32 hex digits, no dashes) and the backoff's seed. */
+static int set_identity(zkr_counter_t *c) {
+  char g[37];
+  if (zkr__guid(g) != 0)
+    return ZKR_ESYSTEM;
+  for (int i = 0, j = 0; g[i]; i++)
+    if (g[i] != '-')
+      c->guid[j++] = g[i];
+  c->rng = ((uint64_t)zkr__now_ns() << 1) | 1;
+  for (int i = 0; i < 16; i++)
+    c->rng = c->rng * 31 + (unsigned char)c->guid[i];
+  if (!c->rng)
+    c->rng = 88172645463325252ULL;
+  return 0;
+}
 
 int zkr_counter_new(zkr_session_t *s, const char *path, int encoding,
                     zkr_counter_t **out) {
@@ -1224,164 +994,125 @@ int zkr_counter_new(zkr_session_t *s, const char *path, int encoding,
   n = strlen(path);
   if (n + sizeof(MARKER_SUFFIX) > ZKR__PATH_MAX)
     return ZKR_EINVAL;
-  if (!(c = calloc(1, sizeof(*c))))
+  if (!(c = zkr__obj_new(sizeof(*c), &ops, s)))
     return ZKR_ENOMEM;
-  if (pthread_mutex_init(&c->mu, NULL) != 0) {
-    free(c);
-    return ZKR_ENOMEM;
-  }
-  atomic_init(&c->refs, 1);
   c->enc = encoding;
-  c->path = strdup(path);
-  c->mdir = malloc(n + sizeof(MARKER_SUFFIX));
-  if ((c->anchor = malloc(sizeof(*c->anchor))) != NULL) {
-    atomic_init(&c->anchor->refs, 1); /* the counter's, until zkr_counter_free */
-    c->anchor->c = c;
+  if (!(c->path = strdup(path)) || !(c->mdir = malloc(n + sizeof(MARKER_SUFFIX))) ||
+      !(c->anchor = malloc(sizeof(*c->anchor)))) {
+    rc = ZKR_ENOMEM;
+    goto fail;
   }
-  {
-    char g[37];
-    if (zkr__guid(g) != 0) {
-      free(c->path);
-      free(c->mdir);
-      free(c->anchor);
-      pthread_mutex_destroy(&c->mu);
-      free(c);
-      return ZKR_ESYSTEM;
-    }
-    for (int i = 0, j = 0; g[i]; i++) /* 32 hex digits, no dashes */
-      if (g[i] != '-')
-        c->guid[j++] = g[i];
-    c->rng = ((uint64_t)zkr__now_ns() << 1) | 1;
-    for (int i = 0; i < 16; i++)
-      c->rng = c->rng * 31 + (unsigned char)c->guid[i];
-    if (!c->rng)
-      c->rng = 88172645463325252ULL;
-  }
-  if (!c->path || !c->mdir || !c->anchor) {
-    free(c->path);
-    free(c->mdir);
-    free(c->anchor);
-    pthread_mutex_destroy(&c->mu);
-    free(c);
-    return ZKR_ENOMEM;
-  }
+  atomic_init(&c->anchor->refs, 1); /* the counter's, until zkr_counter_free */
+  c->anchor->c = c;
   memcpy(c->mdir, path, n);
   memcpy(c->mdir + n, MARKER_SUFFIX, sizeof(MARKER_SUFFIX));
-  c->s = s;
-  zkr__session_ref(s);
-  if ((rc = zkr_session_add_listener(s, on_session, c, &c->listener_id)) != 0) {
-    counter_unref(c);
-    return rc;
-  }
+  zkr__nodewatch_init(&c->nw, &c->o, c->path, on_node);
+  if ((rc = set_identity(c)) != 0 || (rc = zkr__obj_listen(&c->o)) != 0)
+    goto fail;
   *out = c;
   return 0;
+fail:
+  zkr__obj_unref(&c->o);
+  return rc;
 }
 
 /* Queue an operation; start it if nothing runs. A start that fails at once is
  * reported by the return value, not the callback. */
 static int submit(zkr_counter_t *c, int kind, int64_t a, int64_t b, int timeout_ms,
                   zkr_counter_cb cb, void *arg) {
-  cop_t *o;
+  zkr__fx_t fx = ZKR__FX_INIT;
+  counter_op_t *op;
   int rc = 0;
 
-  if (!(o = calloc(1, sizeof(*o))))
+  if (!(op = calloc(1, sizeof(*op))))
     return ZKR_ENOMEM;
-  o->kind = kind;
-  o->a = a;
-  o->b = b;
-  o->cb = cb;
-  o->arg = arg;
-  o->nowait = timeout_ms == 0;
-  o->deadline = timeout_ms > 0 ? zkr__deadline(timeout_ms) : -1;
-  pthread_mutex_lock(&c->mu);
-  if (c->freed || c->stopped) {
+  op->kind = kind;
+  op->a = a;
+  op->b = b;
+  op->cb = cb;
+  op->arg = arg;
+  op->nowait = timeout_ms == 0;
+  op->deadline = timeout_ms > 0 ? zkr__deadline(timeout_ms) : -1;
+  pthread_mutex_lock(&c->o.mu);
+  if (c->o.freed || c->stopped || zkr_session_state(c->o.s) == ZKR_STATE_CLOSED) {
     rc = ZKR_ECLOSED;
-  } else if (zkr_session_state(c->s) == ZKR_STATE_CLOSED) {
-    rc = ZKR_ECLOSED;
-  } else if (zkr__session_gen(c->s) == 0 &&
-             zkr_session_state(c->s) != ZKR_STATE_CONNECTING) {
+  } else if (zkr__session_gen(c->o.s) == 0 &&
+             zkr_session_state(c->o.s) != ZKR_STATE_CONNECTING) {
     rc = ZINVALIDSTATE; /* not connected, and nobody is connecting */
   } else if (c->head) {
-    c->tail->next = o;
-    c->tail = o;
-    o = NULL;
+    c->tail->next = op;
+    c->tail = op;
+    op = NULL;
   } else {
-    notes_t n = {0};
-    c->head = c->tail = o;
-    o = NULL;
-    start_op(c, &n);
-    if (n.done) {
+    c->head = c->tail = op;
+    op = NULL;
+    start_op(c, &fx);
+    if (fx.n) {
       /* Refused before anything was sent: an async call that fails never calls
-       * back, so say it here. */
-      rc = n.done->rc ? n.done->rc : ZKR_ESYSTEM;
-      o = n.done;
+       * back, so say it here (the one effect is this operation's end). */
+      counter_op_t *done = fx.inl[0].ptr;
+      rc = fx.inl[0].rc ? fx.inl[0].rc : ZKR_ESYSTEM;
+      fx.n = 0;
+      free(done);
     }
   }
-  pthread_mutex_unlock(&c->mu);
-  free(o);
+  pthread_mutex_unlock(&c->o.mu);
+  free(op);
   return rc;
 }
 
-int zkr_counter_get_async(zkr_counter_t *c, zkr_counter_cb cb, void *arg) {
-  if (!c || !cb)
+int zkr_counter_get_async(zkr_counter_t *c, int timeout_ms, zkr_counter_cb cb,
+                          void *arg) {
+  if (!c || !cb || timeout_ms < -1)
     return ZKR_EINVAL;
-  return submit(c, OP_GET, 0, 0, -1, cb, arg);
+  return submit(c, OP_GET, 0, 0, timeout_ms, cb, arg);
 }
 
-int zkr_counter_add_async(zkr_counter_t *c, int64_t delta, zkr_counter_cb cb, void *arg) {
-  if (!c || !cb)
+int zkr_counter_add_async(zkr_counter_t *c, int64_t delta, int timeout_ms,
+                          zkr_counter_cb cb, void *arg) {
+  if (!c || !cb || timeout_ms < -1)
     return ZKR_EINVAL;
-  return submit(c, OP_ADD, delta, 0, -1, cb, arg);
+  return submit(c, OP_ADD, delta, 0, timeout_ms, cb, arg);
 }
 
-int zkr_counter_set_async(zkr_counter_t *c, int64_t value, zkr_counter_cb cb, void *arg) {
-  if (!c || !cb)
+int zkr_counter_set_async(zkr_counter_t *c, int64_t value, int timeout_ms,
+                          zkr_counter_cb cb, void *arg) {
+  if (!c || !cb || timeout_ms < -1)
     return ZKR_EINVAL;
   if (value < enc_min(c->enc) || value > enc_max(c->enc))
     return ZKR_EOVERFLOW;
-  return submit(c, OP_SET, value, 0, -1, cb, arg);
+  return submit(c, OP_SET, value, 0, timeout_ms, cb, arg);
 }
 
 int zkr_counter_cas_async(zkr_counter_t *c, int64_t expected, int64_t value,
-                          zkr_counter_cb cb, void *arg) {
-  if (!c || !cb)
+                          int timeout_ms, zkr_counter_cb cb, void *arg) {
+  if (!c || !cb || timeout_ms < -1)
     return ZKR_EINVAL;
   if (value < enc_min(c->enc) || value > enc_max(c->enc))
     return ZKR_EOVERFLOW;
-  return submit(c, OP_CAS, expected, value, -1, cb, arg);
+  return submit(c, OP_CAS, expected, value, timeout_ms, cb, arg);
 }
-
-typedef struct sync_res {
-  zkr__waiter_t w;
-  int64_t value;
-} sync_res_t;
 
 static void sync_cb(zkr_counter_t *c, int rc, int64_t value, void *arg) {
-  sync_res_t *r = arg;
+  zkr__sync_t *y = arg;
   (void)c;
-  r->value = value;
-  zkr__waiter_signal(&r->w, rc);
+  y->value = value;
+  zkr__sync_signal(y, rc);
 }
 
-/* The sync forms: the deadline lives in the operation, so it always calls back. */
+/* The sync forms: the async form (whose deadline always calls back) + the waiter. */
 static int run_sync(zkr_counter_t *c, int kind, int64_t a, int64_t b, int timeout_ms,
                     int64_t *value) {
-  sync_res_t r = {0};
+  zkr__sync_t y;
   int rc;
 
   if (!c || timeout_ms < -1)
     return ZKR_EINVAL;
-  if (zkr__in_callback())
-    return ZKR_EDEADLK;
-  if ((rc = zkr__waiter_init(&r.w)) != 0)
+  if ((rc = zkr__sync_init(&y)) != 0)
     return rc;
-  rc = submit(c, kind, a, b, timeout_ms, sync_cb, &r);
-  if (rc == 0) {
-    rc = zkr__waiter_wait(&r.w, -1);
-    if (value && (rc == 0 || rc == ZKR_EMISMATCH))
-      *value = r.value;
-  }
-  zkr__waiter_destroy(&r.w);
+  rc = zkr__sync_wait(&y, submit(c, kind, a, b, timeout_ms, sync_cb, &y));
+  if (value && (rc == 0 || rc == ZKR_EMISMATCH))
+    *value = y.value;
   return rc;
 }
 
@@ -1411,15 +1142,14 @@ int zkr_counter_cas(zkr_counter_t *c, int64_t expected, int64_t value, int timeo
 int zkr_counter_set_listener(zkr_counter_t *c, zkr_counter_listener_fn fn, void *arg) {
   if (!c)
     return ZKR_EINVAL;
-  pthread_mutex_lock(&c->mu);
-  c->lfn = fn;
-  c->larg = arg;
-  c->l_have = 0;
-  if (fn && !c->l_armed && !c->freed)
-    arm(c, 0);
+  pthread_mutex_lock(&c->o.mu);
+  c->o.lfn = ZKR__FN(fn);
+  c->o.larg = arg;
+  if (fn && !c->o.freed)
+    zkr__nodewatch_start(&c->nw);
   else if (!fn)
-    c->l_tok = ++c->tok; /* a watch still set fires into nothing */
-  pthread_mutex_unlock(&c->mu);
+    zkr__nodewatch_stop(&c->nw);
+  pthread_mutex_unlock(&c->o.mu);
   return 0;
 }
 
@@ -1427,56 +1157,50 @@ uint64_t zkr_counter_conflicts(zkr_counter_t *c) {
   uint64_t n;
   if (!c)
     return 0;
-  pthread_mutex_lock(&c->mu);
+  pthread_mutex_lock(&c->o.mu);
   n = c->stats.conflicts;
-  pthread_mutex_unlock(&c->mu);
+  pthread_mutex_unlock(&c->o.mu);
   return n;
 }
 
 int zkr__counter_stats(zkr_counter_t *c, zkr__counter_stats_t *out) {
   if (!c || !out)
     return ZKR_EINVAL;
-  pthread_mutex_lock(&c->mu);
+  pthread_mutex_lock(&c->o.mu);
   *out = c->stats;
   out->write_rtt_us = c->lat_us;
-  pthread_mutex_unlock(&c->mu);
+  pthread_mutex_unlock(&c->o.mu);
   return 0;
 }
 
 void zkr_counter_free(zkr_counter_t *c) {
-  notes_t n = {0};
+  zkr__fx_t fx = ZKR__FX_INIT;
+  zkr_session_t *s;
 
   if (!c)
     return;
-  pthread_mutex_lock(&c->mu);
-  if (c->freed) {
-    pthread_mutex_unlock(&c->mu);
+  /* In callback context (dispatch mutex, then the object's): a cache watch reads
+   * the anchor there, so it sees the counter or NULL, never a freed one. */
+  s = c->o.s;
+  zkr__dispatch_enter(s);
+  if (!zkr__obj_free_begin(&c->o)) {
+    zkr__dispatch_leave(s);
     return;
   }
-  c->freed = 1; /* finish() starts nothing more */
-  while (c->head) {
-    int inflight = c->phase == PH_WRITE || c->phase == PH_RESOLVE;
-    if (inflight)
-      c->stats.unknown++;
-    finish(c, inflight ? ZKR_EUNKNOWN : ZKR_ECANCELED, 0, &n);
-  }
-  c->lfn = NULL;
-  c->l_tok = ++c->tok;
+  end_all(c, ZKR_ECANCELED, &fx);
+  c->o.lfn = NULL;
+  zkr__nodewatch_stop(&c->nw);
   if (c->prev_marker[0]) {
-    char p[PATH_MAX_];
-    snprintf(p, sizeof(p), "%s/%s", c->mdir, c->prev_marker);
-    zkr__janitor_delete(c->s, c->prev_gen, p, NULL, NULL);
+    char p[MARKER_PATH_MAX];
+    marker_path(c, c->prev_marker, p);
+    zkr__janitor_delete(c->o.s, c->prev_gen, p, NULL, NULL);
     c->prev_marker[0] = '\0';
   }
-  pthread_mutex_unlock(&c->mu);
-  zkr__dispatch_enter(c->s);
-  deliver(c, &n);
   /* A cache watch still set fires into nothing from now on (and lets go of the
    * anchor, not of the counter). */
   c->anchor->c = NULL;
   anchor_unref(c->anchor);
   c->anchor = NULL;
-  zkr__dispatch_leave(c->s);
-  zkr_session_remove_listener(c->s, c->listener_id);
-  counter_unref(c);
+  zkr__obj_free_end(&c->o, &fx); /* may free c */
+  zkr__dispatch_leave(s);
 }

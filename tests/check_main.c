@@ -33,7 +33,7 @@ static const struct {
   suite_fn make;
 } all[] = {
     {"core", core_suite},       {"session", session_suite},   {"lock", lock_suite},
-    {"counter", counter_suite}, {"election", election_suite},
+    {"counter", counter_suite}, {"election", election_suite}, {"async", async_suite},
 };
 
 int main(int argc, char **argv) {

@@ -15,5 +15,6 @@ Suite *session_suite(void);
 Suite *lock_suite(void);
 Suite *counter_suite(void);
 Suite *election_suite(void);
+Suite *async_suite(void);
 
 #endif

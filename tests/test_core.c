@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "queue.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -200,6 +201,53 @@ START_TEST(sequences_and_formats) {
 }
 END_TEST
 
+/* The queue engine's grant rules over an ordered listing. */
+static int decide(zkr__decide_fn fn, int limit, const char *kinds, int me, int *watch,
+                  bool *last) {
+  zkr__child_t c[16];
+  zkr__queue_rule_t rule = {.limit = limit, .decide = fn};
+  int n = (int)strlen(kinds);
+  for (int i = 0; i < n; i++) { /* 'r' a reader, 'w' a writer */
+    memset(&c[i], 0, sizeof(c[i]));
+    c[i].seq = i;
+    c[i].reader = kinds[i] == 'r';
+    c[i].contender = 1;
+  }
+  *watch = -2;
+  *last = false;
+  return fn(&rule, c, n, me, watch, last);
+}
+
+START_TEST(queue_rules) {
+  int w;
+  bool last;
+
+  /* Exclusive: the lowest holds; the rest watch the one right ahead. */
+  ck_assert(decide(zkr__rule_exclusive, 0, "www", 0, &w, &last));
+  ck_assert(!decide(zkr__rule_exclusive, 0, "www", 1, &w, &last));
+  ck_assert_int_eq(w, 0);
+  ck_assert(last);
+  ck_assert(!decide(zkr__rule_exclusive, 0, "www", 2, &w, &last));
+  ck_assert_int_eq(w, 1);
+  ck_assert(!last);
+  /* Read: readers ahead do not block; the nearest writer ahead is watched, and
+   * its departure alone grants when it is the only writer ahead. */
+  ck_assert(decide(zkr__rule_read, 0, "rrr", 2, &w, &last));
+  ck_assert(!decide(zkr__rule_read, 0, "rwrr", 3, &w, &last));
+  ck_assert_int_eq(w, 1);
+  ck_assert(last);
+  ck_assert(!decide(zkr__rule_read, 0, "wrwr", 3, &w, &last));
+  ck_assert_int_eq(w, 2);
+  ck_assert(!last);
+  ck_assert(decide(zkr__rule_read, 0, "rrrw", 2, &w, &last)); /* a writer behind */
+  /* First N: the first limit hold; behind them the children are watched. */
+  ck_assert(decide(zkr__rule_first_n, 2, "wwww", 1, &w, &last));
+  ck_assert(!decide(zkr__rule_first_n, 2, "wwww", 2, &w, &last));
+  ck_assert_int_eq(w, -1);
+  ck_assert(!last);
+}
+END_TEST
+
 START_TEST(guids_are_uuid4) {
   char a[37], b[37];
   zkr__child_t c;
@@ -225,6 +273,7 @@ Suite *core_suite(void) {
   tcase_add_test(tc, log_levels_and_zookeeper_format);
   tcase_add_test(tc, sequences_and_formats);
   tcase_add_test(tc, guids_are_uuid4);
+  tcase_add_test(tc, queue_rules);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "recipes_internal.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -150,7 +151,7 @@ START_TEST(bad_data_and_overflow_change_nothing) {
     ck_assert_int_eq(zkr_counter_new(NULL, path, ZKR_COUNTER_INT64, &x), ZKR_EINVAL);
     ck_assert_int_eq(zkr_counter_get(c, 5000, NULL), ZKR_EINVAL);
     ck_assert_int_eq(zkr_counter_get(NULL, 5000, &v), ZKR_EINVAL);
-    ck_assert_int_eq(zkr_counter_add_async(c, 1, NULL, NULL), ZKR_EINVAL);
+    ck_assert_int_eq(zkr_counter_add_async(c, 1, -1, NULL, NULL), ZKR_EINVAL);
     ck_assert_int_eq(zkr_counter_add(c, 1, -7, &v), ZKR_EINVAL);
   }
   zkr_counter_free(d);
@@ -760,7 +761,7 @@ START_TEST(async_queue_and_free) {
   paths(root, sizeof(root), path, sizeof(path), mdir, sizeof(mdir));
   ck_assert_int_eq(zkr_counter_new(s, path, ZKR_COUNTER_INT64, &c), 0);
   for (int i = 0; i < 20; i++) /* queued, run one at a time */
-    ck_assert_int_eq(zkr_counter_add_async(c, 1, async_cb, calls), 0);
+    ck_assert_int_eq(zkr_counter_add_async(c, 1, -1, async_cb, calls), 0);
   deadline = tu_now_ms() + 20000;
   while (__atomic_load_n(&calls[0], __ATOMIC_SEQ_CST) < 20 && tu_now_ms() < deadline)
     usleep(1000);
@@ -771,7 +772,7 @@ START_TEST(async_queue_and_free) {
   ck_assert_int_eq(tu_nchildren(zkr_session_zhandle(s), mdir), 1);
   /* Free with work queued: each callback runs once before free returns. */
   for (int i = 0; i < 5; i++)
-    ck_assert_int_eq(zkr_counter_add_async(c, 1, async_cb, late), 0);
+    ck_assert_int_eq(zkr_counter_add_async(c, 1, -1, async_cb, late), 0);
   zkr_counter_free(c);
   ck_assert_int_eq(__atomic_load_n(&late[0], __ATOMIC_SEQ_CST), 5);
   {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "recipes_internal.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -122,8 +123,8 @@ START_TEST(one_leader_and_graceful_handovers) {
       int ready = 0;
       while (!ready && tu_now_ms() < until) {
         for (int i = 0; i < N; i++) {
-          zkr__lock_stats_t st;
-          zkr__lock_stats(zkr__election_lock(c[i].e), &st);
+          zkr__queue_stats_t st;
+          zkr__election_stats(c[i].e, &st);
           ready |= st.next_in_line;
         }
         if (!ready)
@@ -143,8 +144,8 @@ START_TEST(one_leader_and_graceful_handovers) {
      * was still second, and led on the departure without another listing. */
     uint64_t without = 0;
     for (int i = 0; i < N; i++) {
-      zkr__lock_stats_t st;
-      ck_assert_int_eq(zkr__lock_stats(zkr__election_lock(c[i].e), &st), 0);
+      zkr__queue_stats_t st;
+      ck_assert_int_eq(zkr__election_stats(c[i].e, &st), 0);
       without += st.grants_without_list;
     }
     ck_assert_msg(without >= HANDOVERS, "only %llu of %d hand-overs skipped the listing",
@@ -232,8 +233,8 @@ START_TEST(await_timeouts_resign_and_rejoin) {
   snprintf(path, sizeof(path), "%s/election", root);
   cand_open(&a, path, 0, 10000);
   cand_open(&b, path, 1, 10000);
-  ck_assert_int_eq(zkr_election_await(b.e, 100, &epoch), ZKR_EINVAL); /* not joined */
-  ck_assert_int_eq(zkr_election_resign(b.e, 0), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_election_await(b.e, 100, &epoch), ZKR_ENOTHELD); /* not joined */
+  ck_assert_int_eq(zkr_election_resign(b.e, 0), ZKR_ENOTHELD);
   ck_assert_int_eq(zkr_election_start(a.e), 0);
   ck_assert_int_eq(zkr_election_await(a.e, 10000, NULL), 0);
   ck_assert_int_eq(zkr_election_start(b.e), 0);
@@ -425,21 +426,24 @@ START_TEST(timeout_zero_tries_once) {
 }
 END_TEST
 
-/* H3: resign racing the grant. The queue has granted (the node leads) but the
- * election has not heard of it yet when resign runs: 0.1.0 tried to cancel, the
- * cancel found nothing pending, the late grant was ignored as stale, and the
- * leader node stayed for good: nobody else could lead. */
+/* H3: resign racing the grant. In 0.1.0 the queue could grant (the node
+ * leads) before the election heard of it; a resign in between found nothing to
+ * cancel, the late grant was ignored as stale, and the leader node stayed for
+ * good: nobody else could lead. The grant and the election's state now change
+ * together, under one mutex, so the earliest a resign can come is from the
+ * LEADER event itself (callback context): it must leave no node behind. */
 static zkr_election_t *_Atomic resign_in_grant;
 static _Atomic int resigned_in_grant;
 
-static void resign_before_grant_seen(zkr_election_t *e) {
-  if (e == atomic_load(&resign_in_grant)) {
+static void resign_at_leader_event(zkr_election_t *e, int ev, int64_t epoch, void *arg) {
+  record_event(e, ev, epoch, arg);
+  if (ev == ZKR_ELECTION_LEADER && e == atomic_load(&resign_in_grant)) {
     atomic_store(&resign_in_grant, NULL);
     atomic_store(&resigned_in_grant, zkr_election_resign(e, 0) == 0 ? 1 : -1);
   }
 }
 
-START_TEST(resign_racing_the_grant_leaves_no_node) {
+START_TEST(resign_at_the_grant_leaves_no_node) {
   char root[64], path[128];
   cand_t c[2];
   zhandle_t *zh;
@@ -451,17 +455,17 @@ START_TEST(resign_racing_the_grant_leaves_no_node) {
   zh = zkr_session_zhandle(c[1].s);
   atomic_store(&resigned_in_grant, 0);
   atomic_store(&resign_in_grant, c[0].e);
-  zkr__election_grant_hook = resign_before_grant_seen;
+  ck_assert_int_eq(zkr_election_set_listener(c[0].e, resign_at_leader_event, &c[0]), 0);
   ck_assert_int_eq(zkr_election_start(c[0].e), 0);
   {
     int64_t deadline = tu_now_ms() + 10000;
     while (atomic_load(&resigned_in_grant) == 0 && tu_now_ms() < deadline)
       usleep(1000);
   }
-  zkr__election_grant_hook = NULL;
   ck_assert_int_eq(atomic_load(&resigned_in_grant), 1);
   ck_assert(!zkr_election_is_leader(c[0].e));
-  ck_assert_int_eq(count_event(&c[0], ZKR_ELECTION_LEADER), 0);
+  ck_assert_int_eq(count_event(&c[0], ZKR_ELECTION_LEADER), 1);
+  ck_assert(wait_event(&c[0], ZKR_ELECTION_NOT_LEADER, 1, 5000));
   tu_wait_children(zh, path, 0, 5000);
   ck_assert_int_eq(zkr_election_start(c[1].e), 0);
   ck_assert_int_eq(zkr_election_await(c[1].e, 10000, NULL), 0);
@@ -516,7 +520,7 @@ Suite *election_suite(void) {
   tcase_add_test(tc, leader_expired_lost_next_leads_guard_fails);
   tcase_add_test(tc, suspect_and_recovered_across_server_restart);
   tcase_add_test(tc, timeout_zero_tries_once);
-  tcase_add_test(tc, resign_racing_the_grant_leaves_no_node);
+  tcase_add_test(tc, resign_at_the_grant_leaves_no_node);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "recipes_internal.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -153,14 +154,14 @@ START_TEST(fifo_grant_order_and_one_watch_per_waiter) {
     ck_assert_int_eq(zkr_lock_release(i == 1 ? l[0] : l[i - 1], 10000), 0);
     ck_assert_int_eq(done_wait(&d[i], 10000), 1);
     ck_assert_int_eq(d[i].rc, 0);
-    ck_assert(zkr_lock_held(l[i]));
+    ck_assert(zkr_lock_is_held(l[i]));
     for (int j = i + 1; j <= W; j++) /* nobody behind was granted early */
       ck_assert_int_eq(done_calls(&d[j]), 0);
   }
   for (int i = 2; i <= W; i++)
     ck_assert_int_lt(d[i - 1].order, d[i].order);
   for (int i = 1; i <= W; i++) {
-    zkr__lock_stats_t st;
+    zkr__queue_stats_t st;
     ck_assert_int_eq(zkr__lock_stats(l[i], &st), 0);
     /* Herd-free: each waiter heard exactly one notification (its predecessor). */
     ck_assert_int_eq(st.notifications, 1);
@@ -191,13 +192,13 @@ START_TEST(timeouts_zero_positive_forever) {
   ck_assert_int_eq(zkr_lock_new(b, path, &lb), 0);
   /* Free lock, try once: granted. */
   ck_assert_int_eq(zkr_lock_acquire(la, 0), 0);
-  ck_assert(zkr_lock_held(la));
+  ck_assert(zkr_lock_is_held(la));
 
   t0 = tu_now_ms();
   ck_assert_int_eq(zkr_lock_acquire(lb, 0), ZKR_ETIMEDOUT);
   el = tu_now_ms() - t0;
   ck_assert_msg(el < 2000, "try-once took %lld ms", (long long)el);
-  ck_assert(!zkr_lock_held(lb));
+  ck_assert(!zkr_lock_is_held(lb));
   tu_wait_children(zh, path, 1, 5000); /* the failed attempt left nothing */
 
   t0 = tu_now_ms();
@@ -214,7 +215,7 @@ START_TEST(timeouts_zero_positive_forever) {
   ck_assert_int_eq(zkr_lock_release(la, 10000), 0);
   ck_assert_int_eq(done_wait(&d, 10000), 1);
   ck_assert_int_eq(d.rc, 0);
-  ck_assert(zkr_lock_held(lb));
+  ck_assert(zkr_lock_is_held(lb));
   usleep(200 * 1000); /* a duplicate callback would come within this time */
   ck_assert_int_eq(done_calls(&d), 1);
 
@@ -240,7 +241,7 @@ START_TEST(free_or_cancel_pending_acquire) {
   ck_assert_int_eq(zkr_lock_new(b, path, &lb), 0);
   ck_assert_int_eq(zkr_lock_acquire(la, -1), 0);
 
-  ck_assert_int_eq(zkr_lock_cancel(lb), ZKR_EINVAL); /* nothing pending */
+  ck_assert_int_eq(zkr_lock_cancel(lb), ZKR_ENOTHELD); /* nothing pending */
   ck_assert_int_eq(zkr_lock_acquire_async(lb, -1, done_cb, &d1), 0);
   tu_wait_children(zh, path, 2, 5000);
   ck_assert_int_eq(zkr_lock_cancel(lb), 0);
@@ -255,8 +256,8 @@ START_TEST(free_or_cancel_pending_acquire) {
   ck_assert_int_eq(d2.rc, ZKR_ECANCELED);
   tu_wait_children(zh, path, 1, 5000);
 
-  ck_assert_int_eq(zkr_lock_release_async(la, done_cb, &rel), 0);
-  ck_assert(!zkr_lock_held(la));
+  ck_assert_int_eq(zkr_lock_release_async(la, -1, done_cb, &rel), 0);
+  ck_assert(!zkr_lock_is_held(la));
   ck_assert_int_eq(done_wait(&rel, 10000), 1);
   ck_assert_int_eq(rel.rc, 0);
   tu_wait_children(zh, path, 0, 5000);
@@ -332,7 +333,7 @@ START_TEST(predecessor_changed_before_watch) {
   char root[64], path[128], r1[256], r2[256];
   zkr_session_t *b = tu_open(tu_hosts(), 10000), *x = tu_open(tu_hosts(), 10000);
   zkr_lock_t *lb;
-  zkr__lock_stats_t st;
+  zkr__queue_stats_t st;
   done_t d = DONE_INIT;
   zhandle_t *zh = zkr_session_zhandle(x);
   int64_t until;
@@ -386,7 +387,7 @@ START_TEST(long_names_hold_their_place) {
   zkr_session_t *b = tu_open(tu_hosts(), 10000), *x = tu_open(tu_hosts(), 10000);
   zhandle_t *zh = zkr_session_zhandle(x);
   zkr_lock_t *lb, *lx;
-  zkr__lock_stats_t st;
+  zkr__queue_stats_t st;
   zkr_contender_t *c;
   int n;
 
@@ -404,7 +405,7 @@ START_TEST(long_names_hold_their_place) {
   /* The long node is the lowest: it holds, b must not. */
   ck_assert_int_eq(zkr_lock_new(b, path, &lb), 0);
   ck_assert_int_eq(zkr_lock_acquire(lb, 1500), ZKR_ETIMEDOUT);
-  ck_assert(!zkr_lock_held(lb));
+  ck_assert(!zkr_lock_is_held(lb));
   ck_assert_int_eq(zkr__lock_stats(lb, &st), 0);
   ck_assert_uint_le(st.lists, 2);
   ck_assert_int_eq(zkr_contenders_list(b, path, 5000, &c, &n), 0);
@@ -462,7 +463,7 @@ START_TEST(waits_behind_a_creator_only_node) {
   zhandle_t *zh = zkr_session_zhandle(bob);
   zkr_lock_t *la, *lb;
   zkr_contender_t *c;
-  zkr__lock_stats_t st;
+  zkr__queue_stats_t st;
   int n;
 
   ck_assert_int_eq(zkr_session_new(&alice), 0);
@@ -593,7 +594,7 @@ static void predecessor_vanishes(int lowest) {
   zkr_session_t *b = tu_open(tu_hosts(), 10000), *x = tu_open(tu_hosts(), 10000);
   zkr_lock_t *lb, *lx = NULL;
   zkr_lock_token_t tok;
-  zkr__lock_stats_t st;
+  zkr__queue_stats_t st;
   done_t d = DONE_INIT;
   zhandle_t *zh = zkr_session_zhandle(x);
 
@@ -699,7 +700,7 @@ START_TEST(holder_expired_lost_next_granted_guard_fails) {
   while (atomic_load(&lost_events) == 0 && tu_now_ms() < deadline)
     usleep(1000);
   ck_assert_int_eq(atomic_load(&lost_events), 1);
-  ck_assert(!zkr_lock_held(la));
+  ck_assert(!zkr_lock_is_held(la));
   ck_assert_int_eq(zkr_lock_token(la, &ta) == ZKR_ENOTHELD, 1);
   ck_assert_int_eq(zkr_lock_release(la, 1000), ZKR_ENOTHELD);
   ck_assert_int_eq(zkr_lock_token(lb, &tb), 0);
@@ -770,7 +771,7 @@ START_TEST(ambiguous_create_resolved_without_orphan) {
   zkr_session_t *s = tu_open(tu_hosts(), 10000);
   zkr_lock_t *l;
   zkr_lock_token_t t;
-  zkr__lock_stats_t st;
+  zkr__queue_stats_t st;
   zkr_contender_t *c;
   int n;
   zhandle_t *zh = zkr_session_zhandle(s);
@@ -943,10 +944,10 @@ START_TEST(reentrant_holds) {
   ck_assert_int_eq(tu_nchildren(zh, path), 1);
   ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
   ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
-  ck_assert(zkr_lock_held(l));
+  ck_assert(zkr_lock_is_held(l));
   ck_assert_int_eq(tu_nchildren(zh, path), 1);
   ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
-  ck_assert(!zkr_lock_held(l));
+  ck_assert(!zkr_lock_is_held(l));
   ck_assert_int_eq(tu_nchildren(zh, path), 0);
   ck_assert_int_eq(zkr_lock_release(l, 10000), ZKR_ENOTHELD);
 
@@ -958,7 +959,7 @@ START_TEST(reentrant_holds) {
     ck_assert_int_gt(t2.czxid, t1.czxid);
     t1 = t2;
     ck_assert_int_eq(zkr_lock_release(l, 0), 0);
-    ck_assert(!zkr_lock_held(l));
+    ck_assert(!zkr_lock_is_held(l));
   }
   tu_wait_children(zh, path, 0, 5000);
   zkr_lock_free(l);
@@ -973,7 +974,7 @@ static void deadlk_cb(zkr_lock_t *l, int rc, void *arg) {
   (void)rc;
   deadlk_rc[0] = zkr_lock_acquire(l, 1000);
   deadlk_rc[1] = zkr_lock_release(l, 1000); /* would block */
-  deadlk_rc[2] = zkr_lock_release_async(l, done_cb, arg);
+  deadlk_rc[2] = zkr_lock_release_async(l, -1, done_cb, arg);
 }
 
 START_TEST(bad_input_and_closed_session) {
@@ -1009,7 +1010,7 @@ START_TEST(bad_input_and_closed_session) {
 
   ck_assert_int_eq(zkr_lock_new(s, path, &l), 0);
   ck_assert_int_eq(zkr_lock_release(l, 1000), ZKR_ENOTHELD);
-  ck_assert_int_eq(zkr_lock_release_async(l, NULL, NULL), ZKR_ENOTHELD);
+  ck_assert_int_eq(zkr_lock_release_async(l, -1, NULL, NULL), ZKR_ENOTHELD);
   ck_assert_int_eq(zkr_lock_token(l, &t), ZKR_ENOTHELD);
   ck_assert_int_eq(zkr_lock_guard(l, &op), ZKR_ENOTHELD);
   ck_assert_int_eq(zkr_lock_acquire(l, -2), ZKR_EINVAL);
@@ -1027,7 +1028,7 @@ START_TEST(bad_input_and_closed_session) {
   ck_assert_int_eq(deadlk_rc[1], ZKR_EDEADLK);
   ck_assert_int_eq(deadlk_rc[2], 0); /* the async form is fine there */
   ck_assert_int_eq(rel.rc, 0);
-  ck_assert(!zkr_lock_held(l));
+  ck_assert(!zkr_lock_is_held(l));
 
   /* The session goes away under a held lock and a waiting one. */
   ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
@@ -1037,7 +1038,7 @@ START_TEST(bad_input_and_closed_session) {
   zkr_session_free(s);
   ck_assert_int_eq(done_calls(&d), 1);
   ck_assert_int_eq(d.rc, ZKR_ECLOSED);
-  ck_assert(!zkr_lock_held(l));
+  ck_assert(!zkr_lock_is_held(l));
   ck_assert_int_eq(zkr_lock_acquire(l, 1000), ZKR_ECLOSED);
   ck_assert_int_eq(zkr_lock_acquire(m, 0), ZKR_ECLOSED);
   ck_assert_int_eq(zkr_lock_release(l, 1000), ZKR_ENOTHELD);
@@ -1101,7 +1102,7 @@ START_TEST(suspect_recovered_and_release_across_server_restart) {
   ck_assert_int_eq(zkr_lock_token(l3, &t3), 0);
   snprintf(node3, sizeof(node3), "%s/%s", path3, t3.node);
   ck_assert_int_eq(zoo_delete(zkr_session_zhandle(s), node3, -1), ZOK);
-  ck_assert(zkr_lock_held(l3));
+  ck_assert(zkr_lock_is_held(l3));
   ck_assert_int_eq(tu_zkctl(NULL, 0, "kill-member %s 1", dir), 0);
   deadline = tu_now_ms() + 15000;
   while (atomic_load(&suspect_events) == 0 && tu_now_ms() < deadline)
@@ -1109,8 +1110,8 @@ START_TEST(suspect_recovered_and_release_across_server_restart) {
   ck_assert_int_eq(atomic_load(&suspect_events), 1);
 
   /* Released while the server is down: not held at once, deleted once back. */
-  ck_assert_int_eq(zkr_lock_release_async(l2, done_cb, &rel), 0);
-  ck_assert(!zkr_lock_held(l2));
+  ck_assert_int_eq(zkr_lock_release_async(l2, -1, done_cb, &rel), 0);
+  ck_assert(!zkr_lock_is_held(l2));
   usleep(300 * 1000); /* the delete fails and is retried meanwhile */
   ck_assert_int_eq(done_calls(&rel), 0);
 
@@ -1120,7 +1121,7 @@ START_TEST(suspect_recovered_and_release_across_server_restart) {
     usleep(1000);
   ck_assert_int_eq(atomic_load(&recovered_events), 1);
   ck_assert_int_eq(atomic_load(&lost_events), 0);
-  ck_assert(zkr_lock_held(l));
+  ck_assert(zkr_lock_is_held(l));
   ck_assert_int_eq(zkr_lock_token(l, &t2), 0);
   ck_assert_int_eq(t1.czxid, t2.czxid);
   ck_assert_int_eq(done_wait(&rel, 15000), 1);
@@ -1132,9 +1133,9 @@ START_TEST(suspect_recovered_and_release_across_server_restart) {
     usleep(1000);
   ck_assert_int_eq(atomic_load(&l3_lost), 1);
   ck_assert_int_eq(atomic_load(&l3_recovered), 0);
-  ck_assert(!zkr_lock_held(l3));
+  ck_assert(!zkr_lock_is_held(l3));
   {
-    zkr__lock_stats_t st;
+    zkr__queue_stats_t st;
     ck_assert_int_eq(zkr__lock_stats(l3, &st), 0);
     ck_assert_int_eq(st.verify_failed, 1);
   }

@@ -590,7 +590,7 @@ START_TEST(waiting_work_ends_when_the_connect_gives_up) {
   ck_assert_int_eq(zkr_election_new(s, "/h4/election", "me", 2, &e), 0);
   ck_assert_int_eq(zkr_session_connect_async(s, dead, 1000, ended_connect, &x), 0);
   ck_assert_int_eq(zkr_lock_acquire_async(l, -1, ended_lock, &x), 0);
-  ck_assert_int_eq(zkr_counter_add_async(c, 1, ended_counter, &x), 0);
+  ck_assert_int_eq(zkr_counter_add_async(c, 1, -1, ended_counter, &x), 0);
   ck_assert_int_eq(zkr_election_start(e), 0);
   ck_assert_int_eq(zkr_election_await_async(e, -1, ended_await, &x), 0);
   deadline = tu_now_ms() + 10000;

@@ -1238,12 +1238,14 @@ static void release_at_exit(zkr_session_t *s, const char *path) {
 
   if (zkr_session_state(s) != ZKR_STATE_CONNECTED)
     left = "not connected to ZooKeeper at exit";
-  else if ((rc = zkr_lock_release_async(g_lock, on_released, NULL)) != 0)
+  else if ((rc = zkr_lock_release_async(g_lock, RELEASE_MS, on_released, NULL)) != 0)
     left = zkr_strerror(rc);
   while (!left) {
     int ev = ev_next(ms_until(until));
     if (ev == EV_RELEASED) {
-      if ((rc = atomic_load(&release_rc)) != 0)
+      if ((rc = atomic_load(&release_rc)) == ZKR_ETIMEDOUT)
+        left = "the server did not confirm the delete in time";
+      else if (rc != 0)
         left = zkr_strerror(rc);
       break;
     }
@@ -1344,7 +1346,7 @@ static int cmd_run(const char *path, char **cmd, int ncmd, int elect) {
    * expires the session (or at once, if the connection comes back in time for
    * the close). */
   if (elect ? zkr_election_epoch(g_election, &(int64_t){0}) == 0
-            : zkr_lock_held(g_lock)) {
+            : zkr_lock_is_held(g_lock)) {
     if (zkr_session_state(s) != ZKR_STATE_CONNECTED)
       warn("%s %s: not connected to ZooKeeper at exit; the %s node goes when the "
            "session expires",

@@ -14,7 +14,7 @@ extern "C" {
 
 /* The one place the version lives; the Makefile reads these three lines. */
 #define ZKR_VERSION_MAJOR 0
-#define ZKR_VERSION_MINOR 1
+#define ZKR_VERSION_MINOR 2
 #define ZKR_VERSION_PATCH 0
 
 /* Compile-time version as one number: 0xMMmmpp. */
@@ -43,7 +43,7 @@ extern "C" {
   X(EDEADLK, -1004, "blocking call made from inside a zkrecipes callback")               \
   X(ECLOSED, -1005, "session is closed")                                                 \
   X(EBUSY, -1006, "object is busy with another operation")                               \
-  X(ENOTHELD, -1007, "not held by this object")                                          \
+  X(ENOTHELD, -1007, "not held (or pending) on this object")                             \
   X(EBADDATA, -1008, "node data is not in the expected format")                          \
   X(EUNKNOWN, -1009, "outcome unknown: the write may or may not have applied")           \
   X(EOVERFLOW, -1010, "value out of range")                                              \

@@ -45,6 +45,8 @@ typedef struct zkr_contender {
   int reader;            /* 1 for a read-lock node (kazoo __rlock__, Curator __READ__) */
   int64_t owner_session; /* ephemeralOwner: the holder's session id, 0 if persistent */
   int64_t czxid;         /* zxid of the node's creation: the fencing token of a grant */
+  int64_t reserved[4];   /* room for fields added later (zero): the array's stride
+                            stays the same */
 } zkr_contender_t;
 
 /*
@@ -56,9 +58,11 @@ typedef struct zkr_contender {
 ZKR_API int zkr_contenders_list(zkr_session_t *s, const char *path, int timeout_ms,
                                 zkr_contender_t **out, int *count);
 
-/* cb receives the array and owns it (free it with zkr_contenders_free). */
+/* cb receives the array and owns it (free it with zkr_contenders_free). With
+ * timeout_ms 0 the listing is sent once if connected (ZKR_ETIMEDOUT if not) and
+ * its replies are awaited; > 0 ends it with ZKR_ETIMEDOUT at the deadline. */
 typedef void (*zkr_contenders_cb)(int rc, zkr_contender_t *list, int count, void *arg);
-ZKR_API int zkr_contenders_list_async(zkr_session_t *s, const char *path,
+ZKR_API int zkr_contenders_list_async(zkr_session_t *s, const char *path, int timeout_ms,
                                       zkr_contenders_cb cb, void *arg);
 
 ZKR_API void zkr_contenders_free(zkr_contender_t *list, int count);

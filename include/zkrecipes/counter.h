@@ -64,9 +64,11 @@ ZKR_API int zkr_counter_new(zkr_session_t *s, const char *path, int encoding,
  * ZKR_EUNKNOWN, the others with ZKR_ECANCELED. NULL is a no-op. */
 ZKR_API void zkr_counter_free(zkr_counter_t *c);
 
-/* Read the value. */
+/* Read the value. Each operation's async form takes the same timeout_ms as its
+ * sync form and ends with it in its callback. */
 ZKR_API int zkr_counter_get(zkr_counter_t *c, int timeout_ms, int64_t *value);
-ZKR_API int zkr_counter_get_async(zkr_counter_t *c, zkr_counter_cb cb, void *arg);
+ZKR_API int zkr_counter_get_async(zkr_counter_t *c, int timeout_ms, zkr_counter_cb cb,
+                                  void *arg);
 
 /*
  * Add delta and return the new value (new_value may be NULL). ZKR_EOVERFLOW if the
@@ -80,20 +82,20 @@ ZKR_API int zkr_counter_get_async(zkr_counter_t *c, zkr_counter_cb cb, void *arg
  */
 ZKR_API int zkr_counter_add(zkr_counter_t *c, int64_t delta, int timeout_ms,
                             int64_t *new_value);
-ZKR_API int zkr_counter_add_async(zkr_counter_t *c, int64_t delta, zkr_counter_cb cb,
-                                  void *arg);
+ZKR_API int zkr_counter_add_async(zkr_counter_t *c, int64_t delta, int timeout_ms,
+                                  zkr_counter_cb cb, void *arg);
 
 /* Set the value, whatever it was. */
 ZKR_API int zkr_counter_set(zkr_counter_t *c, int64_t value, int timeout_ms);
-ZKR_API int zkr_counter_set_async(zkr_counter_t *c, int64_t value, zkr_counter_cb cb,
-                                  void *arg);
+ZKR_API int zkr_counter_set_async(zkr_counter_t *c, int64_t value, int timeout_ms,
+                                  zkr_counter_cb cb, void *arg);
 
 /* Set to value only if the counter is expected now; ZKR_EMISMATCH otherwise, with
  * the current value in *current (may be NULL). */
 ZKR_API int zkr_counter_cas(zkr_counter_t *c, int64_t expected, int64_t value,
                             int timeout_ms, int64_t *current);
 ZKR_API int zkr_counter_cas_async(zkr_counter_t *c, int64_t expected, int64_t value,
-                                  zkr_counter_cb cb, void *arg);
+                                  int timeout_ms, zkr_counter_cb cb, void *arg);
 
 /* One change listener per counter (NULL removes it). It stays armed across
  * reconnects and session expiry; the first call reports the value when armed. */

@@ -62,15 +62,17 @@ ZKR_API int zkr_election_set_rejoin(zkr_election_t *e, int on);
  * ZKR_EBUSY if already joined. */
 ZKR_API int zkr_election_start(zkr_election_t *e);
 
-/* Leave, as leader or while waiting (NOT_LEADER if it led); with rejoin, join again
- * at the back of the queue. ZKR_EINVAL if not joined. */
+/* Leave, as leader or while waiting (NOT_LEADER if it led): pending awaits end
+ * with ZKR_ECANCELED; with rejoin, join again at the back of the queue.
+ * ZKR_ENOTHELD if not joined. */
 ZKR_API int zkr_election_resign(zkr_election_t *e, int rejoin);
 
 /* 1 while this candidate leads (not SUSPECT), else 0. */
 ZKR_API int zkr_election_is_leader(zkr_election_t *e);
 
 /* Wait until this candidate leads: 0 with *epoch (may be NULL), ZKR_ETIMEDOUT,
- * ZKR_EINVAL if not joined, ZKR_ECANCELED if it resigned or was freed meanwhile.
+ * ZKR_ENOTHELD if not joined, ZKR_ECANCELED if it resigned (with or without
+ * rejoin), lost its place without rejoin, or was freed meanwhile.
  * timeout_ms 0 tries once: it waits only until this candidate's place in the
  * queue is known (a just-started candidate alone in the election leads), and
  * ends with ZKR_ETIMEDOUT when another candidate is ahead or the session is not

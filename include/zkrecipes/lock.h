@@ -86,7 +86,7 @@ ZKR_API int zkr_lock_acquire_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb
                                    void *arg);
 
 /* Cancel a pending acquire: its callback runs with ZKR_ECANCELED before this
- * returns and its node is removed. ZKR_EINVAL if no acquire is pending. */
+ * returns and its node is removed. ZKR_ENOTHELD if no acquire is pending. */
 ZKR_API int zkr_lock_cancel(zkr_lock_t *l);
 
 /*
@@ -99,10 +99,14 @@ ZKR_API int zkr_lock_cancel(zkr_lock_t *l);
  * held.
  */
 ZKR_API int zkr_lock_release(zkr_lock_t *l, int timeout_ms);
-ZKR_API int zkr_lock_release_async(zkr_lock_t *l, zkr_lock_cb cb, void *arg);
+/* The async form: cb (may be NULL) runs once with the delete's outcome, or with
+ * ZKR_ETIMEDOUT at the deadline while the delete goes on; with timeout_ms 0 (or
+ * cb NULL) once the delete is on its way. */
+ZKR_API int zkr_lock_release_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb,
+                                   void *arg);
 
 /* 1 if this object holds the lock, else 0. */
-ZKR_API int zkr_lock_held(zkr_lock_t *l);
+ZKR_API int zkr_lock_is_held(zkr_lock_t *l);
 
 /* Number of holds (0 when not held). */
 ZKR_API int zkr_lock_hold_count(zkr_lock_t *l);

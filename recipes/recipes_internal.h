@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * recipes/recipes_internal.h - what the recipes give the tests, benchmarks and
+ * the fault suite (statistics and test hooks). Not installed; not for the core.
+ */
+#ifndef ZKR_RECIPES_INTERNAL_H
+#define ZKR_RECIPES_INTERNAL_H
+
+#include "queue.h"
+
+/* The queue statistics of a lock or of a candidate. */
+ZKR__HIDDEN int zkr__lock_stats(zkr_lock_t *l, zkr__queue_stats_t *out);
+ZKR__HIDDEN int zkr__election_stats(zkr_election_t *e, zkr__queue_stats_t *out);
+/* Awaits of a candidate still pending (tests). */
+ZKR__HIDDEN int zkr__election_awaiting(zkr_election_t *e);
+
+typedef struct zkr__counter_stats {
+  uint64_t reads, writes;
+  uint64_t conflicts;            /* writes that lost to another writer */
+  uint64_t ambiguous;            /* writes whose reply was lost */
+  uint64_t resolved_applied;     /* ... found applied by their marker */
+  uint64_t resolved_not_applied; /* ... found not applied, written again */
+  uint64_t unknown;              /* operations ended with ZKR_EUNKNOWN */
+  uint64_t cache_dropped;        /* the cache was emptied: P changed behind us */
+  uint64_t incarnation_races;    /* a write landed on a node re-created just before */
+  int64_t write_rtt_us;          /* the running write round-trip estimate (backoff) */
+} zkr__counter_stats_t;
+ZKR__HIDDEN int zkr__counter_stats(zkr_counter_t *c, zkr__counter_stats_t *out);
+
+#endif /* ZKR_RECIPES_INTERNAL_H */
