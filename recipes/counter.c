@@ -7,17 +7,18 @@
  *                           (4 bytes); empty or missing reads as 0. Parents are
  *                           CONTAINER nodes.
  *   P.zkr-markers/          CONTAINER, a sibling readers of P never look at
- *   P.zkr-markers/<guid>-N  EPHEMERAL, empty: "this object's write number N applied"
+ *   P.zkr-markers/<guid>    EPHEMERAL, one per counter object; data = the number
+ *                           (8 bytes, big-endian) of its last write that applied
  *
  * Algorithm: every write is one zoo_multi of
  *   setData(P, v', version)   (create(P, v') when P is missing)
- *   create(marker N)          (this operation's marker)
- *   delete(marker N-1)        (this object's previous marker, if any)
- * so each object keeps at most one marker, and the marker of a write exists iff
- * the write applied (while the session lives: markers are ephemeral). After a
- * lost reply (ZCONNECTIONLOSS/ZOPERATIONTIMEOUT) the marker is looked up once
- * the connection is back: present = applied, absent = not applied (then the write
- * is simply made again). If the session expires first, the outcome is
+ *   setData(marker, N)        (create(marker, N) for the object's first write on
+ *                              a session)
+ * so the marker says N exactly when write N applied (while the session lives:
+ * the marker is ephemeral), and a write costs two small operations in one
+ * transaction. After a lost reply (ZCONNECTIONLOSS/ZOPERATIONTIMEOUT) the marker
+ * is read once the connection is back: N = applied, anything else (an earlier
+ * number, or no marker) = not applied (then the write is simply made again). If the session expires first, the outcome is
  * ZKR_EUNKNOWN: never a guess, never a silent retry.
  *
  * Round trips: the value, version and czxid of the last reply are kept (the
@@ -67,8 +68,7 @@
 #include <string.h>
 
 #define MARKER_SUFFIX     ".zkr-markers"
-#define MARKER_NAME_MAX   128
-#define MARKER_PATH_MAX   (ZKR__PATH_MAX + MARKER_NAME_MAX)
+#define MARKER_PATH_MAX   (ZKR__PATH_MAX + 64)
 #define MAX_PARENT_ROUNDS 8
 /* Keep pipelining reads this many writes after a conflict. */
 #define CONTENDED_WRITES 64
@@ -113,14 +113,13 @@ typedef struct counter_op {
   int conflicts;
   int parent_rounds;
   int64_t newval;
-  char marker[MARKER_NAME_MAX]; /* the marker of the write in flight or resolved */
-  uint64_t wgen;                /* session generation of that write */
+  uint64_t seq;  /* the number of the write in flight or being resolved */
+  uint64_t wgen; /* session generation of that write */
 } counter_op_t;
 
 /* A write in flight: what its reply needs. */
 typedef struct write_req {
   zkr__req_t base;
-  char marker[MARKER_NAME_MAX];   /* to clean up after a stale reply */
   struct Stat stat;               /* setData's result */
   char paths[2][MARKER_PATH_MAX]; /* room for the two created paths */
 } write_req_t;
@@ -146,9 +145,10 @@ struct zkr_counter {
   bool w_set;          /* the data watch guarding the cache is set or being set */
   anchor_t *anchor;    /* what that watch holds; see anchor_t */
   uint32_t w_tok;      /* token of that watch */
-  char prev_marker[MARKER_NAME_MAX]; /* this object's marker that exists, "" if none */
-  uint64_t prev_gen;                 /* session generation of prev_marker */
-  uint64_t mseq;
+  char mpath[MARKER_PATH_MAX]; /* this object's marker */
+  bool marker_live;            /* it exists, made on session generation marker_gen */
+  uint64_t marker_gen;
+  uint64_t mseq; /* number of the last write sent */
   int contended;   /* writes left that get a pipelined read */
   int64_t lat_us;  /* running estimate of a write round trip */
   int64_t sent_us; /* when the write in flight was sent */
@@ -216,8 +216,9 @@ static uint64_t rnd(zkr_counter_t *c) {
   return c->rng;
 }
 
-static void marker_path(zkr_counter_t *c, const char *marker, char *out) {
-  snprintf(out, MARKER_PATH_MAX, "%s/%s", c->mdir, marker);
+static void encode_seq(uint64_t seq, char *buf) {
+  for (int i = 7; i >= 0; i--, seq >>= 8)
+    buf[i] = (char)(seq & 0xff);
 }
 
 static int start_op(zkr_counter_t *c, zkr__fx_t *fx);
@@ -317,42 +318,38 @@ fail:
 /* The write of the head operation: one multi, maybe a read pipelined behind. */
 static int send_write(zkr_counter_t *c) {
   counter_op_t *op = c->head;
-  zoo_op_t ops[3];
-  char val[8], mpath[MARKER_PATH_MAX], ppath[MARKER_PATH_MAX];
-  int nops = 2, rc;
+  zoo_op_t ops[2];
+  char val[8], seq[8];
+  int rc;
   write_req_t *w;
   zkr__send_t x;
-  uint64_t gen = c->prev_marker[0] ? c->prev_gen : 0;
 
   encode(c->enc, op->newval, val);
-  snprintf(op->marker, sizeof(op->marker), "%s-%llu", c->guid,
-           (unsigned long long)++c->mseq);
-  marker_path(c, op->marker, mpath);
+  op->seq = ++c->mseq;
+  encode_seq(op->seq, seq);
   c->write_tok = zkr__obj_token(&c->o);
-  if ((rc = zkr__send_begin(&x, &c->o, gen, ZKR__K_MULTI, on_written, c->write_tok,
-                            sizeof(write_req_t))) != 0)
+  /* Setting the marker needs the session that made it. */
+  if ((rc = zkr__send_begin(&x, &c->o, c->marker_live ? c->marker_gen : 0, ZKR__K_MULTI,
+                            on_written, c->write_tok, sizeof(write_req_t))) != 0)
     return rc;
   w = (write_req_t *)x.rq;
-  snprintf(w->marker, sizeof(w->marker), "%s", op->marker);
   if (c->missing)
     zoo_create_op_init(&ops[0], c->path, val, c->enc, zkr_session_acl(c->o.s), 0,
                        w->paths[0], (int)sizeof(w->paths[0]));
   else
     zoo_set_op_init(&ops[0], c->path, val, c->enc, c->cache_ver, &w->stat);
-  zoo_create_op_init(&ops[1], mpath, NULL, -1, zkr_session_acl(c->o.s), ZOO_EPHEMERAL,
-                     w->paths[1], (int)sizeof(w->paths[1]));
-  if (c->prev_marker[0]) {
-    marker_path(c, c->prev_marker, ppath);
-    zoo_delete_op_init(&ops[2], ppath, -1);
-    nops = 3;
-  }
-  if ((rc = zkr__send_results(&x, nops)) != 0)
+  if (c->marker_live)
+    zoo_set_op_init(&ops[1], c->mpath, seq, 8, -1, NULL);
+  else
+    zoo_create_op_init(&ops[1], c->mpath, seq, 8, zkr_session_acl(c->o.s), ZOO_EPHEMERAL,
+                       w->paths[1], (int)sizeof(w->paths[1]));
+  if ((rc = zkr__send_results(&x, 2)) != 0)
     return zkr__send_end(&x, rc);
   op->wgen = x.c.gen;
   c->stats.writes++;
   c->sent_us = zkr__now_ns() / 1000;
-  if ((rc = zkr__send_end(
-           &x, zoo_amulti(x.c.zh, nops, ops, x.c.results, zkr__cb_void, x.c.op))) != 0)
+  if ((rc = zkr__send_end(&x, zoo_amulti(x.c.zh, 2, ops, x.c.results, zkr__cb_void,
+                                         x.c.op))) != 0)
     return rc;
   c->phase = PH_WRITE;
   c->read_tok = 0;
@@ -368,17 +365,15 @@ static int send_write(zkr_counter_t *c) {
 }
 
 static int send_check(zkr_counter_t *c) {
-  char mpath[MARKER_PATH_MAX];
   zkr__send_t x;
   int rc;
 
-  marker_path(c, c->head->marker, mpath);
   c->check_tok = zkr__obj_token(&c->o);
-  /* Only on the session that made the write: a marker is ephemeral. */
-  if ((rc = zkr__send_begin(&x, &c->o, c->head->wgen, ZKR__K_EXISTS, on_checked,
-                            c->check_tok, 0)) != 0)
+  /* Only on the session that made the write: the marker is ephemeral. */
+  if ((rc = zkr__send_begin(&x, &c->o, c->head->wgen, ZKR__K_GET, on_checked, c->check_tok,
+                            0)) != 0)
     return rc;
-  return zkr__send_end(&x, zoo_aexists(x.c.zh, mpath, 0, zkr__cb_stat, x.c.op));
+  return zkr__send_end(&x, zoo_aget(x.c.zh, c->mpath, 0, zkr__cb_data, x.c.op));
 }
 
 /* ---- the head operation's steps (mu held) ---- */
@@ -493,20 +488,11 @@ static void on_resume(zkr__obj_t *o, zkr__fx_t *fx) {
 }
 
 /* The head's write will not be resolved (deadline, or it may not wait):
- * ZKR_EUNKNOWN. If it applied, it deleted our previous marker and made its own;
- * the janitor removes whichever exists (after the write, in session order), so
- * the object keeps no marker, and the cache is not trusted any more. */
+ * ZKR_EUNKNOWN. The cache is not trusted any more; the marker carries on (the
+ * next write's number is higher, whatever this one did). */
 static void end_unknown(zkr_counter_t *c, zkr__fx_t *fx) {
-  char p[MARKER_PATH_MAX];
   c->stats.unknown++;
   c->cache_valid = false;
-  if (c->prev_marker[0]) {
-    marker_path(c, c->prev_marker, p);
-    zkr__janitor_delete(c->o.s, c->prev_gen, p, NULL, NULL);
-    c->prev_marker[0] = '\0';
-  }
-  marker_path(c, c->head->marker, p);
-  zkr__janitor_delete(c->o.s, c->head->wgen, p, NULL, NULL);
   finish(c, ZKR_EUNKNOWN, 0, fx);
 }
 
@@ -681,8 +667,8 @@ static int failed_op(const zkr__reply_t *r, int *err) {
 
 static void write_applied(zkr_counter_t *c, write_req_t *w, zkr__fx_t *fx) {
   counter_op_t *op = c->head;
-  snprintf(c->prev_marker, sizeof(c->prev_marker), "%s", op->marker);
-  c->prev_gen = w->base.gen;
+  c->marker_live = true;
+  c->marker_gen = w->base.gen;
   c->cache_valid = true;
   if (c->missing) {
     c->cache_ver = 0;
@@ -724,7 +710,8 @@ static void write_lost_reply(zkr_counter_t *c, write_req_t *w, zkr__fx_t *fx) {
   }
 }
 
-static void write_refused(zkr_counter_t *c, const zkr__reply_t *r, zkr__fx_t *fx) {
+static void write_refused(zkr_counter_t *c, write_req_t *w, const zkr__reply_t *r,
+                          zkr__fx_t *fx) {
   counter_op_t *op = c->head;
   int err = ZKR_ESYSTEM, i = failed_op(r, &err), rc;
 
@@ -757,11 +744,14 @@ static void write_refused(zkr_counter_t *c, const zkr__reply_t *r, zkr__fx_t *fx
       finish(c, rc, 0, fx);
     else
       proceed(c, fx);
-  } else if (i == 2 && err == ZNONODE) {
-    c->prev_marker[0] = '\0'; /* our old marker is gone (its session ended) */
+  } else if (i == 1 && (err == ZNONODE || err == ZNODEEXISTS)) {
+    /* The marker is not where we thought (gone with its session, or made by a
+     * write we stopped waiting for): create it, or set it, next time. */
+    c->marker_live = err == ZNODEEXISTS;
+    c->marker_gen = w->base.gen;
     proceed(c, fx);
   } else if (zkr__rc_class(err) == ZKR__RC_SESSION) {
-    c->prev_marker[0] = '\0';
+    c->marker_live = false;
     trouble(c, err, fx); /* never sent: safe to write again on the new session */
   } else {
     finish(c, err, 0, fx);
@@ -774,11 +764,9 @@ static void on_written(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
   write_req_t *w = (write_req_t *)rq;
 
   if (!c->head || rq->tok != c->write_tok || o->freed) {
-    if (rc == ZOK || zkr__rc_class(rc) == ZKR__RC_CONN) {
-      /* A write nobody waits for any more may have left a marker. */
-      char p[MARKER_PATH_MAX];
-      marker_path(c, w->marker, p);
-      zkr__janitor_delete(o->s, rq->gen, p, NULL, NULL);
+    if (rc == ZOK && !c->marker_live) { /* a write nobody waits for made the marker */
+      c->marker_live = true;
+      c->marker_gen = rq->gen;
     }
     return;
   }
@@ -800,7 +788,7 @@ static void on_written(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
     c->stats.unknown++;
     finish(c, ZKR_EUNKNOWN, 0, fx);
   } else {
-    write_refused(c, r, fx);
+    write_refused(c, w, r, fx);
   }
 }
 
@@ -809,15 +797,22 @@ static void on_checked(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
   zkr_counter_t *c = COUNTER(o);
   counter_op_t *op = c->head;
 
-  (void)r;
   if (!op || rq->tok != c->check_tok || c->phase != PH_RESOLVE)
     return;
   c->check_tok = 0;
+  if (rc == ZOK && r->data_len == 8 && r->data) {
+    uint64_t seq = 0;
+    for (int k = 0; k < 8; k++)
+      seq = (seq << 8) | (unsigned char)r->data[k];
+    c->marker_live = true;
+    c->marker_gen = op->wgen;
+    rc = seq == op->seq ? ZOK : ZNONODE;
+  } else if (rc == ZOK) {
+    rc = ZKR_EBADDATA; /* not a marker of ours */
+  }
   if (rc == ZOK) {
     /* Applied, exactly once. Its version is unknown: read before the next write. */
     c->stats.resolved_applied++;
-    snprintf(c->prev_marker, sizeof(c->prev_marker), "%s", op->marker);
-    c->prev_gen = op->wgen;
     c->cache_valid = false;
     finish(c, 0, op->newval, fx);
   } else if (rc == ZNONODE) {
@@ -916,8 +911,8 @@ static void on_session(zkr__obj_t *o, int event, zkr__fx_t *fx) {
   zkr__nodewatch_on_session(&c->nw, event);
   switch (event) {
   case ZKR_SESSION_LOST:
-    /* Markers and watches went with the session. */
-    c->prev_marker[0] = '\0';
+    /* The marker and the watches went with the session. */
+    c->marker_live = false;
     c->cache_valid = c->w_set = false;
     if (c->head && c->phase == PH_RESOLVE) {
       c->stats.unknown++;
@@ -1007,7 +1002,10 @@ int zkr_counter_new(zkr_session_t *s, const char *path, int encoding,
   memcpy(c->mdir, path, n);
   memcpy(c->mdir + n, MARKER_SUFFIX, sizeof(MARKER_SUFFIX));
   zkr__nodewatch_init(&c->nw, &c->o, c->path, on_node);
-  if ((rc = set_identity(c)) != 0 || (rc = zkr__obj_listen(&c->o)) != 0)
+  if ((rc = set_identity(c)) != 0)
+    goto fail;
+  snprintf(c->mpath, sizeof(c->mpath), "%s/%s", c->mdir, c->guid);
+  if ((rc = zkr__obj_listen(&c->o)) != 0)
     goto fail;
   *out = c;
   return 0;
@@ -1190,12 +1188,12 @@ void zkr_counter_free(zkr_counter_t *c) {
   end_all(c, ZKR_ECANCELED, &fx);
   c->o.lfn = NULL;
   zkr__nodewatch_stop(&c->nw);
-  if (c->prev_marker[0]) {
-    char p[MARKER_PATH_MAX];
-    marker_path(c, c->prev_marker, p);
-    zkr__janitor_delete(c->o.s, c->prev_gen, p, NULL, NULL);
-    c->prev_marker[0] = '\0';
-  }
+  /* The marker goes now rather than with the session (a write whose outcome was
+   * left unknown may have made it: then on the current session). */
+  if (c->marker_live || c->mseq)
+    zkr__janitor_delete(c->o.s, c->marker_live ? c->marker_gen : zkr__session_gen(c->o.s),
+                        c->mpath, NULL, NULL);
+  c->marker_live = false;
   /* A cache watch still set fires into nothing from now on (and lets go of the
    * anchor, not of the counter). */
   c->anchor->c = NULL;

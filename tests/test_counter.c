@@ -214,9 +214,9 @@ static int counter_hook_locked(zkr_session_t *s, int kind, int rc) {
     ck_assert_int_eq(zoo_set(hk.set_zh, hk.set_path, b, 8, -1), ZOK);
     hk.set_zh = NULL;
   }
-  if (hk.expire_on_check && kind == ZKR__K_EXISTS && hk.fired == 1) {
+  if (hk.expire_on_check && kind == ZKR__K_GET && hk.fired == 1) {
     /* The write's reply was lost; now the session ends before the marker is
-     * looked up. */
+     * read. */
     hk.fired = 2;
     tu_expire(s, tu_hosts()); /* on s's completion thread: it does not wait for s */
     return ZCONNECTIONLOSS;
