@@ -18,27 +18,25 @@
  * the marker is ephemeral), and a write costs two small operations in one
  * transaction. After a lost reply (ZCONNECTIONLOSS/ZOPERATIONTIMEOUT) the marker
  * is read once the connection is back: N = applied, anything else (an earlier
- * number, or no marker) = not applied (then the write is simply made again). If the session expires first, the outcome is
- * ZKR_EUNKNOWN: never a guess, never a silent retry.
+ * number, or no marker) = not applied (then the write is simply made again). If
+ * the session expires first, the outcome is ZKR_EUNKNOWN: never a guess, never a
+ * silent retry.
  *
  * Round trips: the value, version and czxid of the last reply are kept (the
  * cache), so an uncontended add is one write round trip. The cache is tied to
  * the node's incarnation: versions restart at 0 when P is deleted and created
  * again, so a version from an earlier incarnation could pass on a new one and
- * write a value computed from the old node (a lost update). A data watch on P
- * (set by our reads, or by an exists sent after each write) is kept while the
- * cache is valid; any notification we cannot attribute to our own write in
- * flight, a watch that could not be set, or a stat whose czxid or version
- * differs from the cache, empties the cache, and the next write reads first.
+ * write a value computed from the old node (a lost update). A child watch on P
+ * guards the cache (lib/guard.c): it fires when P is deleted but not on setData,
+ * so one watch, set by the read that precedes the first write and shared by
+ * every counter object of the session on P, serves every write that follows. A
+ * cache of another incarnation than the one the watch is set on, a watch that
+ * fired or could not be set, empties the cache, and the next write reads first.
  * What remains: ZooKeeper has no check on czxid, so a delete and re-create that
- * both land within about one round trip before our write (after our last reply
- * or exists, before its notification reaches us) cannot be seen in time; that is
- * the same window a plain getData + versioned setData has, between the two.
- * Should it happen, the write's reply shows another czxid and it is logged.
- * A watch stays registered in the client until it fires: one set for a write
- * outlives its object until P next changes, holding only a small anchor (see
- * anchor_t), and a get sets none, so objects made and freed around a quiet node
- * do not pile watches up.
+ * both land within about one round trip before our write (before the watch's
+ * notification reaches us) cannot be seen in time; that is the same window a
+ * plain getData + versioned setData has, between the two. Should it happen, the
+ * write's reply shows another czxid and it is logged. A get sets no watch.
  * After conflicts ("contended"), a
  * getData is pipelined right behind each write, so a losing write already has the
  * fresh value and version; the loser then waits a random part of a window that
@@ -57,6 +55,7 @@
  * callback context (dispatch mutex, then c->o.mu); user callbacks run after it
  * is released (the object base's effects).
  */
+#include "guard.h"
 #include "nodewatch.h"
 #include "object.h"
 #include "recipes_internal.h"
@@ -84,20 +83,6 @@ enum {
                  reconnect is awaited */
   PH_WAIT     /* waiting for the connection or a new session (o.wait) */
 };
-
-/* The counter as the cache watch sees it. A watch stays registered in the
- * client until it fires, however long that takes, so it must not keep the
- * counter alive: it holds this anchor instead, whose c is cleared (in callback
- * context) when the counter is freed. */
-typedef struct anchor {
-  _Atomic int refs;
-  zkr_counter_t *c; /* NULL once the counter is freed; read in callback context */
-} anchor_t;
-
-typedef struct cache_watch {
-  anchor_t *a; /* holds a reference */
-  uint32_t tok;
-} cache_watch_t;
 
 /* One operation, queued on the counter. */
 typedef struct counter_op {
@@ -142,9 +127,8 @@ struct zkr_counter {
   int64_t cache_val;
   int32_t cache_ver;
   int64_t cache_czxid; /* P's incarnation; 0 when not known yet (after a create) */
-  bool w_set;          /* the data watch guarding the cache is set or being set */
-  anchor_t *anchor;    /* what that watch holds; see anchor_t */
-  uint32_t w_tok;      /* token of that watch */
+  zkr__guard_t *guard; /* the child watch on P guarding the cache (shared) */
+  zkr__guard_sub_t *gsub;
   char mpath[MARKER_PATH_MAX]; /* this object's marker */
   bool marker_live;            /* it exists, made on session generation marker_gen */
   uint64_t marker_gen;
@@ -157,11 +141,6 @@ struct zkr_counter {
 };
 
 #define COUNTER(o) ((zkr_counter_t *)(o))
-
-static void anchor_unref(anchor_t *a) {
-  if (atomic_fetch_sub(&a->refs, 1) == 1)
-    free(a);
-}
 
 /* ---- encoding ---- */
 
@@ -234,85 +213,49 @@ static void on_written(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
                        zkr__fx_t *fx);
 static void on_checked(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
                        zkr__fx_t *fx);
-static void on_armed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
-                     zkr__fx_t *fx);
 static void on_parent(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
                       zkr__fx_t *fx);
-static void on_cache_watch(void *ctx, int rc, const zkr__reply_t *rep);
 
 /* ---- requests (mu held) ---- */
 
-/* Ask for the cache watch with the call (none was set). Its context is freed by
- * on_cache_watch, which runs exactly once if the call is made. */
-static cache_watch_t *want_cache_watch(zkr_counter_t *c, zkr__call_t *call) {
-  cache_watch_t *w = malloc(sizeof(*w));
-  if (!w)
-    return NULL;
-  w->a = c->anchor;
-  w->tok = zkr__obj_token(&c->o);
-  atomic_fetch_add(&w->a->refs, 1);
-  if (zkr__call_watch(call, on_cache_watch, w) != 0) {
-    anchor_unref(w->a);
-    free(w);
-    return NULL;
-  }
-  c->w_tok = w->tok;
-  c->w_set = true;
-  return w;
-}
-
-/* The call was refused: the cache watch will never run. */
-static void drop_cache_watch(zkr_counter_t *c, cache_watch_t *w) {
-  c->w_set = false;
-  anchor_unref(w->a);
-  free(w);
-}
-
-/* A read of P; for a write to come, it also sets the cache watch when none is
- * set or being set (a get alone sets none: a watch outlives the object that set
- * it until P changes, and a get loop on a quiet node must not pile them up). */
+/* A read of P. For a write to come it makes sure the guard's watch is set or on
+ * its way, ahead of the read (a get alone sets none). */
 static int send_read(zkr_counter_t *c, zkr__step_fn step, uint32_t tok, uint64_t gen) {
-  cache_watch_t *w = NULL;
   zkr__send_t x;
   int rc;
 
+  if (c->head && c->head->kind != OP_GET)
+    zkr__guard_arm(c->guard);
   if ((rc = zkr__send_begin(&x, &c->o, gen, ZKR__K_GET, step, tok, 0)) != 0)
     return rc;
   c->stats.reads++;
-  if (!c->w_set && c->head && c->head->kind != OP_GET)
-    w = want_cache_watch(c, &x.c);
-  rc = w ? zoo_awget(x.c.zh, c->path, zkr__watcher, x.c.watch, zkr__cb_data, x.c.op)
-         : zoo_aget(x.c.zh, c->path, 0, zkr__cb_data, x.c.op);
-  if ((rc = zkr__send_end(&x, rc)) != 0 && w)
-    drop_cache_watch(c, w);
-  return rc;
+  return zkr__send_end(&x, zoo_aget(x.c.zh, c->path, 0, zkr__cb_data, x.c.op));
 }
 
-/* The cache is valid and nothing guards it: set the watch with an exists (its
- * reply also tells whether P changed since the reply the cache came from). */
-static void arm_cache_watch(zkr_counter_t *c) {
-  cache_watch_t *w;
-  zkr__send_t x;
+/* May a write use the cache? A missing P needs no guard (the next write is a
+ * create, which fails if anyone made P meanwhile); otherwise the guard's watch
+ * must be set on the cache's incarnation, or be on its way (then it is ahead of
+ * the write in session order). A cache made by our own create learns its czxid
+ * from the guard. Anything else empties the cache and sets the watch again. */
+static bool cache_guarded(zkr_counter_t *c) {
+  int64_t gz = 0;
+  int st;
 
-  /* A missing P needs no guard: the next write is a create, which fails if
-   * anyone made P meanwhile. */
-  if (!c->cache_valid || c->missing || c->w_set || c->o.freed || c->stopped)
-    return;
-  if (zkr__send_begin(&x, &c->o, 0, ZKR__K_WATCH, on_armed, 0, 0) != 0)
-    goto fail;
-  if (!(w = want_cache_watch(c, &x.c))) {
-    zkr__send_end(&x, ZKR_ENOMEM);
-    goto fail;
+  if (!c->cache_valid)
+    return false;
+  if (c->missing)
+    return true;
+  st = zkr__guard_state(c->guard, c->cache_czxid, &gz);
+  if (st == 1) {
+    if (!c->cache_czxid)
+      c->cache_czxid = gz;
+    return true;
   }
-  x.rq->tok = c->w_tok;
-  if (zkr__send_end(&x, zoo_awexists(x.c.zh, c->path, zkr__watcher, x.c.watch,
-                                     zkr__cb_stat, x.c.op)) != 0) {
-    drop_cache_watch(c, w);
-    goto fail;
-  }
-  return;
-fail:
-  c->cache_valid = false; /* unguarded: the next write reads first */
+  if (st == 0 && gz == 0)
+    return true; /* being set */
+  c->cache_valid = false;
+  c->stats.cache_dropped++;
+  return false;
 }
 
 /* The write of the head operation: one multi, maybe a read pipelined behind. */
@@ -446,7 +389,7 @@ static void proceed(zkr_counter_t *c, zkr__fx_t *fx) {
 
   if (!op)
     return;
-  if (op->kind == OP_GET || !c->cache_valid) {
+  if (op->kind == OP_GET || !cache_guarded(c)) {
     c->read_tok = zkr__obj_token(&c->o);
     c->phase = PH_READ;
     if ((rc = send_read(c, on_read, c->read_tok, 0)) != 0)
@@ -599,13 +542,15 @@ static void take_read(zkr_counter_t *c, int rc, const zkr__reply_t *r, zkr__fx_t
       finish(c, ZKR_EBADDATA, 0, fx);
       return;
     }
-    /* Unguarded (a get sets no watch), the value may serve a write only after
-     * a fresh read. */
-    c->cache_valid = op->kind != OP_GET || c->w_set;
+    c->cache_valid = true;
     c->missing = false;
     c->cache_val = v;
     c->cache_ver = r->stat ? r->stat->version : 0;
     c->cache_czxid = r->stat ? r->stat->czxid : 0;
+    /* A get sets no watch: unguarded, the value serves a write only after a
+     * fresh read. */
+    if (op->kind == OP_GET && zkr__guard_state(c->guard, c->cache_czxid, NULL) != 1)
+      c->cache_valid = false;
   } else if (rc == ZNONODE) {
     c->cache_valid = c->missing = true;
     c->cache_val = 0;
@@ -689,7 +634,6 @@ static void write_applied(zkr_counter_t *c, write_req_t *w, zkr__fx_t *fx) {
   }
   c->missing = false;
   c->cache_val = op->newval;
-  arm_cache_watch(c); /* our write fired the watch that was set */
   finish(c, 0, op->newval, fx);
 }
 
@@ -837,46 +781,16 @@ static void on_parent(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
   (void)o, (void)rq, (void)rc, (void)r, (void)fx; /* the write's retry decides */
 }
 
-/* The exists that set the cache watch. */
-static void on_armed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
-                     zkr__fx_t *fx) {
-  zkr_counter_t *c = COUNTER(o);
-  (void)fx;
-  if (rq->tok != c->w_tok || !c->cache_valid)
-    return;
-  /* The watch is set (exists sets it on ZOK and ZNONODE). The cache holds only
-   * if P is still the node, at the version, the cache came from. */
-  if (rc == ZOK && r->stat && !c->missing && r->stat->version == c->cache_ver &&
-      (!c->cache_czxid || r->stat->czxid == c->cache_czxid)) {
-    c->cache_czxid = r->stat->czxid;
-  } else {
+/* The guard's watch ended (P deleted, its children changed, or the handle
+ * closed): the cache is not guarded any more. Callback context. */
+static void on_guard(void *ctx) {
+  zkr_counter_t *c = ctx;
+  pthread_mutex_lock(&c->o.mu);
+  if (c->cache_valid && !c->missing) {
     c->cache_valid = false;
     c->stats.cache_dropped++;
   }
-}
-
-/* The cache watch fired (rc 0), was not set, or its handle closed. */
-static void on_cache_watch(void *ctx, int rc, const zkr__reply_t *rep) {
-  cache_watch_t *w = ctx;
-  zkr_counter_t *c = w->a->c; /* callback context: free cannot clear it now */
-
-  (void)rep;
-  if (c) {
-    pthread_mutex_lock(&c->o.mu);
-    if (w->tok == c->w_tok) {
-      c->w_set = false;
-      /* P changed, or the watch is gone. A write of ours in flight explains a
-       * change (its reply, which comes next, decides); anything else empties
-       * the cache. */
-      if (!(rc == ZOK && c->phase == PH_WRITE) && c->cache_valid) {
-        c->cache_valid = false;
-        c->stats.cache_dropped++;
-      }
-    }
-    pthread_mutex_unlock(&c->o.mu);
-  }
-  anchor_unref(w->a);
-  free(w);
+  pthread_mutex_unlock(&c->o.mu);
 }
 
 /* The change listener's news. */
@@ -913,7 +827,7 @@ static void on_session(zkr__obj_t *o, int event, zkr__fx_t *fx) {
   case ZKR_SESSION_LOST:
     /* The marker and the watches went with the session. */
     c->marker_live = false;
-    c->cache_valid = c->w_set = false;
+    c->cache_valid = false;
     if (c->head && c->phase == PH_RESOLVE) {
       c->stats.unknown++;
       finish(c, ZKR_EUNKNOWN, 0, fx);
@@ -945,8 +859,7 @@ static void destroy(zkr__obj_t *o) {
     c->head = op->next;
     free(op);
   }
-  if (c->anchor) /* never freed through zkr_counter_free (a failed new) */
-    anchor_unref(c->anchor);
+  zkr__guard_put(c->guard); /* unsubscribed by zkr_counter_free (or never) */
   free(c->path);
   free(c->mdir);
   zkr__obj_fini(o);
@@ -993,20 +906,29 @@ int zkr_counter_new(zkr_session_t *s, const char *path, int encoding,
     return ZKR_ENOMEM;
   c->enc = encoding;
   if (!(c->path = strdup(path)) || !(c->mdir = malloc(n + sizeof(MARKER_SUFFIX))) ||
-      !(c->anchor = malloc(sizeof(*c->anchor)))) {
+      !(c->guard = zkr__guard_get(s, path))) {
     rc = ZKR_ENOMEM;
     goto fail;
   }
-  atomic_init(&c->anchor->refs, 1); /* the counter's, until zkr_counter_free */
-  c->anchor->c = c;
   memcpy(c->mdir, path, n);
   memcpy(c->mdir + n, MARKER_SUFFIX, sizeof(MARKER_SUFFIX));
   zkr__nodewatch_init(&c->nw, &c->o, c->path, on_node);
   if ((rc = set_identity(c)) != 0)
     goto fail;
   snprintf(c->mpath, sizeof(c->mpath), "%s/%s", c->mdir, c->guid);
-  if ((rc = zkr__obj_listen(&c->o)) != 0)
+  zkr__dispatch_enter(s); /* subscribers change in callback context only */
+  c->gsub = zkr__guard_subscribe(c->guard, on_guard, c);
+  zkr__dispatch_leave(s);
+  if (!c->gsub) {
+    rc = ZKR_ENOMEM;
     goto fail;
+  }
+  if ((rc = zkr__obj_listen(&c->o)) != 0) {
+    zkr__dispatch_enter(s);
+    zkr__guard_unsubscribe(c->guard, c->gsub);
+    zkr__dispatch_leave(s);
+    goto fail;
+  }
   *out = c;
   return 0;
 fail:
@@ -1177,8 +1099,8 @@ void zkr_counter_free(zkr_counter_t *c) {
 
   if (!c)
     return;
-  /* In callback context (dispatch mutex, then the object's): a cache watch reads
-   * the anchor there, so it sees the counter or NULL, never a freed one. */
+  /* In callback context (dispatch mutex, then the object's): the guard calls its
+   * subscribers there, so it never calls a counter that has gone. */
   s = c->o.s;
   zkr__dispatch_enter(s);
   if (!zkr__obj_free_begin(&c->o)) {
@@ -1194,11 +1116,9 @@ void zkr_counter_free(zkr_counter_t *c) {
     zkr__janitor_delete(c->o.s, c->marker_live ? c->marker_gen : zkr__session_gen(c->o.s),
                         c->mpath, NULL, NULL);
   c->marker_live = false;
-  /* A cache watch still set fires into nothing from now on (and lets go of the
-   * anchor, not of the counter). */
-  c->anchor->c = NULL;
-  anchor_unref(c->anchor);
-  c->anchor = NULL;
+  /* The guard's watch may outlive us: we hear no more of it. */
+  zkr__guard_unsubscribe(c->guard, c->gsub);
+  c->gsub = NULL;
   zkr__obj_free_end(&c->o, &fx); /* may free c */
   zkr__dispatch_leave(s);
 }
