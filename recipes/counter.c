@@ -271,6 +271,8 @@ static int send_write(zkr_counter_t *c) {
   op->seq = ++c->mseq;
   encode_seq(op->seq, seq);
   c->write_tok = zkr__obj_token(&c->o);
+  if (c->marker_live && c->marker_gen != zkr__session_gen(c->o.s))
+    c->marker_live = false; /* it went with its session */
   /* Setting the marker needs the session that made it. */
   if ((rc = zkr__send_begin(&x, &c->o, c->marker_live ? c->marker_gen : 0, ZKR__K_MULTI,
                             on_written, c->write_tok, sizeof(write_req_t))) != 0)
