@@ -25,8 +25,12 @@
  *         times; the floor: closing a raw session that holds an ephemeral node to
  *         another session's watch event for its deletion
  */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <math.h>
+#include <netdb.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -115,6 +119,128 @@ static void ensure(zhandle_t *zh, const char *path) {
     die(path, rc);
 }
 
+/* ---- what an operation costs, beside its rate ----
+ *
+ * Client CPU (this process's user + system time: the library's threads too)
+ * and, from the server: requests and bytes received ("mntr"; requests include
+ * reads and pings) and transactions (the zxid of "srvr", one per write,
+ * failed conditional writes included). Every member of the host string is
+ * asked: requests and bytes are summed, transactions are the most any member
+ * saw. Figures that do not depend on how fast the machine is. Asking perturbs
+ * the server for a while (measured: W1 right after it ran ~5% slower on 2
+ * cores), so single-session workloads ask in a pass after their timed chunks,
+ * and ZKR_BENCH_NO_MNTR=1 turns the server's side off (bench/compare_builds.py
+ * sets it, so that a build that does not ask is compared fairly). */
+
+#define COST_CYCLES 200 /* cycles of a single-session workload's cost pass */
+
+typedef struct cost {
+  double cpu_us, req, txn, bytes;
+  int ok; /* the server answered mntr */
+} cost_t;
+
+static double mntr_value(const char *text, const char *key) {
+  const char *p = strstr(text, key);
+  return p ? strtod(p + strlen(key), NULL) : 0;
+}
+
+/* Send a four-letter command to host:port; its answer (NUL-terminated) in buf. */
+static int four_letters(const char *host, const char *port, const char *cmd, char *buf,
+                        size_t size) {
+  struct addrinfo hints = {0}, *ai = NULL;
+  struct timeval tv = {2, 0};
+  size_t len = 0;
+  ssize_t n;
+  int fd, rc = -1;
+
+  hints.ai_socktype = SOCK_STREAM;
+  if (getaddrinfo(host, port, &hints, &ai) != 0)
+    return -1;
+  fd = socket(ai->ai_family, SOCK_STREAM, 0);
+  if (fd >= 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 && write(fd, cmd, 4) == 4) {
+      while (len < size - 1 && (n = read(fd, buf + len, size - 1 - len)) > 0)
+        len += (size_t)n;
+      rc = 0;
+    }
+    close(fd);
+  }
+  buf[len] = '\0';
+  freeaddrinfo(ai);
+  return rc;
+}
+
+/* One member's counters into c: requests and bytes added, transactions (its
+ * zxid, which every transaction moves by one) the most of any member. */
+static int mntr_one(const char *host, const char *port, cost_t *c) {
+  char buf[16384];
+  const char *z;
+  double txn;
+
+  if (four_letters(host, port, "mntr", buf, sizeof(buf)) != 0 ||
+      !strstr(buf, "zk_packets_received"))
+    return -1;
+  c->req += mntr_value(buf, "zk_packets_received\t");
+  c->bytes += mntr_value(buf, "zk_bytes_received_count\t");
+  if (four_letters(host, port, "srvr", buf, sizeof(buf)) != 0 ||
+      !(z = strstr(buf, "Zxid: ")))
+    return -1;
+  txn = (double)(strtoull(z + 6, NULL, 16) & 0xffffffffULL); /* the counter, not the epoch */
+  c->txn = txn > c->txn ? txn : c->txn;
+  return 0;
+}
+
+static void cost_now(cost_t *c) {
+  struct rusage ru;
+  char list[1024], *save = NULL, *h;
+
+  memset(c, 0, sizeof(*c));
+  if (getenv("ZKR_BENCH_NO_MNTR")) {
+    c->ok = 0;
+    return;
+  }
+  getrusage(RUSAGE_SELF, &ru);
+  c->cpu_us = (double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec +
+              (double)ru.ru_stime.tv_sec * 1e6 + (double)ru.ru_stime.tv_usec;
+  snprintf(list, sizeof(list), "%s", hosts);
+  if ((h = strchr(list, '/')))
+    *h = '\0'; /* a chroot */
+  c->ok = 1;
+  for (h = strtok_r(list, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
+    char *colon = strrchr(h, ':');
+    if (!colon) {
+      c->ok = 0;
+      continue;
+    }
+    *colon = '\0';
+    if (mntr_one(h, colon + 1, c) != 0)
+      c->ok = 0;
+  }
+}
+
+/* acc += b - a */
+static void cost_add(cost_t *acc, const cost_t *a, const cost_t *b) {
+  acc->cpu_us += b->cpu_us - a->cpu_us;
+  acc->req += b->req - a->req;
+  acc->txn += b->txn - a->txn;
+  acc->bytes += b->bytes - a->bytes;
+  acc->ok = acc->ok && a->ok && b->ok;
+}
+
+static void cost_record(int round, const char *work, const char *lib, const cost_t *c,
+                        double ops) {
+  if (ops <= 0)
+    return;
+  record(round, work, lib, "cpu_us_per_op", "us", c->cpu_us / ops);
+  if (!c->ok)
+    return; /* the server did not answer mntr: no server figures */
+  record(round, work, lib, "server_requests_per_op", "", c->req / ops);
+  record(round, work, lib, "server_txns_per_op", "", c->txn / ops);
+  record(round, work, lib, "server_bytes_in_per_op", "B", c->bytes / ops);
+}
+
 /* ---- single-session workloads, measured side by side ----
  *
  * A floor and the zkrecipes workloads it is compared with run in turns, a chunk
@@ -137,6 +263,8 @@ struct side {
   int i;
   double *a, *b, secs;
   int n;
+  int extra; /* cycles of the cost pass */
+  cost_t cost;
 };
 
 #define SIDE(w, l, r, an, bn, su, cy, rel)                                               \
@@ -239,7 +367,10 @@ static void interleave(int round, side_t *x, int nx, int cycles, int chunks) {
     x[k].a = calloc((size_t)cycles, sizeof(double));
     x[k].b = calloc((size_t)cycles, sizeof(double));
     x[k].n = 0;
+    x[k].extra = 0;
     x[k].secs = 0;
+    memset(&x[k].cost, 0, sizeof(x[k].cost));
+    x[k].cost.ok = 1;
     x[k].setup(&x[k], round);
   }
   for (int c = 0; c < chunks; c++) {
@@ -256,10 +387,22 @@ static void interleave(int round, side_t *x, int nx, int cycles, int chunks) {
       x[k].secs += (double)(now_ns() - t0) / 1e9;
     }
   }
+  /* The cost, in a pass of its own after the timed chunks: asking the server for
+   * its counters costs it some work, which must not fall into a timed chunk. */
+  for (int k = 0; k < nx; k++) {
+    cost_t before, after;
+    double a, b;
+    cost_now(&before);
+    for (int i = 0; i < COST_CYCLES; i++, x[k].extra++)
+      x[k].cycle(&x[k], &a, &b);
+    cost_now(&after);
+    cost_add(&x[k].cost, &before, &after);
+  }
   for (int k = 0; k < nx; k++) {
     double rate = x[k].n / x[k].secs;
     char key[64];
     record(round, x[k].work, x[k].lib, x[k].rate, "/s", rate);
+    cost_record(round, x[k].work, x[k].lib, &x[k].cost, x[k].extra);
     snprintf(key, sizeof(key), "%s_p50_us", x[k].a_name);
     record(round, x[k].work, x[k].lib, key, "us", pct(x[k].a, x[k].n, 0.5));
     snprintf(key, sizeof(key), "%s_p99_us", x[k].a_name);
@@ -281,11 +424,11 @@ static void interleave(int round, side_t *x, int nx, int cycles, int chunks) {
       record(round, x[k].work, x[k].lib, "conflicts", "",
              (double)zkr_counter_conflicts(x[k].ctr));
       record(round, x[k].work, x[k].lib, "final_minus_expected", "",
-             (double)(final - 1 - x[k].n));
-      if (final != 1 + x[k].n) {
+             (double)(final - 1 - x[k].n - x[k].extra));
+      if (final != 1 + x[k].n + x[k].extra) {
         fprintf(stderr,
                 "zkr_bench: %s: final %lld, expected %d: LOST OR DOUBLED INCREMENTS\n",
-                x[k].work, (long long) final, 1 + x[k].n);
+                x[k].work, (long long) final, 1 + x[k].n + x[k].extra);
         exit(1);
       }
     }
@@ -370,6 +513,7 @@ static void w2(int round, const char *work) {
   pthread_barrier_t start;
   _Atomic int inside = 0, violations = 0;
   double *acq = calloc((size_t)total, sizeof(double));
+  cost_t c0, c1, cost = {.ok = 1};
   char path[128];
   int64_t t0;
   double secs;
@@ -390,13 +534,17 @@ static void w2(int round, const char *work) {
                       &violations};
     pthread_create(&t[i], NULL, w2_worker, &c[i]);
   }
+  cost_now(&c0);
   pthread_barrier_wait(&start);
   t0 = now_ns();
   for (int i = 0; i < n; i++)
     pthread_join(t[i], NULL);
   secs = (double)(now_ns() - t0) / 1e9;
+  cost_now(&c1);
+  cost_add(&cost, &c0, &c1);
   pthread_barrier_destroy(&start);
   record(round, work, "zkrecipes", "cycles_per_s", "/s", total / secs);
+  cost_record(round, work, "zkrecipes", &cost, total);
   record(round, work, "zkrecipes", "acquire_p50_us", "us", pct(acq, total, 0.5));
   record(round, work, "zkrecipes", "acquire_p99_us", "us", pct(acq, total, 0.99));
   record(round, work, "zkrecipes", "exclusion_violations", "", atomic_load(&violations));
@@ -571,6 +719,7 @@ static void counter_run(int round, const char *work, const char *lib, int n, int
   zkr_session_t *s = open_session();
   zhandle_t *zh = zkr_session_zhandle(s);
   int len = sizeof(b);
+  cost_t c0, c1, cost = {.ok = 1};
 
   snprintf(path, sizeof(path), "%s/%s-%d", root, work, round);
   encode64(0, b);
@@ -586,16 +735,20 @@ static void counter_run(int round, const char *work, const char *lib, int n, int
       pthread_create(&t[i], NULL, w3_worker, &wc[i]);
     }
   }
+  cost_now(&c0);
   pthread_barrier_wait(&start);
   t0 = now_ns();
   for (int i = 0; i < n; i++)
     pthread_join(t[i], NULL);
   secs = (double)(now_ns() - t0) / 1e9;
+  cost_now(&c1);
+  cost_add(&cost, &c0, &c1);
   pthread_barrier_destroy(&start);
   if (zoo_get(zh, path, 0, b, &len, NULL) != ZOK)
     die("counter read", ZNONODE);
   final = decode64(b, len);
   record(round, work, lib, "increments_per_s", "/s", total / secs);
+  cost_record(round, work, lib, &cost, total);
   record(round, work, lib, "p50_us", "us", pct(lat, total, 0.5));
   record(round, work, lib, "p99_us", "us", pct(lat, total, 0.99));
   record(round, work, lib, "conflicts", "", (double)atomic_load(&conflicts));

@@ -7,37 +7,36 @@
  *                           (4 bytes); empty or missing reads as 0. Parents are
  *                           CONTAINER nodes.
  *   P.zkr-markers/          CONTAINER, a sibling readers of P never look at
- *   P.zkr-markers/<guid>-N  EPHEMERAL, empty: "this object's write number N applied"
+ *   P.zkr-markers/<guid>    EPHEMERAL, one per counter object; data = the number
+ *                           (8 bytes, big-endian) of its last write that applied
  *
  * Algorithm: every write is one zoo_multi of
  *   setData(P, v', version)   (create(P, v') when P is missing)
- *   create(marker N)          (this operation's marker)
- *   delete(marker N-1)        (this object's previous marker, if any)
- * so each object keeps at most one marker, and the marker of a write exists iff
- * the write applied (while the session lives: markers are ephemeral). After a
- * lost reply (ZCONNECTIONLOSS/ZOPERATIONTIMEOUT) the marker is looked up once
- * the connection is back: present = applied, absent = not applied (then the write
- * is simply made again). If the session expires first, the outcome is
- * ZKR_EUNKNOWN: never a guess, never a silent retry.
+ *   setData(marker, N)        (create(marker, N) for the object's first write on
+ *                              a session)
+ * so the marker says N exactly when write N applied (while the session lives:
+ * the marker is ephemeral), and a write costs two small operations in one
+ * transaction. After a lost reply (ZCONNECTIONLOSS/ZOPERATIONTIMEOUT) the marker
+ * is read once the connection is back: N = applied, anything else (an earlier
+ * number, or no marker) = not applied (then the write is simply made again). If
+ * the session expires first, the outcome is ZKR_EUNKNOWN: never a guess, never a
+ * silent retry.
  *
  * Round trips: the value, version and czxid of the last reply are kept (the
  * cache), so an uncontended add is one write round trip. The cache is tied to
  * the node's incarnation: versions restart at 0 when P is deleted and created
  * again, so a version from an earlier incarnation could pass on a new one and
- * write a value computed from the old node (a lost update). A data watch on P
- * (set by our reads, or by an exists sent after each write) is kept while the
- * cache is valid; any notification we cannot attribute to our own write in
- * flight, a watch that could not be set, or a stat whose czxid or version
- * differs from the cache, empties the cache, and the next write reads first.
+ * write a value computed from the old node (a lost update). A child watch on P
+ * guards the cache (lib/guard.c): it fires when P is deleted but not on setData,
+ * so one watch, set by the read that precedes the first write and shared by
+ * every counter object of the session on P, serves every write that follows. A
+ * cache of another incarnation than the one the watch is set on, a watch that
+ * fired or could not be set, empties the cache, and the next write reads first.
  * What remains: ZooKeeper has no check on czxid, so a delete and re-create that
- * both land within about one round trip before our write (after our last reply
- * or exists, before its notification reaches us) cannot be seen in time; that is
- * the same window a plain getData + versioned setData has, between the two.
- * Should it happen, the write's reply shows another czxid and it is logged.
- * A watch stays registered in the client until it fires: one set for a write
- * outlives its object until P next changes, holding only a small anchor (see
- * anchor_t), and a get sets none, so objects made and freed around a quiet node
- * do not pile watches up.
+ * both land within about one round trip before our write (before the watch's
+ * notification reaches us) cannot be seen in time; that is the same window a
+ * plain getData + versioned setData has, between the two. Should it happen, the
+ * write's reply shows another czxid and it is logged. A get sets no watch.
  * After conflicts ("contended"), a
  * getData is pipelined right behind each write, so a losing write already has the
  * fresh value and version; the loser then waits a random part of a window that
@@ -56,6 +55,7 @@
  * callback context (dispatch mutex, then c->o.mu); user callbacks run after it
  * is released (the object base's effects).
  */
+#include "guard.h"
 #include "nodewatch.h"
 #include "object.h"
 #include "recipes_internal.h"
@@ -67,8 +67,7 @@
 #include <string.h>
 
 #define MARKER_SUFFIX     ".zkr-markers"
-#define MARKER_NAME_MAX   128
-#define MARKER_PATH_MAX   (ZKR__PATH_MAX + MARKER_NAME_MAX)
+#define MARKER_PATH_MAX   (ZKR__PATH_MAX + 64)
 #define MAX_PARENT_ROUNDS 8
 /* Keep pipelining reads this many writes after a conflict. */
 #define CONTENDED_WRITES 64
@@ -85,20 +84,6 @@ enum {
   PH_WAIT     /* waiting for the connection or a new session (o.wait) */
 };
 
-/* The counter as the cache watch sees it. A watch stays registered in the
- * client until it fires, however long that takes, so it must not keep the
- * counter alive: it holds this anchor instead, whose c is cleared (in callback
- * context) when the counter is freed. */
-typedef struct anchor {
-  _Atomic int refs;
-  zkr_counter_t *c; /* NULL once the counter is freed; read in callback context */
-} anchor_t;
-
-typedef struct cache_watch {
-  anchor_t *a; /* holds a reference */
-  uint32_t tok;
-} cache_watch_t;
-
 /* One operation, queued on the counter. */
 typedef struct counter_op {
   struct counter_op *next;
@@ -113,14 +98,13 @@ typedef struct counter_op {
   int conflicts;
   int parent_rounds;
   int64_t newval;
-  char marker[MARKER_NAME_MAX]; /* the marker of the write in flight or resolved */
-  uint64_t wgen;                /* session generation of that write */
+  uint64_t seq;  /* the number of the write in flight or being resolved */
+  uint64_t wgen; /* session generation of that write */
 } counter_op_t;
 
 /* A write in flight: what its reply needs. */
 typedef struct write_req {
   zkr__req_t base;
-  char marker[MARKER_NAME_MAX];   /* to clean up after a stale reply */
   struct Stat stat;               /* setData's result */
   char paths[2][MARKER_PATH_MAX]; /* room for the two created paths */
 } write_req_t;
@@ -143,12 +127,12 @@ struct zkr_counter {
   int64_t cache_val;
   int32_t cache_ver;
   int64_t cache_czxid; /* P's incarnation; 0 when not known yet (after a create) */
-  bool w_set;          /* the data watch guarding the cache is set or being set */
-  anchor_t *anchor;    /* what that watch holds; see anchor_t */
-  uint32_t w_tok;      /* token of that watch */
-  char prev_marker[MARKER_NAME_MAX]; /* this object's marker that exists, "" if none */
-  uint64_t prev_gen;                 /* session generation of prev_marker */
-  uint64_t mseq;
+  zkr__guard_t *guard; /* the child watch on P guarding the cache (shared) */
+  zkr__guard_sub_t *gsub;
+  char mpath[MARKER_PATH_MAX]; /* this object's marker */
+  bool marker_live;            /* it exists, made on session generation marker_gen */
+  uint64_t marker_gen;
+  uint64_t mseq; /* number of the last write sent */
   int contended;   /* writes left that get a pipelined read */
   int64_t lat_us;  /* running estimate of a write round trip */
   int64_t sent_us; /* when the write in flight was sent */
@@ -157,11 +141,6 @@ struct zkr_counter {
 };
 
 #define COUNTER(o) ((zkr_counter_t *)(o))
-
-static void anchor_unref(anchor_t *a) {
-  if (atomic_fetch_sub(&a->refs, 1) == 1)
-    free(a);
-}
 
 /* ---- encoding ---- */
 
@@ -216,8 +195,9 @@ static uint64_t rnd(zkr_counter_t *c) {
   return c->rng;
 }
 
-static void marker_path(zkr_counter_t *c, const char *marker, char *out) {
-  snprintf(out, MARKER_PATH_MAX, "%s/%s", c->mdir, marker);
+static void encode_seq(uint64_t seq, char *buf) {
+  for (int i = 7; i >= 0; i--, seq >>= 8)
+    buf[i] = (char)(seq & 0xff);
 }
 
 static int start_op(zkr_counter_t *c, zkr__fx_t *fx);
@@ -233,126 +213,88 @@ static void on_written(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
                        zkr__fx_t *fx);
 static void on_checked(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
                        zkr__fx_t *fx);
-static void on_armed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
-                     zkr__fx_t *fx);
 static void on_parent(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
                       zkr__fx_t *fx);
-static void on_cache_watch(void *ctx, int rc, const zkr__reply_t *rep);
 
 /* ---- requests (mu held) ---- */
 
-/* Ask for the cache watch with the call (none was set). Its context is freed by
- * on_cache_watch, which runs exactly once if the call is made. */
-static cache_watch_t *want_cache_watch(zkr_counter_t *c, zkr__call_t *call) {
-  cache_watch_t *w = malloc(sizeof(*w));
-  if (!w)
-    return NULL;
-  w->a = c->anchor;
-  w->tok = zkr__obj_token(&c->o);
-  atomic_fetch_add(&w->a->refs, 1);
-  if (zkr__call_watch(call, on_cache_watch, w) != 0) {
-    anchor_unref(w->a);
-    free(w);
-    return NULL;
-  }
-  c->w_tok = w->tok;
-  c->w_set = true;
-  return w;
-}
-
-/* The call was refused: the cache watch will never run. */
-static void drop_cache_watch(zkr_counter_t *c, cache_watch_t *w) {
-  c->w_set = false;
-  anchor_unref(w->a);
-  free(w);
-}
-
-/* A read of P; for a write to come, it also sets the cache watch when none is
- * set or being set (a get alone sets none: a watch outlives the object that set
- * it until P changes, and a get loop on a quiet node must not pile them up). */
+/* A read of P. For a write to come it makes sure the guard's watch is set or on
+ * its way, ahead of the read (a get alone sets none). */
 static int send_read(zkr_counter_t *c, zkr__step_fn step, uint32_t tok, uint64_t gen) {
-  cache_watch_t *w = NULL;
   zkr__send_t x;
   int rc;
 
+  if (c->head && c->head->kind != OP_GET)
+    zkr__guard_arm(c->guard);
   if ((rc = zkr__send_begin(&x, &c->o, gen, ZKR__K_GET, step, tok, 0)) != 0)
     return rc;
   c->stats.reads++;
-  if (!c->w_set && c->head && c->head->kind != OP_GET)
-    w = want_cache_watch(c, &x.c);
-  rc = w ? zoo_awget(x.c.zh, c->path, zkr__watcher, x.c.watch, zkr__cb_data, x.c.op)
-         : zoo_aget(x.c.zh, c->path, 0, zkr__cb_data, x.c.op);
-  if ((rc = zkr__send_end(&x, rc)) != 0 && w)
-    drop_cache_watch(c, w);
-  return rc;
+  return zkr__send_end(&x, zoo_aget(x.c.zh, c->path, 0, zkr__cb_data, x.c.op));
 }
 
-/* The cache is valid and nothing guards it: set the watch with an exists (its
- * reply also tells whether P changed since the reply the cache came from). */
-static void arm_cache_watch(zkr_counter_t *c) {
-  cache_watch_t *w;
-  zkr__send_t x;
+/* May a write use the cache? A missing P needs no guard (the next write is a
+ * create, which fails if anyone made P meanwhile); otherwise the guard's watch
+ * must be set on the cache's incarnation, or be on its way (then it is ahead of
+ * the write in session order). A cache made by our own create learns its czxid
+ * from the guard. Anything else empties the cache and sets the watch again. */
+static bool cache_guarded(zkr_counter_t *c) {
+  int64_t gz = 0;
+  int st;
 
-  /* A missing P needs no guard: the next write is a create, which fails if
-   * anyone made P meanwhile. */
-  if (!c->cache_valid || c->missing || c->w_set || c->o.freed || c->stopped)
-    return;
-  if (zkr__send_begin(&x, &c->o, 0, ZKR__K_WATCH, on_armed, 0, 0) != 0)
-    goto fail;
-  if (!(w = want_cache_watch(c, &x.c))) {
-    zkr__send_end(&x, ZKR_ENOMEM);
-    goto fail;
+  if (!c->cache_valid)
+    return false;
+  if (c->missing)
+    return true;
+  st = zkr__guard_state(c->guard, c->cache_czxid, &gz);
+  if (st == 1) {
+    if (!c->cache_czxid)
+      c->cache_czxid = gz;
+    return true;
   }
-  x.rq->tok = c->w_tok;
-  if (zkr__send_end(&x, zoo_awexists(x.c.zh, c->path, zkr__watcher, x.c.watch,
-                                     zkr__cb_stat, x.c.op)) != 0) {
-    drop_cache_watch(c, w);
-    goto fail;
-  }
-  return;
-fail:
-  c->cache_valid = false; /* unguarded: the next write reads first */
+  if (st == 0 && gz == 0)
+    return true; /* being set */
+  c->cache_valid = false;
+  c->stats.cache_dropped++;
+  return false;
 }
 
 /* The write of the head operation: one multi, maybe a read pipelined behind. */
 static int send_write(zkr_counter_t *c) {
   counter_op_t *op = c->head;
-  zoo_op_t ops[3];
-  char val[8], mpath[MARKER_PATH_MAX], ppath[MARKER_PATH_MAX];
-  int nops = 2, rc;
+  zoo_op_t ops[2];
+  char val[8], seq[8];
+  int rc;
   write_req_t *w;
   zkr__send_t x;
-  uint64_t gen = c->prev_marker[0] ? c->prev_gen : 0;
 
   encode(c->enc, op->newval, val);
-  snprintf(op->marker, sizeof(op->marker), "%s-%llu", c->guid,
-           (unsigned long long)++c->mseq);
-  marker_path(c, op->marker, mpath);
+  op->seq = ++c->mseq;
+  encode_seq(op->seq, seq);
   c->write_tok = zkr__obj_token(&c->o);
-  if ((rc = zkr__send_begin(&x, &c->o, gen, ZKR__K_MULTI, on_written, c->write_tok,
-                            sizeof(write_req_t))) != 0)
+  if (c->marker_live && c->marker_gen != zkr__session_gen(c->o.s))
+    c->marker_live = false; /* it went with its session */
+  /* Setting the marker needs the session that made it. */
+  if ((rc = zkr__send_begin(&x, &c->o, c->marker_live ? c->marker_gen : 0, ZKR__K_MULTI,
+                            on_written, c->write_tok, sizeof(write_req_t))) != 0)
     return rc;
   w = (write_req_t *)x.rq;
-  snprintf(w->marker, sizeof(w->marker), "%s", op->marker);
   if (c->missing)
     zoo_create_op_init(&ops[0], c->path, val, c->enc, zkr_session_acl(c->o.s), 0,
                        w->paths[0], (int)sizeof(w->paths[0]));
   else
     zoo_set_op_init(&ops[0], c->path, val, c->enc, c->cache_ver, &w->stat);
-  zoo_create_op_init(&ops[1], mpath, NULL, -1, zkr_session_acl(c->o.s), ZOO_EPHEMERAL,
-                     w->paths[1], (int)sizeof(w->paths[1]));
-  if (c->prev_marker[0]) {
-    marker_path(c, c->prev_marker, ppath);
-    zoo_delete_op_init(&ops[2], ppath, -1);
-    nops = 3;
-  }
-  if ((rc = zkr__send_results(&x, nops)) != 0)
+  if (c->marker_live)
+    zoo_set_op_init(&ops[1], c->mpath, seq, 8, -1, NULL);
+  else
+    zoo_create_op_init(&ops[1], c->mpath, seq, 8, zkr_session_acl(c->o.s), ZOO_EPHEMERAL,
+                       w->paths[1], (int)sizeof(w->paths[1]));
+  if ((rc = zkr__send_results(&x, 2)) != 0)
     return zkr__send_end(&x, rc);
   op->wgen = x.c.gen;
   c->stats.writes++;
   c->sent_us = zkr__now_ns() / 1000;
-  if ((rc = zkr__send_end(
-           &x, zoo_amulti(x.c.zh, nops, ops, x.c.results, zkr__cb_void, x.c.op))) != 0)
+  if ((rc = zkr__send_end(&x, zoo_amulti(x.c.zh, 2, ops, x.c.results, zkr__cb_void,
+                                         x.c.op))) != 0)
     return rc;
   c->phase = PH_WRITE;
   c->read_tok = 0;
@@ -368,17 +310,15 @@ static int send_write(zkr_counter_t *c) {
 }
 
 static int send_check(zkr_counter_t *c) {
-  char mpath[MARKER_PATH_MAX];
   zkr__send_t x;
   int rc;
 
-  marker_path(c, c->head->marker, mpath);
   c->check_tok = zkr__obj_token(&c->o);
-  /* Only on the session that made the write: a marker is ephemeral. */
-  if ((rc = zkr__send_begin(&x, &c->o, c->head->wgen, ZKR__K_EXISTS, on_checked,
-                            c->check_tok, 0)) != 0)
+  /* Only on the session that made the write: the marker is ephemeral. */
+  if ((rc = zkr__send_begin(&x, &c->o, c->head->wgen, ZKR__K_GET, on_checked, c->check_tok,
+                            0)) != 0)
     return rc;
-  return zkr__send_end(&x, zoo_aexists(x.c.zh, mpath, 0, zkr__cb_stat, x.c.op));
+  return zkr__send_end(&x, zoo_aget(x.c.zh, c->mpath, 0, zkr__cb_data, x.c.op));
 }
 
 /* ---- the head operation's steps (mu held) ---- */
@@ -451,7 +391,7 @@ static void proceed(zkr_counter_t *c, zkr__fx_t *fx) {
 
   if (!op)
     return;
-  if (op->kind == OP_GET || !c->cache_valid) {
+  if (op->kind == OP_GET || !cache_guarded(c)) {
     c->read_tok = zkr__obj_token(&c->o);
     c->phase = PH_READ;
     if ((rc = send_read(c, on_read, c->read_tok, 0)) != 0)
@@ -493,20 +433,11 @@ static void on_resume(zkr__obj_t *o, zkr__fx_t *fx) {
 }
 
 /* The head's write will not be resolved (deadline, or it may not wait):
- * ZKR_EUNKNOWN. If it applied, it deleted our previous marker and made its own;
- * the janitor removes whichever exists (after the write, in session order), so
- * the object keeps no marker, and the cache is not trusted any more. */
+ * ZKR_EUNKNOWN. The cache is not trusted any more; the marker carries on (the
+ * next write's number is higher, whatever this one did). */
 static void end_unknown(zkr_counter_t *c, zkr__fx_t *fx) {
-  char p[MARKER_PATH_MAX];
   c->stats.unknown++;
   c->cache_valid = false;
-  if (c->prev_marker[0]) {
-    marker_path(c, c->prev_marker, p);
-    zkr__janitor_delete(c->o.s, c->prev_gen, p, NULL, NULL);
-    c->prev_marker[0] = '\0';
-  }
-  marker_path(c, c->head->marker, p);
-  zkr__janitor_delete(c->o.s, c->head->wgen, p, NULL, NULL);
   finish(c, ZKR_EUNKNOWN, 0, fx);
 }
 
@@ -613,13 +544,15 @@ static void take_read(zkr_counter_t *c, int rc, const zkr__reply_t *r, zkr__fx_t
       finish(c, ZKR_EBADDATA, 0, fx);
       return;
     }
-    /* Unguarded (a get sets no watch), the value may serve a write only after
-     * a fresh read. */
-    c->cache_valid = op->kind != OP_GET || c->w_set;
+    c->cache_valid = true;
     c->missing = false;
     c->cache_val = v;
     c->cache_ver = r->stat ? r->stat->version : 0;
     c->cache_czxid = r->stat ? r->stat->czxid : 0;
+    /* A get sets no watch: unguarded, the value serves a write only after a
+     * fresh read. */
+    if (op->kind == OP_GET && zkr__guard_state(c->guard, c->cache_czxid, NULL) != 1)
+      c->cache_valid = false;
   } else if (rc == ZNONODE) {
     c->cache_valid = c->missing = true;
     c->cache_val = 0;
@@ -681,8 +614,8 @@ static int failed_op(const zkr__reply_t *r, int *err) {
 
 static void write_applied(zkr_counter_t *c, write_req_t *w, zkr__fx_t *fx) {
   counter_op_t *op = c->head;
-  snprintf(c->prev_marker, sizeof(c->prev_marker), "%s", op->marker);
-  c->prev_gen = w->base.gen;
+  c->marker_live = true;
+  c->marker_gen = w->base.gen;
   c->cache_valid = true;
   if (c->missing) {
     c->cache_ver = 0;
@@ -703,7 +636,6 @@ static void write_applied(zkr_counter_t *c, write_req_t *w, zkr__fx_t *fx) {
   }
   c->missing = false;
   c->cache_val = op->newval;
-  arm_cache_watch(c); /* our write fired the watch that was set */
   finish(c, 0, op->newval, fx);
 }
 
@@ -724,7 +656,8 @@ static void write_lost_reply(zkr_counter_t *c, write_req_t *w, zkr__fx_t *fx) {
   }
 }
 
-static void write_refused(zkr_counter_t *c, const zkr__reply_t *r, zkr__fx_t *fx) {
+static void write_refused(zkr_counter_t *c, write_req_t *w, const zkr__reply_t *r,
+                          zkr__fx_t *fx) {
   counter_op_t *op = c->head;
   int err = ZKR_ESYSTEM, i = failed_op(r, &err), rc;
 
@@ -757,11 +690,14 @@ static void write_refused(zkr_counter_t *c, const zkr__reply_t *r, zkr__fx_t *fx
       finish(c, rc, 0, fx);
     else
       proceed(c, fx);
-  } else if (i == 2 && err == ZNONODE) {
-    c->prev_marker[0] = '\0'; /* our old marker is gone (its session ended) */
+  } else if (i == 1 && (err == ZNONODE || err == ZNODEEXISTS)) {
+    /* The marker is not where we thought (gone with its session, or made by a
+     * write we stopped waiting for): create it, or set it, next time. */
+    c->marker_live = err == ZNODEEXISTS;
+    c->marker_gen = w->base.gen;
     proceed(c, fx);
   } else if (zkr__rc_class(err) == ZKR__RC_SESSION) {
-    c->prev_marker[0] = '\0';
+    c->marker_live = false;
     trouble(c, err, fx); /* never sent: safe to write again on the new session */
   } else {
     finish(c, err, 0, fx);
@@ -774,11 +710,9 @@ static void on_written(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
   write_req_t *w = (write_req_t *)rq;
 
   if (!c->head || rq->tok != c->write_tok || o->freed) {
-    if (rc == ZOK || zkr__rc_class(rc) == ZKR__RC_CONN) {
-      /* A write nobody waits for any more may have left a marker. */
-      char p[MARKER_PATH_MAX];
-      marker_path(c, w->marker, p);
-      zkr__janitor_delete(o->s, rq->gen, p, NULL, NULL);
+    if (rc == ZOK && !c->marker_live) { /* a write nobody waits for made the marker */
+      c->marker_live = true;
+      c->marker_gen = rq->gen;
     }
     return;
   }
@@ -800,7 +734,7 @@ static void on_written(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
     c->stats.unknown++;
     finish(c, ZKR_EUNKNOWN, 0, fx);
   } else {
-    write_refused(c, r, fx);
+    write_refused(c, w, r, fx);
   }
 }
 
@@ -809,15 +743,22 @@ static void on_checked(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
   zkr_counter_t *c = COUNTER(o);
   counter_op_t *op = c->head;
 
-  (void)r;
   if (!op || rq->tok != c->check_tok || c->phase != PH_RESOLVE)
     return;
   c->check_tok = 0;
+  if (rc == ZOK && r->data_len == 8 && r->data) {
+    uint64_t seq = 0;
+    for (int k = 0; k < 8; k++)
+      seq = (seq << 8) | (unsigned char)r->data[k];
+    c->marker_live = true;
+    c->marker_gen = op->wgen;
+    rc = seq == op->seq ? ZOK : ZNONODE;
+  } else if (rc == ZOK) {
+    rc = ZKR_EBADDATA; /* not a marker of ours */
+  }
   if (rc == ZOK) {
     /* Applied, exactly once. Its version is unknown: read before the next write. */
     c->stats.resolved_applied++;
-    snprintf(c->prev_marker, sizeof(c->prev_marker), "%s", op->marker);
-    c->prev_gen = op->wgen;
     c->cache_valid = false;
     finish(c, 0, op->newval, fx);
   } else if (rc == ZNONODE) {
@@ -842,46 +783,16 @@ static void on_parent(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
   (void)o, (void)rq, (void)rc, (void)r, (void)fx; /* the write's retry decides */
 }
 
-/* The exists that set the cache watch. */
-static void on_armed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
-                     zkr__fx_t *fx) {
-  zkr_counter_t *c = COUNTER(o);
-  (void)fx;
-  if (rq->tok != c->w_tok || !c->cache_valid)
-    return;
-  /* The watch is set (exists sets it on ZOK and ZNONODE). The cache holds only
-   * if P is still the node, at the version, the cache came from. */
-  if (rc == ZOK && r->stat && !c->missing && r->stat->version == c->cache_ver &&
-      (!c->cache_czxid || r->stat->czxid == c->cache_czxid)) {
-    c->cache_czxid = r->stat->czxid;
-  } else {
+/* The guard's watch ended (P deleted, its children changed, or the handle
+ * closed): the cache is not guarded any more. Callback context. */
+static void on_guard(void *ctx) {
+  zkr_counter_t *c = ctx;
+  pthread_mutex_lock(&c->o.mu);
+  if (c->cache_valid && !c->missing) {
     c->cache_valid = false;
     c->stats.cache_dropped++;
   }
-}
-
-/* The cache watch fired (rc 0), was not set, or its handle closed. */
-static void on_cache_watch(void *ctx, int rc, const zkr__reply_t *rep) {
-  cache_watch_t *w = ctx;
-  zkr_counter_t *c = w->a->c; /* callback context: free cannot clear it now */
-
-  (void)rep;
-  if (c) {
-    pthread_mutex_lock(&c->o.mu);
-    if (w->tok == c->w_tok) {
-      c->w_set = false;
-      /* P changed, or the watch is gone. A write of ours in flight explains a
-       * change (its reply, which comes next, decides); anything else empties
-       * the cache. */
-      if (!(rc == ZOK && c->phase == PH_WRITE) && c->cache_valid) {
-        c->cache_valid = false;
-        c->stats.cache_dropped++;
-      }
-    }
-    pthread_mutex_unlock(&c->o.mu);
-  }
-  anchor_unref(w->a);
-  free(w);
+  pthread_mutex_unlock(&c->o.mu);
 }
 
 /* The change listener's news. */
@@ -916,9 +827,9 @@ static void on_session(zkr__obj_t *o, int event, zkr__fx_t *fx) {
   zkr__nodewatch_on_session(&c->nw, event);
   switch (event) {
   case ZKR_SESSION_LOST:
-    /* Markers and watches went with the session. */
-    c->prev_marker[0] = '\0';
-    c->cache_valid = c->w_set = false;
+    /* The marker and the watches went with the session. */
+    c->marker_live = false;
+    c->cache_valid = false;
     if (c->head && c->phase == PH_RESOLVE) {
       c->stats.unknown++;
       finish(c, ZKR_EUNKNOWN, 0, fx);
@@ -950,8 +861,7 @@ static void destroy(zkr__obj_t *o) {
     c->head = op->next;
     free(op);
   }
-  if (c->anchor) /* never freed through zkr_counter_free (a failed new) */
-    anchor_unref(c->anchor);
+  zkr__guard_put(c->guard); /* unsubscribed by zkr_counter_free (or never) */
   free(c->path);
   free(c->mdir);
   zkr__obj_fini(o);
@@ -998,17 +908,29 @@ int zkr_counter_new(zkr_session_t *s, const char *path, int encoding,
     return ZKR_ENOMEM;
   c->enc = encoding;
   if (!(c->path = strdup(path)) || !(c->mdir = malloc(n + sizeof(MARKER_SUFFIX))) ||
-      !(c->anchor = malloc(sizeof(*c->anchor)))) {
+      !(c->guard = zkr__guard_get(s, path))) {
     rc = ZKR_ENOMEM;
     goto fail;
   }
-  atomic_init(&c->anchor->refs, 1); /* the counter's, until zkr_counter_free */
-  c->anchor->c = c;
   memcpy(c->mdir, path, n);
   memcpy(c->mdir + n, MARKER_SUFFIX, sizeof(MARKER_SUFFIX));
   zkr__nodewatch_init(&c->nw, &c->o, c->path, on_node);
-  if ((rc = set_identity(c)) != 0 || (rc = zkr__obj_listen(&c->o)) != 0)
+  if ((rc = set_identity(c)) != 0)
     goto fail;
+  snprintf(c->mpath, sizeof(c->mpath), "%s/%s", c->mdir, c->guid);
+  zkr__dispatch_enter(s); /* subscribers change in callback context only */
+  c->gsub = zkr__guard_subscribe(c->guard, on_guard, c);
+  zkr__dispatch_leave(s);
+  if (!c->gsub) {
+    rc = ZKR_ENOMEM;
+    goto fail;
+  }
+  if ((rc = zkr__obj_listen(&c->o)) != 0) {
+    zkr__dispatch_enter(s);
+    zkr__guard_unsubscribe(c->guard, c->gsub);
+    zkr__dispatch_leave(s);
+    goto fail;
+  }
   *out = c;
   return 0;
 fail:
@@ -1179,8 +1101,8 @@ void zkr_counter_free(zkr_counter_t *c) {
 
   if (!c)
     return;
-  /* In callback context (dispatch mutex, then the object's): a cache watch reads
-   * the anchor there, so it sees the counter or NULL, never a freed one. */
+  /* In callback context (dispatch mutex, then the object's): the guard calls its
+   * subscribers there, so it never calls a counter that has gone. */
   s = c->o.s;
   zkr__dispatch_enter(s);
   if (!zkr__obj_free_begin(&c->o)) {
@@ -1190,17 +1112,15 @@ void zkr_counter_free(zkr_counter_t *c) {
   end_all(c, ZKR_ECANCELED, &fx);
   c->o.lfn = NULL;
   zkr__nodewatch_stop(&c->nw);
-  if (c->prev_marker[0]) {
-    char p[MARKER_PATH_MAX];
-    marker_path(c, c->prev_marker, p);
-    zkr__janitor_delete(c->o.s, c->prev_gen, p, NULL, NULL);
-    c->prev_marker[0] = '\0';
-  }
-  /* A cache watch still set fires into nothing from now on (and lets go of the
-   * anchor, not of the counter). */
-  c->anchor->c = NULL;
-  anchor_unref(c->anchor);
-  c->anchor = NULL;
+  /* The marker goes now rather than with the session (a write whose outcome was
+   * left unknown may have made it: then on the current session). */
+  if (c->marker_live || c->mseq)
+    zkr__janitor_delete(c->o.s, c->marker_live ? c->marker_gen : zkr__session_gen(c->o.s),
+                        c->mpath, NULL, NULL);
+  c->marker_live = false;
+  /* The guard's watch may outlive us: we hear no more of it. */
+  zkr__guard_unsubscribe(c->guard, c->gsub);
+  c->gsub = NULL;
   zkr__obj_free_end(&c->o, &fx); /* may free c */
   zkr__dispatch_leave(s);
 }

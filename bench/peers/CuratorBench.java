@@ -18,8 +18,13 @@
  * before anything is timed.
  */
 
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashSet;
@@ -132,6 +137,70 @@ public class CuratorBench {
         System.exit(0);
     }
 
+    // ---- what an operation costs, beside its rate (as zkr_bench measures it) ----
+
+    /* Client CPU of this process (every JVM thread: Curator's, ZooKeeper's, the
+     * JIT's and GC's) and, from each server of HOSTS, requests and bytes received
+     * ("mntr", summed) and transactions (the zxid of "srvr", the most of any). */
+    static final class Cost {
+        double cpuUs, req, txn, bytes;
+        boolean ok = true;
+
+        static Cost now() {
+            Cost c = new Cost();
+            java.lang.management.OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
+            if (os instanceof com.sun.management.OperatingSystemMXBean)
+                c.cpuUs = ((com.sun.management.OperatingSystemMXBean) os).getProcessCpuTime() / 1e3;
+            String list = hosts.contains("/") ? hosts.substring(0, hosts.indexOf('/')) : hosts;
+            for (String h : list.split(",")) {
+                int colon = h.lastIndexOf(':');
+                try {
+                    String host = h.substring(0, colon);
+                    int port = Integer.parseInt(h.substring(colon + 1));
+                    String m = fourLetters(host, port, "mntr"), s = fourLetters(host, port, "srvr");
+                    c.req += mntrValue(m, "zk_packets_received\t");
+                    c.bytes += mntrValue(m, "zk_bytes_received_count\t");
+                    int z = s.indexOf("Zxid: ");
+                    if (z < 0 || !m.contains("zk_packets_received"))
+                        throw new Exception("no counters");
+                    String hex = s.substring(z + 8).split("\\s")[0];
+                    c.txn = Math.max(c.txn, (double) (Long.parseUnsignedLong(hex, 16) & 0xffffffffL));
+                } catch (Exception e) {
+                    c.ok = false;
+                }
+            }
+            return c;
+        }
+
+        static String fourLetters(String host, int port, String cmd) throws Exception {
+            try (Socket so = new Socket()) {
+                so.connect(new InetSocketAddress(host, port), 2000);
+                so.setSoTimeout(2000);
+                so.getOutputStream().write(cmd.getBytes(StandardCharsets.US_ASCII));
+                InputStream in = so.getInputStream();
+                return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            }
+        }
+
+        static double mntrValue(String text, String key) {
+            int i = text.indexOf(key);
+            if (i < 0)
+                return 0;
+            String rest = text.substring(i + key.length()).split("\\s")[0];
+            return Double.parseDouble(rest);
+        }
+
+        /* The RESULT lines for the part between a and b, which did ops operations. */
+        static void record(String lib, String work, Cost a, Cost b, double ops) {
+            result(lib, work, "cpu_us_per_op", (b.cpuUs - a.cpuUs) / ops);
+            if (!a.ok || !b.ok)
+                return;
+            result(lib, work, "server_requests_per_op", (b.req - a.req) / ops);
+            result(lib, work, "server_txns_per_op", (b.txn - a.txn) / ops);
+            result(lib, work, "server_bytes_in_per_op", (b.bytes - a.bytes) / ops);
+        }
+    }
+
     // ---- W1: uncontended lock ----
 
     static void w1(String path, int cycles, boolean emit) throws Exception {
@@ -141,6 +210,7 @@ public class CuratorBench {
             acquire(m); // parents first, outside the clock
             m.release();
             long[] acq = new long[cycles], rel = new long[cycles];
+            Cost c0 = emit ? Cost.now() : null;
             long t0 = System.nanoTime();
             for (int i = 0; i < cycles; i++) {
                 long a = System.nanoTime();
@@ -153,6 +223,7 @@ public class CuratorBench {
             }
             double secs = (System.nanoTime() - t0) / 1e9;
             if (emit) {
+                Cost.record("curator", "W1", c0, Cost.now(), cycles);
                 result("curator", "W1", "cycles_per_s", cycles / secs);
                 result("curator", "W1", "acquire_p50_us", pctUs(acq, 0.5));
                 result("curator", "W1", "acquire_p99_us", pctUs(acq, 0.99));
@@ -203,14 +274,17 @@ public class CuratorBench {
                 }, "w2-" + i);
                 t[i].start();
             }
+            Cost c0 = emit ? Cost.now() : null;
             go.countDown();
             long t0 = System.nanoTime();
             for (Thread th : t)
                 th.join();
             double secs = (System.nanoTime() - t0) / 1e9;
+            Cost c1 = emit ? Cost.now() : null;
             if (failure.get() != null)
                 throw new Exception("w2 worker: " + describe(failure.get()), failure.get());
             if (emit) {
+                Cost.record("curator", "W2", c0, c1, n * per);
                 result("curator", "W2", "cycles_per_s", n * per / secs);
                 result("curator", "W2", "acquire_p50_us", pctUs(acq, 0.5));
                 result("curator", "W2", "acquire_p99_us", pctUs(acq, 0.99));
@@ -369,11 +443,13 @@ public class CuratorBench {
                 }, work + "-" + i);
                 t[i].start();
             }
+            Cost c0 = emit ? Cost.now() : null;
             go.countDown();
             long t0 = System.nanoTime();
             for (Thread th : t)
                 th.join();
             double secs = (System.nanoTime() - t0) / 1e9;
+            Cost c1 = emit ? Cost.now() : null;
             if (failure.get() != null)
                 throw new Exception(kind.lib() + " worker: " + describe(failure.get()), failure.get());
 
@@ -395,6 +471,7 @@ public class CuratorBench {
                         work, kind.lib(), stale);
             if (emit) {
                 String lib = kind.lib();
+                Cost.record(lib, work, c0, c1, total);
                 result(lib, work, "increments_per_s", total / secs);
                 result(lib, work, "p50_us", pctUs(lat, 0.5));
                 result(lib, work, "p99_us", pctUs(lat, 0.99));

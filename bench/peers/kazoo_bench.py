@@ -18,6 +18,7 @@ standard library and kazoo.
 import logging
 import math
 import os
+import socket
 import sys
 import threading
 import time
@@ -146,6 +147,48 @@ def start_barrier(parties):
                              timeout=BARRIER_TIMEOUT), stamp
 
 
+# ------------------------------------------------------- what it costs ----
+# Client CPU of this process (every thread: kazoo's and the interpreter's) and,
+# from each server of HOSTS, requests and bytes received ("mntr", summed) and
+# transactions (the zxid of "srvr", the most of any), as zkr_bench measures.
+
+def four_letters(host, port, cmd):
+    with socket.create_connection((host, port), timeout=2) as so:
+        so.sendall(cmd.encode())
+        out = b""
+        while True:
+            chunk = so.recv(65536)
+            if not chunk:
+                return out.decode("utf-8", "replace")
+            out += chunk
+
+
+def cost_now():
+    c = {"cpu_us": time.process_time() * 1e6, "req": 0.0, "txn": 0.0,
+         "bytes": 0.0, "ok": True}
+    for h in HOSTS.split("/", 1)[0].split(","):
+        host, _, port = h.rpartition(":")
+        try:
+            m = four_letters(host, int(port), "mntr")
+            s = four_letters(host, int(port), "srvr")
+            vals = dict(line.split("\t", 1) for line in m.splitlines() if "\t" in line)
+            c["req"] += float(vals["zk_packets_received"])
+            c["bytes"] += float(vals["zk_bytes_received_count"])
+            z = s.split("Zxid: ", 1)[1].split()[0]
+            c["txn"] = max(c["txn"], float(int(z, 16) & 0xffffffff))
+        except (OSError, KeyError, IndexError, ValueError):
+            c["ok"] = False
+    return c
+
+
+def cost_record(work, a, b, ops):
+    result(work, "cpu_us_per_op", (b["cpu_us"] - a["cpu_us"]) / ops)
+    if a["ok"] and b["ok"]:
+        result(work, "server_requests_per_op", (b["req"] - a["req"]) / ops)
+        result(work, "server_txns_per_op", (b["txn"] - a["txn"]) / ops)
+        result(work, "server_bytes_in_per_op", (b["bytes"] - a["bytes"]) / ops)
+
+
 # ---------------------------------------------------------------- W1 ----
 
 def w1():
@@ -156,6 +199,7 @@ def w1():
         lock.release()
         acq, rel = [], []
         clock = time.perf_counter_ns
+        c0 = cost_now()
         start = clock()
         for _ in range(W1_CYCLES):
             t0 = clock()
@@ -167,8 +211,10 @@ def w1():
             acq.append(t1 - t0)
             rel.append(t2 - t1)
         total = clock() - start
+        c1 = cost_now()
     finally:
         close_client(client)
+    cost_record("W1", c0, c1, W1_CYCLES)
     result("W1", "cycles_per_s", W1_CYCLES / (total / 1e9))
     result("W1", "acquire_p50_us", us(pct(acq, 0.5)))
     result("W1", "acquire_p99_us", us(pct(acq, 0.99)))
@@ -221,11 +267,14 @@ def w2():
                     raise
             return fn
 
+        c0 = cost_now()
         run_threads([target(i) for i in range(len(clients))], "w2")
+        c1 = cost_now()
         elapsed = max(finished) - started[0]
     finally:
         close_clients(clients)
     total = W2_SESSIONS * W2_CYCLES
+    cost_record("W2", c0, c1, total)
     acq = [x for lat in latencies for x in lat]
     if len(acq) != total:
         raise BenchError("W2: %d acquires measured, expected %d"
@@ -310,12 +359,15 @@ def w3(work, sessions, increments):
                     raise
             return fn
 
+        c0 = cost_now()
         run_threads([target(i) for i in range(sessions)], work.lower())
+        c1 = cost_now()
         elapsed = max(finished) - started[0]
         final = checker.Counter(path).value  # a fresh Counter object
     finally:
         close_clients(clients)
     lat = [x for ls in latencies for x in ls]
+    cost_record(work, c0, c1, expected)
     result(work, "increments_per_s", expected / (elapsed / 1e9))
     result(work, "p50_us", us(pct(lat, 0.5)))
     result(work, "p99_us", us(pct(lat, 0.99)))

@@ -15,7 +15,13 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CURATOR_CP = "/usr/share/java/curator-recipes.jar"
+# Elsewhere (the lent many-core machine: no compiler, no Debian paths) these say
+# where Java, the classpath, the compiled CuratorBench class and Python are.
+JAVA = os.environ.get("ZKR_PEERS_JAVA", "java")
+CURATOR_CP = os.environ.get("ZKR_PEERS_CP", "/usr/share/java/curator-recipes.jar")
+CURATOR_CLASSES = os.environ.get("ZKR_PEERS_CLASSES")  # a directory with CuratorBench.class
+PYTHON = os.environ.get("ZKR_PEERS_PYTHON", "/usr/bin/python3")
+COST_KEYS = ["cpu_us_per_op", "server_requests_per_op", "server_txns_per_op"]
 
 
 def log(msg):
@@ -78,22 +84,23 @@ TABLES = [
     ("W1", "W1 uncontended lock: 1 session, 2000 acquire+release",
      [("zkrecipes", "zkrecipes"), ("curator", "Curator InterProcessMutex"), ("kazoo", "kazoo Lock"),
       ("zkrecipes:W1p", "zkrecipes, release(lock, 0)")],
-     ["cycles_per_s", "acquire_p50_us", "acquire_p99_us", "release_p50_us", "release_p99_us"],
+     ["cycles_per_s", "acquire_p50_us", "acquire_p99_us", "release_p50_us", "release_p99_us"]
+     + COST_KEYS,
      "cycles_per_s", True, ("create+delete", "raw-c", "cycles_per_s")),
     ("W2", "W2 contended lock: 8 sessions x 250 cycles, one path",
      [("zkrecipes", "zkrecipes"), ("curator", "Curator InterProcessMutex"), ("kazoo", "kazoo Lock"),
       ("zkrecipes:W2p", "zkrecipes, release(lock, 0)")],
-     ["cycles_per_s", "acquire_p50_us", "acquire_p99_us", "exclusion_violations"],
+     ["cycles_per_s", "acquire_p50_us", "acquire_p99_us", "exclusion_violations"] + COST_KEYS,
      "cycles_per_s", True, ("create+delete", "raw-c", "cycles_per_s")),
     ("W3a", "W3a counter: 1 session x 2000 increments",
      [("zkrecipes", "zkrecipes"), ("curator-dal", "Curator DistributedAtomicLong"),
       ("curator-sharedcount", "Curator SharedCount"), ("kazoo", "kazoo Counter")],
-     ["increments_per_s", "p50_us", "p99_us", "conflicts", "final_minus_expected"],
+     ["increments_per_s", "p50_us", "p99_us", "conflicts", "final_minus_expected"] + COST_KEYS,
      "increments_per_s", True, ("blind-set", "raw-c", "increments_per_s")),
     ("W3b", "W3b counter: 8 sessions x 250 increments, one counter",
      [("zkrecipes", "zkrecipes"), ("curator-dal", "Curator DistributedAtomicLong"),
       ("curator-sharedcount", "Curator SharedCount"), ("kazoo", "kazoo Counter")],
-     ["increments_per_s", "p50_us", "p99_us", "conflicts", "final_minus_expected"],
+     ["increments_per_s", "p50_us", "p99_us", "conflicts", "final_minus_expected"] + COST_KEYS,
      "increments_per_s", True, ("get+set-loop", "raw-c", "increments_per_s")),
     ("W4", "W4 election failover: 5 candidates, leader's session closed, 10 times",
      [("zkrecipes", "zkrecipes"), ("curator", "Curator LeaderLatch"), ("kazoo", "kazoo Election")],
@@ -114,6 +121,12 @@ def ratio_rows(rows, rounds, work, lib, key, peer_lib, peer_work, peer_key):
     return out
 
 
+def curator_cmd():
+    if CURATOR_CLASSES:
+        return [JAVA, "-cp", CURATOR_CLASSES + ":" + CURATOR_CP, "CuratorBench"]
+    return [JAVA, "-cp", CURATOR_CP, os.path.join(HERE, "CuratorBench.java")]
+
+
 def measure(a):
     rows = []
     pid = os.getpid()
@@ -127,9 +140,9 @@ def measure(a):
             bench.insert(1, "-n")
         steps = [
             (bench, "zkrecipes + raw floors"),
-            (["java", "-cp", CURATOR_CP, os.path.join(HERE, "CuratorBench.java"), a.hosts,
-              f"/zkr-peers-{pid}-r{rnd}-curator", "w1,w2,w3a,w3b,w4"], "Curator"),
-            (["/usr/bin/python3", os.path.join(HERE, "kazoo_bench.py"), a.hosts,
+            (curator_cmd() + [a.hosts, f"/zkr-peers-{pid}-r{rnd}-curator",
+                               "w1,w2,w3a,w3b,w4"], "Curator"),
+            ([PYTHON, os.path.join(HERE, "kazoo_bench.py"), a.hosts,
               f"/zkr-peers-{pid}-r{rnd}-kazoo", "w1,w2,w3a,w3b,w4"], "kazoo"),
         ]
         if rnd > 1:
@@ -207,6 +220,13 @@ def main():
         fw, fl, fk = floor
         fvals = [v for r in rounds for v in [value(rows, r, fl, fw, fk)] if v is not None]
         print(f"  {'floor: raw C ' + fw:32} {fmt(fvals, 0):>26}  ({fk})")
+        fcost = []
+        for k in COST_KEYS:
+            kv = [v for r in rounds for v in [value(rows, r, fl, fw, k)] if v is not None]
+            if kv:
+                fcost.append(f"{k} {fmt(kv, 0 if 'us' in k else 1)}")
+        if fcost:
+            print(f"  {'floor cost':32} " + ", ".join(fcost))
         ours = [(l, lab) for l, lab in libs if l.startswith("zkrecipes")]
         peers = [(l, lab) for l, lab in libs if not l.startswith("zkrecipes")]
         for olib, olabel in ours:

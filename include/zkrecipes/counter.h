@@ -18,13 +18,14 @@
  * let it through, as with a plain read + versioned write; it is then logged.
  *
  * Every write is one transaction: the versioned setData (or the create), plus a
- * marker node for this operation and the delete of this object's previous marker,
- * in a sibling node "<path>.zkr-markers" that readers of the counter never see.
- * When the reply to a write is lost (connection loss), the marker tells whether it
- * was applied, so an acknowledged change is never lost and none is applied twice.
- * If that cannot be decided (the session expired first), the operation ends with
- * ZKR_EUNKNOWN: it may or may not have been applied, exactly once at most. Markers
- * are ephemeral: they go with the session, and with zkr_counter_free().
+ * setData of this object's marker node to the write's number (created by the
+ * object's first write on a session), in a sibling node "<path>.zkr-markers"
+ * that readers of the counter never see. When the reply to a write is lost
+ * (connection loss), the marker tells whether it was applied, so an acknowledged
+ * change is never lost and none is applied twice. If that cannot be decided (the
+ * session expired first), the operation ends with ZKR_EUNKNOWN: it may or may not
+ * have been applied, exactly once at most. The marker is ephemeral: it goes with
+ * the session, and with zkr_counter_free().
  *
  * Operations on one counter object run one at a time, in the order they were
  * started; use one object per thread for parallel work.

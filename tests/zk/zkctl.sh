@@ -20,9 +20,11 @@
 set -Eeuo pipefail
 
 PROG=zkctl
+# ZKCTL_ZK_DIR: where zookeeper.jar, its dependencies and slf4j-simple.jar are,
+# for machines without Debian's zookeeper package (the staged many-core kit).
 ZK_CONF=/etc/zookeeper/conf
-ZK_JAR=/usr/share/java/zookeeper.jar
-SLF4J_SIMPLE=/usr/share/java/slf4j-simple.jar
+ZK_JAR=${ZKCTL_ZK_DIR:-/usr/share/java}/zookeeper.jar
+SLF4J_SIMPLE=${ZKCTL_ZK_DIR:-/usr/share/java}/slf4j-simple.jar
 ZK_MAIN=org.apache.zookeeper.server.quorum.QuorumPeerMain
 
 TICK=${ZKCTL_TICK:-200}
@@ -53,7 +55,7 @@ usage: zkctl.sh COMMAND DIR [ARGS]
   wait-ready DIR             wait until every running (not paused) member serves
   status DIR                 one line per member: INDEX PORT PID alive|dead MODE
   srvr DIR I                 print member I's answer to the "srvr" command
-environment: ZKCTL_TICK (200), ZKCTL_FORCESYNC, ZKCTL_JAVA_OPTS
+environment: ZKCTL_TICK (200), ZKCTL_FORCESYNC, ZKCTL_JAVA_OPTS, ZKCTL_ZK_DIR
   (-Xmx512m -XX:+UseSerialGC), ZKCTL_KEEP=1, ZKCTL_TIMEOUT (60),
   ZKCTL_PORT_MIN (20000), ZKCTL_PORT_MAX (32000)
 EOF
@@ -224,6 +226,9 @@ pick_ports() {
 # launch_member I: start member I's JVM in the background, record its pid.
 launch_member() {
     local i=$1 cp=$ZK_CONF:$ZK_JAR
+    if [[ -n ${ZKCTL_ZK_DIR:-} ]]; then
+        cp=$(printf '%s:' "$ZKCTL_ZK_DIR"/*.jar)
+    fi
     local -a jopts
     read -r -a jopts <<<"${ZKCTL_JAVA_OPTS--Xmx512m -XX:+UseSerialGC}"
     # Without an slf4j binding the server is silent; slf4j-simple logs to
