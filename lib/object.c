@@ -258,6 +258,19 @@ int zkr__send_end(zkr__send_t *x, int zrc) {
   return rc;
 }
 
+static void on_synced(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                      zkr__fx_t *fx) {
+  (void)o, (void)rq, (void)rc, (void)r, (void)fx; /* the reads behind it decide */
+}
+
+int zkr__send_sync(zkr__obj_t *o, uint64_t gen, const char *path) {
+  zkr__send_t x;
+  int rc;
+  if ((rc = zkr__send_begin(&x, o, gen, ZKR__K_OTHER, on_synced, 0, 0)) != 0)
+    return rc;
+  return zkr__send_end(&x, zoo_async(x.c.zh, path, zkr__cb_string, x.c.op));
+}
+
 int zkr__send_parents(zkr__obj_t *o, uint64_t gen, const char *path, bool self,
                       const struct ACL_vector *acl, zkr__step_fn step, uint32_t tok,
                       void *ctx) {

@@ -198,6 +198,12 @@ ZKR__HIDDEN int zkr__send_results(zkr__send_t *x, int n);
  * nothing will run and the requests are freed. Returns zrc. */
 ZKR__HIDDEN int zkr__send_end(zkr__send_t *x, int zrc);
 
+/* A sync of path on generation gen, so that the reads sent after it see every
+ * write committed before it: after a lost reply the client may have moved to a
+ * server that has not applied that write yet. Its reply needs no handling (the
+ * reads that follow fail alike if the connection goes). */
+ZKR__HIDDEN int zkr__send_sync(zkr__obj_t *o, uint64_t gen, const char *path);
+
 /* Create every ancestor of path (and path itself with self) as a CONTAINER,
  * outermost first, on generation gen; step sees each reply (rq->tok = tok,
  * rq->ctx = ctx). */

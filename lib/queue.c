@@ -279,8 +279,12 @@ static int start_attempt(zkr__queue_t *q) {
 /* The connection is back: redo the step that was interrupted. */
 static int resume_step(zkr__queue_t *q) {
   q->keep_watch = false; /* set the watch again after the listing */
-  if (q->ambiguous)
-    return send_list(q, true); /* look for our GUID */
+  if (q->ambiguous) {
+    /* Look for our GUID, on a server that has caught up with the create (we
+     * may have moved to one that had not applied it yet). */
+    int rc = zkr__send_sync(q->o, q->gen, q->path);
+    return rc ? rc : send_list(q, true);
+  }
   if (q->have_node)
     return send_list(q, false);
   return send_create(q, false);

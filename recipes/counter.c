@@ -314,8 +314,11 @@ static int send_check(zkr_counter_t *c) {
   int rc;
 
   c->check_tok = zkr__obj_token(&c->o);
-  /* Only on the session that made the write: the marker is ephemeral. */
-  if ((rc = zkr__send_begin(&x, &c->o, c->head->wgen, ZKR__K_GET, on_checked, c->check_tok,
+  /* Only on the session that made the write: the marker is ephemeral. The
+   * server we reached after the lost reply may not have applied the write yet:
+   * a sync first, so that the read sees it if it was committed. */
+  if ((rc = zkr__send_sync(&c->o, c->head->wgen, c->mpath)) != 0 ||
+      (rc = zkr__send_begin(&x, &c->o, c->head->wgen, ZKR__K_GET, on_checked, c->check_tok,
                             0)) != 0)
     return rc;
   return zkr__send_end(&x, zoo_aget(x.c.zh, c->mpath, 0, zkr__cb_data, x.c.op));
