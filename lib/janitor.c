@@ -109,6 +109,10 @@ static void on_listed(void *ctx, int rc, const zkr__reply_t *r) {
   settle(j, rc);
 }
 
+static void on_synced(void *ctx, int rc, const zkr__reply_t *r) {
+  (void)ctx, (void)rc, (void)r; /* the listing behind it decides */
+}
+
 static void step(jan_t *j) {
   zkr__call_t c;
   int first = !j->started, rc;
@@ -120,6 +124,10 @@ static void step(jan_t *j) {
     if ((rc = zkr__call_begin(j->s, j->gen, ZKR__K_DELETE, on_deleted, j, &c)) == 0)
       rc = zkr__call_end(&c, zoo_adelete(c.zh, j->path, -1, zkr__cb_void, c.op));
   } else {
+    /* A sync first: the create whose reply was lost may not be applied yet on
+     * the server we reached since, and a listing there would miss its node. */
+    if (zkr__call_begin(j->s, j->gen, ZKR__K_OTHER, on_synced, NULL, &c) == 0)
+      zkr__call_end(&c, zoo_async(c.zh, j->parent, zkr__cb_string, c.op));
     if ((rc = zkr__call_begin(j->s, j->gen, ZKR__K_CHILDREN, on_listed, j, &c)) == 0)
       rc =
           zkr__call_end(&c, zoo_aget_children(c.zh, j->parent, 0, zkr__cb_strings, c.op));
