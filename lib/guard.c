@@ -26,7 +26,6 @@ struct zkr__guard {
   int state;          /* G_* */
   uint32_t tok;       /* of the current arm */
   int64_t czxid;      /* the incarnation the watch is set on (G_ARMED) */
-  uint64_t arms;
   zkr__guard_sub_t *subs; /* changed in callback context only, under mu */
 };
 
@@ -140,14 +139,6 @@ int zkr__guard_state(zkr__guard_t *g, int64_t czxid, int64_t *czxid_out) {
   return st;
 }
 
-uint64_t zkr__guard_arms(zkr__guard_t *g) {
-  uint64_t n;
-  pthread_mutex_lock(&g->mu);
-  n = g->arms;
-  pthread_mutex_unlock(&g->mu);
-  return n;
-}
-
 static arm_t *arm_new(zkr__guard_t *g, uint32_t tok) {
   arm_t *a = malloc(sizeof(*a));
   if (!a)
@@ -172,7 +163,6 @@ static void on_reply(void *ctx, int rc, const zkr__reply_t *r) {
     if (rc == ZOK && r->stat) {
       g->state = G_ARMED;
       g->czxid = r->stat->czxid;
-      g->arms++;
     } else {
       g->state = G_OFF; /* no such node, or no answer: nothing is guarded */
     }

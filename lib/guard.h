@@ -45,7 +45,4 @@ ZKR__HIDDEN int zkr__guard_state(zkr__guard_t *g, int64_t czxid, int64_t *czxid_
  * session order behind what the caller sent before). */
 ZKR__HIDDEN void zkr__guard_arm(zkr__guard_t *g);
 
-/* Watches of this guard set so far (tests). */
-ZKR__HIDDEN uint64_t zkr__guard_arms(zkr__guard_t *g);
-
 #endif /* ZKR_GUARD_H */

@@ -95,7 +95,6 @@ static void arm(zkr__nodewatch_t *w, bool exists) {
     goto fail;
   }
   x.wrq->ctx = w;
-  w->reads++;
   rc = exists
            ? zoo_awexists(x.c.zh, w->path, zkr__watcher, x.c.watch, zkr__cb_stat, x.c.op)
            : zoo_awget(x.c.zh, w->path, zkr__watcher, x.c.watch, zkr__cb_data, x.c.op);

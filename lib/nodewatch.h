@@ -51,7 +51,6 @@ struct zkr__nodewatch {
   bool exists;
   int64_t czxid;
   int32_t version;
-  uint64_t reads; /* reads sent (tests) */
 };
 
 ZKR__HIDDEN void zkr__nodewatch_init(zkr__nodewatch_t *w, zkr__obj_t *o, const char *path,
