@@ -5,8 +5,11 @@
     compare_builds.py --before BIN --after BIN --hosts HOSTS [--rounds N]
                       [--workloads w1,w2,w3a,w3b,w4]
 
-Each round runs every workload once with each build, the order of the two
-builds swapped from one round to the next so that neither always runs on the
+Each round runs every workload once with each build, one workload at a time
+(both builds' runs of a workload back to back, so that the two figures of a
+pair are taken seconds apart, not a whole round apart: the disk's fsync latency
+drifts over tens of seconds here), the order of the two builds swapped from
+one workload and one round to the next so that neither always runs on the
 warmer (or noisier) side. For each figure the ratio after/before is taken
 within a round (for latencies before/after, so that above 1 is always better);
 the table shows the median of those per-round ratios with their range, next to
@@ -59,11 +62,16 @@ def main():
     a = ap.parse_args()
 
     per = {"before": [], "after": []}
+    works = [w for w in a.workloads.split(",") if w]
     for r in range(a.rounds):
-        order = ["before", "after"] if r % 2 == 0 else ["after", "before"]
-        for side in order:
-            binary = a.before if side == "before" else a.after
-            per[side].append(run(binary, a.hosts, a.workloads, warm=(r == 0)))
+        got = {"before": {}, "after": {}}
+        for i, w in enumerate(works):
+            order = ["before", "after"] if (r + i) % 2 == 0 else ["after", "before"]
+            for side in order:
+                binary = a.before if side == "before" else a.after
+                got[side].update(run(binary, a.hosts, w, warm=(r == 0 and i == 0)))
+        for side in got:
+            per[side].append(got[side])
         print(f"round {r + 1}/{a.rounds} done", file=sys.stderr, flush=True)
 
     print(f"{'figure':26} {'before':>12} {'after':>12} {'after/before':>13}  range")

@@ -17,9 +17,10 @@
  *   w2    the lock, 8 sessions x 250 cycles on one path, no hold time (W2, W2p)
  *   herd  the lock, 50 waiters queued: notifications per release
  *   w3a   raw blind setData (version -1, the floor) and the counter, 1 session x
- *         2000 increments, in turns
+ *         2000 increments, in turns: W3a exactly once (the default), W3a-amo at
+ *         most once (zkr_counter_set_mode)
  *   w3b   raw get + versioned set retried on conflict (the floor), then the
- *         counter, 8 sessions x 250 increments on one counter
+ *         counter, 8 sessions x 250 increments on one counter (W3b, W3b-amo)
  *   w4    election failover: 5 candidates; the leader's session is closed; time
  *         from the close call to the next leader's "became leader" callback, 10
  *         times; the floor: closing a raw session that holds an ephemeral node to
@@ -349,6 +350,13 @@ static void counter_setup(side_t *x, int round) {
     die("counter_new", rc);
   if ((rc = zkr_counter_add(x->ctr, 1, 10000, NULL)) != 0) /* creates the node */
     die("counter warm-up", rc);
+}
+
+static void counter_amo_setup(side_t *x, int round) {
+  int rc;
+  counter_setup(x, round);
+  if ((rc = zkr_counter_set_mode(x->ctr, ZKR_COUNTER_AT_MOST_ONCE)) != 0)
+    die("counter mode", rc);
 }
 
 static void counter_cycle(side_t *x, double *a, double *b) {
@@ -681,6 +689,7 @@ typedef struct w3_ctx {
   pthread_barrier_t *start;
   double *lat;
   _Atomic long *conflicts;
+  int mode; /* ZKR_COUNTER_EXACTLY_ONCE or _AT_MOST_ONCE */
 } w3_ctx_t;
 
 static void *w3_worker(void *arg) {
@@ -688,7 +697,8 @@ static void *w3_worker(void *arg) {
   zkr_session_t *s = open_session();
   zkr_counter_t *k;
   int rc;
-  if ((rc = zkr_counter_new(s, c->path, ZKR_COUNTER_INT64, &k)) != 0)
+  if ((rc = zkr_counter_new(s, c->path, ZKR_COUNTER_INT64, &k)) != 0 ||
+      (rc = zkr_counter_set_mode(k, c->mode)) != 0)
     die("counter_new", rc);
   pthread_barrier_wait(c->start);
   for (int i = 0; i < c->n; i++) {
@@ -703,7 +713,8 @@ static void *w3_worker(void *arg) {
   return NULL;
 }
 
-/* n sessions, each doing per increments on one counter, the raw loop or ours. */
+/* n sessions, each doing per increments on one counter: raw 1 the raw loop, 0 ours
+ * (exactly once), 2 ours at most once. */
 static void counter_run(int round, const char *work, const char *lib, int n, int per,
                         int raw) {
   pthread_t t[64];
@@ -727,11 +738,12 @@ static void counter_run(int round, const char *work, const char *lib, int n, int
     die("counter node", ZNODEEXISTS);
   pthread_barrier_init(&start, NULL, (unsigned)n + 1);
   for (int i = 0; i < n; i++) {
-    if (raw) {
+    if (raw == 1) {
       lc[i] = (loop_ctx_t){path, per, &start, lat + (size_t)i * (size_t)per, &conflicts};
       pthread_create(&t[i], NULL, loop_worker, &lc[i]);
     } else {
-      wc[i] = (w3_ctx_t){path, per, &start, lat + (size_t)i * (size_t)per, &conflicts};
+      wc[i] = (w3_ctx_t){path, per, &start, lat + (size_t)i * (size_t)per, &conflicts,
+                         raw == 2 ? ZKR_COUNTER_AT_MOST_ONCE : ZKR_COUNTER_EXACTLY_ONCE};
       pthread_create(&t[i], NULL, w3_worker, &wc[i]);
     }
   }
@@ -1212,11 +1224,13 @@ int main(int argc, char **argv) {
     if (wanted(only, "herd"))
       herd(r);
     if (wanted(only, "w3a")) {
-      side_t x[2] = {SIDE("blind-set", "raw-c", "increments_per_s", "set", NULL,
+      side_t x[3] = {SIDE("blind-set", "raw-c", "increments_per_s", "set", NULL,
                           set_setup, set_cycle, 0),
                      SIDE("W3a", "zkrecipes", "increments_per_s", "add", NULL,
-                          counter_setup, counter_cycle, 0)};
-      interleave(r, x, 2, w3_cycles, 4);
+                          counter_setup, counter_cycle, 0),
+                     SIDE("W3a-amo", "zkrecipes", "increments_per_s", "add", NULL,
+                          counter_amo_setup, counter_cycle, 0)};
+      interleave(r, x, 3, w3_cycles, 4);
     }
     if (wanted(only, "w4")) {
       floor_close_watch(r);
@@ -1231,6 +1245,9 @@ int main(int argc, char **argv) {
       counter_run(r, "W3b", "zkrecipes", w3_sessions, w3_cycles / w3_sessions, 0);
       record(r, "W3b", "ratio", "vs get+set-loop", "x",
              metric("W3b", "zkrecipes", "increments_per_s", "")->v[r - 1] / floop);
+      counter_run(r, "W3b-amo", "zkrecipes", w3_sessions, w3_cycles / w3_sessions, 2);
+      record(r, "W3b-amo", "ratio", "vs get+set-loop", "x",
+             metric("W3b-amo", "zkrecipes", "increments_per_s", "")->v[r - 1] / floop);
     }
   }
   if (wanted(only, "rss")) {

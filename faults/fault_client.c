@@ -15,7 +15,7 @@
  * Options: -h hosts, -p path, -n name, -H history file, -S session file (rewritten
  * on every new session: "<id hex> <password hex>"), -d duration ms, -t session
  * timeout ms, -F fenced store file (lock), -L leader log path (elect), -o ops
- * (counter), -g hold ms (lock), -s seed.
+ * (counter), -M at-most-once mode (counter), -g hold ms (lock), -s seed.
  *
  * A workload writes its history as JSON lines (one event per line, flushed at
  * once, times from CLOCK_MONOTONIC in ns, comparable across processes):
@@ -44,6 +44,7 @@
 static const char *hosts, *path, *name = "client", *history_path, *session_file;
 static const char *store_path, *log_path;
 static int duration_ms = 20000, session_timeout_ms = 3000, ops = 1000000, hold_ms = 40;
+static int at_most_once; /* -M: the counter in ZKR_COUNTER_AT_MOST_ONCE mode */
 static unsigned seed = 1;
 
 static FILE *hist;
@@ -295,7 +296,8 @@ static int run_counter(void) {
   int rc;
   int64_t end = now_ns() + (int64_t)duration_ms * 1000000;
 
-  if ((rc = zkr_counter_new(sess, path, ZKR_COUNTER_INT64, &c)) != 0)
+  if ((rc = zkr_counter_new(sess, path, ZKR_COUNTER_INT64, &c)) != 0 ||
+      (at_most_once && (rc = zkr_counter_set_mode(c, ZKR_COUNTER_AT_MOST_ONCE)) != 0))
     fatal("counter", rc);
   for (int i = 0; i < ops && now_ns() < end; i++) {
     int64_t v = 0;
@@ -551,7 +553,7 @@ static int run_inspect(void) {
 static void usage(void) {
   fprintf(stderr, "usage: fault_client lock|counter|elect|expire|inspect -h HOSTS [-p PATH] "
                   "[-n NAME] [-H HISTORY] [-S SESSION_FILE] [-d MS] [-t MS] [-F STORE] "
-                  "[-L LOG_PATH] [-o OPS] [-g HOLD_MS] [-s SEED]\n");
+                  "[-L LOG_PATH] [-o OPS] [-M] [-g HOLD_MS] [-s SEED]\n");
   exit(2);
 }
 
@@ -563,7 +565,7 @@ int main(int argc, char **argv) {
     usage();
   mode = argv[1];
   optind = 2;
-  while ((opt = getopt(argc, argv, "h:p:n:H:S:d:t:F:L:o:g:s:")) != -1) {
+  while ((opt = getopt(argc, argv, "h:p:n:H:S:d:t:F:L:o:Mg:s:")) != -1) {
     switch (opt) {
     case 'h': hosts = optarg; break;
     case 'p': path = optarg; break;
@@ -575,6 +577,7 @@ int main(int argc, char **argv) {
     case 'F': store_path = optarg; break;
     case 'L': log_path = optarg; break;
     case 'o': ops = atoi(optarg); break;
+    case 'M': at_most_once = 1; break;
     case 'g': hold_ms = atoi(optarg); break;
     case 's': seed = (unsigned)strtoul(optarg, NULL, 10); break;
     default: usage();

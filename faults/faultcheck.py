@@ -10,7 +10,8 @@ histories the clients wrote:
   lock      the fenced store accepted no stale token; believed-holder intervals
             overlap only where the scenario pauses or cuts off the holder; tokens
             increase in grant order; no orphan nodes; notifications per release
-  counter   final value == acknowledged increments (+ at most the unknown ones)
+  counter   final value == acknowledged increments (+ at most the unknown ones); the
+            last counter client runs at most once (-M), the others exactly once
   election  one leader per epoch, epochs increase, no leader-log entry of an older
             epoch after a newer one
 
@@ -183,6 +184,8 @@ class Client:
             args += ["-p", sc.root + "/lock", "-F", os.path.join(sc.dir, "store")]
         elif kind == "counter":
             args += ["-p", sc.root + "/counter"]
+            if idx == N_COUNTER - 1:
+                args += ["-M"]  # one counter client at most once: the same bounds hold
         else:
             args += ["-p", sc.root + "/election", "-L", sc.root + "/leader-log"]
         self.err = open(os.path.join(sc.dir, self.name + ".stderr"), "w")

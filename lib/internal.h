@@ -20,6 +20,7 @@
 #define ZKR_INTERNAL_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdarg.h>
 #include <stdint.h>
 
@@ -51,18 +52,16 @@ ZKR__HIDDEN void zkr__dispatch_leave(zkr_session_t *s);
 
 /* ---- waiter: how a sync call waits for its async form ---- */
 typedef struct zkr__waiter {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int done;
+  sem_t sem;
   int rc;
 } zkr__waiter_t;
 
 ZKR__HIDDEN int zkr__waiter_init(zkr__waiter_t *w);
 ZKR__HIDDEN void zkr__waiter_destroy(zkr__waiter_t *w);
 ZKR__HIDDEN void zkr__waiter_signal(zkr__waiter_t *w, int rc);
-/* Wait until signalled or the absolute deadline (ms, -1 forever) passes:
- * returns the signalled rc or ZKR_ETIMEDOUT. */
-ZKR__HIDDEN int zkr__waiter_wait(zkr__waiter_t *w, int64_t deadline_ms);
+/* Wait until signalled (once) and return the signalled rc. Every caller's async
+ * form guarantees its callback by its own deadline timer. */
+ZKR__HIDDEN int zkr__waiter_wait(zkr__waiter_t *w);
 
 /* ---- validation ---- */
 /* 0 if path is an absolute ZooKeeper path the server accepts, ZKR_EINVAL otherwise. */

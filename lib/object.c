@@ -564,7 +564,7 @@ int zkr__sync_init(zkr__sync_t *y) {
 
 int zkr__sync_wait(zkr__sync_t *y, int rc) {
   if (rc == 0)
-    rc = zkr__waiter_wait(&y->w, -1); /* the async form ends by its deadline */
+    rc = zkr__waiter_wait(&y->w); /* the async form ends by its deadline */
   zkr__waiter_destroy(&y->w);
   return rc;
 }

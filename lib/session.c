@@ -557,7 +557,7 @@ int zkr_session_connect(zkr_session_t *s, const char *hosts, int timeout_ms) {
     return rc;
   rc = zkr_session_connect_async(s, hosts, timeout_ms, connect_waiter_cb, &w);
   if (rc == 0)
-    rc = zkr__waiter_wait(&w, -1); /* the timer guarantees the callback */
+    rc = zkr__waiter_wait(&w); /* the timer guarantees the callback */
   zkr__waiter_destroy(&w);
   return rc;
 }

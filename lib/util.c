@@ -21,55 +21,32 @@ int64_t zkr__deadline(int timeout_ms) {
   return timeout_ms < 0 ? -1 : zkr__now_ms() + timeout_ms;
 }
 
+/*
+ * The waiter is a semaphore, not a mutex and condition variable: the signalling
+ * thread posts once and never touches the waiter again, so the waiting thread
+ * wakes with one futex call and does not then block on a mutex the signaller
+ * still holds. glibc's sem_post does not touch the semaphore after the post
+ * that a sem_wait can return on, so the waiter may live on the waiting thread's
+ * stack and be destroyed as soon as the wait returns.
+ */
 int zkr__waiter_init(zkr__waiter_t *w) {
-  pthread_condattr_t ca;
-  w->done = 0;
   w->rc = 0;
-  if (pthread_condattr_init(&ca) != 0)
-    return ZKR_ENOMEM;
-  /* Deadlines are CLOCK_MONOTONIC so wall-clock jumps cannot stretch a wait. */
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  if (pthread_cond_init(&w->cv, &ca) != 0) {
-    pthread_condattr_destroy(&ca);
-    return ZKR_ENOMEM;
-  }
-  pthread_condattr_destroy(&ca);
-  if (pthread_mutex_init(&w->mu, NULL) != 0) {
-    pthread_cond_destroy(&w->cv);
-    return ZKR_ENOMEM;
-  }
-  return 0;
+  return sem_init(&w->sem, 0, 0) == 0 ? 0 : ZKR_ENOMEM;
 }
 
 void zkr__waiter_destroy(zkr__waiter_t *w) {
-  pthread_mutex_destroy(&w->mu);
-  pthread_cond_destroy(&w->cv);
+  sem_destroy(&w->sem);
 }
 
 void zkr__waiter_signal(zkr__waiter_t *w, int rc) {
-  pthread_mutex_lock(&w->mu);
-  w->rc = rc;
-  w->done = 1;
-  pthread_cond_signal(&w->cv);
-  pthread_mutex_unlock(&w->mu);
+  w->rc = rc; /* published by sem_post, which has release semantics */
+  sem_post(&w->sem);
 }
 
-int zkr__waiter_wait(zkr__waiter_t *w, int64_t deadline_ms) {
-  int rc;
-  pthread_mutex_lock(&w->mu);
-  while (!w->done) {
-    if (deadline_ms < 0) {
-      pthread_cond_wait(&w->cv, &w->mu);
-    } else {
-      struct timespec ts = {.tv_sec = deadline_ms / 1000,
-                            .tv_nsec = (long)(deadline_ms % 1000) * 1000000};
-      if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT && !w->done) {
-        pthread_mutex_unlock(&w->mu);
-        return ZKR_ETIMEDOUT;
-      }
-    }
+int zkr__waiter_wait(zkr__waiter_t *w) {
+  while (sem_wait(&w->sem) != 0) {
+    if (errno != EINTR)
+      abort(); /* only EINVAL, a corrupt waiter */
   }
-  rc = w->rc;
-  pthread_mutex_unlock(&w->mu);
-  return rc;
+  return w->rc;
 }

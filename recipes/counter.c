@@ -10,7 +10,7 @@
  *   P.zkr-markers/<guid>    EPHEMERAL, one per counter object; data = the number
  *                           (8 bytes, big-endian) of its last write that applied
  *
- * Algorithm: every write is one zoo_multi of
+ * Algorithm (exactly once, the default): every write is one zoo_multi of
  *   setData(P, v', version)   (create(P, v') when P is missing)
  *   setData(marker, N)        (create(marker, N) for the object's first write on
  *                              a session)
@@ -21,6 +21,13 @@
  * number, or no marker) = not applied (then the write is simply made again). If
  * the session expires first, the outcome is ZKR_EUNKNOWN: never a guess, never a
  * silent retry.
+ *
+ * At most once (zkr_counter_set_mode): the write is the setData (or create) alone,
+ * one operation as every other client of the format makes it. After a lost reply
+ * P is read (after a sync) on the write's session: still the version (and
+ * incarnation) the write was made against = not applied, made again; anything
+ * else may be our write or another client's, so the operation ends with
+ * ZKR_EUNKNOWN. Never applied twice; more often unknown.
  *
  * Round trips: the value, version and czxid of the last reply are kept (the
  * cache), so an uncontended add is one write round trip. The cache is tied to
@@ -98,6 +105,10 @@ typedef struct counter_op {
   int conflicts;
   int parent_rounds;
   int64_t newval;
+  bool single;   /* at most once: the write is the counter's own operation only */
+  bool wcreate;  /* the write in flight or being resolved creates P ... */
+  int32_t wver;  /* ... or sets it at this version */
+  int64_t wczxid; /* of this incarnation (0: not known) */
   uint64_t seq;  /* the number of the write in flight or being resolved */
   uint64_t wgen; /* session generation of that write */
 } counter_op_t;
@@ -105,6 +116,7 @@ typedef struct counter_op {
 /* A write in flight: what its reply needs. */
 typedef struct write_req {
   zkr__req_t base;
+  bool multi;                     /* with the marker */
   struct Stat stat;               /* setData's result */
   char paths[2][MARKER_PATH_MAX]; /* room for the two created paths */
 } write_req_t;
@@ -133,6 +145,7 @@ struct zkr_counter {
   bool marker_live;            /* it exists, made on session generation marker_gen */
   uint64_t marker_gen;
   uint64_t mseq; /* number of the last write sent */
+  int mode;      /* ZKR_COUNTER_EXACTLY_ONCE or _AT_MOST_ONCE, for operations to come */
   int contended;   /* writes left that get a pipelined read */
   int64_t lat_us;  /* running estimate of a write round trip */
   int64_t sent_us; /* when the write in flight was sent */
@@ -258,6 +271,45 @@ static bool cache_guarded(zkr_counter_t *c) {
   return false;
 }
 
+/* After the write is sent: a read pipelined behind it while contended. */
+static void after_send(zkr_counter_t *c) {
+  c->phase = PH_WRITE;
+  c->read_tok = 0;
+  if (c->contended > 0) {
+    /* The server answers in order: this read sees the state right after our
+     * write, which is what a losing write needs to try again. */
+    c->contended--;
+    c->read_tok = c->write_tok;
+    if (send_read(c, on_pipelined_read, c->read_tok, c->head->wgen) != 0)
+      c->read_tok = 0;
+  }
+}
+
+/* At most once: the versioned setData (or the create) alone, as any other
+ * client of the format writes. */
+static int send_write_single(zkr_counter_t *c, const char *val) {
+  counter_op_t *op = c->head;
+  zkr__send_t x;
+  int rc;
+
+  c->write_tok = zkr__obj_token(&c->o);
+  if ((rc = zkr__send_begin(&x, &c->o, 0, op->wcreate ? ZKR__K_CREATE : ZKR__K_SET,
+                            on_written, c->write_tok, sizeof(write_req_t))) != 0)
+    return rc;
+  op->wgen = x.c.gen;
+  c->stats.writes++;
+  c->sent_us = zkr__now_ns() / 1000;
+  if (op->wcreate)
+    rc = zoo_acreate(x.c.zh, c->path, val, c->enc, zkr_session_acl(c->o.s), 0,
+                     zkr__cb_string, x.c.op);
+  else
+    rc = zoo_aset(x.c.zh, c->path, val, c->enc, op->wver, zkr__cb_stat, x.c.op);
+  if ((rc = zkr__send_end(&x, rc)) != 0)
+    return rc;
+  after_send(c);
+  return 0;
+}
+
 /* The write of the head operation: one multi, maybe a read pipelined behind. */
 static int send_write(zkr_counter_t *c) {
   counter_op_t *op = c->head;
@@ -268,6 +320,11 @@ static int send_write(zkr_counter_t *c) {
   zkr__send_t x;
 
   encode(c->enc, op->newval, val);
+  op->wcreate = c->missing;
+  op->wver = c->cache_ver;
+  op->wczxid = c->cache_czxid;
+  if (op->single)
+    return send_write_single(c, val);
   op->seq = ++c->mseq;
   encode_seq(op->seq, seq);
   c->write_tok = zkr__obj_token(&c->o);
@@ -278,6 +335,7 @@ static int send_write(zkr_counter_t *c) {
                             on_written, c->write_tok, sizeof(write_req_t))) != 0)
     return rc;
   w = (write_req_t *)x.rq;
+  w->multi = true;
   if (c->missing)
     zoo_create_op_init(&ops[0], c->path, val, c->enc, zkr_session_acl(c->o.s), 0,
                        w->paths[0], (int)sizeof(w->paths[0]));
@@ -296,32 +354,26 @@ static int send_write(zkr_counter_t *c) {
   if ((rc = zkr__send_end(&x, zoo_amulti(x.c.zh, 2, ops, x.c.results, zkr__cb_void,
                                          x.c.op))) != 0)
     return rc;
-  c->phase = PH_WRITE;
-  c->read_tok = 0;
-  if (c->contended > 0) {
-    /* The server answers in order: this read sees the state right after our
-     * write, which is what a losing write needs to try again. */
-    c->contended--;
-    c->read_tok = c->write_tok;
-    if (send_read(c, on_pipelined_read, c->read_tok, op->wgen) != 0)
-      c->read_tok = 0;
-  }
+  after_send(c);
   return 0;
 }
 
+/* After a lost reply: read the marker, or (at most once) the counter itself. */
 static int send_check(zkr_counter_t *c) {
   zkr__send_t x;
   int rc;
 
   c->check_tok = zkr__obj_token(&c->o);
-  /* Only on the session that made the write: the marker is ephemeral. The
+  /* Only on the session that made the write: the marker is ephemeral, and only
+   * that session's requests are known to be ordered before the check. The
    * server we reached after the lost reply may not have applied the write yet:
    * a sync first, so that the read sees it if it was committed. */
-  if ((rc = zkr__send_sync(&c->o, c->head->wgen, c->mpath)) != 0 ||
+  const char *what = c->head->single ? c->path : c->mpath;
+  if ((rc = zkr__send_sync(&c->o, c->head->wgen, what)) != 0 ||
       (rc = zkr__send_begin(&x, &c->o, c->head->wgen, ZKR__K_GET, on_checked, c->check_tok,
                             0)) != 0)
     return rc;
-  return zkr__send_end(&x, zoo_aget(x.c.zh, c->mpath, 0, zkr__cb_data, x.c.op));
+  return zkr__send_end(&x, zoo_aget(x.c.zh, what, 0, zkr__cb_data, x.c.op));
 }
 
 /* ---- the head operation's steps (mu held) ---- */
@@ -617,8 +669,10 @@ static int failed_op(const zkr__reply_t *r, int *err) {
 
 static void write_applied(zkr_counter_t *c, write_req_t *w, zkr__fx_t *fx) {
   counter_op_t *op = c->head;
-  c->marker_live = true;
-  c->marker_gen = w->base.gen;
+  if (!op->single) {
+    c->marker_live = true;
+    c->marker_gen = w->base.gen;
+  }
   c->cache_valid = true;
   if (c->missing) {
     c->cache_ver = 0;
@@ -659,10 +713,12 @@ static void write_lost_reply(zkr_counter_t *c, write_req_t *w, zkr__fx_t *fx) {
   }
 }
 
-static void write_refused(zkr_counter_t *c, write_req_t *w, const zkr__reply_t *r,
+/* The write failed: op i of it (0 the counter's, 1 the marker's; -1 not known)
+ * with err. */
+static void write_refused(zkr_counter_t *c, write_req_t *w, int i, int err,
                           zkr__fx_t *fx) {
   counter_op_t *op = c->head;
-  int err = ZKR_ESYSTEM, i = failed_op(r, &err), rc;
+  int rc;
 
   if (i == 0 && (err == ZBADVERSION || err == ZNODEEXISTS)) {
     /* Someone else wrote first: nothing of ours applied. */
@@ -688,8 +744,9 @@ static void write_refused(zkr_counter_t *c, write_req_t *w, const zkr__reply_t *
     /* A parent of P or the markers node is missing: make them and retry. */
     if (++op->parent_rounds > MAX_PARENT_ROUNDS)
       finish(c, ZNONODE, 0, fx);
-    else if ((rc = zkr__send_parents(&c->o, 0, c->mdir, true, zkr_session_acl(c->o.s),
-                                     on_parent, 0, NULL)) != 0)
+    else if ((rc = zkr__send_parents(&c->o, 0, op->single ? c->path : c->mdir,
+                                     !op->single, zkr_session_acl(c->o.s), on_parent, 0,
+                                     NULL)) != 0)
       finish(c, rc, 0, fx);
     else
       proceed(c, fx);
@@ -713,7 +770,8 @@ static void on_written(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
   write_req_t *w = (write_req_t *)rq;
 
   if (!c->head || rq->tok != c->write_tok || o->freed) {
-    if (rc == ZOK && !c->marker_live) { /* a write nobody waits for made the marker */
+    if (rc == ZOK && !c->marker_live && w->multi) {
+      /* a write nobody waits for made the marker */
       c->marker_live = true;
       c->marker_gen = rq->gen;
     }
@@ -729,6 +787,8 @@ static void on_written(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
       sample = c->lat_us ? 4 * c->lat_us : 100000;
     c->lat_us = c->lat_us ? (c->lat_us * 7 + sample) / 8 : sample;
   }
+  if (rc == ZOK && c->head->single && !c->head->wcreate && r->stat)
+    w->stat = *r->stat;
   if (rc == ZOK) {
     write_applied(c, w, fx);
   } else if (zkr__rc_class(rc) == ZKR__RC_CONN) {
@@ -736,8 +796,11 @@ static void on_written(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
   } else if (rc == ZCLOSING) {
     c->stats.unknown++;
     finish(c, ZKR_EUNKNOWN, 0, fx);
+  } else if (c->head->single) {
+    write_refused(c, w, 0, rc, fx);
   } else {
-    write_refused(c, w, r, fx);
+    int err = ZKR_ESYSTEM, i = failed_op(r, &err);
+    write_refused(c, w, i, err, fx);
   }
 }
 
@@ -749,7 +812,19 @@ static void on_checked(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
   if (!op || rq->tok != c->check_tok || c->phase != PH_RESOLVE)
     return;
   c->check_tok = 0;
-  if (rc == ZOK && r->data_len == 8 && r->data) {
+  if (op->single) {
+    /* At most once: P as it was before the write means not applied, and it
+     * cannot apply any more (our session's requests are answered in order);
+     * any change may be ours or another client's. */
+    if (zkr__rc_class(rc) == ZKR__RC_CONN)
+      rc = ZCONNECTIONLOSS;
+    else if ((op->wcreate && rc == ZNONODE) ||
+             (!op->wcreate && rc == ZOK && r->stat && r->stat->version == op->wver &&
+              (!op->wczxid || r->stat->czxid == op->wczxid)))
+      rc = ZNONODE;
+    else if (rc == ZOK || rc == ZNONODE)
+      rc = ZKR_EUNKNOWN;
+  } else if (rc == ZOK && r->data_len == 8 && r->data) {
     uint64_t seq = 0;
     for (int k = 0; k < 8; k++)
       seq = (seq << 8) | (unsigned char)r->data[k];
@@ -959,6 +1034,7 @@ static int submit(zkr_counter_t *c, int kind, int64_t a, int64_t b, int timeout_
   op->nowait = timeout_ms == 0;
   op->deadline = timeout_ms > 0 ? zkr__deadline(timeout_ms) : -1;
   pthread_mutex_lock(&c->o.mu);
+  op->single = c->mode == ZKR_COUNTER_AT_MOST_ONCE;
   if (c->o.freed || c->stopped || zkr_session_state(c->o.s) == ZKR_STATE_CLOSED) {
     rc = ZKR_ECLOSED;
   } else if (zkr__session_gen(c->o.s) == 0 &&
@@ -1062,6 +1138,15 @@ int zkr_counter_cas(zkr_counter_t *c, int64_t expected, int64_t value, int timeo
   if (c && (value < enc_min(c->enc) || value > enc_max(c->enc)))
     return ZKR_EOVERFLOW;
   return run_sync(c, OP_CAS, expected, value, timeout_ms, current);
+}
+
+int zkr_counter_set_mode(zkr_counter_t *c, int mode) {
+  if (!c || (mode != ZKR_COUNTER_EXACTLY_ONCE && mode != ZKR_COUNTER_AT_MOST_ONCE))
+    return ZKR_EINVAL;
+  pthread_mutex_lock(&c->o.mu);
+  c->mode = mode;
+  pthread_mutex_unlock(&c->o.mu);
+  return 0;
 }
 
 int zkr_counter_set_listener(zkr_counter_t *c, zkr_counter_listener_fn fn, void *arg) {

@@ -433,6 +433,93 @@ START_TEST(ambiguous_writes_applied_exactly_once) {
 }
 END_TEST
 
+/* At most once: one setData per write, no marker; a lost reply is resolved as
+ * not applied only when the counter is as the write found it, else reported as
+ * ZKR_EUNKNOWN; never applied twice. */
+START_TEST(at_most_once_mode) {
+  char root[64], path[128], mdir[160];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *tz = zkr_session_zhandle(t);
+  zkr_counter_t *a, *b;
+  zkr__counter_stats_t st;
+  struct ACL ro_acl[] = {{ZOO_PERM_READ | ZOO_PERM_ADMIN, ZOO_ANYONE_ID_UNSAFE}};
+  struct ACL_vector ro = {1, ro_acl};
+  unsigned char raw[16];
+  int64_t v;
+
+  paths(root, sizeof(root), path, sizeof(path), mdir, sizeof(mdir));
+  ck_assert_int_eq(zkr_counter_new(s, path, ZKR_COUNTER_INT64, &a), 0);
+  ck_assert_int_eq(zkr_counter_set_mode(a, 7), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_counter_set_mode(NULL, ZKR_COUNTER_AT_MOST_ONCE), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_counter_set_mode(a, ZKR_COUNTER_AT_MOST_ONCE), 0);
+  ck_assert_int_eq(zkr_counter_new(t, path, ZKR_COUNTER_INT64, &b), 0);
+  /* The first add creates the node (and its parents), the second sets it. */
+  ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
+  ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
+  ck_assert_int_eq(v, 2);
+  ck_assert_int_eq(raw_get(tz, path, raw, sizeof(raw)), 8);
+  ck_assert_int_eq(raw[7], 2);
+  ck_assert_int_eq(zoo_exists(tz, mdir, 0, NULL), ZNONODE); /* no marker, ever */
+  ck_assert_int_eq(zkr__counter_stats(a, &st), 0);
+  ck_assert_int_eq(st.writes, 3); /* the first create found no parents */
+
+  /* Applied, reply lost: the counter moved, which may be anyone's write, so
+   * ZKR_EUNKNOWN; it is not made again. */
+  hk_lock();
+  memset(&hk, 0, sizeof(hk));
+  hk.s = s;
+  hk.kind = ZKR__K_SET;
+  hk.from_rc = ZOK;
+  hk.turn_into = ZCONNECTIONLOSS;
+  hk_unlock();
+  zkr__set_fault_hook(counter_hook, NULL);
+  ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), ZKR_EUNKNOWN);
+  zkr__set_fault_hook(NULL, NULL);
+  ck_assert_int_eq(hk_fired(), 1);
+  ck_assert_int_eq(zkr_counter_get(b, 5000, &v), 0);
+  ck_assert_int_eq(v, 3);
+  ck_assert_int_eq(zkr__counter_stats(a, &st), 0);
+  ck_assert_int_eq(st.ambiguous, 1);
+  ck_assert_int_eq(st.unknown, 1);
+  ck_assert_int_eq(st.resolved_not_applied, 0);
+  ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0); /* the object goes on */
+  ck_assert_int_eq(v, 4);
+
+  /* Not applied, reply lost: the counter is as the write found it, so the
+   * write is made again. (The server refuses it for the ACL; the hook makes the
+   * first refusal a lost reply, the second one ends the operation.) */
+  ck_assert_int_eq(zoo_set_acl(tz, path, -1, &ro), ZOK);
+  hk_lock();
+  memset(&hk, 0, sizeof(hk));
+  hk.s = s;
+  hk.kind = ZKR__K_SET;
+  hk.from_rc = ZNOAUTH;
+  hk.turn_into = ZCONNECTIONLOSS;
+  hk_unlock();
+  zkr__set_fault_hook(counter_hook, NULL);
+  ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), ZNOAUTH);
+  zkr__set_fault_hook(NULL, NULL);
+  ck_assert_int_eq(hk_fired(), 1);
+  ck_assert_int_eq(zkr__counter_stats(a, &st), 0);
+  ck_assert_int_eq(st.ambiguous, 2);
+  ck_assert_int_eq(st.resolved_not_applied, 1);
+  ck_assert_int_eq(st.unknown, 1);
+  ck_assert_int_eq(zoo_set_acl(tz, path, -1, &ZOO_OPEN_ACL_UNSAFE), ZOK);
+
+  /* Exactly once again, on the same object: the marker comes back. */
+  ck_assert_int_eq(zkr_counter_set_mode(a, ZKR_COUNTER_EXACTLY_ONCE), 0);
+  ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
+  ck_assert_int_eq(v, 5);
+  ck_assert_int_eq(tu_nchildren(tz, mdir), 1);
+  zkr_counter_free(a);
+  zkr_counter_free(b);
+  tu_wait_children(tz, mdir, 0, 5000);
+  tu_rmr(tz, root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
 START_TEST(session_expired_during_ambiguous_write_is_unknown) {
   char root[64], path[128], mdir[160];
   zkr_session_t *s = tu_open(tu_hosts(), 4000), *t = tu_open(tu_hosts(), 10000);
@@ -805,6 +892,7 @@ Suite *counter_suite(void) {
   tcase_add_test(tc, exact_under_contention);
   tcase_add_test(tc, ambiguous_writes_applied_exactly_once);
   tcase_add_test(tc, session_expired_during_ambiguous_write_is_unknown);
+  tcase_add_test(tc, at_most_once_mode);
   tcase_add_test(tc, listener_sees_changes_across_restart);
   tcase_add_test(tc, async_queue_and_free);
   tcase_add_test(tc, recreated_node_never_gets_a_stale_write);

@@ -97,11 +97,12 @@ static struct {
   const char *auth;
   int verbose;
   int int32;
+  int at_most_once;
   double wait_s; /* -w: -1 forever */
   const char *id;
   double grace_s; /* -1: the negotiated session timeout */
   double kill_after_s;
-} opt = {NULL, 10000, 15000, NULL, 0, 0, -1, NULL, -1, 10};
+} opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10};
 
 static void tty_reclaim(void);
 
@@ -239,7 +240,8 @@ static const char *usage_elect =
     "Signals, the terminal, and zkr being killed are handled as for lock.\n";
 
 static const char *usage_counter =
-    "usage: zkr [OPTIONS] counter PATH [--int32] get | add N | set N | cas OLD NEW\n"
+    "usage: zkr [OPTIONS] counter PATH [--int32] [--at-most-once]\n"
+    "                                   get | add N | set N | cas OLD NEW\n"
     "\n"
     "Read or change the shared counter at PATH and print the resulting value (for a\n"
     "cas that does not match, the current value, with exit status 75). The counter\n"
@@ -247,7 +249,10 @@ static const char *usage_counter =
     "--int32 uses 4 bytes, as Curator's SharedCount and kazoo's Counter with\n"
     "support_curator=True do. A missing node reads as 0 and is created by the first\n"
     "write. Exit status 70 with \"outcome unknown\" means the change may or may not\n"
-    "have been applied (never twice); zkr does not retry it.\n";
+    "have been applied (never twice); zkr does not retry it. A change is exactly\n"
+    "once: a marker node written in the same transaction settles a lost reply.\n"
+    "--at-most-once writes the counter alone, as other clients do (no marker), and\n"
+    "reports a lost reply that may have applied as \"outcome unknown\".\n";
 
 static const char *usage_holders =
     "usage: zkr [OPTIONS] holders PATH\n"
@@ -1390,6 +1395,8 @@ static int cmd_counter(const char *path, char **args, int nargs) {
     die(rc == ZKR_EINVAL ? EXIT_USAGE : EXIT_FAILURE_ZK, "counter %s: %s", path,
         rc == ZKR_EINVAL ? "the root and paths under /zookeeper cannot be used"
                          : zkr_strerror(rc));
+  if (opt.at_most_once)
+    zkr_counter_set_mode(c, ZKR_COUNTER_AT_MOST_ONCE);
   session_connect(s);
   if (!strcmp(op, "get"))
     rc = zkr_counter_get(c, 30000, &v);
@@ -1501,6 +1508,7 @@ static const struct option longopts[] = {
     {"wait", required_argument, NULL, 'w'},
     {"id", required_argument, NULL, 'i'},
     {"int32", no_argument, NULL, '4'},
+    {"at-most-once", no_argument, NULL, 'M'},
     {"grace", required_argument, NULL, 'g'},
     {"kill-after", required_argument, NULL, 'k'},
     {NULL, 0, NULL, 0}};
@@ -1519,6 +1527,7 @@ static void apply(int o, const char *arg, const char *as_given) {
   case 'w': opt.wait_s = parse_seconds("-w", arg); break;
   case 'i': opt.id = arg; break;
   case '4': opt.int32 = 1; break;
+  case 'M': opt.at_most_once = 1; break;
   case 'g': opt.grace_s = parse_seconds("--grace", arg); break;
   case 'k': opt.kill_after_s = parse_seconds("--kill-after", arg); break;
   case ':': die(EXIT_USAGE, "option %s needs a value (see zkr --help)", as_given);

@@ -17,7 +17,8 @@
  * round trip before a write (before their notification reaches us) can still
  * let it through, as with a plain read + versioned write; it is then logged.
  *
- * Every write is one transaction: the versioned setData (or the create), plus a
+ * Exactly once (the default): every write is one transaction: the versioned
+ * setData (or the create), plus a
  * setData of this object's marker node to the write's number (created by the
  * object's first write on a session), in a sibling node "<path>.zkr-markers"
  * that readers of the counter never see. When the reply to a write is lost
@@ -26,6 +27,16 @@
  * session expired first), the operation ends with ZKR_EUNKNOWN: it may or may not
  * have been applied, exactly once at most. The marker is ephemeral: it goes with
  * the session, and with zkr_counter_free().
+ *
+ * At most once (ZKR_COUNTER_AT_MOST_ONCE): every write is the versioned setData
+ * (or the create) alone, what Curator's SharedCount and DistributedAtomicLong
+ * write. It is never retried blindly either: after a lost reply the counter is
+ * read, and unless it is still as the write found it (not applied: written
+ * again), the operation ends with ZKR_EUNKNOWN. So the same connection blip
+ * that exactly once resolves is usually reported as unknown in this mode. It
+ * costs the server one operation per write instead of two: see README
+ * "Performance" for what that buys (about a tenth more increments per second
+ * for one uncontended writer, nothing measurable under contention).
  *
  * Operations on one counter object run one at a time, in the order they were
  * started; use one object per thread for parallel work.
@@ -41,6 +52,13 @@ extern "C" {
 #endif
 
 typedef struct zkr_counter zkr_counter_t;
+
+/* Write modes (zkr_counter_set_mode). */
+typedef enum zkr_counter_mode {
+  ZKR_COUNTER_EXACTLY_ONCE = 0, /* default: the marker resolves a lost reply */
+  ZKR_COUNTER_AT_MOST_ONCE = 1  /* one operation per write; a lost reply that
+                                   may have applied is ZKR_EUNKNOWN */
+} zkr_counter_mode_t;
 
 /* Encodings (the value is the number of bytes in the node). */
 typedef enum zkr_counter_encoding {
@@ -97,6 +115,10 @@ ZKR_API int zkr_counter_cas(zkr_counter_t *c, int64_t expected, int64_t value,
                             int timeout_ms, int64_t *current);
 ZKR_API int zkr_counter_cas_async(zkr_counter_t *c, int64_t expected, int64_t value,
                                   int timeout_ms, zkr_counter_cb cb, void *arg);
+
+/* Choose the write mode (zkr_counter_mode_t) of the operations started from now
+ * on; those already queued keep theirs. */
+ZKR_API int zkr_counter_set_mode(zkr_counter_t *c, int mode);
 
 /* One change listener per counter (NULL removes it). It stays armed across
  * reconnects and session expiry; the first call reports the value when armed. */

@@ -700,6 +700,17 @@ out="$("$ZKR" counter --int32 "$c" add 2) $("$ZKR" counter "$c" --int32 add -3) 
 hex=$("$RAW" "$HOSTS" hex "$c")
 [ "$out" = "2 -1 -1" ] && [ "$hex" = "ffffffff" ] && ok $t || bad $t "$out / $hex"
 
+t=counter-at-most-once
+out="$("$ZKR" counter "$ROOT/camo" --at-most-once add 4) $("$ZKR" counter --at-most-once "$ROOT/camo" add -1)"
+hex=$("$RAW" "$HOSTS" hex "$ROOT/camo")
+"$RAW" "$HOSTS" hex "$ROOT/camo.zkr-markers" >/dev/null 2>&1
+nomarkers=$?
+"$ZKR" counter "$ROOT/ceo" add 1 >/dev/null
+"$RAW" "$HOSTS" hex "$ROOT/ceo.zkr-markers" >/dev/null 2>&1
+markers=$?
+[ "$out" = "4 3" ] && [ "$hex" = "0000000000000003" ] && [ $nomarkers -ne 0 ] && [ $markers -eq 0 ] &&
+  ok $t || bad $t "$out / $hex / markers dir: at-most-once rc $nomarkers, exactly-once rc $markers"
+
 t=counter-cas-mismatch
 out=$("$ZKR" counter "$ROOT/c64" cas 1 2 2>"$WORK/cas.err")
 code=$?
