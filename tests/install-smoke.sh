@@ -2,8 +2,9 @@
 # Install smoke test: install into a staging DESTDIR with PREFIX=/usr, build the
 # session example and the README's C snippets (tests/readme_snippets.py) with
 # nothing but `pkg-config --cflags --libs zkrecipes` against the staged .pc, link
-# them to the staged shared library and run them against the test server. Uses the plain (unsanitized) build so that the consumer program
-# needs no sanitizer runtime.
+# them to the staged shared library and run them against the test server. Uses
+# the plain (unsanitized) build so that the consumer programs need no sanitizer
+# runtime.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
