@@ -130,9 +130,13 @@ $(TEST_BIN): $(TEST_OBJS) $(STATIC)
 
 # The command-line tool; linked with the static library so that it runs from the
 # build tree and once installed alike (it still needs libzookeeper_mt).
+# JSON output (--json) through jansson (libjansson-dev).
+JANSSON_CFLAGS = $(shell pkg-config --cflags jansson 2>/dev/null)
+JANSSON_LIBS = $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 $(ZKR_BIN): tools/zkr.c $(STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(ZK_LIBS)
+	$(CC) $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(ZK_LIBS) \
+	    $(JANSSON_LIBS)
 
 $(FAULT_BIN): faults/fault_client.c $(STATIC)
 	@mkdir -p $(dir $@)

@@ -68,6 +68,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <zkrecipes.h>
 
 /* Exit codes (also in the help text). CMD's own status passes through otherwise. */
@@ -105,7 +106,8 @@ static struct {
   int quiet;         /* -q: nothing on stderr on a conflict */
   int conflict_exit; /* -E: the exit status of a conflict */
   const char *shell_cmd; /* -c: run through the shell, as flock -c does */
-} opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL};
+  int json;              /* --json: data as one JSON document */
+} opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0};
 
 static void tty_reclaim(void);
 
@@ -140,6 +142,8 @@ static void die(int code, const char *fmt, ...) {
 /* A conflict (held elsewhere, not leader in time, cas mismatch): exit with -E's
  * status (default 75), silently with -q. */
 static void conflict(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void print_json(json_t *doc);
 
 static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void warn(const char *fmt, ...) {
@@ -182,6 +186,7 @@ static const char *usage_main =
     "election\n"
     "  counter PATH get|add N|set N|cas OLD NEW       read or change a shared counter\n"
     "  holders PATH                                   who holds and who waits\n"
+    "  leader PATH                                    who leads an election\n"
     "  help [COMMAND]                                 this text, or a command's\n"
     "\n"
     "Options:\n"
@@ -193,6 +198,8 @@ static const char *usage_main =
     "                              variable, it stays out of ps)\n"
     "  -E, --conflict-exit-code N  exit status of a conflict (default 75)\n"
     "  -q, --quiet                 say nothing on a conflict\n"
+    "  --json                      print data as one JSON document (holders, leader,\n"
+    "                              counter)\n"
     "  -v, --verbose               log to stderr (-vv: debug)\n"
     "  -h, --help                  help\n"
     "  -V, --version               the version\n"
@@ -284,7 +291,8 @@ static const char *usage_counter =
     "is an 8-byte big-endian integer, as Curator's DistributedAtomicLong writes it;\n"
     "--int32 uses 4 bytes, as Curator's SharedCount and kazoo's Counter with\n"
     "support_curator=True do. A missing node reads as 0 and is created by the first\n"
-    "write. Exit status 70 with \"outcome unknown\" means the change may or may not\n"
+    "write. With --json: {\"path\": PATH, \"value\": N} (and \"applied\": true or false\n"
+    "for cas). Exit status 70 with \"outcome unknown\" means the change may or may not\n"
     "have been applied (never twice); zkr does not retry it. A change is exactly\n"
     "once: a marker node written in the same transaction settles a lost reply.\n"
     "--at-most-once writes the counter alone, as other clients do (no marker), and\n"
@@ -297,7 +305,21 @@ static const char *usage_holders =
     "holds the lock or leads. For each: its sequence, owner session, the library\n"
     "format that wrote it, its name and its data. Children in no known format are\n"
     "listed last and marked unknown. A PATH that does not exist is exit status 70\n"
-    "(\"no such node\"); an existing one without children prints only the header.\n";
+    "(\"no such node\"); an existing one without children prints only the header.\n"
+    "With --json: {\"path\": PATH, \"contenders\": [{\"position\", \"node\", \"sequence\",\n"
+    "\"format\", \"reader\", \"owner_session\", \"czxid\", \"data\"}, ...]}, position and\n"
+    "sequence null for children in no known format; data null when there is none,\n"
+    "and then data_hex when it is not UTF-8.\n";
+
+static const char *usage_leader =
+    "usage: zkr [OPTIONS] leader PATH\n"
+    "\n"
+    "Print the id (node data) of the candidate leading the election at PATH: the\n"
+    "first contender in queue order, of any library's format. Nobody leading is a\n"
+    "conflict (exit status 75, or -E's; -q: silent). A PATH that does not exist is\n"
+    "exit status 70. With --json: {\"path\": PATH, \"leader\": {\"id\", \"node\",\n"
+    "\"epoch\", \"owner_session\", \"format\"} or null}; epoch is the leader node's\n"
+    "czxid, the fencing token of the leadership.\n";
 
 /* 0, or -1 for an unknown topic. */
 static int help(const char *cmd, FILE *to) {
@@ -311,6 +333,8 @@ static int help(const char *cmd, FILE *to) {
     fputs(usage_counter, to);
   else if (!strcmp(cmd, "holders"))
     fputs(usage_holders, to);
+  else if (!strcmp(cmd, "leader"))
+    fputs(usage_leader, to);
   else
     return -1;
   return 0;
@@ -1445,11 +1469,22 @@ static int cmd_counter(const char *path, char **args, int nargs) {
   zkr_counter_free(c);
   zkr_session_free(s);
   g_session = NULL;
-  switch (rc) {
-  case 0: printf("%" PRId64 "\n", v); return 0;
-  case ZKR_EMISMATCH:
-    printf("%" PRId64 "\n", v);
+  if (rc == 0 || rc == ZKR_EMISMATCH) {
+    if (opt.json) {
+      json_t *doc = json_object();
+      json_object_set_new(doc, "path", json_string(path));
+      json_object_set_new(doc, "value", json_integer(v));
+      if (!strcmp(op, "cas"))
+        json_object_set_new(doc, "applied", json_boolean(rc == 0));
+      print_json(doc);
+    } else {
+      printf("%" PRId64 "\n", v);
+    }
     fflush(stdout);
+  }
+  switch (rc) {
+  case 0: return 0;
+  case ZKR_EMISMATCH:
     conflict("counter %s: cas did not apply: the value is %" PRId64, path, v);
   case ZKR_EBADDATA:
     die(EXIT_FAILURE_ZK, "counter %s: node data is not a %d-byte counter%s", path,
@@ -1483,29 +1518,130 @@ static void print_data(const char *d, int len) {
     printf("... (%d bytes)", len);
 }
 
-static int cmd_holders(const char *path, int nargs) {
-  zkr_session_t *s;
-  zkr_contender_t *c;
-  int n, rc;
+/* ---- JSON (--json) ---- */
 
-  if (nargs != 0)
-    die(EXIT_USAGE, "holders: takes only PATH");
-  s = session_make();
+/* One document, compact, on one line. */
+static void print_json(json_t *doc) {
+  if (!doc || json_dumpf(doc, stdout, JSON_COMPACT) != 0)
+    die(EXIT_FAILURE_ZK, "out of memory writing JSON");
+  putchar('\n');
+  json_decref(doc);
+}
+
+/* Node data under key: a string when it is UTF-8, else null plus <key>_hex;
+ * null when the node has none. */
+static void json_data(json_t *o, const char *key, const char *d, int len) {
+  json_t *str = len >= 0 && d ? json_stringn(d, (size_t)len) : NULL;
+  char hkey[32];
+  char *hex;
+  if (str || len < 0 || !d) {
+    json_object_set_new(o, key, str ? str : json_null());
+    return;
+  }
+  if (!(hex = malloc((size_t)len * 2 + 1)))
+    die(EXIT_FAILURE_ZK, "out of memory");
+  for (int i = 0; i < len; i++)
+    snprintf(hex + 2 * i, 3, "%02x", (unsigned char)d[i]);
+  snprintf(hkey, sizeof(hkey), "%s_hex", key);
+  json_object_set_new(o, key, json_null());
+  json_object_set_new(o, hkey, json_string(hex));
+  free(hex);
+}
+
+static json_t *json_session(int64_t id) {
+  char b[24];
+  if (!id)
+    return json_null();
+  snprintf(b, sizeof(b), "0x%016" PRIx64, (uint64_t)id);
+  return json_string(b);
+}
+
+static json_t *json_contender(const zkr_contender_t *c, int pos) {
+  json_t *o = json_object();
+  int known = c->format != ZKR_FORMAT_UNKNOWN;
+  if (!o)
+    die(EXIT_FAILURE_ZK, "out of memory");
+  json_object_set_new(o, "position", known ? json_integer(pos) : json_null());
+  json_object_set_new(o, "node", json_string(c->name));
+  json_object_set_new(o, "sequence", known ? json_integer(c->sequence) : json_null());
+  json_object_set_new(o, "format", json_string(zkr_format_name(c->format)));
+  json_object_set_new(o, "reader", json_boolean(c->reader));
+  json_object_set_new(o, "owner_session", json_session(c->owner_session));
+  json_object_set_new(o, "czxid", json_integer(c->czxid));
+  json_data(o, "data", c->data, c->data_len);
+  return o;
+}
+
+/* The children of path, for holders and leader: exits on errors. */
+static int list_contenders(const char *cmd, const char *path, zkr_contender_t **c, int *n) {
+  zkr_session_t *s = session_make();
+  int rc;
   session_connect(s);
-  rc = zkr_contenders_list(s, path, 30000, &c, &n);
-  if (rc == 0 && n == 0) {
+  rc = zkr_contenders_list(s, path, 30000, c, n);
+  if (rc == 0 && *n == 0) {
     /* No children, or no node: only the server can tell which. */
     zhandle_t *zh = zkr_session_zhandle(s);
     rc = zh ? zoo_exists(zh, path, 0, NULL) : ZCONNECTIONLOSS;
   }
   if (rc == ZNONODE)
-    die(EXIT_FAILURE_ZK, "holders %s: no such node", path);
+    die(EXIT_FAILURE_ZK, "%s %s: no such node", cmd, path);
   if (rc == ZKR_EINVAL)
-    die(EXIT_USAGE, "holders: bad path '%s'", path);
+    die(EXIT_USAGE, "%s: bad path '%s'", cmd, path);
   if (rc != 0)
-    die(EXIT_FAILURE_ZK, "holders %s: %s", path, zkr_strerror(rc));
+    die(EXIT_FAILURE_ZK, "%s %s: %s", cmd, path, zkr_strerror(rc));
   zkr_session_free(s);
   g_session = NULL;
+  return 0;
+}
+
+static int cmd_leader(const char *path) {
+  zkr_contender_t *c;
+  int n;
+  const zkr_contender_t *l;
+
+  list_contenders("leader", path, &c, &n);
+  l = n > 0 && c[0].format != ZKR_FORMAT_UNKNOWN ? &c[0] : NULL;
+  if (opt.json) {
+    json_t *doc = json_object(), *lo = json_null();
+    if (l) {
+      lo = json_object();
+      json_data(lo, "id", l->data, l->data_len);
+      json_object_set_new(lo, "node", json_string(l->name));
+      json_object_set_new(lo, "epoch", json_integer(l->czxid));
+      json_object_set_new(lo, "owner_session", json_session(l->owner_session));
+      json_object_set_new(lo, "format", json_string(zkr_format_name(l->format)));
+    }
+    json_object_set_new(doc, "path", json_string(path));
+    json_object_set_new(doc, "leader", lo);
+    print_json(doc);
+  } else if (l) {
+    print_data(l->data, l->data_len);
+    putchar('\n');
+  }
+  zkr_contenders_free(c, n);
+  fflush(stdout);
+  if (!l)
+    conflict("leader %s: nobody leads", path);
+  return 0;
+}
+
+static int cmd_holders(const char *path, int nargs) {
+  zkr_contender_t *c;
+  int n;
+
+  if (nargs != 0)
+    die(EXIT_USAGE, "holders: takes only PATH");
+  list_contenders("holders", path, &c, &n);
+  if (opt.json) {
+    json_t *doc = json_object(), *arr = json_array();
+    for (int i = 0; i < n; i++)
+      json_array_append_new(arr, json_contender(&c[i], i + 1));
+    json_object_set_new(doc, "path", json_string(path));
+    json_object_set_new(doc, "contenders", arr);
+    print_json(doc);
+    zkr_contenders_free(c, n);
+    return 0;
+  }
   printf("%-4s %-11s %-18s %-24s %-56s %s\n", "POS", "SEQUENCE", "OWNER", "FORMAT",
          "NODE", "DATA");
   for (int i = 0; i < n; i++) {
@@ -1541,6 +1677,7 @@ static const struct option longopts[] = {
     {"nb", no_argument, NULL, 'n'},
     {"timeout", required_argument, NULL, 'w'},
     {"conflict-exit-code", required_argument, NULL, 'E'},
+    {"json", no_argument, NULL, 'J'},
     {"quiet", no_argument, NULL, 'q'},
     {"silent", no_argument, NULL, 'q'},
     {"auth", required_argument, NULL, 'a'},
@@ -1570,6 +1707,7 @@ static void apply(int o, const char *arg, const char *as_given) {
   case 'n': opt.wait_s = 0; break;
   case 'E': opt.conflict_exit = parse_int(OPTNAME(as_given, "-E"), arg, 0, 255); break;
   case 'q': opt.quiet = 1; break;
+  case 'J': opt.json = 1; break;
   case 'a': opt.auth = arg; break;
   case 'v': opt.verbose++; break;
   case 'h': want_help = 1; break;
@@ -1708,7 +1846,7 @@ int main(int argc, char **argv) {
   if (command && !strcmp(command, "help")) {
     if (help(first < argc ? argv[first] : NULL, stdout) == 0)
       return 0;
-    fprintf(stderr, "%s: no help on '%s' (lock, elect, counter, holders)\n", prog,
+    fprintf(stderr, "%s: no help on '%s' (lock, elect, counter, holders, leader)\n", prog,
             argv[first]);
     help(NULL, stderr);
     return EXIT_USAGE;
@@ -1722,9 +1860,10 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   if (strcmp(command, "lock") && strcmp(command, "elect") && strcmp(command, "counter") &&
-      strcmp(command, "holders"))
+      strcmp(command, "holders") && strcmp(command, "leader"))
     die(EXIT_USAGE,
-        "unknown command '%s' (lock, elect, counter, holders; see zkr --help)", command);
+        "unknown command '%s' (lock, elect, counter, holders, leader; see zkr --help)",
+        command);
   /* The command's own arguments and options, in any order. */
   if (!strcmp(command, "counter"))
     npos = parse_counter_args(argc, argv, first, pos, 4);
@@ -1771,6 +1910,8 @@ int main(int argc, char **argv) {
   if (!strcmp(command, "counter"))
     return cmd_counter(pos[0], pos + 1, npos - 1);
   if (npos > 1)
-    die(EXIT_USAGE, "holders: unexpected '%s' (takes only PATH)", pos[1]);
+    die(EXIT_USAGE, "%s: unexpected '%s' (takes only PATH)", command, pos[1]);
+  if (!strcmp(command, "leader"))
+    return cmd_leader(pos[0]);
   return cmd_holders(pos[0], npos - 1);
 }

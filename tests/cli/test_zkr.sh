@@ -103,7 +103,7 @@ stop_until_expired() {
 t=help
 out=$("$ZKR" --help) && grep -q "usage: zkr" <<<"$out" && grep -q "holders PATH" <<<"$out" \
   && ok $t || bad $t "zkr --help"
-for c in lock elect counter holders; do
+for c in lock elect counter holders leader; do
   out=$("$ZKR" help $c) && grep -q "usage: zkr \[OPTIONS\] $c" <<<"$out" || { bad help-$c "zkr help $c"; continue; }
   out2=$("$ZKR" $c --help) && [ "$out" = "$out2" ] && ok help-$c || bad help-$c "zkr $c --help differs"
 done
@@ -692,6 +692,68 @@ if [ $code -eq 0 ] && [ "$out" = ran ]; then
 else
   bad $t "alone: exit $code, '$out': $(cat "$WORK/ew0.err")"
 fi
+
+# zkr leader and --json: who leads, in text and JSON, while a candidate leads
+# and after it left.
+t=leader-and-json
+log=$WORK/ldr.log
+: >"$log"
+"$ZKR" elect "$ROOT/ldr" --id "alpha one" -c "echo started >> $log; while [ ! -e $WORK/ldr-stop ]; do sleep 0.05; done" 2>/dev/null &
+lpid=$!
+bgpids+=($lpid)
+if wait_for 10 file_has "$log" started; then
+  out=$("$ZKR" leader "$ROOT/ldr")
+  code=$?
+  [ $code -eq 0 ] && [ "$out" = "alpha one" ] && ok leader-text || bad leader-text "exit $code, '$out'"
+  out=$("$ZKR" leader --json "$ROOT/ldr")
+  if /usr/bin/python3 -m json.tool <<<"$out" >/dev/null &&
+     /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); l=d["leader"]; assert d["path"]==sys.argv[2] and l["id"]=="alpha one" and l["format"]=="curator" and isinstance(l["epoch"], int) and l["epoch"]>0 and l["owner_session"].startswith("0x") and l["node"].endswith(str(0).zfill(10)), d' "$out" "$ROOT/ldr"; then
+    ok leader-json
+  else
+    bad leader-json "'$out'"
+  fi
+  out=$("$ZKR" holders --json "$ROOT/ldr")
+  if /usr/bin/python3 -m json.tool <<<"$out" >/dev/null &&
+     /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); c=d["contenders"]; assert len(c)==1 and c[0]["position"]==1 and c[0]["data"]=="alpha one" and c[0]["reader"] is False and c[0]["sequence"]==0, d' "$out"; then
+    ok holders-json
+  else
+    bad holders-json "'$out'"
+  fi
+else
+  bad $t "the candidate never led"
+fi
+touch "$WORK/ldr-stop"
+wait "$lpid" 2>/dev/null
+bgpids=()
+out=$("$ZKR" leader "$ROOT/ldr" 2>"$WORK/ldr.err")
+code=$?
+[ $code -eq 75 ] && [ -z "$out" ] && grep -q "nobody leads" "$WORK/ldr.err" && ok leader-nobody ||
+  bad leader-nobody "exit $code, '$out', $(cat "$WORK/ldr.err")"
+out=$("$ZKR" leader --json -q -E 0 "$ROOT/ldr" 2>"$WORK/ldr.err")
+code=$?
+[ $code -eq 0 ] && [ ! -s "$WORK/ldr.err" ] &&
+  /usr/bin/python3 -c 'import json,sys; assert json.loads(sys.argv[1])["leader"] is None' "$out" &&
+  ok leader-nobody-json || bad leader-nobody-json "exit $code, '$out'"
+"$ZKR" leader "$ROOT/no-such-election" 2>"$WORK/ldr.err"
+code=$?
+[ $code -eq 70 ] && grep -q "no such node" "$WORK/ldr.err" && ok leader-no-node ||
+  bad leader-no-node "exit $code"
+
+t=json-data-not-utf8
+"$RAW" "$HOSTS" mkdirs "$ROOT/hj/x" && "$RAW" "$HOSTS" set-hex "$ROOT/hj/x" ff00fe
+out=$("$ZKR" holders --json "$ROOT/hj")
+/usr/bin/python3 -c 'import json,sys; c=json.loads(sys.argv[1])["contenders"]; assert c[0]["data"] is None and c[0]["data_hex"]=="ff00fe" and c[0]["position"] is None and c[0]["format"]=="unknown", c' "$out" &&
+  ok $t || bad $t "'$out'"
+
+t=counter-json
+out=$("$ZKR" counter --json "$ROOT/cj" add 5) &&
+  /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d=={"path": sys.argv[2], "value": 5}, d' "$out" "$ROOT/cj" &&
+  ok $t || bad $t "'$out'"
+out=$("$ZKR" counter --json "$ROOT/cj" cas 4 6 2>/dev/null)
+code=$?
+[ $code -eq 75 ] &&
+  /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["value"]==5 and d["applied"] is False, d' "$out" &&
+  ok counter-json-cas-mismatch || bad counter-json-cas-mismatch "exit $code, '$out'"
 
 t=elect-waits-for-group
 log=$WORK/egroup.log
