@@ -430,7 +430,7 @@ static void on_listing(zkr__queue_t *q, const struct String_vector *v, bool watc
     keep = false;
   }
   q->pred_last = last;
-  QTRACE(q, "%s waits behind %s (%d ahead in %d)%s", q->node_name, q->pred, me, k,
+  QTRACE(q, "waits behind %s (%d ahead of %s)%s", q->pred, me, q->node_name,
          keep && q->watch_tok != 0 ? ", watch already set" : "");
   free(c);
   if (q->pred_unreadable) {
@@ -451,8 +451,8 @@ static void on_listing(zkr__queue_t *q, const struct String_vector *v, bool watc
 static void pred_gone(zkr__queue_t *q, zkr__fx_t *fx) {
   int rc;
   q->watch_tok = 0;
-  QTRACE(q, "%s is gone%s", q->pred ? q->pred : "(predecessor)",
-         q->pred_last ? ": the last one ahead" : ": listing again");
+  QTRACE(q, "predecessor %s is gone%s", q->pred ? q->pred : "",
+         q->pred_last ? ": it was the last one ahead" : ": listing again");
   if (q->pred_last) {
     q->stats.grants_without_list++;
     grant(q, fx);

@@ -458,7 +458,7 @@ sigterm_while_waiting lock-sigterm-while-waiting "$ROOT/t" lock "$ROOT/t" -- loc
 t=lock-sigterm-while-connecting
 if [ -n "$BH_PORT" ]; then
   : >"$WORK/bh.accepted"
-  "$ZKR" -H "127.0.0.1:$BH_PORT" -c 30000 lock "$ROOT/t" -- true 2>/dev/null &
+  "$ZKR" -H "127.0.0.1:$BH_PORT" --connect-timeout 30000 lock "$ROOT/t" -- true 2>/dev/null &
   zpid=$!
   bgpids+=($zpid)
   if wait_for 10 file_has "$WORK/bh.accepted" accepted; then
@@ -707,7 +707,7 @@ if wait_for 10 file_has "$log" started; then
   [ $code -eq 0 ] && [ "$out" = "alpha one" ] && ok leader-text || bad leader-text "exit $code, '$out'"
   out=$("$ZKR" leader --json "$ROOT/ldr")
   if /usr/bin/python3 -m json.tool <<<"$out" >/dev/null &&
-     /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); l=d["leader"]; assert d["path"]==sys.argv[2] and l["id"]=="alpha one" and l["format"]=="curator" and isinstance(l["epoch"], int) and l["epoch"]>0 and l["owner_session"].startswith("0x") and l["node"].endswith(str(0).zfill(10)), d' "$out" "$ROOT/ldr"; then
+     /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); l=d["leader"]; assert d["path"]==sys.argv[2] and l["id"]=="alpha one" and "latch" in l["format"] and isinstance(l["epoch"], int) and l["epoch"]>0 and l["owner_session"].startswith("0x") and l["node"].endswith(str(0).zfill(10)), d' "$out" "$ROOT/ldr"; then
     ok leader-json
   else
     bad leader-json "'$out'"
