@@ -13,7 +13,7 @@
 #   make uninstall | clean | format
 # Knobs: WERROR=1 (warnings are errors), SANITIZE=1 (ASan + UBSan, in build/san),
 #        TSAN=1 (ThreadSanitizer, in build/tsan), VALGRIND=1 (run the Check suites
-#        under valgrind), CC, CFLAGS.
+#        under valgrind), CC, CPPFLAGS, CFLAGS, LDFLAGS (as distributions pass them).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -48,7 +48,7 @@ ifeq ($(WERROR),1)
 WARNFLAGS += -Werror
 endif
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DTHREADED -pthread -fPIC -fvisibility=hidden \
-             -Iinclude -Ilib -Irecipes $(WARNFLAGS) $(SANFLAGS) $(CFLAGS) -MMD -MP
+             -Iinclude -Ilib -Irecipes $(CPPFLAGS) $(WARNFLAGS) $(SANFLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = -pthread $(SANFLAGS) $(LDFLAGS)
 ZK_LIBS := -lzookeeper_mt
 
@@ -130,9 +130,13 @@ $(TEST_BIN): $(TEST_OBJS) $(STATIC)
 
 # The command-line tool; linked with the static library so that it runs from the
 # build tree and once installed alike (it still needs libzookeeper_mt).
+# JSON output (--json) through jansson (libjansson-dev).
+JANSSON_CFLAGS = $(shell pkg-config --cflags jansson 2>/dev/null)
+JANSSON_LIBS = $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 $(ZKR_BIN): tools/zkr.c $(STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(ZK_LIBS)
+	$(CC) $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(ZK_LIBS) \
+	    $(JANSSON_LIBS)
 
 $(FAULT_BIN): faults/fault_client.c $(STATIC)
 	@mkdir -p $(dir $@)

@@ -40,6 +40,12 @@ ZKR__HIDDEN int64_t zkr__deadline(int timeout_ms);
 
 /* ---- logging ---- */
 ZKR__HIDDEN int zkr__log_enabled(int level);
+/* A debug trace line: nothing is formatted unless debug is on. */
+#define ZKR__TRACE(...)                                                                 \
+  do {                                                                                   \
+    if (zkr__log_enabled(ZKR_LOG_DEBUG))                                                 \
+      zkr__log(ZKR_LOG_DEBUG, __VA_ARGS__);                                              \
+  } while (0)
 ZKR__HIDDEN void zkr__log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* The log hook given to every ZooKeeper client handle. */

@@ -36,12 +36,24 @@ static int env_level(void) {
   return ZKR_LOG_DEBUG; /* any other non-empty value: everything */
 }
 
+/* The ZooKeeper client formats its messages only at or above its own level:
+ * keep it at ours (at least errors), so that debug shows its traces too and
+ * nothing is formatted to be dropped. */
+static void set_client_level(int level) {
+  static const ZooLogLevel map[] = {ZOO_LOG_LEVEL_ERROR, ZOO_LOG_LEVEL_ERROR,
+                                    ZOO_LOG_LEVEL_WARN, ZOO_LOG_LEVEL_INFO,
+                                    ZOO_LOG_LEVEL_DEBUG};
+  zoo_set_debug_level(map[level < 0 ? 0 : level > ZKR_LOG_DEBUG ? ZKR_LOG_DEBUG : level]);
+}
+
 static int current_max(void) {
   int m = atomic_load(&log_max);
   if (m < 0) {
     pthread_mutex_lock(&log_mu);
-    if (atomic_load(&log_max) < 0)
+    if (atomic_load(&log_max) < 0) {
       atomic_store(&log_max, env_level());
+      set_client_level(atomic_load(&log_max));
+    }
     m = atomic_load(&log_max);
     pthread_mutex_unlock(&log_mu);
   }
@@ -53,6 +65,7 @@ void zkr_log_set_callback(zkr_log_fn fn, void *arg, int max_level) {
   log_fn = fn;
   log_arg = arg;
   atomic_store(&log_max, fn ? max_level : env_level());
+  set_client_level(atomic_load(&log_max));
   pthread_mutex_unlock(&log_mu);
 }
 

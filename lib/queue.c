@@ -58,6 +58,16 @@ typedef struct qreq {
 
 #define Q(rq) ((zkr__queue_t *)(rq)->ctx)
 
+/* Debug trace of a step: "<recipe> <path>: session 0x<id>: <what>", the session
+ * id as zkCli and the server's log print it. */
+#define QTRACE(q, fmt, ...)                                                              \
+  ZKR__TRACE("%s %s: session 0x%llx: " fmt, (q)->o->ops->name, (q)->path,               \
+             (unsigned long long)zkr_session_id((q)->o->s), __VA_ARGS__)
+
+static double ms_since(int64_t t_ns) {
+  return (double)(zkr__now_ns() - t_ns) / 1e6;
+}
+
 static const struct ACL_vector *acl_of(zkr__queue_t *q) {
   return q->acl.count ? &q->acl : zkr_session_acl(q->o->s);
 }
@@ -229,6 +239,9 @@ static void reset_attempt(zkr__queue_t *q) {
 static void grant(zkr__queue_t *q, zkr__fx_t *fx) {
   q->state = ZKR__Q_HELD;
   q->stats.grants++;
+  q->granted_ns = zkr__now_ns();
+  QTRACE(q, "granted %s (sequence %d), token 0x%llx, after %.3f ms", q->node_name, q->seq,
+         (unsigned long long)q->czxid, ms_since(q->started_ns));
   reset_attempt(q);
   if (q->rule->mark_on_grant)
     zkr__queue_mark(q); /* best effort: a failure only costs the next one a read */
@@ -248,6 +261,7 @@ static void drop_node(zkr__queue_t *q) {
 /* End the attempt with rc (a create still in flight cleans up after itself: its
  * token is stale). */
 static void abandon(zkr__queue_t *q, int rc, zkr__fx_t *fx) {
+  QTRACE(q, "attempt ends: %s, after %.3f ms", zkr_strerror(rc), ms_since(q->started_ns));
   drop_node(q);
   q->hooks->failed(q, rc, fx);
 }
@@ -416,6 +430,8 @@ static void on_listing(zkr__queue_t *q, const struct String_vector *v, bool watc
     keep = false;
   }
   q->pred_last = last;
+  QTRACE(q, "waits behind %s (%d ahead of %s)%s", q->pred, me, q->node_name,
+         keep && q->watch_tok != 0 ? ", watch already set" : "");
   free(c);
   if (q->pred_unreadable) {
     /* Still there: a listing with a child watch was just answered (then wait for
@@ -435,6 +451,8 @@ static void on_listing(zkr__queue_t *q, const struct String_vector *v, bool watc
 static void pred_gone(zkr__queue_t *q, zkr__fx_t *fx) {
   int rc;
   q->watch_tok = 0;
+  QTRACE(q, "predecessor %s is gone%s", q->pred ? q->pred : "",
+         q->pred_last ? ": it was the last one ahead" : ": listing again");
   if (q->pred_last) {
     q->stats.grants_without_list++;
     grant(q, fx);
@@ -476,6 +494,8 @@ static void on_created(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
     q->czxid = r->stat ? r->stat->czxid : 0;
     q->sid = r->stat ? r->stat->ephemeralOwner : 0;
     q->have_node = true;
+    QTRACE(q, "created %s (sequence %d, czxid 0x%llx)", q->node_name, q->seq,
+           (unsigned long long)q->czxid);
     break; /* the pipelined listing comes next */
   case ZNONODE:
     /* Parent missing (never made, or a reaped container): make it and retry. */
@@ -489,6 +509,8 @@ static void on_created(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
     break;
   case ZCONNECTIONLOSS:
   case ZOPERATIONTIMEOUT:
+    QTRACE(q, "create's reply lost (%s): will look for attempt %s", zkr_strerror(rc),
+           q->guid);
     q->list_tok = 0;
     q->ambiguous = true;
     q->stats.recoveries++;
@@ -670,6 +692,8 @@ void zkr__queue_obj_on_session(zkr__obj_t *o, int event, zkr__fx_t *fx) {
     break;
   case ZKR_SESSION_LOST:
     q->suspect = false;
+    if (q->state != ZKR__Q_IDLE)
+      QTRACE(q, "session lost while %s", q->state == ZKR__Q_HELD ? "holding" : "waiting");
     if (q->state == ZKR__Q_HELD) {
       q->state = ZKR__Q_IDLE;
       q->hooks->event(q, ZKR__Q_LOST, fx);
@@ -729,6 +753,7 @@ int zkr__queue_start(zkr__queue_t *q, bool try_once) {
   q->state = ZKR__Q_ACQUIRING;
   q->try_once = try_once;
   q->suspect = false;
+  q->started_ns = zkr__now_ns();
   if ((rc = start_attempt(q)) != 0)
     drop_node(q); /* nothing reached the server that the janitor would not clean */
   return rc;
@@ -745,6 +770,7 @@ int zkr__queue_release(zkr__queue_t *q, zkr__done_fn done, void *arg) {
     return ZKR_ENOTHELD;
   if ((rc = zkr__janitor_delete(q->o->s, q->gen, q->node_path, done, arg)) != 0)
     return rc;
+  QTRACE(q, "released %s after holding %.3f ms", q->node_name, ms_since(q->granted_ns));
   q->state = ZKR__Q_IDLE;
   q->suspect = false;
   return 0;

@@ -122,6 +122,9 @@ struct zkr__queue {
   int64_t czxid;
   int64_t sid;
 
+  int64_t started_ns; /* when the acquire began, for the debug trace */
+  int64_t granted_ns; /* when it was granted */
+
   zkr__queue_stats_t stats;
 };
 

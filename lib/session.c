@@ -319,7 +319,13 @@ static void dispatch_event(zkr_session_t *s, int event) {
              zkr_session_event_name(event));
     return;
   }
-  zkr__log(ZKR_LOG_INFO, "session %p: %s", (void *)s, zkr_session_event_name(event));
+  if (event == ZKR_SESSION_CONNECTED || event == ZKR_SESSION_RECONNECTED)
+    zkr__log(ZKR_LOG_INFO, "session 0x%llx: %s (negotiated timeout %d ms)",
+             (unsigned long long)zkr_session_id(s), zkr_session_event_name(event),
+             zkr_session_negotiated_timeout(s));
+  else
+    zkr__log(ZKR_LOG_INFO, "session 0x%llx: %s", (unsigned long long)zkr_session_id(s),
+             zkr_session_event_name(event));
   for (size_t i = 0; i < n; i++) {
     int live = 0;
     pthread_mutex_lock(&s->mu);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install smoke test: install into a staging DESTDIR with PREFIX=/usr, build the
-# session example with nothing but `pkg-config --cflags --libs zkrecipes` against
-# the staged .pc, link it to the staged shared library and run it against the
-# test server. Uses the plain (unsanitized) build so that the consumer program
-# needs no sanitizer runtime.
+# session example and the README's C snippets (tests/readme_snippets.py) with
+# nothing but `pkg-config --cflags --libs zkrecipes` against the staged .pc, link
+# them to the staged shared library and run them against the test server. Uses
+# the plain (unsanitized) build so that the consumer programs need no sanitizer
+# runtime.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +38,17 @@ if ! grep -q "$stage/usr/lib/libzkrecipes.so.0" <<<"$linked"; then
   exit 1
 fi
 LD_LIBRARY_PATH="$stage/usr/lib" "$stage/session" "$hosts"
+
+# The README's C snippets, pasted in order into one program, build against the
+# staged install with warnings as errors and run against the test server.
+/usr/bin/python3 tests/readme_snippets.py README.md >"$stage/readme.c"
+# shellcheck disable=SC2086
+"${CC:-cc}" -std=c11 -Wall -Wextra -Werror -o "$stage/readme" "$stage/readme.c" $flags
+out=$(LD_LIBRARY_PATH="$stage/usr/lib" "$stage/readme" "$hosts")
+echo "$out" | sed 's/^/install-smoke: README program: /'
+for want in "exclusive work, fencing token [0-9]" "hits: [0-9]" "leading, epoch [0-9]"; do
+  grep -q "^$want" <<<"$out" || { echo "install-smoke: README program: no '$want'" >&2; exit 1; }
+done
 
 # The command-line tool is installed too.
 [ -x "$stage/usr/bin/zkr" ] || { echo "install-smoke: usr/bin/zkr not installed" >&2; exit 1; }

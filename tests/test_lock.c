@@ -839,6 +839,95 @@ START_TEST(ambiguous_create_resolved_without_orphan) {
 END_TEST
 
 static char logged_unknown[512];
+/* Debug traces: every step of a contended acquire is logged once at debug
+ * level, with the session id as zkCli prints it; nothing of it at info. */
+static pthread_mutex_t trace_mu = PTHREAD_MUTEX_INITIALIZER;
+static char trace_buf[16384];
+static size_t trace_len;
+
+static void trace_capture(void *arg, int level, const char *msg) {
+  (void)arg;
+  pthread_mutex_lock(&trace_mu);
+  trace_len += (size_t)snprintf(trace_buf + trace_len, sizeof(trace_buf) - trace_len,
+                                "%d %s\n", level, msg);
+  if (trace_len >= sizeof(trace_buf))
+    trace_len = sizeof(trace_buf) - 1;
+  pthread_mutex_unlock(&trace_mu);
+}
+
+static int trace_has(const char *needle) {
+  int found;
+  pthread_mutex_lock(&trace_mu);
+  found = strstr(trace_buf, needle) != NULL;
+  pthread_mutex_unlock(&trace_mu);
+  return found;
+}
+
+START_TEST(debug_trace_of_a_contended_lock) {
+  static char copy[sizeof(trace_buf)];
+  char root[64], path[128], want[400];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zkr_lock_t *a, *b;
+  zkr_lock_token_t tok;
+  done_t d = DONE_INIT;
+
+  tu_root(root, sizeof(root));
+  lock_path(path, sizeof(path), root);
+  ck_assert_int_eq(zkr_lock_new(s, path, &a), 0);
+  ck_assert_int_eq(zkr_lock_new(t, path, &b), 0);
+  trace_len = 0;
+  trace_buf[0] = '\0';
+  zkr_log_set_callback(trace_capture, NULL, ZKR_LOG_DEBUG);
+  ck_assert_int_eq(zkr_lock_acquire(a, 5000), 0);
+  ck_assert_int_eq(zkr_lock_acquire_async(b, 10000, done_cb, &d), 0);
+  snprintf(want, sizeof(want), "lock %s: session 0x%llx: ", path,
+           (unsigned long long)zkr_session_id(t));
+  tu_wait_children(zkr_session_zhandle(s), path, 2, 5000);
+  for (int i = 0; i < 200 && !trace_has(": waits behind "); i++)
+    usleep(10 * 1000);
+  ck_assert_int_eq(zkr_lock_release(a, 5000), 0);
+  ck_assert_int_eq(done_wait(&d, 10000), 1);
+  ck_assert_int_eq(d.rc, 0);
+  ck_assert_int_eq(zkr_lock_token(b, &tok), 0);
+  ck_assert_int_eq(zkr_lock_release(b, 5000), 0);
+  /* Checked on a copy, with the callback gone: a failed check must not leave a
+   * lock held or a callback behind for the tests that follow (CK_FORK=no). */
+  zkr_log_set_callback(NULL, NULL, 0);
+  pthread_mutex_lock(&trace_mu);
+  memcpy(copy, trace_buf, sizeof(copy));
+  pthread_mutex_unlock(&trace_mu);
+  {
+    char line[640];
+    const char *steps[] = {"created ", "waits behind ", "predecessor ", "granted ",
+                           "released "};
+    for (int i = 0; i < 6; i++) {
+      if (i < 5)
+        snprintf(line, sizeof(line), "4 %s%s", want, steps[i]);
+      else
+        snprintf(line, sizeof(line), "token 0x%llx, after ", (unsigned long long)tok.czxid);
+      if (!strstr(copy, line))
+        fprintf(stderr, "the trace:\n%s", copy); /* too long for the message */
+      ck_assert_msg(strstr(copy, line), "no '%s' in the trace", line);
+    }
+  }
+
+  /* At info: none of it. */
+  trace_len = 0;
+  trace_buf[0] = '\0';
+  zkr_log_set_callback(trace_capture, NULL, ZKR_LOG_INFO);
+  ck_assert_int_eq(zkr_lock_acquire(a, 5000), 0);
+  ck_assert_int_eq(zkr_lock_release(a, 5000), 0);
+  zkr_log_set_callback(NULL, NULL, 0);
+  ck_assert_msg(!trace_has("granted"), "a grant at info level");
+  ck_assert_msg(!trace_has("created"), "a create at info level");
+  zkr_lock_free(a);
+  zkr_lock_free(b);
+  tu_rmr(zkr_session_zhandle(s), root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
 static void log_capture(void *arg, int level, const char *msg) {
   (void)arg;
   if (level == ZKR_LOG_WARN && strstr(msg, "no known format"))
@@ -1167,6 +1256,7 @@ Suite *lock_suite(void) {
   tcase_add_test(tc, tokens_increase_across_reaped_parent);
   tcase_add_test(tc, ambiguous_create_resolved_without_orphan);
   tcase_add_test(tc, foreign_formats_respected_in_order);
+  tcase_add_test(tc, debug_trace_of_a_contended_lock);
   tcase_add_test(tc, holder_expired_lost_next_granted_guard_fails);
   tcase_add_test(tc, suspect_recovered_and_release_across_server_restart);
   suite_add_tcase(s, tc);

@@ -68,6 +68,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <zkrecipes.h>
 
 /* Exit codes (also in the help text). CMD's own status passes through otherwise. */
@@ -102,7 +103,11 @@ static struct {
   const char *id;
   double grace_s; /* -1: the negotiated session timeout */
   double kill_after_s;
-} opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10};
+  int quiet;         /* -q: nothing on stderr on a conflict */
+  int conflict_exit; /* -E: the exit status of a conflict */
+  const char *shell_cmd; /* -c: run through the shell, as flock -c does */
+  int json;              /* --json: data as one JSON document */
+} opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0};
 
 static void tty_reclaim(void);
 
@@ -134,12 +139,29 @@ static void die(int code, const char *fmt, ...) {
   exit(code);
 }
 
+/* A conflict (held elsewhere, not leader in time, cas mismatch): exit with -E's
+ * status (default 75), silently with -q. */
+static void conflict(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void print_json(json_t *doc);
+
 static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void warn(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vwarn(fmt, ap);
   va_end(ap);
+}
+
+static void conflict(const char *fmt, ...) {
+  va_list ap;
+  if (!opt.quiet) {
+    va_start(ap, fmt);
+    vwarn(fmt, ap);
+    va_end(ap);
+  }
+  cleanup_objects();
+  exit(opt.conflict_exit);
 }
 
 static void log_to_stderr(void *arg, int level, const char *msg) {
@@ -157,33 +179,47 @@ static const char *usage_main =
     "ZooKeeper coordination recipes from the shell.\n"
     "\n"
     "Commands:\n"
-    "  lock PATH [-w SEC] [--id ID] -- CMD [ARGS...]   run CMD while holding a lock\n"
-    "  elect PATH --id ID [-w SEC] -- CMD [ARGS...]    run CMD while leading an "
+    "  lock PATH [-n|-w SEC] -c 'CMD' | -- CMD [ARGS...]\n"
+    "                                                 run CMD while holding a lock\n"
+    "  elect PATH --id ID [-w SEC] -c 'CMD' | -- CMD [ARGS...]\n"
+    "                                                 run CMD while leading an "
     "election\n"
     "  counter PATH get|add N|set N|cas OLD NEW       read or change a shared counter\n"
     "  holders PATH                                   who holds and who waits\n"
+    "  leader PATH                                    who leads an election\n"
     "  help [COMMAND]                                 this text, or a command's\n"
     "\n"
     "Options:\n"
     "  -H, --hosts HOSTS           host:port[,host:port...][/chroot]\n"
     "                              (default: $ZKR_HOSTS, else 127.0.0.1:2181)\n"
     "  -s, --session-timeout MS    session timeout (default 10000)\n"
-    "  -c, --connect-timeout MS    give up connecting after MS (default 15000)\n"
+    "  --connect-timeout MS        give up connecting after MS (default 15000)\n"
     "  -a, --auth USER:PASS        digest credentials (default: $ZKR_AUTH; prefer the\n"
     "                              variable, it stays out of ps)\n"
+    "  -E, --conflict-exit-code N  exit status of a conflict (default 75)\n"
+    "  -q, --quiet                 say nothing on a conflict\n"
+    "  --json                      print data as one JSON document (holders, leader,\n"
+    "                              counter)\n"
     "  -v, --verbose               log to stderr (-vv: debug)\n"
-    "  -h, --help                  help; --version: the version\n"
+    "  -h, --help                  help\n"
+    "  -V, --version               the version\n"
+    "\n"
+    "Environment: ZKR_HOSTS, ZKR_AUTH, ZKR_SESSION_TIMEOUT, ZKR_CONNECT_TIMEOUT,\n"
+    "ZKR_WAIT (-w), ZKR_CONFLICT_EXIT_CODE (-E), ZKR_QUIET (-q when set and not 0),\n"
+    "ZKR_ID (--id), ZKR_GRACE, ZKR_KILL_AFTER; the command line wins. ZKR_LOG sets\n"
+    "the library's log level (error, warn, info, debug).\n"
     "\n"
     "Exit status: 0 on success; for lock and elect, CMD's status (128+N if it was\n"
     "killed by signal N); 64 usage error; 69 cannot connect (refused, unresolvable,\n"
-    "or not within -c); 70 ZooKeeper error or outcome unknown; 75 held elsewhere,\n"
-    "not leader in time, or cas mismatch; 79 lock or leadership lost (CMD was not\n"
-    "started, or was terminated). Killed by SIGINT, SIGTERM or SIGHUP while it\n"
-    "connects or waits, zkr leaves the queue and dies of the signal (128+N).\n";
+    "or not within --connect-timeout); 70 ZooKeeper error or outcome unknown; 75 (or\n"
+    "-E's N) a conflict: held elsewhere, not leader in time, or cas mismatch; 79\n"
+    "lock or leadership lost (CMD was not started, or was terminated). Killed by\n"
+    "SIGINT, SIGTERM or SIGHUP while it connects or waits, zkr leaves the queue and\n"
+    "dies of the signal (128+N).\n";
 
 static const char *usage_lock =
-    "usage: zkr [OPTIONS] lock PATH [-w SEC] [--id ID] [--grace SEC] [--kill-after SEC]\n"
-    "                       -- CMD [ARGS...]\n"
+    "usage: zkr [OPTIONS] lock PATH [-n | -w SEC] [--id ID] [--grace SEC]\n"
+    "                       [--kill-after SEC] -c 'CMD' | -- CMD [ARGS...]\n"
     "\n"
     "Like flock(1), with a ZooKeeper lock: wait for the lock at PATH, run CMD while it\n"
     "is held, and exit with CMD's status. The lock is held until CMD and every\n"
@@ -195,9 +231,14 @@ static const char *usage_lock =
     "CMD's environment gets ZKR_FENCE (the fencing token: it grows with every grant;\n"
     "have the resource reject smaller ones), ZKR_LOCK_PATH and ZKR_LOCK_NODE.\n"
     "\n"
-    "  -w, --wait SEC        give up after SEC seconds (0: fail at once if held\n"
-    "                        elsewhere) with exit status 75; default: wait forever\n"
-    "                        (as does a SEC too large to count in milliseconds)\n"
+    "  -c, --command CMD     run CMD with $SHELL -c (else /bin/sh), as flock -c does;\n"
+    "                        or give CMD and its arguments after '--'\n"
+    "  -n, --nonblock        fail at once if held elsewhere (the same as -w 0)\n"
+    "  -w, --wait, --timeout SEC\n"
+    "                        give up after SEC seconds with exit status 75 (-E);\n"
+    "                        default: wait forever (as does a SEC too large to count\n"
+    "                        in milliseconds)\n"
+    "  -E N, -q              exit status and silence on a conflict, as for flock\n"
     "  --id ID               data of the lock node (default: hostname:pid)\n"
     "  --grace SEC           how long a lost connection is ridden out before the lock\n"
     "                        counts as lost (default: the session timeout)\n"
@@ -218,8 +259,8 @@ static const char *usage_lock =
     "stopped for longer than the session timeout loses the lock.\n";
 
 static const char *usage_elect =
-    "usage: zkr [OPTIONS] elect PATH --id ID [-w SEC] [--grace SEC] [--kill-after SEC]\n"
-    "                       -- CMD [ARGS...]\n"
+    "usage: zkr [OPTIONS] elect PATH --id ID [-n | -w SEC] [--grace SEC]\n"
+    "                       [--kill-after SEC] -c 'CMD' | -- CMD [ARGS...]\n"
     "\n"
     "Join the leader election at PATH as ID, wait until this candidate leads, then\n"
     "run CMD; leave the election when CMD and every process left in its process\n"
@@ -232,7 +273,9 @@ static const char *usage_elect =
     "with every new leadership) and ZKR_ELECTION_PATH.\n"
     "\n"
     "  --id ID               participant id (required)\n"
-    "  -w, --wait SEC        give up after SEC seconds with exit status 75\n"
+    "  -c, --command CMD     as for lock\n"
+    "  -w, --wait SEC        give up after SEC seconds with exit status 75 (-E);\n"
+    "                        -n: try once\n"
     "  --grace SEC, --kill-after SEC   as for lock\n"
     "\n"
     "If leadership is lost before CMD starts, CMD is not started; lost while CMD's\n"
@@ -248,7 +291,8 @@ static const char *usage_counter =
     "is an 8-byte big-endian integer, as Curator's DistributedAtomicLong writes it;\n"
     "--int32 uses 4 bytes, as Curator's SharedCount and kazoo's Counter with\n"
     "support_curator=True do. A missing node reads as 0 and is created by the first\n"
-    "write. Exit status 70 with \"outcome unknown\" means the change may or may not\n"
+    "write. With --json: {\"path\": PATH, \"value\": N} (and \"applied\": true or false\n"
+    "for cas). Exit status 70 with \"outcome unknown\" means the change may or may not\n"
     "have been applied (never twice); zkr does not retry it. A change is exactly\n"
     "once: a marker node written in the same transaction settles a lost reply.\n"
     "--at-most-once writes the counter alone, as other clients do (no marker), and\n"
@@ -261,7 +305,21 @@ static const char *usage_holders =
     "holds the lock or leads. For each: its sequence, owner session, the library\n"
     "format that wrote it, its name and its data. Children in no known format are\n"
     "listed last and marked unknown. A PATH that does not exist is exit status 70\n"
-    "(\"no such node\"); an existing one without children prints only the header.\n";
+    "(\"no such node\"); an existing one without children prints only the header.\n"
+    "With --json: {\"path\": PATH, \"contenders\": [{\"position\", \"node\", \"sequence\",\n"
+    "\"format\", \"reader\", \"owner_session\", \"czxid\", \"data\"}, ...]}, position and\n"
+    "sequence null for children in no known format; data null when there is none,\n"
+    "and then data_hex when it is not UTF-8.\n";
+
+static const char *usage_leader =
+    "usage: zkr [OPTIONS] leader PATH\n"
+    "\n"
+    "Print the id (node data) of the candidate leading the election at PATH: the\n"
+    "first contender in queue order, of any library's format. Nobody leading is a\n"
+    "conflict (exit status 75, or -E's; -q: silent). A PATH that does not exist is\n"
+    "exit status 70. With --json: {\"path\": PATH, \"leader\": {\"id\", \"node\",\n"
+    "\"epoch\", \"owner_session\", \"format\"} or null}; epoch is the leader node's\n"
+    "czxid, the fencing token of the leadership.\n";
 
 /* 0, or -1 for an unknown topic. */
 static int help(const char *cmd, FILE *to) {
@@ -275,6 +333,8 @@ static int help(const char *cmd, FILE *to) {
     fputs(usage_counter, to);
   else if (!strcmp(cmd, "holders"))
     fputs(usage_holders, to);
+  else if (!strcmp(cmd, "leader"))
+    fputs(usage_leader, to);
   else
     return -1;
   return 0;
@@ -747,8 +807,8 @@ static void await_grant(void) {
       if (rc == 0)
         return;
       if (rc == ZKR_ETIMEDOUT)
-        die(EXIT_BUSY, "lock %s: %s", R.path,
-            opt.wait_s == 0 ? "held elsewhere" : "not acquired within the wait time");
+        conflict("lock %s: %s", R.path,
+                 opt.wait_s == 0 ? "held elsewhere" : "not acquired within the wait time");
       die(EXIT_FAILURE_ZK, "lock %s: %s", R.path, zkr_strerror(rc));
     case EV_LEADER: return;
     case EV_AWAITED:
@@ -756,7 +816,7 @@ static void await_grant(void) {
       if (rc == 0)
         break; /* the LEADER event came first and is what counts */
       if (rc == ZKR_ETIMEDOUT)
-        die(EXIT_BUSY, "elect %s: not leader within the wait time", R.path);
+        conflict("elect %s: not leader within the wait time", R.path);
       die(EXIT_FAILURE_ZK, "elect %s: %s", R.path, zkr_strerror(rc));
     default: break; /* SUSPECT, RECOVERED, LOST of the wait: the recipe rides them */
     }
@@ -1409,13 +1469,23 @@ static int cmd_counter(const char *path, char **args, int nargs) {
   zkr_counter_free(c);
   zkr_session_free(s);
   g_session = NULL;
+  if (rc == 0 || rc == ZKR_EMISMATCH) {
+    if (opt.json) {
+      json_t *doc = json_object();
+      json_object_set_new(doc, "path", json_string(path));
+      json_object_set_new(doc, "value", json_integer(v));
+      if (!strcmp(op, "cas"))
+        json_object_set_new(doc, "applied", json_boolean(rc == 0));
+      print_json(doc);
+    } else {
+      printf("%" PRId64 "\n", v);
+    }
+    fflush(stdout);
+  }
   switch (rc) {
-  case 0: printf("%" PRId64 "\n", v); return 0;
+  case 0: return 0;
   case ZKR_EMISMATCH:
-    printf("%" PRId64 "\n", v);
-    fprintf(stderr, "%s: counter %s: cas did not apply: the value is %" PRId64 "\n", prog,
-            path, v);
-    return EXIT_BUSY;
+    conflict("counter %s: cas did not apply: the value is %" PRId64, path, v);
   case ZKR_EBADDATA:
     die(EXIT_FAILURE_ZK, "counter %s: node data is not a %d-byte counter%s", path,
         opt.int32 ? 4 : 8, opt.int32 ? "" : " (try --int32?)");
@@ -1448,29 +1518,130 @@ static void print_data(const char *d, int len) {
     printf("... (%d bytes)", len);
 }
 
-static int cmd_holders(const char *path, int nargs) {
-  zkr_session_t *s;
-  zkr_contender_t *c;
-  int n, rc;
+/* ---- JSON (--json) ---- */
 
-  if (nargs != 0)
-    die(EXIT_USAGE, "holders: takes only PATH");
-  s = session_make();
+/* One document, compact, on one line. */
+static void print_json(json_t *doc) {
+  if (!doc || json_dumpf(doc, stdout, JSON_COMPACT) != 0)
+    die(EXIT_FAILURE_ZK, "out of memory writing JSON");
+  putchar('\n');
+  json_decref(doc);
+}
+
+/* Node data under key: a string when it is UTF-8, else null plus <key>_hex;
+ * null when the node has none. */
+static void json_data(json_t *o, const char *key, const char *d, int len) {
+  json_t *str = len >= 0 && d ? json_stringn(d, (size_t)len) : NULL;
+  char hkey[32];
+  char *hex;
+  if (str || len < 0 || !d) {
+    json_object_set_new(o, key, str ? str : json_null());
+    return;
+  }
+  if (!(hex = malloc((size_t)len * 2 + 1)))
+    die(EXIT_FAILURE_ZK, "out of memory");
+  for (int i = 0; i < len; i++)
+    snprintf(hex + 2 * i, 3, "%02x", (unsigned char)d[i]);
+  snprintf(hkey, sizeof(hkey), "%s_hex", key);
+  json_object_set_new(o, key, json_null());
+  json_object_set_new(o, hkey, json_string(hex));
+  free(hex);
+}
+
+static json_t *json_session(int64_t id) {
+  char b[24];
+  if (!id)
+    return json_null();
+  snprintf(b, sizeof(b), "0x%016" PRIx64, (uint64_t)id);
+  return json_string(b);
+}
+
+static json_t *json_contender(const zkr_contender_t *c, int pos) {
+  json_t *o = json_object();
+  int known = c->format != ZKR_FORMAT_UNKNOWN;
+  if (!o)
+    die(EXIT_FAILURE_ZK, "out of memory");
+  json_object_set_new(o, "position", known ? json_integer(pos) : json_null());
+  json_object_set_new(o, "node", json_string(c->name));
+  json_object_set_new(o, "sequence", known ? json_integer(c->sequence) : json_null());
+  json_object_set_new(o, "format", json_string(zkr_format_name(c->format)));
+  json_object_set_new(o, "reader", json_boolean(c->reader));
+  json_object_set_new(o, "owner_session", json_session(c->owner_session));
+  json_object_set_new(o, "czxid", json_integer(c->czxid));
+  json_data(o, "data", c->data, c->data_len);
+  return o;
+}
+
+/* The children of path, for holders and leader: exits on errors. */
+static int list_contenders(const char *cmd, const char *path, zkr_contender_t **c, int *n) {
+  zkr_session_t *s = session_make();
+  int rc;
   session_connect(s);
-  rc = zkr_contenders_list(s, path, 30000, &c, &n);
-  if (rc == 0 && n == 0) {
+  rc = zkr_contenders_list(s, path, 30000, c, n);
+  if (rc == 0 && *n == 0) {
     /* No children, or no node: only the server can tell which. */
     zhandle_t *zh = zkr_session_zhandle(s);
     rc = zh ? zoo_exists(zh, path, 0, NULL) : ZCONNECTIONLOSS;
   }
   if (rc == ZNONODE)
-    die(EXIT_FAILURE_ZK, "holders %s: no such node", path);
+    die(EXIT_FAILURE_ZK, "%s %s: no such node", cmd, path);
   if (rc == ZKR_EINVAL)
-    die(EXIT_USAGE, "holders: bad path '%s'", path);
+    die(EXIT_USAGE, "%s: bad path '%s'", cmd, path);
   if (rc != 0)
-    die(EXIT_FAILURE_ZK, "holders %s: %s", path, zkr_strerror(rc));
+    die(EXIT_FAILURE_ZK, "%s %s: %s", cmd, path, zkr_strerror(rc));
   zkr_session_free(s);
   g_session = NULL;
+  return 0;
+}
+
+static int cmd_leader(const char *path) {
+  zkr_contender_t *c;
+  int n;
+  const zkr_contender_t *l;
+
+  list_contenders("leader", path, &c, &n);
+  l = n > 0 && c[0].format != ZKR_FORMAT_UNKNOWN ? &c[0] : NULL;
+  if (opt.json) {
+    json_t *doc = json_object(), *lo = json_null();
+    if (l) {
+      lo = json_object();
+      json_data(lo, "id", l->data, l->data_len);
+      json_object_set_new(lo, "node", json_string(l->name));
+      json_object_set_new(lo, "epoch", json_integer(l->czxid));
+      json_object_set_new(lo, "owner_session", json_session(l->owner_session));
+      json_object_set_new(lo, "format", json_string(zkr_format_name(l->format)));
+    }
+    json_object_set_new(doc, "path", json_string(path));
+    json_object_set_new(doc, "leader", lo);
+    print_json(doc);
+  } else if (l) {
+    print_data(l->data, l->data_len);
+    putchar('\n');
+  }
+  zkr_contenders_free(c, n);
+  fflush(stdout);
+  if (!l)
+    conflict("leader %s: nobody leads", path);
+  return 0;
+}
+
+static int cmd_holders(const char *path, int nargs) {
+  zkr_contender_t *c;
+  int n;
+
+  if (nargs != 0)
+    die(EXIT_USAGE, "holders: takes only PATH");
+  list_contenders("holders", path, &c, &n);
+  if (opt.json) {
+    json_t *doc = json_object(), *arr = json_array();
+    for (int i = 0; i < n; i++)
+      json_array_append_new(arr, json_contender(&c[i], i + 1));
+    json_object_set_new(doc, "path", json_string(path));
+    json_object_set_new(doc, "contenders", arr);
+    print_json(doc);
+    zkr_contenders_free(c, n);
+    return 0;
+  }
   printf("%-4s %-11s %-18s %-24s %-56s %s\n", "POS", "SEQUENCE", "OWNER", "FORMAT",
          "NODE", "DATA");
   for (int i = 0; i < n; i++) {
@@ -1500,7 +1671,15 @@ static int cmd_holders(const char *path, int nargs) {
 static const struct option longopts[] = {
     {"hosts", required_argument, NULL, 'H'},
     {"session-timeout", required_argument, NULL, 's'},
-    {"connect-timeout", required_argument, NULL, 'c'},
+    {"connect-timeout", required_argument, NULL, 'C'},
+    {"command", required_argument, NULL, 'c'},
+    {"nonblock", no_argument, NULL, 'n'},
+    {"nb", no_argument, NULL, 'n'},
+    {"timeout", required_argument, NULL, 'w'},
+    {"conflict-exit-code", required_argument, NULL, 'E'},
+    {"json", no_argument, NULL, 'J'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"silent", no_argument, NULL, 'q'},
     {"auth", required_argument, NULL, 'a'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -1512,27 +1691,57 @@ static const struct option longopts[] = {
     {"grace", required_argument, NULL, 'g'},
     {"kill-after", required_argument, NULL, 'k'},
     {NULL, 0, NULL, 0}};
-static const char *shortopts = ":H:s:c:a:vhw:";
+static const char *shortopts = ":H:s:c:a:vhw:nE:qV";
 static int want_help;
+
+/* The name to give in an error about the value of option o: the environment
+ * variable it came from, else the option's name. */
+#define OPTNAME(given, name) (strncmp((given), "ZKR_", 4) ? (name) : (given))
 
 static void apply(int o, const char *arg, const char *as_given) {
   switch (o) {
   case 'H': opt.hosts = arg; break;
-  case 's': opt.session_ms = parse_int("--session-timeout", arg, 1, 3600000); break;
-  case 'c': opt.connect_ms = parse_int("--connect-timeout", arg, 1, 3600000); break;
+  case 's': opt.session_ms = parse_int(OPTNAME(as_given, "--session-timeout"), arg, 1, 3600000); break;
+  case 'C': opt.connect_ms = parse_int(OPTNAME(as_given, "--connect-timeout"), arg, 1, 3600000); break;
+  case 'c': opt.shell_cmd = arg; break;
+  case 'n': opt.wait_s = 0; break;
+  case 'E': opt.conflict_exit = parse_int(OPTNAME(as_given, "-E"), arg, 0, 255); break;
+  case 'q': opt.quiet = 1; break;
+  case 'J': opt.json = 1; break;
   case 'a': opt.auth = arg; break;
   case 'v': opt.verbose++; break;
   case 'h': want_help = 1; break;
   case 'V': printf("zkr (zkrecipes) %s\n", zkr_version_string()); exit(0);
-  case 'w': opt.wait_s = parse_seconds("-w", arg); break;
+  case 'w': opt.wait_s = parse_seconds(OPTNAME(as_given, "-w"), arg); break;
   case 'i': opt.id = arg; break;
   case '4': opt.int32 = 1; break;
   case 'M': opt.at_most_once = 1; break;
-  case 'g': opt.grace_s = parse_seconds("--grace", arg); break;
-  case 'k': opt.kill_after_s = parse_seconds("--kill-after", arg); break;
+  case 'g': opt.grace_s = parse_seconds(OPTNAME(as_given, "--grace"), arg); break;
+  case 'k': opt.kill_after_s = parse_seconds(OPTNAME(as_given, "--kill-after"), arg); break;
   case ':': die(EXIT_USAGE, "option %s needs a value (see zkr --help)", as_given);
   default: die(EXIT_USAGE, "unknown option '%s' (see zkr --help)", as_given);
   }
+}
+
+/* Every option with a value (and -q) can also come from the environment; the
+ * command line wins. An empty variable counts as unset. */
+static const struct {
+  const char *var;
+  int opt;
+} env_opts[] = {{"ZKR_SESSION_TIMEOUT", 's'}, {"ZKR_CONNECT_TIMEOUT", 'C'},
+                {"ZKR_WAIT", 'w'},            {"ZKR_CONFLICT_EXIT_CODE", 'E'},
+                {"ZKR_ID", 'i'},              {"ZKR_GRACE", 'g'},
+                {"ZKR_KILL_AFTER", 'k'}};
+
+static void env_options(void) {
+  const char *q = getenv("ZKR_QUIET");
+  for (size_t i = 0; i < sizeof(env_opts) / sizeof(env_opts[0]); i++) {
+    const char *v = getenv(env_opts[i].var);
+    if (v && *v)
+      apply(env_opts[i].opt, v, env_opts[i].var);
+  }
+  if (q && *q && strcmp(q, "0"))
+    opt.quiet = 1;
 }
 
 /* Options with getopt_long, in any order with the positionals (which are
@@ -1629,14 +1838,15 @@ int main(int argc, char **argv) {
   opt.auth = getenv("ZKR_AUTH") && *getenv("ZKR_AUTH") ? getenv("ZKR_AUTH") : NULL;
   /* Options before the command. */
   opterr = 0;
-  while ((o = getopt_long(argc, argv, "+:H:s:c:a:vhw:", longopts, NULL)) != -1)
+  env_options();
+  while ((o = getopt_long(argc, argv, "+:H:s:c:a:vhw:nE:qV", longopts, NULL)) != -1)
     apply(o, optarg, argv[optind - 1]);
   command = optind < argc ? argv[optind] : NULL;
   first = optind + 1;
   if (command && !strcmp(command, "help")) {
     if (help(first < argc ? argv[first] : NULL, stdout) == 0)
       return 0;
-    fprintf(stderr, "%s: no help on '%s' (lock, elect, counter, holders)\n", prog,
+    fprintf(stderr, "%s: no help on '%s' (lock, elect, counter, holders, leader)\n", prog,
             argv[first]);
     help(NULL, stderr);
     return EXIT_USAGE;
@@ -1650,9 +1860,10 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   if (strcmp(command, "lock") && strcmp(command, "elect") && strcmp(command, "counter") &&
-      strcmp(command, "holders"))
+      strcmp(command, "holders") && strcmp(command, "leader"))
     die(EXIT_USAGE,
-        "unknown command '%s' (lock, elect, counter, holders; see zkr --help)", command);
+        "unknown command '%s' (lock, elect, counter, holders, leader; see zkr --help)",
+        command);
   /* The command's own arguments and options, in any order. */
   if (!strcmp(command, "counter"))
     npos = parse_counter_args(argc, argv, first, pos, 4);
@@ -1669,19 +1880,38 @@ int main(int argc, char **argv) {
     die(EXIT_USAGE, "%s: missing PATH (see zkr help %s)", command, command);
   check_path(pos[0]);
   if (!strcmp(command, "lock") || !strcmp(command, "elect")) {
+    static char *shell_argv[4];
+    if (opt.shell_cmd && dashdash)
+      die(EXIT_USAGE, "%s: give the command either with -c or after '--', not both",
+          command);
+    if (opt.shell_cmd) {
+      /* As flock -c: one string, run by the user's shell. */
+      const char *sh = getenv("SHELL");
+      shell_argv[0] = (char *)(sh && *sh ? sh : "/bin/sh");
+      shell_argv[1] = "-c";
+      shell_argv[2] = (char *)opt.shell_cmd;
+      cmd = shell_argv;
+      ncmd = 3;
+      dashdash = 1;
+    }
     if (!dashdash)
-      die(EXIT_USAGE, "%s: missing '--' before the command to run (see zkr help %s)",
+      die(EXIT_USAGE,
+          "%s: missing the command to run: -c 'COMMAND' or -- CMD [ARGS...] (see zkr "
+          "help %s)",
           command, command);
     if (npos > 1)
       die(EXIT_USAGE, "%s: unexpected '%s' before '--' (see zkr help %s)", command,
           pos[1], command);
     return cmd_run(pos[0], cmd, ncmd, !strcmp(command, "elect"));
   }
-  if (dashdash)
-    die(EXIT_USAGE, "%s: does not run a command ('--' given)", command);
+  if (dashdash || opt.shell_cmd)
+    die(EXIT_USAGE, "%s: does not run a command (%s given)", command,
+        dashdash ? "'--'" : "-c");
   if (!strcmp(command, "counter"))
     return cmd_counter(pos[0], pos + 1, npos - 1);
   if (npos > 1)
-    die(EXIT_USAGE, "holders: unexpected '%s' (takes only PATH)", pos[1]);
+    die(EXIT_USAGE, "%s: unexpected '%s' (takes only PATH)", command, pos[1]);
+  if (!strcmp(command, "leader"))
+    return cmd_leader(pos[0]);
   return cmd_holders(pos[0], npos - 1);
 }

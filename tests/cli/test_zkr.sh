@@ -103,7 +103,7 @@ stop_until_expired() {
 t=help
 out=$("$ZKR" --help) && grep -q "usage: zkr" <<<"$out" && grep -q "holders PATH" <<<"$out" \
   && ok $t || bad $t "zkr --help"
-for c in lock elect counter holders; do
+for c in lock elect counter holders leader; do
   out=$("$ZKR" help $c) && grep -q "usage: zkr \[OPTIONS\] $c" <<<"$out" || { bad help-$c "zkr help $c"; continue; }
   out2=$("$ZKR" $c --help) && [ "$out" = "$out2" ] && ok help-$c || bad help-$c "zkr $c --help differs"
 done
@@ -127,7 +127,15 @@ expect_usage() { # NAME EXPECTED-CODE PATTERN ARGS...
 }
 expect_usage bad-relative-path 64 "path must be absolute" lock rel/path -- true
 expect_usage bad-unknown-command 64 "unknown command 'frobnicate'" frobnicate /x
-expect_usage bad-missing-dashdash 64 "missing '--'" lock "$ROOT/l" true
+expect_usage bad-missing-dashdash 64 "missing the command to run" lock "$ROOT/l" true
+expect_usage bad-two-commands 64 "either with -c or after '--'" lock "$ROOT/l" -c true -- true
+expect_usage bad-counter-command 64 "does not run a command (-c given)" counter "$ROOT/c" get -c true
+expect_usage bad-conflict-exit-code 64 "not a number in 0..255" lock -E 256 "$ROOT/l" -- true
+ZKR_WAIT=soon expect_usage bad-env-value 64 "ZKR_WAIT: not a number of seconds" lock "$ROOT/l" -- true
+ZKR_SESSION_TIMEOUT=0 expect_usage bad-env-session-timeout 64 "ZKR_SESSION_TIMEOUT: not a number" holders "$ROOT/l"
+t=version
+out=$("$ZKR" -V) && grep -q "^zkr (zkrecipes) [0-9]" <<<"$out" && out2=$("$ZKR" --version) &&
+  [ "$out" = "$out2" ] && ok $t || bad $t "'$out'"
 expect_usage bad-elect-needs-id 64 "--id ID is required" elect "$ROOT/e" -- true
 expect_usage bad-wait-value 64 "not a number of seconds" lock -w soon "$ROOT/l" -- true
 expect_usage bad-counter-op 64 "unknown or incomplete operation 'inc'" counter "$ROOT/c" inc
@@ -137,7 +145,7 @@ done
 if [ -n "$BH_PORT" ]; then
   t0=$(ms)
   expect_usage bad-unreachable 69 "cannot connect to 127.0.0.1:$BH_PORT within 500 ms" \
-    -H "127.0.0.1:$BH_PORT" -c 500 counter "$ROOT/c" get
+    -H "127.0.0.1:$BH_PORT" --connect-timeout 500 counter "$ROOT/c" get
   el=$(( $(ms) - t0 ))
   [ "$el" -lt 3000 ] && ok unreachable-is-quick || bad unreachable-is-quick "${el} ms"
 else
@@ -159,9 +167,9 @@ expect_quick() { # NAME EXPECTED-CODE PATTERN MAX-MS ARGS...: expect_usage, with
 }
 # Refused (nobody listens on port 1): no use waiting for the connect timeout.
 expect_quick refused-is-quick 69 "connection refused by 127.0.0.1:1" 2000 \
-  -H 127.0.0.1:1 -c 20000 counter "$ROOT/c" get
+  -H 127.0.0.1:1 --connect-timeout 20000 counter "$ROOT/c" get
 expect_quick unresolvable-host 69 "cannot resolve nosuch.invalid:2181" 10000 \
-  -H nosuch.invalid:2181 -c 20000 counter "$ROOT/c" get
+  -H nosuch.invalid:2181 --connect-timeout 20000 counter "$ROOT/c" get
 
 # Every argument is checked before connecting: against a server that never
 # answers (so a connect would take all of -c), a typo is exit 64 at once.
@@ -174,7 +182,7 @@ if [ -n "$BH_PORT" ]; then
     $'lock /a\xc3 -- true' $'holders /a\xc3'; do
     t0=$(ms)
     # shellcheck disable=SC2086 # the words of $args are the arguments
-    "$ZKR" -H "127.0.0.1:$BH_PORT" -c 20000 $args >/dev/null 2>&1
+    "$ZKR" -H "127.0.0.1:$BH_PORT" --connect-timeout 20000 $args >/dev/null 2>&1
     code=$?
     el=$(( $(ms) - t0 ))
     [ $code -eq 64 ] && [ $el -lt 2000 ] || fails+=" [$args: exit $code after $el ms]"
@@ -214,8 +222,13 @@ f1=$("$ZKR" lock "$ROOT/x" -- sh -c 'echo $ZKR_FENCE')
 f2=$("$ZKR" lock "$ROOT/x" -- sh -c 'echo $ZKR_FENCE')
 [ -n "$f1" ] && [ -n "$f2" ] && [ "$f2" -gt "$f1" ] && ok $t || bad $t "$f1 then $f2"
 
+t=lock-shell-command
+out=$("$ZKR" lock "$ROOT/x" -c 'echo "fence $ZKR_FENCE"; exit 6')
+code=$?
+[ $code -eq 6 ] && grep -q "^fence [0-9]" <<<"$out" && ok $t || bad $t "exit $code, '$out'"
+
 t=lock-w0-fails-fast
-"$ZKR" lock "$ROOT/w" --id holder -- sh -c "touch $WORK/held; sleep 5" &
+"$ZKR" lock "$ROOT/w" --id holder -- sh -c "touch $WORK/held; sleep 8" &
 holder=$!
 bgpids+=($holder)
 if wait_for 10 test -e "$WORK/held"; then
@@ -231,6 +244,27 @@ if wait_for 10 test -e "$WORK/held"; then
   el=$(( $(ms) - t0 ))
   [ $code -eq 75 ] && [ $el -ge 450 ] && [ $el -lt 3000 ] && ok lock-w-timeout ||
     bad lock-w-timeout "exit $code after $el ms"
+
+  # flock(1) habits on a conflict: -n, -E, -q, and the same from the environment.
+  rm -f "$WORK/ran"
+  err=$("$ZKR" lock -n "$ROOT/w" -c "touch $WORK/ran" 2>&1)
+  code=$?
+  [ $code -eq 75 ] && grep -q "held elsewhere" <<<"$err" && [ ! -e "$WORK/ran" ] &&
+    ok lock-nonblock || bad lock-nonblock "exit $code: $err"
+  err=$("$ZKR" lock --nonblock -E 0 -q "$ROOT/w" -c "touch $WORK/ran" 2>&1)
+  code=$?
+  [ $code -eq 0 ] && [ -z "$err" ] && [ ! -e "$WORK/ran" ] && ok lock-conflict-exit-0-quiet ||
+    bad lock-conflict-exit-0-quiet "exit $code, stderr '$err'"
+  "$ZKR" lock --nb --conflict-exit-code=3 "$ROOT/w" -- true 2>/dev/null
+  code=$?
+  [ $code -eq 3 ] && ok lock-conflict-exit-code || bad lock-conflict-exit-code "exit $code"
+  err=$(ZKR_WAIT=0 ZKR_QUIET=1 ZKR_CONFLICT_EXIT_CODE=9 "$ZKR" lock "$ROOT/w" -- true 2>&1)
+  code=$?
+  [ $code -eq 9 ] && [ -z "$err" ] && ok lock-conflict-from-env ||
+    bad lock-conflict-from-env "exit $code, stderr '$err'"
+  ZKR_WAIT=0 ZKR_CONFLICT_EXIT_CODE=9 "$ZKR" lock -E 4 "$ROOT/w" -- true 2>/dev/null
+  code=$?
+  [ $code -eq 4 ] && ok lock-command-line-beats-env || bad lock-command-line-beats-env "exit $code"
 else
   bad $t "holder never started"
 fi
@@ -424,7 +458,7 @@ sigterm_while_waiting lock-sigterm-while-waiting "$ROOT/t" lock "$ROOT/t" -- loc
 t=lock-sigterm-while-connecting
 if [ -n "$BH_PORT" ]; then
   : >"$WORK/bh.accepted"
-  "$ZKR" -H "127.0.0.1:$BH_PORT" -c 30000 lock "$ROOT/t" -- true 2>/dev/null &
+  "$ZKR" -H "127.0.0.1:$BH_PORT" --connect-timeout 30000 lock "$ROOT/t" -- true 2>/dev/null &
   zpid=$!
   bgpids+=($zpid)
   if wait_for 10 file_has "$WORK/bh.accepted" accepted; then
@@ -659,6 +693,68 @@ else
   bad $t "alone: exit $code, '$out': $(cat "$WORK/ew0.err")"
 fi
 
+# zkr leader and --json: who leads, in text and JSON, while a candidate leads
+# and after it left.
+t=leader-and-json
+log=$WORK/ldr.log
+: >"$log"
+"$ZKR" elect "$ROOT/ldr" --id "alpha one" -c "echo started >> $log; while [ ! -e $WORK/ldr-stop ]; do sleep 0.05; done" 2>/dev/null &
+lpid=$!
+bgpids+=($lpid)
+if wait_for 10 file_has "$log" started; then
+  out=$("$ZKR" leader "$ROOT/ldr")
+  code=$?
+  [ $code -eq 0 ] && [ "$out" = "alpha one" ] && ok leader-text || bad leader-text "exit $code, '$out'"
+  out=$("$ZKR" leader --json "$ROOT/ldr")
+  if /usr/bin/python3 -m json.tool <<<"$out" >/dev/null &&
+     /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); l=d["leader"]; assert d["path"]==sys.argv[2] and l["id"]=="alpha one" and "latch" in l["format"] and isinstance(l["epoch"], int) and l["epoch"]>0 and l["owner_session"].startswith("0x") and l["node"].endswith(str(0).zfill(10)), d' "$out" "$ROOT/ldr"; then
+    ok leader-json
+  else
+    bad leader-json "'$out'"
+  fi
+  out=$("$ZKR" holders --json "$ROOT/ldr")
+  if /usr/bin/python3 -m json.tool <<<"$out" >/dev/null &&
+     /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); c=d["contenders"]; assert len(c)==1 and c[0]["position"]==1 and c[0]["data"]=="alpha one" and c[0]["reader"] is False and c[0]["sequence"]==0, d' "$out"; then
+    ok holders-json
+  else
+    bad holders-json "'$out'"
+  fi
+else
+  bad $t "the candidate never led"
+fi
+touch "$WORK/ldr-stop"
+wait "$lpid" 2>/dev/null
+bgpids=()
+out=$("$ZKR" leader "$ROOT/ldr" 2>"$WORK/ldr.err")
+code=$?
+[ $code -eq 75 ] && [ -z "$out" ] && grep -q "nobody leads" "$WORK/ldr.err" && ok leader-nobody ||
+  bad leader-nobody "exit $code, '$out', $(cat "$WORK/ldr.err")"
+out=$("$ZKR" leader --json -q -E 0 "$ROOT/ldr" 2>"$WORK/ldr.err")
+code=$?
+[ $code -eq 0 ] && [ ! -s "$WORK/ldr.err" ] &&
+  /usr/bin/python3 -c 'import json,sys; assert json.loads(sys.argv[1])["leader"] is None' "$out" &&
+  ok leader-nobody-json || bad leader-nobody-json "exit $code, '$out'"
+"$ZKR" leader "$ROOT/no-such-election" 2>"$WORK/ldr.err"
+code=$?
+[ $code -eq 70 ] && grep -q "no such node" "$WORK/ldr.err" && ok leader-no-node ||
+  bad leader-no-node "exit $code"
+
+t=json-data-not-utf8
+"$RAW" "$HOSTS" mkdirs "$ROOT/hj/x" && "$RAW" "$HOSTS" set-hex "$ROOT/hj/x" ff00fe
+out=$("$ZKR" holders --json "$ROOT/hj")
+/usr/bin/python3 -c 'import json,sys; c=json.loads(sys.argv[1])["contenders"]; assert c[0]["data"] is None and c[0]["data_hex"]=="ff00fe" and c[0]["position"] is None and c[0]["format"]=="unknown", c' "$out" &&
+  ok $t || bad $t "'$out'"
+
+t=counter-json
+out=$("$ZKR" counter --json "$ROOT/cj" add 5) &&
+  /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d=={"path": sys.argv[2], "value": 5}, d' "$out" "$ROOT/cj" &&
+  ok $t || bad $t "'$out'"
+out=$("$ZKR" counter --json "$ROOT/cj" cas 4 6 2>/dev/null)
+code=$?
+[ $code -eq 75 ] &&
+  /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["value"]==5 and d["applied"] is False, d' "$out" &&
+  ok counter-json-cas-mismatch || bad counter-json-cas-mismatch "exit $code, '$out'"
+
 t=elect-waits-for-group
 log=$WORK/egroup.log
 : >"$log"
@@ -716,6 +812,10 @@ out=$("$ZKR" counter "$ROOT/c64" cas 1 2 2>"$WORK/cas.err")
 code=$?
 [ $code -eq 75 ] && [ "$out" = 301 ] && grep -q "cas did not apply" "$WORK/cas.err" && ok $t ||
   bad $t "exit $code out $out"
+out=$("$ZKR" counter "$ROOT/c64" cas 1 2 -q -E 0 2>"$WORK/cas.err")
+code=$?
+[ $code -eq 0 ] && [ "$out" = 301 ] && [ ! -s "$WORK/cas.err" ] && ok counter-cas-mismatch-quiet ||
+  bad counter-cas-mismatch-quiet "exit $code out $out err $(cat "$WORK/cas.err")"
 
 t=counter-wrong-encoding
 err=$("$ZKR" counter --int32 "$ROOT/c64" add 1 2>&1)
