@@ -50,6 +50,16 @@ for want in "exclusive work, fencing token [0-9]" "hits: [0-9]" "leading, epoch 
   grep -q "^$want" <<<"$out" || { echo "install-smoke: README program: no '$want'" >&2; exit 1; }
 done
 
+# The event-loop example, built the same way: a lock and an election driven
+# from an epoll loop through a hand-off queue.
+# shellcheck disable=SC2086
+"${CC:-cc}" -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$stage/event_loop" \
+  examples/event_loop.c $flags -pthread
+out=$(LD_LIBRARY_PATH="$stage/usr/lib" timeout 60 "$stage/event_loop" "$hosts")
+echo "$out" | sed 's/^/install-smoke: event_loop: /'
+grep -q "^done: the lock was held and released" <<<"$out" ||
+  { echo "install-smoke: event_loop did not finish" >&2; exit 1; }
+
 # The command-line tool is installed too, with its man pages (which render
 # without a warning) and its bash completion (which completes).
 [ -x "$stage/usr/bin/zkr" ] || { echo "install-smoke: usr/bin/zkr not installed" >&2; exit 1; }
