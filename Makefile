@@ -9,7 +9,8 @@
 #   make bench-peers    also Apache Curator and kazoo, with tables and a chart
 #   make bench-compare  this tree against BEFORE_REV (a git revision), alternating
 #   make faultcheck     the fault suite (3-node ensemble, crashes, partitions, pauses)
-#   make install        honours DESTDIR, PREFIX, LIBDIR, INCLUDEDIR, BINDIR
+#   make install        honours DESTDIR, PREFIX, LIBDIR, INCLUDEDIR, BINDIR, MANDIR,
+#                       BASHCOMPDIR (man pages zkr(1), zkrecipes(3); bash completion)
 #   make uninstall | clean | format
 # Knobs: WERROR=1 (warnings are errors), SANITIZE=1 (ASan + UBSan, in build/san),
 #        TSAN=1 (ThreadSanitizer, in build/tsan), VALGRIND=1 (run the Check suites
@@ -29,6 +30,8 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 ifeq ($(SANITIZE),1)
 BUILD ?= build/san
@@ -225,8 +228,12 @@ bench-peers-run: $(BENCH_BIN)
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/zkrecipes $(DESTDIR)$(PKGCONFIGDIR) \
-	    $(DESTDIR)$(BINDIR)
+	    $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+	    $(DESTDIR)$(BASHCOMPDIR)
 	install -m 755 $(ZKR_BIN) $(DESTDIR)$(BINDIR)/
+	install -m 644 docs/man/zkr.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 docs/man/zkrecipes.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 tools/zkr.bash-completion $(DESTDIR)$(BASHCOMPDIR)/zkr
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(notdir $(SHARED_REAL)) $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME)
@@ -240,7 +247,8 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libzkrecipes.a $(DESTDIR)$(LIBDIR)/libzkrecipes.so \
 	      $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME) $(DESTDIR)$(LIBDIR)/$(notdir $(SHARED_REAL)) \
 	      $(DESTDIR)$(INCLUDEDIR)/zkrecipes.h $(DESTDIR)$(PKGCONFIGDIR)/zkrecipes.pc \
-	      $(DESTDIR)$(BINDIR)/zkr
+	      $(DESTDIR)$(BINDIR)/zkr $(DESTDIR)$(MANDIR)/man1/zkr.1 \
+	      $(DESTDIR)$(MANDIR)/man3/zkrecipes.3 $(DESTDIR)$(BASHCOMPDIR)/zkr
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/zkrecipes
 
 clean:

@@ -107,7 +107,8 @@ static struct {
   int conflict_exit; /* -E: the exit status of a conflict */
   const char *shell_cmd; /* -c: run through the shell, as flock -c does */
   int json;              /* --json: data as one JSON document */
-} opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0};
+  int watch;             /* leader --watch */
+} opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0, 0};
 
 static void tty_reclaim(void);
 
@@ -312,14 +313,18 @@ static const char *usage_holders =
     "and then data_hex when it is not UTF-8.\n";
 
 static const char *usage_leader =
-    "usage: zkr [OPTIONS] leader PATH\n"
+    "usage: zkr [OPTIONS] leader PATH [--watch]\n"
     "\n"
     "Print the id (node data) of the candidate leading the election at PATH: the\n"
     "first contender in queue order, of any library's format. Nobody leading is a\n"
     "conflict (exit status 75, or -E's; -q: silent). A PATH that does not exist is\n"
     "exit status 70. With --json: {\"path\": PATH, \"leader\": {\"id\", \"node\",\n"
     "\"epoch\", \"owner_session\", \"format\"} or null}; epoch is the leader node's\n"
-    "czxid, the fencing token of the leadership.\n";
+    "czxid, the fencing token of the leadership.\n"
+    "\n"
+    "  --watch   print the leader now and again at each change (an empty line, or\n"
+    "            \"leader\": null, while nobody leads; the PATH may not exist yet),\n"
+    "            until a signal ends zkr (it dies of it)\n";
 
 /* 0, or -1 for an unknown topic. */
 static int help(const char *cmd, FILE *to) {
@@ -404,7 +409,9 @@ enum {
   EV_CHILD = 'c',
   EV_SIGNAL = 'g',
   EV_RELEASED = 'R',    /* lock: release_rc holds the final delete's outcome */
-  EV_DISCONNECTED = 'd' /* the session left CONNECTED (listener used at exit) */
+  EV_DISCONNECTED = 'd', /* the session left CONNECTED (listener used at exit) */
+  EV_WATCH = 'w',        /* leader --watch: the children of PATH changed */
+  EV_SESSION = 'S'       /* leader --watch: the session came (back) or was lost */
 };
 
 static int evpipe[2] = {-1, -1};
@@ -1500,22 +1507,22 @@ static int cmd_counter(const char *path, char **args, int nargs) {
 }
 
 /* Printable data as text, anything else as hex; at most 60 bytes shown. */
-static void print_data(const char *d, int len) {
+static void print_data(FILE *to, const char *d, int len) {
   int text = 1, shown = len > 60 ? 60 : len;
   if (len < 0 || !d) {
-    printf("-");
+    fprintf(to, "-");
     return;
   }
   for (int i = 0; i < len; i++)
     if ((unsigned char)d[i] < 0x20 || (unsigned char)d[i] > 0x7e)
       text = 0;
   if (text)
-    printf("%.*s", shown, d);
+    fprintf(to, "%.*s", shown, d);
   else
     for (int i = 0; i < shown; i++)
-      printf("%02x", (unsigned char)d[i]);
+      fprintf(to, "%02x", (unsigned char)d[i]);
   if (len > shown)
-    printf("... (%d bytes)", len);
+    fprintf(to, "... (%d bytes)", len);
 }
 
 /* ---- JSON (--json) ---- */
@@ -1594,13 +1601,15 @@ static int list_contenders(const char *cmd, const char *path, zkr_contender_t **
   return 0;
 }
 
-static int cmd_leader(const char *path) {
-  zkr_contender_t *c;
-  int n;
-  const zkr_contender_t *l;
-
-  list_contenders("leader", path, &c, &n);
-  l = n > 0 && c[0].format != ZKR_FORMAT_UNKNOWN ? &c[0] : NULL;
+/* The leader's line (text or JSON) into a malloc'd string; NULL when nobody
+ * leads and the output is text. */
+static char *leader_line(const char *path, const zkr_contender_t *c, int n) {
+  const zkr_contender_t *l = n > 0 && c[0].format != ZKR_FORMAT_UNKNOWN ? &c[0] : NULL;
+  char *line = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&line, &len);
+  if (!f)
+    die(EXIT_FAILURE_ZK, "out of memory");
   if (opt.json) {
     json_t *doc = json_object(), *lo = json_null();
     if (l) {
@@ -1613,14 +1622,104 @@ static int cmd_leader(const char *path) {
     }
     json_object_set_new(doc, "path", json_string(path));
     json_object_set_new(doc, "leader", lo);
-    print_json(doc);
+    if (json_dumpf(doc, f, JSON_COMPACT) != 0)
+      die(EXIT_FAILURE_ZK, "out of memory writing JSON");
+    json_decref(doc);
   } else if (l) {
-    print_data(l->data, l->data_len);
-    putchar('\n');
+    print_data(f, l->data, l->data_len);
   }
+  fclose(f);
+  if (!l && !opt.json) {
+    free(line);
+    return NULL;
+  }
+  return line;
+}
+
+static void on_children_watch(zhandle_t *zh, int type, int state, const char *p, void *ctx) {
+  (void)zh, (void)type, (void)state, (void)p, (void)ctx;
+  post(EV_WATCH);
+}
+
+static void on_watch_session(zkr_session_t *s, int event, void *arg) {
+  (void)s, (void)arg;
+  if (event == ZKR_SESSION_CONNECTED || event == ZKR_SESSION_RECONNECTED ||
+      event == ZKR_SESSION_LOST)
+    post(EV_SESSION);
+}
+
+/* leader --watch: a line now and one for each change of leader (an empty text
+ * line when nobody leads), until a signal. A child watch on PATH (an existence
+ * watch while it is missing) wakes the loop; so does the session coming back,
+ * which re-arms the watch on a new session. */
+static int watch_leader(const char *path) {
+  zkr_session_t *s;
+  char *last = NULL;
+  int have_last = 0;
+
+  setup_signals();
+  s = session_make();
+  if (zkr_session_add_listener(s, on_watch_session, NULL, NULL) != 0)
+    die(EXIT_FAILURE_ZK, "out of memory");
+  session_connect(s);
+  for (;;) {
+    zhandle_t *zh = zkr_session_zhandle(s);
+    struct String_vector v = {0, NULL};
+    int rc = zh ? zoo_wget_children(zh, path, on_children_watch, NULL, &v) : ZCONNECTIONLOSS;
+    if (rc == ZOK)
+      deallocate_String_vector(&v);
+    else if (rc == ZNONODE)
+      rc = zoo_wexists(zh, path, on_children_watch, NULL, NULL) == ZNONODE ? ZOK : ZNONODE;
+    if (rc == ZOK) {
+      zkr_contender_t *c = NULL;
+      int n = 0, lrc = zkr_contenders_list(s, path, 30000, &c, &n);
+      if (lrc == 0 || lrc == ZNONODE) {
+        char *line = leader_line(path, c, n);
+        if (!have_last || (line == NULL) != (last == NULL) || (line && strcmp(line, last))) {
+          printf("%s\n", line ? line : "");
+          fflush(stdout);
+          free(last);
+          last = line;
+          have_last = 1;
+        } else {
+          free(line);
+        }
+        zkr_contenders_free(c, n);
+      } else if (zkr_session_state(s) == ZKR_STATE_CONNECTED) {
+        post(EV_WATCH); /* a read that failed while connected: try again */
+      }
+    } else if (rc != ZNONODE && zkr_session_state(s) == ZKR_STATE_CONNECTED &&
+               rc != ZCONNECTIONLOSS && rc != ZSESSIONEXPIRED && rc != ZINVALIDSTATE) {
+      die(EXIT_FAILURE_ZK, "leader %s: %s", path, zkr_strerror(rc));
+    } else if (rc == ZNONODE) {
+      post(EV_WATCH); /* created between the two calls */
+    }
+    /* Else the connection is down: the session's event wakes us. */
+    for (;;) {
+      int ev = ev_next(-1);
+      if (ev == EV_SIGNAL)
+        quit_if_signalled();
+      if (ev == EV_WATCH || ev == EV_SESSION)
+        break;
+    }
+  }
+}
+
+static int cmd_leader(const char *path) {
+  zkr_contender_t *c;
+  int n, leads;
+  char *line;
+
+  if (opt.watch)
+    return watch_leader(path);
+  list_contenders("leader", path, &c, &n);
+  leads = n > 0 && c[0].format != ZKR_FORMAT_UNKNOWN;
+  if ((line = leader_line(path, c, n)))
+    printf("%s\n", line);
+  free(line);
   zkr_contenders_free(c, n);
   fflush(stdout);
-  if (!l)
+  if (!leads)
     conflict("leader %s: nobody leads", path);
   return 0;
 }
@@ -1659,7 +1758,7 @@ static int cmd_holders(const char *path, int nargs) {
       snprintf(owner, sizeof(owner), "persistent");
     printf("%-4s %-11s %-18s %-24s %-56s ", pos, seq, owner, zkr_format_name(c[i].format),
            c[i].name);
-    print_data(c[i].data, c[i].data_len);
+    print_data(stdout, c[i].data, c[i].data_len);
     printf("%s\n", c[i].reader ? " [reader]" : "");
   }
   zkr_contenders_free(c, n);
@@ -1678,6 +1777,7 @@ static const struct option longopts[] = {
     {"timeout", required_argument, NULL, 'w'},
     {"conflict-exit-code", required_argument, NULL, 'E'},
     {"json", no_argument, NULL, 'J'},
+    {"watch", no_argument, NULL, 'W'},
     {"quiet", no_argument, NULL, 'q'},
     {"silent", no_argument, NULL, 'q'},
     {"auth", required_argument, NULL, 'a'},
@@ -1708,6 +1808,7 @@ static void apply(int o, const char *arg, const char *as_given) {
   case 'E': opt.conflict_exit = parse_int(OPTNAME(as_given, "-E"), arg, 0, 255); break;
   case 'q': opt.quiet = 1; break;
   case 'J': opt.json = 1; break;
+  case 'W': opt.watch = 1; break;
   case 'a': opt.auth = arg; break;
   case 'v': opt.verbose++; break;
   case 'h': want_help = 1; break;

@@ -44,6 +44,7 @@ contenders() { "$ZKR" holders "$1" 2>/dev/null | awk 'NR > 1 && $1 != "-"' | wc 
 has_contenders() { [ "$(contenders "$1")" -eq "$2" ]; }
 file_has() { grep -q -- "$2" "$1" 2>/dev/null; }
 no_nodes() { [ "$("$RAW" "$HOSTS" count "$1")" -eq 0 ]; }
+count_is() { [ "$("$RAW" "$HOSTS" count "$1")" -eq "$2" ]; }
 no_children() { [ -z "$(cat /proc/"$1"/task/*/children 2>/dev/null | tr -d ' ')" ]; }
 lines_ge() { [ "$(wc -l <"$1" 2>/dev/null || echo 0)" -ge "$2" ]; }
 # gone PID...: none of them runs any more (a zombie counts as gone: its parent
@@ -738,6 +739,39 @@ code=$?
 code=$?
 [ $code -eq 70 ] && grep -q "no such node" "$WORK/ldr.err" && ok leader-no-node ||
   bad leader-no-node "exit $code"
+
+# leader --watch: a line now (nobody: the path does not exist yet) and one per
+# change of leader; a second candidate queued behind the first changes nothing.
+t=leader-watch
+wlog=$WORK/lw.out
+"$ZKR" leader --watch "$ROOT/lw" >"$wlog" 2>"$WORK/lw.err" &
+wpid=$!
+bgpids+=($wpid)
+if wait_for 10 lines_ge "$wlog" 1; then
+  "$ZKR" elect "$ROOT/lw" --id first -c "echo started >> $WORK/lw1.log; while [ ! -e $WORK/lw1-stop ]; do sleep 0.05; done" 2>/dev/null &
+  p1=$!
+  wait_for 10 file_has "$wlog" first
+  "$ZKR" elect "$ROOT/lw" --id second -c "echo started >> $WORK/lw2.log; while [ ! -e $WORK/lw2-stop ]; do sleep 0.05; done" 2>/dev/null &
+  p2=$!
+  wait_for 10 file_has "$WORK/lw1.log" started
+  wait_for 10 count_is "$ROOT/lw" 2
+  touch "$WORK/lw1-stop"
+  wait "$p1" 2>/dev/null
+  wait_for 10 file_has "$wlog" second
+  touch "$WORK/lw2-stop"
+  wait "$p2" 2>/dev/null
+  wait_for 10 lines_ge "$wlog" 4
+  kill -TERM "$wpid"
+  wait "$wpid"
+  code=$?
+  got=$(tr '\n' '|' <"$wlog")
+  [ "$got" = "|first|second||" ] && [ $code -eq 143 ] && ok $t ||
+    bad $t "exit $code, lines '$got', stderr $(cat "$WORK/lw.err")"
+else
+  bad $t "no first line: $(cat "$WORK/lw.err")"
+  kill "$wpid" 2>/dev/null
+fi
+bgpids=()
 
 t=json-data-not-utf8
 "$RAW" "$HOSTS" mkdirs "$ROOT/hj/x" && "$RAW" "$HOSTS" set-hex "$ROOT/hj/x" ff00fe
