@@ -319,13 +319,15 @@ static void dispatch_event(zkr_session_t *s, int event) {
              zkr_session_event_name(event));
     return;
   }
-  if (event == ZKR_SESSION_CONNECTED || event == ZKR_SESSION_RECONNECTED)
-    zkr__log(ZKR_LOG_INFO, "session 0x%llx: %s (negotiated timeout %d ms)",
-             (unsigned long long)zkr_session_id(s), zkr_session_event_name(event),
-             zkr_session_negotiated_timeout(s));
-  else
-    zkr__log(ZKR_LOG_INFO, "session 0x%llx: %s", (unsigned long long)zkr_session_id(s),
-             zkr_session_event_name(event));
+  if (zkr__log_enabled(ZKR_LOG_INFO)) {
+    /* The id and the timeout take the session's mutex: only when logged. */
+    unsigned long long id = (unsigned long long)zkr_session_id(s);
+    if (event == ZKR_SESSION_CONNECTED || event == ZKR_SESSION_RECONNECTED)
+      zkr__log(ZKR_LOG_INFO, "session 0x%llx: %s (negotiated timeout %d ms)", id,
+               zkr_session_event_name(event), zkr_session_negotiated_timeout(s));
+    else
+      zkr__log(ZKR_LOG_INFO, "session 0x%llx: %s", id, zkr_session_event_name(event));
+  }
   for (size_t i = 0; i < n; i++) {
     int live = 0;
     pthread_mutex_lock(&s->mu);

@@ -228,6 +228,19 @@ static int counter_hook_locked(zkr_session_t *s, int kind, int rc) {
   return rc;
 }
 
+/* Arm the hook on s: the first completion of kind with from_rc gets turn_into
+ * instead (other fields cleared; set them under hk_lock() afterwards). */
+static void hk_arm(zkr_session_t *s, int kind, int from_rc, int turn_into) {
+  hk_lock();
+  memset(&hk, 0, sizeof(hk));
+  hk.s = s;
+  hk.kind = kind;
+  hk.from_rc = from_rc;
+  hk.turn_into = turn_into;
+  hk_unlock();
+  zkr__set_fault_hook(counter_hook, NULL);
+}
+
 START_TEST(compare_and_set) {
   char root[64], path[128], mdir[160];
   zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
@@ -362,14 +375,7 @@ START_TEST(ambiguous_writes_applied_exactly_once) {
   ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
 
   /* Applied, reply lost: the marker says applied; no second increment. */
-  hk_lock();
-  memset(&hk, 0, sizeof(hk));
-  hk.s = s;
-  hk.kind = ZKR__K_MULTI;
-  hk.from_rc = ZOK;
-  hk.turn_into = ZCONNECTIONLOSS;
-  hk_unlock();
-  zkr__set_fault_hook(counter_hook, NULL);
+  hk_arm(s, ZKR__K_MULTI, ZOK, ZCONNECTIONLOSS);
   ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
   ck_assert_int_eq(v, 2);
   ck_assert_int_eq(hk_fired(), 1);
@@ -386,12 +392,8 @@ START_TEST(ambiguous_writes_applied_exactly_once) {
   ck_assert_int_eq(v, 3);
   ck_assert_int_eq(zkr_counter_add(b, 1, 5000, &v), 0);
   ck_assert_int_eq(v, 4);
+  hk_arm(s, ZKR__K_MULTI, ZBADVERSION, ZCONNECTIONLOSS);
   hk_lock();
-  memset(&hk, 0, sizeof(hk));
-  hk.s = s;
-  hk.kind = ZKR__K_MULTI;
-  hk.from_rc = ZBADVERSION;
-  hk.turn_into = ZCONNECTIONLOSS;
   hk.set_zh = zkr_session_zhandle(t);
   hk.set_path = path;
   hk.set_value = 5;
@@ -406,13 +408,7 @@ START_TEST(ambiguous_writes_applied_exactly_once) {
   /* Applied, and the C client dropped the connection over a reply out of order:
    * it fails what was in flight with ZRUNTIMEINCONSISTENCY, which is a lost reply
    * too (seen in the fault suite after a paused leader came back). */
-  hk_lock();
-  memset(&hk, 0, sizeof(hk));
-  hk.s = s;
-  hk.kind = ZKR__K_MULTI;
-  hk.from_rc = ZOK;
-  hk.turn_into = ZRUNTIMEINCONSISTENCY;
-  hk_unlock();
+  hk_arm(s, ZKR__K_MULTI, ZOK, ZRUNTIMEINCONSISTENCY);
   ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
   ck_assert_int_eq(v, 7);
   ck_assert_int_eq(hk_fired(), 1);
@@ -465,14 +461,7 @@ START_TEST(at_most_once_mode) {
 
   /* Applied, reply lost: the counter moved, which may be anyone's write, so
    * ZKR_EUNKNOWN; it is not made again. */
-  hk_lock();
-  memset(&hk, 0, sizeof(hk));
-  hk.s = s;
-  hk.kind = ZKR__K_SET;
-  hk.from_rc = ZOK;
-  hk.turn_into = ZCONNECTIONLOSS;
-  hk_unlock();
-  zkr__set_fault_hook(counter_hook, NULL);
+  hk_arm(s, ZKR__K_SET, ZOK, ZCONNECTIONLOSS);
   ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), ZKR_EUNKNOWN);
   zkr__set_fault_hook(NULL, NULL);
   ck_assert_int_eq(hk_fired(), 1);
@@ -489,14 +478,7 @@ START_TEST(at_most_once_mode) {
    * write is made again. (The server refuses it for the ACL; the hook makes the
    * first refusal a lost reply, the second one ends the operation.) */
   ck_assert_int_eq(zoo_set_acl(tz, path, -1, &ro), ZOK);
-  hk_lock();
-  memset(&hk, 0, sizeof(hk));
-  hk.s = s;
-  hk.kind = ZKR__K_SET;
-  hk.from_rc = ZNOAUTH;
-  hk.turn_into = ZCONNECTIONLOSS;
-  hk_unlock();
-  zkr__set_fault_hook(counter_hook, NULL);
+  hk_arm(s, ZKR__K_SET, ZNOAUTH, ZCONNECTIONLOSS);
   ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), ZNOAUTH);
   zkr__set_fault_hook(NULL, NULL);
   ck_assert_int_eq(hk_fired(), 1);
@@ -531,15 +513,10 @@ START_TEST(session_expired_during_ambiguous_write_is_unknown) {
   ck_assert_int_eq(zkr_counter_new(s, path, ZKR_COUNTER_INT64, &a), 0);
   ck_assert_int_eq(zkr_counter_new(t, path, ZKR_COUNTER_INT64, &b), 0);
   ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
+  hk_arm(s, ZKR__K_MULTI, ZOK, ZCONNECTIONLOSS);
   hk_lock();
-  memset(&hk, 0, sizeof(hk));
-  hk.s = s;
-  hk.kind = ZKR__K_MULTI;
-  hk.from_rc = ZOK;
-  hk.turn_into = ZCONNECTIONLOSS;
   hk.expire_on_check = 1;
   hk_unlock();
-  zkr__set_fault_hook(counter_hook, NULL);
   ck_assert_int_eq(zkr_counter_add(a, 1, 30000, &v), ZKR_EUNKNOWN);
   zkr__set_fault_hook(NULL, NULL);
   ck_assert_int_eq(hk_fired(), 2);
