@@ -906,6 +906,17 @@ static zkr_session_stats_t stats_of(zkr_session_t *s) {
   return st;
 }
 
+/* Until s has counted n waits (an attempt waits once it has listed the queue,
+ * after its node is created). */
+static void wait_waits(zkr_session_t *s, uint64_t n) {
+  int64_t deadline = tu_now_ms() + 10000;
+  zkr_session_stats_t st;
+  do {
+    st = stats_of(s);
+  } while (st.waits < n && tu_now_ms() < deadline && usleep(1000) == 0);
+  ck_assert_uint_eq(st.waits, n);
+}
+
 /* Every attempt ends once, in the counter of its outcome; the grant wait is
  * measured; an expiry while held counts as a loss. */
 START_TEST(session_statistics_of_lock_attempts) {
@@ -931,13 +942,13 @@ START_TEST(session_statistics_of_lock_attempts) {
   ck_assert_int_eq(zkr_lock_acquire(lb, 0), ZKR_ETIMEDOUT);   /* conflict */
   ck_assert_int_eq(zkr_lock_acquire(lb, 200), ZKR_ETIMEDOUT); /* timeout */
   ck_assert_int_eq(zkr_lock_acquire_async(lb, -1, done_cb, &d1), 0);
-  tu_wait_children(zkr_session_zhandle(a), path, 2, 5000);
+  wait_waits(b, 2);
   ck_assert_int_eq(zkr_lock_cancel(lb), 0); /* cancel */
   ck_assert_int_eq(done_wait(&d1, 5000), 1);
   ck_assert_int_eq(d1.rc, ZKR_ECANCELED);
   /* Granted after waiting at least 300 ms. */
   ck_assert_int_eq(zkr_lock_acquire_async(lb, -1, done_cb, &d2), 0);
-  tu_wait_children(zkr_session_zhandle(a), path, 2, 5000);
+  wait_waits(b, 3);
   usleep(300 * 1000);
   ck_assert_int_eq(zkr_lock_release(la, 5000), 0);
   ck_assert_int_eq(done_wait(&d2, 5000), 1);
