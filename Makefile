@@ -24,6 +24,11 @@ MAJOR := $(call version_part,MAJOR)
 MINOR := $(call version_part,MINOR)
 PATCH := $(call version_part,PATCH)
 VERSION := $(MAJOR).$(MINOR).$(PATCH)
+# The ABI number: the N of the SONAME libzkrecipes.so.N and of the Debian package
+# libzkrecipesN. It is not the release version: it moves only when a release
+# breaks binary compatibility, before 1.0 too (docs/abi-policy.md).
+# tests/check-symbols.sh reads it from this line.
+ABI := 0
 
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
@@ -59,7 +64,7 @@ LIB_SRCS := $(wildcard lib/*.c) $(wildcard recipes/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 STATIC := $(BUILD)/libzkrecipes.a
 SHARED_REAL := $(BUILD)/libzkrecipes.so.$(VERSION)
-SHARED_SONAME := libzkrecipes.so.$(MAJOR)
+SHARED_SONAME := libzkrecipes.so.$(ABI)
 SHARED := $(BUILD)/libzkrecipes.so
 PCFILE := $(BUILD)/zkrecipes.pc
 
