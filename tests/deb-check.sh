@@ -102,10 +102,10 @@ say "installed ${pkgs[*]} $version; pkg-config libdir $libdir"
 
 say "4. examples/counter.c built against the installed package"
 flags=$(pkg-config --cflags --libs zkrecipes)
-say "cc -std=c11 -Wall -Wextra -Werror -o counter counter.c $flags"
+say "cc -Wall -Wextra -Werror -o counter counter.c $flags"
 cp "$src/examples/counter.c" "$tmp/counter.c" # nothing of the tree on the include path
 # shellcheck disable=SC2086 # word splitting of the flags is intended
-(cd "$tmp" && cc -std=c11 -Wall -Wextra -Werror -o counter counter.c $flags)
+(cd "$tmp" && cc -Wall -Wextra -Werror -o counter counter.c $flags)
 linked=$(ldd "$tmp/counter")
 grep -q "libzkrecipes.so.[0-9]* => /usr/lib/$triplet/libzkrecipes.so" <<<"$linked" ||
   { echo "$linked" >&2; die "counter is not linked to the installed shared library"; }
