@@ -107,7 +107,8 @@ cp "$src/examples/counter.c" "$tmp/counter.c" # nothing of the tree on the inclu
 # shellcheck disable=SC2086 # word splitting of the flags is intended
 (cd "$tmp" && cc -Wall -Wextra -Werror -o counter counter.c $flags)
 linked=$(ldd "$tmp/counter")
-grep -q "libzkrecipes.so.[0-9]* => /usr/lib/$triplet/libzkrecipes.so" <<<"$linked" ||
+# (/lib is /usr/lib on a merged-/usr system)
+grep -Eq "libzkrecipes\.so\.[0-9]+ => (/usr)?/lib/$triplet/libzkrecipes\.so" <<<"$linked" ||
   { echo "$linked" >&2; die "counter is not linked to the installed shared library"; }
 
 # The server-side part runs under one throwaway server.
