@@ -7,12 +7,13 @@
 #   2. lintian -i -I --pedantic on the .changes: any error or warning fails
 #   3. apt-get install the three .debs; check the multiarch libdir of the .pc
 #   4. build examples/counter.c with nothing but pkg-config against the
-#      installed package, and run it against a throwaway ZooKeeper server
+#      installed package
 #   5. man zkr and man 3 zkrecipes render; the bash completion completes
-#   6. the README's crontab line, with /usr/bin/zkr, in cron's environment
+#   6. run the example against a throwaway ZooKeeper server
+#   7. the README's crontab line, with /usr/bin/zkr, in cron's environment
 #      against that server: it runs the job; with the lock held elsewhere it
 #      says nothing and exits 0
-#   7. make distcheck (the release tarball builds)
+#   8. make distcheck (the release tarball builds)
 # Then the packages are purged again (those that were not installed before)
 # and the temp dir removed, on failure too. Prints the time taken.
 set -euo pipefail
@@ -129,7 +130,7 @@ die() { printf 'deb-check: FAILED: %s\n' "$*" >&2; exit 1; }
 out=$(timeout 120 "$tmp/counter" -w 3 -n 20 "$hosts") || { echo "$out" >&2; die "counter"; }
 echo "$out" | sed 's/^/deb-check: counter: /'
 
-say "6. the README's crontab line with /usr/bin/zkr"
+say "7. the README's crontab line with /usr/bin/zkr"
 line=$(grep -m 1 '^15 2 \* \* \* ' "$src/README.md") || die "no crontab line (15 2 * * *) in README.md"
 cmd=$(sed -E 's/^([^ ]+ +){5}//' <<<"$line")
 [[ $cmd == *ZKR_HOSTS=*' /usr/local/bin/zkr '*' -- /usr/local/bin/nightly-report' ]] ||
@@ -167,11 +168,11 @@ comp=$(bash -c 'source /usr/share/bash-completion/completions/zkr; COMP_WORDS=(z
 [[ $comp == lock ]] || die "bash completion: 'zkr lo' gave '$comp'"
 say "man zkr, man 3 zkrecipes render; 'zkr lo<TAB>' completes to '$comp'"
 
-say "4. (run) counter against a throwaway ZooKeeper server, then 6."
+say "6. counter against a throwaway ZooKeeper server, then 7."
 "$src/tests/zk/with-zk.sh" --standalone -- bash "$tmp/server-part.sh" "$tmp" "$src" ||
   die "the server part (above)"
 
-say "7. make distcheck (log: distcheck.log)"
+say "8. make distcheck (log: distcheck.log)"
 if ! make --no-print-directory -C "$src" distcheck >"$tmp/distcheck.log" 2>&1; then
   tail -n 40 "$tmp/distcheck.log" >&2
   die "make distcheck"
