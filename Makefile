@@ -11,6 +11,14 @@
 #   make faultcheck     the fault suite (3-node ensemble, crashes, partitions, pauses)
 #   make install        honours DESTDIR, PREFIX, LIBDIR, INCLUDEDIR, BINDIR, MANDIR,
 #                       BASHCOMPDIR (man pages zkr(1), zkrecipes(3); bash completion)
+#   make dist           $(BUILD)/zkrecipes-VERSION.tar.gz: HEAD's tracked files, less debian/
+#   make distcheck      make dist, then build (all, examples, tests) in the unpacked
+#                       tarball and run its server-free symbol check
+#   make deb-check      the Debian packaging's acceptance check, from a fresh clone of
+#                       HEAD (as root): builds the .debs, lintian, installs them, builds
+#                       and runs an example against them, man zkr, the README's cron
+#                       line, distcheck; then purges them. About a minute here, so
+#                       .ci/run runs it (after make check WERROR=1).
 #   make uninstall | clean | format
 # Knobs: WERROR=1 (warnings are errors), SANITIZE=1 (ASan + UBSan, in build/san),
 #        TSAN=1 (ThreadSanitizer, in build/tsan), VALGRIND=1 (run the Check suites
@@ -24,6 +32,11 @@ MAJOR := $(call version_part,MAJOR)
 MINOR := $(call version_part,MINOR)
 PATCH := $(call version_part,PATCH)
 VERSION := $(MAJOR).$(MINOR).$(PATCH)
+# The ABI number: the N of the SONAME libzkrecipes.so.N and of the Debian package
+# libzkrecipesN. It is not the release version: it moves only when a release
+# breaks binary compatibility, before 1.0 too (docs/abi-policy.md).
+# tests/check-symbols.sh reads it from this line.
+ABI := 0
 
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
@@ -59,7 +72,7 @@ LIB_SRCS := $(wildcard lib/*.c) $(wildcard recipes/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 STATIC := $(BUILD)/libzkrecipes.a
 SHARED_REAL := $(BUILD)/libzkrecipes.so.$(VERSION)
-SHARED_SONAME := libzkrecipes.so.$(MAJOR)
+SHARED_SONAME := libzkrecipes.so.$(ABI)
 SHARED := $(BUILD)/libzkrecipes.so
 PCFILE := $(BUILD)/zkrecipes.pc
 
@@ -78,7 +91,7 @@ FAULT_BIN := $(BUILD)/faults/fault_client
 
 .PHONY: all examples tests check check-run demo demo-run bench bench-run bench-peers \
         bench-peers-run bench-compare bench-compare-run faultcheck faultcheck-run install \
-        uninstall clean format deps
+        uninstall clean format deps dist distcheck distcheck-run deb-check
 
 all: $(STATIC) $(SHARED) $(PCFILE) $(ZKR_BIN)
 
@@ -250,6 +263,34 @@ uninstall:
 	      $(DESTDIR)$(BINDIR)/zkr $(DESTDIR)$(MANDIR)/man1/zkr.1 \
 	      $(DESTDIR)$(MANDIR)/man3/zkrecipes.3 $(DESTDIR)$(BASHCOMPDIR)/zkr
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/zkrecipes
+
+# The release tarball: the tracked files of HEAD (uncommitted changes are not in
+# it) under zkrecipes-VERSION/. debian/ is left out: it is the packaging of one
+# distribution, built from a git checkout (make deb-check), and a distribution
+# packaging the tarball brings its own; everything needed to build and test is in.
+DIST := $(BUILD)/zkrecipes-$(VERSION).tar.gz
+dist:
+	@mkdir -p $(BUILD)
+	@git diff --quiet HEAD -- || echo "dist: note: uncommitted changes are not in the tarball" >&2
+	git archive --format=tar.gz --prefix=zkrecipes-$(VERSION)/ -o $(DIST) HEAD -- . ':(exclude)debian'
+	@echo "dist: $(DIST) ($$(tar -tzf $(DIST) | grep -vc '/$$') files)"
+
+distcheck: deps
+	$(MAKE) --no-print-directory distcheck-run
+
+DISTDIR := $(BUILD)/distcheck/zkrecipes-$(VERSION)
+distcheck-run: dist
+	rm -rf $(BUILD)/distcheck && mkdir -p $(BUILD)/distcheck
+	tar -xzf $(DIST) -C $(BUILD)/distcheck
+	@! tar -tzf $(DIST) | grep -E '/(debian|__pycache__|build)/' || \
+	    { echo "distcheck: the tarball has files it should not (above)" >&2; exit 1; }
+	$(MAKE) --no-print-directory -C $(DISTDIR) BUILD=build WERROR=1 all examples tests
+	cd $(DISTDIR) && tests/check-symbols.sh build
+	rm -rf $(BUILD)/distcheck
+	@echo "distcheck: $(DIST) builds (library, zkr, examples, tests) and its symbols check passes"
+
+deb-check:
+	bash tests/deb-check.sh
 
 clean:
 	rm -rf build

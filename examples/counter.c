@@ -8,6 +8,7 @@
  * HOSTS defaults to $ZKR_HOSTS, then 127.0.0.1:2181. Prints the final value next to
  * the expected one, and how many version conflicts were retried.
  */
+#define _DEFAULT_SOURCE /* getopt, clock_gettime, usleep under -std=c11 too */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>

@@ -10,6 +10,7 @@
  * HOSTS defaults to $ZKR_HOSTS, then 127.0.0.1:2181. The parent only observes
  * (zkr_election_leader); the candidates are forked children.
  */
+#define _DEFAULT_SOURCE /* getopt, clock_gettime, usleep under -std=c11 too */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>

@@ -9,6 +9,7 @@
  * the fencing token, how long it waited) and a summary: acquisitions, the most
  * holders ever seen at once (must be 1), mean and p99 wait.
  */
+#define _DEFAULT_SOURCE /* getopt, clock_gettime, usleep under -std=c11 too */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>

@@ -131,6 +131,10 @@ int zkr__call_end(zkr__call_t *c, int zrc) {
     }
     rec_unlink(op);
     rec_free(op);
+  } else {
+    c->s->stats.requests++;
+    if (op->watch)
+      c->s->stats.watches++;
   }
   pthread_mutex_unlock(&c->s->mu);
   return zrc;

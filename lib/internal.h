@@ -150,6 +150,31 @@ ZKR__HIDDEN void zkr__session_outstanding(zkr_session_t *s, int *requests, int *
  * whenever a new handle (hence a new ZooKeeper session) replaces the old one. */
 ZKR__HIDDEN uint64_t zkr__session_gen(zkr_session_t *s);
 
+/* ---- statistics (lib/stats.c; zkr_session_stats) ---- */
+enum {
+  ZKR__ST_ACQUIRES = 0,
+  ZKR__ST_WAITS,
+  ZKR__ST_GRANTS,
+  ZKR__ST_TIMEOUTS,
+  ZKR__ST_CONFLICTS,
+  ZKR__ST_CANCELS,
+  ZKR__ST_FAILURES,
+  ZKR__ST_LOSSES,
+  ZKR__ST_COUNTER_OPS,
+  ZKR__ST_COUNTER_CONFLICTS,
+  ZKR__ST_COUNTER_UNKNOWN,
+  ZKR__ST_SESSIONS,
+  ZKR__ST_DISCONNECTS,
+  ZKR__ST_RECONNECTS,
+  ZKR__ST_EXPIRIES,
+  ZKR__ST_N
+};
+/* Count one event of kind st (ZKR__ST_*) on s. Any thread, any lock held. */
+ZKR__HIDDEN void zkr__stat(zkr_session_t *s, int st);
+/* Count a grant after waiting us microseconds (ZKR__ST_GRANTS and the wait
+ * histogram). */
+ZKR__HIDDEN void zkr__stat_grant(zkr_session_t *s, int64_t us);
+
 /* What a handler receives. Only the fields of its call kind are set. */
 typedef struct zkr__reply {
   int type;                            /* watch: ZOO_*_EVENT */

@@ -240,6 +240,7 @@ static void grant(zkr__queue_t *q, zkr__fx_t *fx) {
   q->state = ZKR__Q_HELD;
   q->stats.grants++;
   q->granted_ns = zkr__now_ns();
+  zkr__stat_grant(q->o->s, (q->granted_ns - q->started_ns) / 1000);
   QTRACE(q, "granted %s (sequence %d), token 0x%llx, after %.3f ms", q->node_name, q->seq,
          (unsigned long long)q->czxid, ms_since(q->started_ns));
   reset_attempt(q);
@@ -262,11 +263,16 @@ static void drop_node(zkr__queue_t *q) {
  * token is stale). */
 static void abandon(zkr__queue_t *q, int rc, zkr__fx_t *fx) {
   QTRACE(q, "attempt ends: %s, after %.3f ms", zkr_strerror(rc), ms_since(q->started_ns));
+  zkr__stat(q->o->s, rc == ZKR_ETIMEDOUT && q->try_once ? ZKR__ST_CONFLICTS : ZKR__ST_FAILURES);
   drop_node(q);
   q->hooks->failed(q, rc, fx);
 }
 
 static void waiting(zkr__queue_t *q, zkr__fx_t *fx) {
+  if (!q->waited) {
+    q->waited = true;
+    zkr__stat(q->o->s, ZKR__ST_WAITS);
+  }
   if (q->hooks->waiting)
     q->hooks->waiting(q, fx);
 }
@@ -655,6 +661,7 @@ static void on_verified(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_
   } else if (rc == ZOK || rc == ZNONODE) {
     /* Gone or not ours any more (deleted behind our back): not held. */
     q->stats.verify_failed++;
+    zkr__stat(o->s, ZKR__ST_LOSSES);
     q->state = ZKR__Q_IDLE;
     q->suspect = false;
     q->hooks->event(q, ZKR__Q_LOST, fx);
@@ -695,6 +702,7 @@ void zkr__queue_obj_on_session(zkr__obj_t *o, int event, zkr__fx_t *fx) {
     if (q->state != ZKR__Q_IDLE)
       QTRACE(q, "session lost while %s", q->state == ZKR__Q_HELD ? "holding" : "waiting");
     if (q->state == ZKR__Q_HELD) {
+      zkr__stat(o->s, ZKR__ST_LOSSES);
       q->state = ZKR__Q_IDLE;
       q->hooks->event(q, ZKR__Q_LOST, fx);
     } else if (q->state == ZKR__Q_ACQUIRING) {
@@ -754,14 +762,23 @@ int zkr__queue_start(zkr__queue_t *q, bool try_once) {
   q->try_once = try_once;
   q->suspect = false;
   q->started_ns = zkr__now_ns();
+  q->waited = false;
   if ((rc = start_attempt(q)) != 0)
     drop_node(q); /* nothing reached the server that the janitor would not clean */
+  else
+    zkr__stat(q->o->s, ZKR__ST_ACQUIRES);
   return rc;
 }
 
-void zkr__queue_leave(zkr__queue_t *q) {
-  if (q->state == ZKR__Q_ACQUIRING)
+void zkr__queue_leave(zkr__queue_t *q, int why) {
+  if (q->state == ZKR__Q_ACQUIRING) {
+    QTRACE(q, "attempt ends: %s, after %.3f ms", zkr_strerror(why),
+           ms_since(q->started_ns));
+    zkr__stat(q->o->s, why == ZKR_ETIMEDOUT    ? ZKR__ST_TIMEOUTS
+                       : why == ZKR_ECANCELED ? ZKR__ST_CANCELS
+                                              : ZKR__ST_FAILURES);
     drop_node(q);
+  }
 }
 
 int zkr__queue_release(zkr__queue_t *q, zkr__done_fn done, void *arg) {

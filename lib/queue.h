@@ -123,6 +123,7 @@ struct zkr__queue {
   int64_t sid;
 
   int64_t started_ns; /* when the acquire began, for the debug trace */
+  bool waited;        /* the attempt waited (counted once in the statistics) */
   int64_t granted_ns; /* when it was granted */
 
   zkr__queue_stats_t stats;
@@ -141,9 +142,11 @@ ZKR__HIDDEN int zkr__queue_set_acl(zkr__queue_t *q, const struct ACL_vector *acl
 /* Queue: state ACQUIRING, the hooks tell the outcome. Non-zero: nothing was left
  * behind, state is IDLE again and no hook runs. */
 ZKR__HIDDEN int zkr__queue_start(zkr__queue_t *q, bool try_once);
-/* End the pending attempt quietly (no hook): its node, known or suspected, goes
- * to the janitor. State IDLE. No-op unless ACQUIRING. */
-ZKR__HIDDEN void zkr__queue_leave(zkr__queue_t *q);
+/* End the pending attempt quietly (no hook) for the reason why (ZKR_ETIMEDOUT:
+ * its deadline, ZKR_ECANCELED: the caller's doing, else the error; for the
+ * trace and the statistics): its node, known or suspected, goes to the
+ * janitor. State IDLE. No-op unless ACQUIRING. */
+ZKR__HIDDEN void zkr__queue_leave(zkr__queue_t *q, int why);
 /* Give up the held node: the janitor deletes it and calls done (may be NULL).
  * State IDLE at once. ZKR_ENOTHELD unless HELD. */
 ZKR__HIDDEN int zkr__queue_release(zkr__queue_t *q, zkr__done_fn done, void *arg);

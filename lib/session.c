@@ -319,6 +319,13 @@ static void dispatch_event(zkr_session_t *s, int event) {
              zkr_session_event_name(event));
     return;
   }
+  switch (event) {
+  case ZKR_SESSION_CONNECTED: zkr__stat(s, ZKR__ST_SESSIONS); break;
+  case ZKR_SESSION_SUSPENDED: zkr__stat(s, ZKR__ST_DISCONNECTS); break;
+  case ZKR_SESSION_RECONNECTED: zkr__stat(s, ZKR__ST_RECONNECTS); break;
+  case ZKR_SESSION_LOST: zkr__stat(s, ZKR__ST_EXPIRIES); break;
+  default: break;
+  }
   if (zkr__log_enabled(ZKR_LOG_INFO)) {
     /* The id and the timeout take the session's mutex: only when logged. */
     unsigned long long id = (unsigned long long)zkr_session_id(s);

@@ -37,6 +37,16 @@ struct zkr__handle {
   int retired;     /* no longer s->cur: its session events are ignored; s->mu */
 };
 
+/* Log-linear histogram of microseconds: 8 buckets per power of two. */
+#define ZKR__HIST_N 320
+
+typedef struct zkr__stats {
+  _Atomic uint64_t n[ZKR__ST_N]; /* ZKR__ST_* */
+  _Atomic uint64_t hist[ZKR__HIST_N];
+  _Atomic uint64_t wait_max;
+  uint64_t requests, watches; /* s->mu (counted where the call records are) */
+} zkr__stats_t;
+
 typedef struct zkr__listener {
   unsigned id;
   zkr_session_listener_fn fn;
@@ -70,6 +80,8 @@ struct zkr_session {
   zkr__listener_t *listeners;
   size_t nlisteners, caplisteners;
   unsigned next_listener_id;
+
+  zkr__stats_t stats;
 };
 
 /* After zookeeper_close(h->zh) has returned: run what is left with ZCLOSING. */

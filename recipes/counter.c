@@ -99,6 +99,7 @@ typedef struct counter_op {
   zkr_counter_cb cb;
   void *arg;
   int64_t deadline; /* ms, -1: none */
+  int64_t started_ns; /* for the debug trace */
   bool nowait;      /* timeout 0: end (ZKR_ETIMEDOUT, or ZKR_EUNKNOWN if a write's
                        outcome is open) wherever the operation would wait */
   bool fresh;       /* the cached value was read during this operation */
@@ -155,6 +156,20 @@ struct zkr_counter {
 
 #define COUNTER(o) ((zkr_counter_t *)(o))
 
+/* Debug trace of a step: "counter <path>: session 0x<id>: <what>". */
+#define CTRACE(c, fmt, ...)                                                              \
+  ZKR__TRACE("counter %s: session 0x%llx: " fmt, (c)->path,                             \
+             (unsigned long long)zkr_session_id((c)->o.s), __VA_ARGS__)
+
+static const char *op_name(int kind) {
+  switch (kind) {
+  case OP_GET: return "get";
+  case OP_ADD: return "add";
+  case OP_SET: return "set";
+  default: return "cas";
+  }
+}
+
 /* ---- encoding ---- */
 
 static int64_t enc_min(int enc) {
@@ -191,6 +206,9 @@ static void encode(int enc, int64_t value, char *buf) {
 /* An operation's end: its callback, then its record goes. */
 static void run_done(zkr__obj_t *o, const zkr__effect_t *e) {
   counter_op_t *op = e->ptr;
+  zkr__stat(o->s, ZKR__ST_COUNTER_OPS);
+  if (e->rc == ZKR_EUNKNOWN)
+    zkr__stat(o->s, ZKR__ST_COUNTER_UNKNOWN);
   if (op->cb)
     op->cb(COUNTER(o), e->rc, e->value, op->arg);
   free(op);
@@ -292,6 +310,9 @@ static int send_write_single(zkr_counter_t *c, const char *val) {
   zkr__send_t x;
   int rc;
 
+  /* Traces before the send: between begin and end the session's mutex is held. */
+  CTRACE(c, "%s: writes %lld %s (at most once)", op_name(op->kind), (long long)op->newval,
+         op->wcreate ? "by creating the node" : "at its version");
   c->write_tok = zkr__obj_token(&c->o);
   if ((rc = zkr__send_begin(&x, &c->o, 0, op->wcreate ? ZKR__K_CREATE : ZKR__K_SET,
                             on_written, c->write_tok, sizeof(write_req_t))) != 0)
@@ -327,6 +348,9 @@ static int send_write(zkr_counter_t *c) {
     return send_write_single(c, val);
   op->seq = ++c->mseq;
   encode_seq(op->seq, seq);
+  CTRACE(c, "%s: writes %lld %s, marker %s write %llu", op_name(op->kind),
+         (long long)op->newval, c->missing ? "by creating the node" : "at its version",
+         c->mpath, (unsigned long long)op->seq);
   c->write_tok = zkr__obj_token(&c->o);
   if (c->marker_live && c->marker_gen != zkr__session_gen(c->o.s))
     c->marker_live = false; /* it went with its session */
@@ -447,6 +471,7 @@ static void proceed(zkr_counter_t *c, zkr__fx_t *fx) {
   if (!op)
     return;
   if (op->kind == OP_GET || !cache_guarded(c)) {
+    CTRACE(c, "%s: reads the counter", op_name(op->kind));
     c->read_tok = zkr__obj_token(&c->o);
     c->phase = PH_READ;
     if ((rc = send_read(c, on_read, c->read_tok, 0)) != 0)
@@ -502,6 +527,9 @@ static void finish(zkr_counter_t *c, int rc, int64_t value, zkr__fx_t *fx) {
 
   if (!op)
     return;
+  CTRACE(c, "%s ends: %s, value %lld, after %.3f ms (%d conflicts)", op_name(op->kind),
+         zkr_strerror(rc), (long long)value, (double)(zkr__now_ns() - op->started_ns) / 1e6,
+         op->conflicts);
   c->head = op->next;
   if (!c->head)
     c->tail = NULL;
@@ -580,6 +608,8 @@ static void after_conflict(zkr_counter_t *c, zkr__fx_t *fx) {
     return;
   }
   c->phase = PH_BACKOFF;
+  CTRACE(c, "%s: backs off %.3f ms before writing %lld", op_name(op->kind),
+         (double)wait / 1000, (long long)op->newval);
   if (zkr__obj_timer(&c->o, &c->backoff_timer, zkr__now_ns() / 1000 + wait, on_backoff) !=
           0 &&
       send_write(c) != 0)
@@ -699,6 +729,8 @@ static void write_applied(zkr_counter_t *c, write_req_t *w, zkr__fx_t *fx) {
 static void write_lost_reply(zkr_counter_t *c, write_req_t *w, zkr__fx_t *fx) {
   /* Applied or not: the marker will tell, on this session. */
   c->stats.ambiguous++;
+  CTRACE(c, "%s: the write's reply was lost; resolving it by reading the %s",
+         op_name(c->head->kind), c->head->single ? "counter" : "marker");
   c->read_tok = 0;
   c->phase = PH_RESOLVE;
   if (zkr__session_gen(c->o.s) != w->base.gen) {
@@ -724,6 +756,9 @@ static void write_refused(zkr_counter_t *c, write_req_t *w, int i, int err,
     /* Someone else wrote first: nothing of ours applied. */
     op->conflicts++;
     c->stats.conflicts++;
+    zkr__stat(c->o.s, ZKR__ST_COUNTER_CONFLICTS);
+    CTRACE(c, "%s: another client wrote first (conflict %d), reading again",
+           op_name(op->kind), op->conflicts);
     c->contended = CONTENDED_WRITES;
     c->cache_valid = op->fresh = false;
     c->phase = PH_FRESH;
@@ -742,6 +777,8 @@ static void write_refused(zkr_counter_t *c, write_req_t *w, int i, int err,
     proceed(c, fx);
   } else if ((i == 0 || i == 1) && err == ZNONODE) {
     /* A parent of P or the markers node is missing: make them and retry. */
+    CTRACE(c, "%s: %s missing: creating the parents, then writing again",
+           op_name(op->kind), i == 0 ? "a parent of the counter is" : "the markers node is");
     if (++op->parent_rounds > MAX_PARENT_ROUNDS)
       finish(c, ZNONODE, 0, fx);
     else if ((rc = zkr__send_parents(&c->o, 0, op->single ? c->path : c->mdir,
@@ -834,6 +871,11 @@ static void on_checked(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
   } else if (rc == ZOK) {
     rc = ZKR_EBADDATA; /* not a marker of ours */
   }
+  CTRACE(c, "%s: lost write resolved: %s", op_name(op->kind),
+         rc == ZOK                                ? "applied"
+         : rc == ZNONODE                          ? "not applied"
+         : zkr__rc_class(rc) == ZKR__RC_CONN ? "not yet (connection lost again)"
+                                                  : "unknown");
   if (rc == ZOK) {
     /* Applied, exactly once. Its version is unknown: read before the next write. */
     c->stats.resolved_applied++;
@@ -1033,6 +1075,7 @@ static int submit(zkr_counter_t *c, int kind, int64_t a, int64_t b, int timeout_
   op->arg = arg;
   op->nowait = timeout_ms == 0;
   op->deadline = timeout_ms > 0 ? zkr__deadline(timeout_ms) : -1;
+  op->started_ns = zkr__now_ns();
   pthread_mutex_lock(&c->o.mu);
   op->single = c->mode == ZKR_COUNTER_AT_MOST_ONCE;
   if (c->o.freed || c->stopped || zkr_session_state(c->o.s) == ZKR_STATE_CLOSED) {

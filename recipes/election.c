@@ -130,7 +130,7 @@ static void q_event(zkr__queue_t *q, int ev, zkr__fx_t *fx) {
     e->suspect = false;
     tell(e, ZKR_ELECTION_LOST, 0, fx);
     if (!e->rejoin) {
-      zkr__queue_leave(q);
+      zkr__queue_leave(q, ZSESSIONEXPIRED);
       e->joined = e->leader = false;
       zkr__obj_settle(&e->o, 0, ZKR_ECANCELED, 0, fx);
     } else if (e->leader) {
@@ -221,7 +221,7 @@ int zkr_election_resign(zkr_election_t *e, int rejoin) {
   if (e->q.state == ZKR__Q_HELD)
     zkr__queue_release(&e->q, NULL, NULL);
   else
-    zkr__queue_leave(&e->q);
+    zkr__queue_leave(&e->q, ZKR_ECANCELED);
   if (rejoin)
     rc = join(e);
   zkr__obj_unlock_api(&e->o, &fx);
@@ -351,7 +351,7 @@ void zkr_election_free(zkr_election_t *e) {
   if (e->q.state == ZKR__Q_HELD)
     zkr__queue_release(&e->q, NULL, NULL);
   else
-    zkr__queue_leave(&e->q);
+    zkr__queue_leave(&e->q, ZKR_ECANCELED);
   e->leader = e->joined = false;
   zkr__obj_free_end(&e->o, &fx);
 }

@@ -104,7 +104,7 @@ static const zkr__obj_ops_t ops = {.name = "lock",
 static void on_deadline(zkr__obj_t *o, int fired, zkr__fx_t *fx) {
   zkr_lock_t *l = LOCK(o);
   if (fired && l->q.state == ZKR__Q_ACQUIRING) {
-    zkr__queue_leave(&l->q);
+    zkr__queue_leave(&l->q, ZKR_ETIMEDOUT);
     end_acquire(l, ZKR_ETIMEDOUT, fx);
   }
 }
@@ -178,7 +178,7 @@ int zkr_lock_acquire_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb, void *
     if (timeout_ms > 0 &&
         (rc = zkr__obj_timer(&l->o, &l->deadline, (zkr__now_ms() + timeout_ms) * 1000,
                              on_deadline)) != 0) {
-      zkr__queue_leave(&l->q); /* its node, if any, goes to the janitor */
+      zkr__queue_leave(&l->q, rc); /* its node, if any, goes to the janitor */
       l->acb = NULL;
     }
   }
@@ -212,7 +212,7 @@ int zkr_lock_cancel(zkr_lock_t *l) {
   if (l->q.state != ZKR__Q_ACQUIRING) {
     rc = ZKR_ENOTHELD;
   } else {
-    zkr__queue_leave(&l->q);
+    zkr__queue_leave(&l->q, ZKR_ECANCELED);
     end_acquire(l, ZKR_ECANCELED, &fx);
   }
   zkr__obj_unlock_api(&l->o, &fx); /* the callback runs before we return */
@@ -335,7 +335,7 @@ void zkr_lock_free(zkr_lock_t *l) {
   if (!l || !zkr__obj_free_begin(&l->o))
     return;
   if (l->q.state == ZKR__Q_ACQUIRING) {
-    zkr__queue_leave(&l->q);
+    zkr__queue_leave(&l->q, ZKR_ECANCELED);
     end_acquire(l, ZKR_ECANCELED, &fx);
   } else if (l->q.state == ZKR__Q_HELD) {
     zkr__queue_release(&l->q, NULL, NULL);

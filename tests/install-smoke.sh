@@ -28,12 +28,14 @@ esac
 # shellcheck disable=SC2086  # word splitting of the flags is intended
 "${CC:-cc}" -std=c11 -Wall -Wextra -Werror -o "$stage/session" examples/session.c $flags
 
-# It must pick the staged shared object, not a static copy.
+# It must pick the staged shared object, not a static copy. Its SONAME carries
+# the ABI number of the Makefile (docs/abi-policy.md).
+abi=$(sed -n 's/^ABI := \([0-9][0-9]*\)$/\1/p' Makefile)
 # (ldd's output is read whole first: with pipefail, grep -q quitting at the first
 # match could fail the pipe by SIGPIPE to ldd.)
 linked=$(LD_LIBRARY_PATH="$stage/usr/lib" ldd "$stage/session")
-if ! grep -q "$stage/usr/lib/libzkrecipes.so.0" <<<"$linked"; then
-  echo "install-smoke: the program is not linked to the staged libzkrecipes.so.0" >&2
+if ! grep -q "$stage/usr/lib/libzkrecipes.so.$abi " <<<"$linked"; then
+  echo "install-smoke: the program is not linked to the staged libzkrecipes.so.$abi" >&2
   LD_LIBRARY_PATH="$stage/usr/lib" ldd "$stage/session" >&2
   exit 1
 fi

@@ -522,6 +522,13 @@ START_TEST(session_expired_during_ambiguous_write_is_unknown) {
   ck_assert_int_eq(hk_fired(), 2);
   ck_assert_int_eq(zkr__counter_stats(a, &st), 0);
   ck_assert_int_eq(st.unknown, 1);
+  {
+    zkr_session_stats_t ss;
+    ck_assert_int_eq(zkr_session_stats(s, &ss), 0);
+    ck_assert_uint_eq(ss.counter_ops, 2);
+    ck_assert_uint_eq(ss.counter_unknown, 1);
+    ck_assert_uint_eq(ss.expiries, 1);
+  }
   /* It did apply (the test turned a success into a lost reply), but the client
    * could not know: it said so instead of guessing. */
   ck_assert_int_eq(zkr_counter_get(b, 5000, &v), 0);
@@ -660,8 +667,63 @@ START_TEST(timeout_zero_tries_once) {
   ck_assert_int_eq(v, 100);
   ck_assert_int_eq(zkr__counter_stats(c, &st), 0);
   ck_assert_uint_eq(st.conflicts, 1);
+  {
+    zkr_session_stats_t ss;
+    ck_assert_int_eq(zkr_session_stats(s, &ss), 0);
+    ck_assert_uint_eq(ss.counter_conflicts, 1);
+    ck_assert_uint_eq(ss.counter_ops, 41); /* 20 gets, 20 adds, the refused add */
+    ck_assert_uint_eq(ss.counter_unknown, 0);
+    ck_assert_uint_eq(ss.acquires, 0);
+  }
   zkr_counter_free(c);
   zkr_counter_free(d);
+  tu_wait_children(zkr_session_zhandle(s), mdir, 0, 5000);
+  tu_rmr(zkr_session_zhandle(s), root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
+/* Every step of a counter operation is logged once at debug level, with the
+ * session id; nothing of it at info. */
+START_TEST(debug_trace_of_counter_steps) {
+  static char copy[TU_TRACE_MAX];
+  char root[64], path[128], mdir[160], want[400], line[600];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zkr_counter_t *a, *b;
+  int64_t v;
+
+  paths(root, sizeof(root), path, sizeof(path), mdir, sizeof(mdir));
+  ck_assert_int_eq(zkr_counter_new(s, path, ZKR_COUNTER_INT64, &a), 0);
+  ck_assert_int_eq(zkr_counter_new(t, path, ZKR_COUNTER_INT64, &b), 0);
+  /* The create, then a write after a read: a's cache is guarded from then on. */
+  ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
+  ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
+  ck_assert_int_eq(zkr_counter_add(b, 1, 5000, &v), 0);
+  tu_trace_start(ZKR_LOG_DEBUG);
+  /* a's cached version is stale now: its write loses once, then applies. */
+  ck_assert_int_eq(zkr_counter_add(a, 5, 5000, &v), 0);
+  ck_assert_int_eq(v, 8);
+  tu_trace_stop(copy, sizeof(copy));
+  snprintf(want, sizeof(want), "4 counter %s: session 0x%llx: add", path,
+           (unsigned long long)zkr_session_id(s));
+  {
+    const char *steps[] = {": writes 7 at its version, marker ",
+                           ": another client wrote first (conflict 1)",
+                           ": writes 8 at its version", " ends: ok, value 8, after "};
+    for (int i = 0; i < 4; i++) {
+      snprintf(line, sizeof(line), "%s%s", want, steps[i]);
+      if (!strstr(copy, line))
+        fprintf(stderr, "the trace:\n%s", copy);
+      ck_assert_msg(strstr(copy, line), "no '%s' in the trace", line);
+    }
+  }
+  tu_trace_start(ZKR_LOG_INFO);
+  ck_assert_int_eq(zkr_counter_add(a, 1, 5000, &v), 0);
+  tu_trace_stop(copy, sizeof(copy));
+  ck_assert_msg(!strstr(copy, "counter "), "a counter step at info level: %s", copy);
+  zkr_counter_free(a);
+  zkr_counter_free(b);
   tu_wait_children(zkr_session_zhandle(s), mdir, 0, 5000);
   tu_rmr(zkr_session_zhandle(s), root);
   zkr_session_free(s);
@@ -874,6 +936,7 @@ Suite *counter_suite(void) {
   tcase_add_test(tc, async_queue_and_free);
   tcase_add_test(tc, recreated_node_never_gets_a_stale_write);
   tcase_add_test(tc, timeout_zero_tries_once);
+  tcase_add_test(tc, debug_trace_of_counter_steps);
   tcase_add_test(tc, deadline_bounds_a_write_in_flight);
   tcase_add_test(tc, no_watch_pile_up_around_a_quiet_node);
   suite_add_tcase(s, tc);

@@ -841,30 +841,9 @@ END_TEST
 static char logged_unknown[512];
 /* Debug traces: every step of a contended acquire is logged once at debug
  * level, with the session id as zkCli prints it; nothing of it at info. */
-static pthread_mutex_t trace_mu = PTHREAD_MUTEX_INITIALIZER;
-static char trace_buf[16384];
-static size_t trace_len;
-
-static void trace_capture(void *arg, int level, const char *msg) {
-  (void)arg;
-  pthread_mutex_lock(&trace_mu);
-  trace_len += (size_t)snprintf(trace_buf + trace_len, sizeof(trace_buf) - trace_len,
-                                "%d %s\n", level, msg);
-  if (trace_len >= sizeof(trace_buf))
-    trace_len = sizeof(trace_buf) - 1;
-  pthread_mutex_unlock(&trace_mu);
-}
-
-static int trace_has(const char *needle) {
-  int found;
-  pthread_mutex_lock(&trace_mu);
-  found = strstr(trace_buf, needle) != NULL;
-  pthread_mutex_unlock(&trace_mu);
-  return found;
-}
 
 START_TEST(debug_trace_of_a_contended_lock) {
-  static char copy[sizeof(trace_buf)];
+  static char copy[TU_TRACE_MAX];
   char root[64], path[128], want[400];
   zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
   zkr_lock_t *a, *b;
@@ -875,15 +854,13 @@ START_TEST(debug_trace_of_a_contended_lock) {
   lock_path(path, sizeof(path), root);
   ck_assert_int_eq(zkr_lock_new(s, path, &a), 0);
   ck_assert_int_eq(zkr_lock_new(t, path, &b), 0);
-  trace_len = 0;
-  trace_buf[0] = '\0';
-  zkr_log_set_callback(trace_capture, NULL, ZKR_LOG_DEBUG);
+  tu_trace_start(ZKR_LOG_DEBUG);
   ck_assert_int_eq(zkr_lock_acquire(a, 5000), 0);
   ck_assert_int_eq(zkr_lock_acquire_async(b, 10000, done_cb, &d), 0);
   snprintf(want, sizeof(want), "lock %s: session 0x%llx: ", path,
            (unsigned long long)zkr_session_id(t));
   tu_wait_children(zkr_session_zhandle(s), path, 2, 5000);
-  for (int i = 0; i < 200 && !trace_has(": waits behind "); i++)
+  for (int i = 0; i < 200 && !tu_trace_has(": waits behind "); i++)
     usleep(10 * 1000);
   ck_assert_int_eq(zkr_lock_release(a, 5000), 0);
   ck_assert_int_eq(done_wait(&d, 10000), 1);
@@ -892,10 +869,7 @@ START_TEST(debug_trace_of_a_contended_lock) {
   ck_assert_int_eq(zkr_lock_release(b, 5000), 0);
   /* Checked on a copy, with the callback gone: a failed check must not leave a
    * lock held or a callback behind for the tests that follow (CK_FORK=no). */
-  zkr_log_set_callback(NULL, NULL, 0);
-  pthread_mutex_lock(&trace_mu);
-  memcpy(copy, trace_buf, sizeof(copy));
-  pthread_mutex_unlock(&trace_mu);
+  tu_trace_stop(copy, sizeof(copy));
   {
     char line[640];
     const char *steps[] = {"created ", "waits behind ", "predecessor ", "granted ",
@@ -912,19 +886,115 @@ START_TEST(debug_trace_of_a_contended_lock) {
   }
 
   /* At info: none of it. */
-  trace_len = 0;
-  trace_buf[0] = '\0';
-  zkr_log_set_callback(trace_capture, NULL, ZKR_LOG_INFO);
+  tu_trace_start(ZKR_LOG_INFO);
   ck_assert_int_eq(zkr_lock_acquire(a, 5000), 0);
   ck_assert_int_eq(zkr_lock_release(a, 5000), 0);
   zkr_log_set_callback(NULL, NULL, 0);
-  ck_assert_msg(!trace_has("granted"), "a grant at info level");
-  ck_assert_msg(!trace_has("created"), "a create at info level");
+  ck_assert_msg(!tu_trace_has("granted"), "a grant at info level");
+  ck_assert_msg(!tu_trace_has("created"), "a create at info level");
   zkr_lock_free(a);
   zkr_lock_free(b);
   tu_rmr(zkr_session_zhandle(s), root);
   zkr_session_free(s);
   zkr_session_free(t);
+}
+END_TEST
+
+static zkr_session_stats_t stats_of(zkr_session_t *s) {
+  zkr_session_stats_t st;
+  ck_assert_int_eq(zkr_session_stats(s, &st), 0);
+  return st;
+}
+
+/* Until s has counted n waits (an attempt waits once it has listed the queue,
+ * after its node is created). */
+static void wait_waits(zkr_session_t *s, uint64_t n) {
+  int64_t deadline = tu_now_ms() + 10000;
+  zkr_session_stats_t st;
+  do {
+    st = stats_of(s);
+  } while (st.waits < n && tu_now_ms() < deadline && usleep(1000) == 0);
+  ck_assert_uint_eq(st.waits, n);
+}
+
+/* Every attempt ends once, in the counter of its outcome; the grant wait is
+ * measured; an expiry while held counts as a loss. */
+START_TEST(session_statistics_of_lock_attempts) {
+  char root[64], path[128];
+  zkr_session_t *a = tu_open(tu_hosts(), 10000), *b = tu_open(tu_hosts(), 4000);
+  zkr_lock_t *la, *lb;
+  zkr_session_stats_t st;
+  done_t d1 = DONE_INIT, d2 = DONE_INIT;
+  int64_t deadline;
+
+  ck_assert_int_eq(zkr_session_stats(NULL, &st), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_session_stats(a, NULL), ZKR_EINVAL);
+  tu_root(root, sizeof(root));
+  lock_path(path, sizeof(path), root);
+  ck_assert_int_eq(zkr_lock_new(a, path, &la), 0);
+  ck_assert_int_eq(zkr_lock_new(b, path, &lb), 0);
+  st = stats_of(b);
+  ck_assert_uint_eq(st.sessions, 1);
+  ck_assert_uint_eq(st.acquires, 0);
+  ck_assert_uint_eq(st.wait_p50_us, 0);
+
+  ck_assert_int_eq(zkr_lock_acquire(la, 5000), 0);
+  ck_assert_int_eq(zkr_lock_acquire(lb, 0), ZKR_ETIMEDOUT);   /* conflict */
+  ck_assert_int_eq(zkr_lock_acquire(lb, 200), ZKR_ETIMEDOUT); /* timeout */
+  ck_assert_int_eq(zkr_lock_acquire_async(lb, -1, done_cb, &d1), 0);
+  wait_waits(b, 2);
+  ck_assert_int_eq(zkr_lock_cancel(lb), 0); /* cancel */
+  ck_assert_int_eq(done_wait(&d1, 5000), 1);
+  ck_assert_int_eq(d1.rc, ZKR_ECANCELED);
+  /* Granted after waiting at least 300 ms. */
+  ck_assert_int_eq(zkr_lock_acquire_async(lb, -1, done_cb, &d2), 0);
+  wait_waits(b, 3);
+  usleep(300 * 1000);
+  ck_assert_int_eq(zkr_lock_release(la, 5000), 0);
+  ck_assert_int_eq(done_wait(&d2, 5000), 1);
+  ck_assert_int_eq(d2.rc, 0);
+
+  st = stats_of(b);
+  ck_assert_uint_eq(st.acquires, 4);
+  ck_assert_uint_eq(st.conflicts, 1);
+  ck_assert_uint_eq(st.timeouts, 1);
+  ck_assert_uint_eq(st.cancels, 1);
+  ck_assert_uint_eq(st.grants, 1);
+  ck_assert_uint_eq(st.failures, 0);
+  ck_assert_uint_eq(st.waits, 3); /* the one with no wait allowed never waited */
+  ck_assert_uint_ge(st.wait_p50_us, 300000);
+  ck_assert_uint_le(st.wait_p50_us, st.wait_p99_us);
+  ck_assert_uint_le(st.wait_p99_us, st.wait_max_us);
+  ck_assert_uint_lt(st.wait_max_us, 5000000);
+  ck_assert_uint_ge(st.requests, 8); /* at least a create and a listing per attempt */
+  ck_assert_uint_ge(st.watches, 1);
+  ck_assert_int_ge(st.in_flight, 0);
+  st = stats_of(a);
+  ck_assert_uint_eq(st.acquires, 1);
+  ck_assert_uint_eq(st.grants, 1);
+  ck_assert_uint_eq(st.waits, 0);
+  ck_assert_uint_lt(st.wait_max_us, 5000000);
+
+  /* Expired while holding: a loss, an expiry, and a second session. */
+  tu_expire(b, tu_hosts());
+  ck_assert_int_eq(zkr_session_wait_connected(b, 15000), 0);
+  deadline = tu_now_ms() + 10000;
+  do {
+    st = stats_of(b);
+  } while ((st.losses == 0 || st.sessions < 2) && tu_now_ms() < deadline &&
+           usleep(1000) == 0);
+  ck_assert_uint_eq(st.losses, 1);
+  ck_assert_uint_eq(st.expiries, 1);
+  ck_assert_uint_eq(st.sessions, 2);
+  ck_assert_uint_eq(st.grants, 1);
+  ck_assert(!zkr_lock_is_held(lb));
+
+  zkr_lock_free(la);
+  zkr_lock_free(lb);
+  tu_wait_children(zkr_session_zhandle(a), path, 0, 5000);
+  tu_rmr(zkr_session_zhandle(a), root);
+  zkr_session_free(a);
+  zkr_session_free(b);
 }
 END_TEST
 
@@ -1257,6 +1327,7 @@ Suite *lock_suite(void) {
   tcase_add_test(tc, ambiguous_create_resolved_without_orphan);
   tcase_add_test(tc, foreign_formats_respected_in_order);
   tcase_add_test(tc, debug_trace_of_a_contended_lock);
+  tcase_add_test(tc, session_statistics_of_lock_attempts);
   tcase_add_test(tc, holder_expired_lost_next_granted_guard_fails);
   tcase_add_test(tc, suspect_recovered_and_release_across_server_restart);
   suite_add_tcase(s, tc);

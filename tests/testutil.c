@@ -214,3 +214,40 @@ int tu_rec_count(tu_rec_t *r) {
   pthread_mutex_unlock(&r->mu);
   return n;
 }
+
+static pthread_mutex_t trace_mu = PTHREAD_MUTEX_INITIALIZER;
+static char trace_buf[TU_TRACE_MAX];
+static size_t trace_len;
+
+static void trace_capture(void *arg, int level, const char *msg) {
+  (void)arg;
+  pthread_mutex_lock(&trace_mu);
+  trace_len += (size_t)snprintf(trace_buf + trace_len, sizeof(trace_buf) - trace_len,
+                                "%d %s\n", level, msg);
+  if (trace_len >= sizeof(trace_buf))
+    trace_len = sizeof(trace_buf) - 1;
+  pthread_mutex_unlock(&trace_mu);
+}
+
+void tu_trace_start(int level) {
+  pthread_mutex_lock(&trace_mu);
+  trace_len = 0;
+  trace_buf[0] = '\0';
+  pthread_mutex_unlock(&trace_mu);
+  zkr_log_set_callback(trace_capture, NULL, level);
+}
+
+int tu_trace_has(const char *needle) {
+  int found;
+  pthread_mutex_lock(&trace_mu);
+  found = strstr(trace_buf, needle) != NULL;
+  pthread_mutex_unlock(&trace_mu);
+  return found;
+}
+
+void tu_trace_stop(char *out, size_t cap) {
+  zkr_log_set_callback(NULL, NULL, 0);
+  pthread_mutex_lock(&trace_mu);
+  snprintf(out, cap, "%s", trace_buf);
+  pthread_mutex_unlock(&trace_mu);
+}

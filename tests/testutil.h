@@ -68,6 +68,14 @@ int tu_rec_count(tu_rec_t *r);
 
 int64_t tu_now_ms(void);
 
+/* Capture the library's log from level up ("<level> <message>" lines, the
+ * first TU_TRACE_MAX bytes); tu_trace_stop removes the callback and copies
+ * what was captured into out (NUL-terminated). */
+#define TU_TRACE_MAX 16384
+void tu_trace_start(int level);
+int tu_trace_has(const char *needle);
+void tu_trace_stop(char *out, size_t cap);
+
 /* Skip the rest of a test with a visible note (Check has no skip status). */
 #define TU_SKIP(why)                                                                     \
   do {                                                                                   \

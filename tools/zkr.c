@@ -112,6 +112,37 @@ static struct {
 
 static void tty_reclaim(void);
 
+/* -v: the session's statistics on stderr, one line, once the recipes are
+ * freed (so that their last steps are counted). */
+static void print_stats(zkr_session_t *s) {
+  zkr_session_stats_t st;
+  if (!opt.verbose || !s || zkr_session_stats(s, &st) != 0)
+    return;
+  fprintf(stderr,
+          "%s: [stats] sessions %llu, disconnects %llu, reconnects %llu, expiries %llu, "
+          "requests %llu, watches %llu, in flight %lld, watching %lld; acquires %llu, waits %llu, "
+          "grants %llu, timeouts %llu, conflicts %llu, cancels %llu, failures %llu, "
+          "losses %llu, wait p50 %.3f ms, p99 %.3f ms, max %.3f ms; counter ops %llu, "
+          "conflicts %llu, unknown %llu\n",
+          prog, (unsigned long long)st.sessions, (unsigned long long)st.disconnects,
+          (unsigned long long)st.reconnects, (unsigned long long)st.expiries,
+          (unsigned long long)st.requests, (unsigned long long)st.watches,
+          (long long)st.in_flight, (long long)st.watching, (unsigned long long)st.acquires,
+          (unsigned long long)st.waits, (unsigned long long)st.grants,
+          (unsigned long long)st.timeouts, (unsigned long long)st.conflicts,
+          (unsigned long long)st.cancels, (unsigned long long)st.failures,
+          (unsigned long long)st.losses, (double)st.wait_p50_us / 1000,
+          (double)st.wait_p99_us / 1000, (double)st.wait_max_us / 1000,
+          (unsigned long long)st.counter_ops, (unsigned long long)st.counter_conflicts,
+          (unsigned long long)st.counter_unknown);
+}
+
+/* With -v, the statistics first. */
+static void session_end(zkr_session_t *s) {
+  print_stats(s);
+  zkr_session_free(s);
+}
+
 /* Free what we made on the server's side, in order: recipe, then session. */
 static void cleanup_objects(void) {
   tty_reclaim();
@@ -119,7 +150,7 @@ static void cleanup_objects(void) {
   g_lock = NULL;
   zkr_election_free(g_election);
   g_election = NULL;
-  zkr_session_free(g_session);
+  session_end(g_session);
   g_session = NULL;
 }
 
@@ -201,7 +232,7 @@ static const char *usage_main =
     "  -q, --quiet                 say nothing on a conflict\n"
     "  --json                      print data as one JSON document (holders, leader,\n"
     "                              counter)\n"
-    "  -v, --verbose               log to stderr (-vv: debug)\n"
+    "  -v, --verbose               log to stderr (-vv: debug), statistics at the end\n"
     "  -h, --help                  help\n"
     "  -V, --version               the version\n"
     "\n"
@@ -1474,7 +1505,7 @@ static int cmd_counter(const char *path, char **args, int nargs) {
   else
     rc = zkr_counter_cas(c, a1, v = a2, 30000, &v);
   zkr_counter_free(c);
-  zkr_session_free(s);
+  session_end(s);
   g_session = NULL;
   if (rc == 0 || rc == ZKR_EMISMATCH) {
     if (opt.json) {
@@ -1596,7 +1627,7 @@ static int list_contenders(const char *cmd, const char *path, zkr_contender_t **
     die(EXIT_USAGE, "%s: bad path '%s'", cmd, path);
   if (rc != 0)
     die(EXIT_FAILURE_ZK, "%s %s: %s", cmd, path, zkr_strerror(rc));
-  zkr_session_free(s);
+  session_end(s);
   g_session = NULL;
   return 0;
 }

@@ -122,6 +122,51 @@ ZKR_API zhandle_t *zkr_session_zhandle(zkr_session_t *s);
 /* The ACL this session gives the nodes it creates (borrowed, static). */
 ZKR_API const struct ACL_vector *zkr_session_acl(zkr_session_t *s);
 
+/*
+ * Statistics of a session and of the recipes made on it, counted since
+ * zkr_session_new() (across expiries: one zkr_session_t, many ZooKeeper
+ * sessions). Counters only grow; diff two snapshots for a rate. Counting costs
+ * an atomic add per event, logging or not.
+ *
+ * "Attempts" are the queue-shaped recipes' turns in line: a lock acquire, an
+ * election candidacy. Each attempt ends exactly once: granted, timed out,
+ * conflict, cancelled or failed. Fields may be added at the end (taken from
+ * reserved) in later versions; never reordered.
+ */
+typedef struct zkr_session_stats {
+  /* the session */
+  uint64_t sessions;    /* ZooKeeper sessions established (CONNECTED events) */
+  uint64_t disconnects; /* connections lost (SUSPENDED) */
+  uint64_t reconnects;  /* connections back to the same session (RECONNECTED) */
+  uint64_t expiries;    /* sessions expired (LOST) */
+  uint64_t requests;    /* ZooKeeper requests sent by the library (a multi is one) */
+  uint64_t watches;     /* watches set by those requests */
+  int64_t in_flight;    /* requests awaiting their reply now */
+  int64_t watching;     /* watches set and not yet fired now */
+  /* attempts: lock acquires, election candidacies */
+  uint64_t acquires;   /* attempts started */
+  uint64_t waits;      /* ... that waited behind another node at least once */
+  uint64_t grants;     /* ... granted: the lock held, leadership taken */
+  uint64_t timeouts;   /* ... ended at their deadline while waiting */
+  uint64_t conflicts;  /* ... with no wait allowed (timeout 0), refused: held elsewhere */
+  uint64_t cancels;    /* ... ended by the caller (cancel, free, resign) */
+  uint64_t failures;   /* ... ended by an error (see the debug trace for which) */
+  uint64_t losses;     /* grants lost afterwards: session expired or node removed */
+  /* time from the start of an attempt to its grant, over every grant so far,
+   * in microseconds (percentiles within 1/8 of their value; 0 with no grant) */
+  uint64_t wait_p50_us;
+  uint64_t wait_p99_us;
+  uint64_t wait_max_us;
+  /* counters */
+  uint64_t counter_ops;       /* counter operations ended (any outcome) */
+  uint64_t counter_conflicts; /* writes refused because another client wrote first */
+  uint64_t counter_unknown;   /* operations ended with ZKR_EUNKNOWN */
+  uint64_t reserved[10];
+} zkr_session_stats_t;
+
+/* Fill *out with the statistics as of now. Any thread, any context. */
+ZKR_API int zkr_session_stats(zkr_session_t *s, zkr_session_stats_t *out);
+
 /* Static names for events and states ("CONNECTED", "SUSPENDED", ...). */
 ZKR_API const char *zkr_session_event_name(int event);
 ZKR_API const char *zkr_session_state_name(int state);

@@ -266,6 +266,19 @@ if wait_for 10 test -e "$WORK/held"; then
   ZKR_WAIT=0 ZKR_CONFLICT_EXIT_CODE=9 "$ZKR" lock -E 4 "$ROOT/w" -- true 2>/dev/null
   code=$?
   [ $code -eq 4 ] && ok lock-command-line-beats-env || bad lock-command-line-beats-env "exit $code"
+
+  # -v: the session's statistics on stderr at the end; none without it.
+  err=$("$ZKR" -v -n lock "$ROOT/w" -- true 2>&1 >/dev/null)
+  code=$?
+  stats=$(grep "^zkr: \[stats\] " <<<"$err")
+  if [ $code -eq 75 ] && grep -q "sessions 1, " <<<"$stats" && grep -q "acquires 1, " <<<"$stats" &&
+     grep -q "conflicts 1, " <<<"$stats" && grep -q "grants 0, " <<<"$stats"; then
+    ok lock-verbose-stats
+  else
+    bad lock-verbose-stats "exit $code: $err"
+  fi
+  err=$("$ZKR" -n lock "$ROOT/w" -- true 2>&1)
+  grep -q "\[stats\]" <<<"$err" && bad lock-stats-only-verbose "$err" || ok lock-stats-only-verbose
 else
   bad $t "holder never started"
 fi
