@@ -50,7 +50,8 @@ extern "C" {
   X(EMISMATCH, -1011, "current value differs from the expected value")                   \
   X(ELOST, -1012, "ownership lost: the session expired")                                 \
   X(ESYSTEM, -1013, "system call failed")                                                \
-  X(ERESOLVE, -1014, "no server address could be resolved")
+  X(ERESOLVE, -1014, "no server address could be resolved")                             \
+  X(ENOTREADY, -1015, "no answer from the server yet")
 
 /* ZooKeeper's codes, listed so zkr_strerror()/zkr_errname() cover them too. */
 #define ZKR_ZOO_ERRNO_MAP(X)                                                             \
