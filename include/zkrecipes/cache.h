@@ -47,7 +47,9 @@ typedef enum zkr_cache_event_type {
   ZKR_CACHE_RESYNC_END = 7    /* ... done: the view is current again */
 } zkr_cache_event_type_t;
 
-/* One event. Everything in it is borrowed for the duration of the callback. */
+/* One event: the type and the view as of the event (for RESYNC_BEGIN and
+ * RESYNC_END, the view held then). Everything in it is borrowed for the
+ * duration of the callback. */
 typedef struct zkr_cache_event {
   int type;         /* zkr_cache_event_type_t */
   const char *path; /* the node's path */
