@@ -14,7 +14,7 @@ extern "C" {
 
 /* The one place the version lives; the Makefile reads these three lines. */
 #define ZKR_VERSION_MAJOR 0
-#define ZKR_VERSION_MINOR 2
+#define ZKR_VERSION_MINOR 3
 #define ZKR_VERSION_PATCH 0
 
 /* Compile-time version as one number: 0xMMmmpp. */
