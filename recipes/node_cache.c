@@ -269,6 +269,10 @@ static int view(zkr_node_cache_t *c, char **data, int *len, struct Stat *stat) {
 
 int zkr_node_cache_get(zkr_node_cache_t *c, char **data, int *len, struct Stat *stat) {
   int rc;
+  if (data)
+    *data = NULL;
+  if (len)
+    *len = -1;
   if (!c)
     return ZKR_EINVAL;
   pthread_mutex_lock(&c->o.mu);
@@ -293,6 +297,10 @@ int zkr_node_cache_wait(zkr_node_cache_t *c, const struct Stat *known, int timeo
   int64_t deadline;
   int rc = 0;
 
+  if (data)
+    *data = NULL; /* whatever the outcome: never a stale pointer to free twice */
+  if (len)
+    *len = -1;
   if (!c || timeout_ms < -1)
     return ZKR_EINVAL;
   if (zkr__in_callback())

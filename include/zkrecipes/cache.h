@@ -91,8 +91,10 @@ ZKR_API int zkr_node_cache_get(zkr_node_cache_t *c, char **data, int *len,
  * event: another czxid or mzxid; a zeroed stat means "absent"), or, with known
  * NULL, until there is a view at all; then return it as zkr_node_cache_get()
  * does. timeout_ms as poll(2); ZKR_ETIMEDOUT when it passes (nothing is
- * returned then). ZKR_EDEADLK in callback context, ZKR_ECLOSED once the cache
- * or its session is freed, ZKR_EBUSY if the cache was not started.
+ * returned then: *data is NULL, *len -1, *stat untouched). ZKR_EDEADLK in
+ * callback context, ZKR_ECLOSED once the cache or its session is freed,
+ * ZKR_EBUSY if the cache was not started. For get and wait alike, *data is
+ * NULL whenever no data is returned.
  */
 ZKR_API int zkr_node_cache_wait(zkr_node_cache_t *c, const struct Stat *known,
                                 int timeout_ms, char **data, int *len, struct Stat *stat);
