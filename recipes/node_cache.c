@@ -71,18 +71,19 @@ static void run_event(zkr__obj_t *o, const zkr__effect_t *e) {
   free(r);
 }
 
-/* o.mu held: an event of type with the view held now. */
-static void tell(zkr_node_cache_t *c, int type, zkr__fx_t *fx) {
+/* o.mu held: an event of type with the view held now (returned, to be filled
+ * in further; NULL when nobody listens). */
+static ev_rec_t *tell(zkr_node_cache_t *c, int type, zkr__fx_t *fx) {
   size_t n = c->exists && c->len > 0 ? (size_t)c->len : 0;
   ev_rec_t *r;
   zkr__effect_t *e;
 
   if (!c->o.lfn)
-    return;
+    return NULL;
   if (!(r = calloc(1, sizeof(*r) + n))) {
     zkr__log(ZKR_LOG_ERROR, "node cache %s: out of memory: a %s event is lost", c->path,
              zkr_cache_event_name(type));
-    return;
+    return NULL;
   }
   r->ev.type = type;
   r->ev.path = c->path; /* freed with the struct, after the last effect */
@@ -94,10 +95,12 @@ static void tell(zkr_node_cache_t *c, int type, zkr__fx_t *fx) {
   if (c->exists)
     r->ev.stat = c->stat;
   r->ev.gap = c->resyncing && type != ZKR_CACHE_RESYNC_BEGIN && type != ZKR_CACHE_RESYNC_END;
-  if (!(e = zkr__fx_add(fx, run_event, NULL, NULL, type)))
+  if (!(e = zkr__fx_add(fx, run_event, NULL, NULL, type))) {
     free(r);
-  else
-    e->ptr = r;
+    return NULL;
+  }
+  e->ptr = r;
+  return r;
 }
 
 /* ---- the watcher's news (o.mu held) ---- */
@@ -105,6 +108,10 @@ static void tell(zkr_node_cache_t *c, int type, zkr__fx_t *fx) {
 static void on_node(zkr__nodewatch_t *nw, const zkr__node_view_t *v, zkr__fx_t *fx) {
   zkr_node_cache_t *c = NC(nw->o);
   char *copy = NULL;
+  int missed = 0;
+
+  if (v->kind == ZKR__NODE_CHANGED && c->exists)
+    missed = (int)((uint32_t)v->stat->version - (uint32_t)c->stat.version) - 1;
 
   if (v->stat && v->len >= 0) {
     if (!(copy = malloc((size_t)v->len + 1))) {
@@ -129,7 +136,12 @@ static void on_node(zkr__nodewatch_t *nw, const zkr__node_view_t *v, zkr__fx_t *
     return; /* INITIALIZED, once the read is settled */
   switch (v->kind) {
   case ZKR__NODE_CREATED: tell(c, ZKR_CACHE_CREATED, fx); break;
-  case ZKR__NODE_CHANGED: tell(c, ZKR_CACHE_CHANGED, fx); break;
+  case ZKR__NODE_CHANGED: {
+    ev_rec_t *r = tell(c, ZKR_CACHE_CHANGED, fx);
+    if (r && missed > 0)
+      r->ev.missed = missed;
+    break;
+  }
   case ZKR__NODE_DELETED: tell(c, ZKR_CACHE_DELETED, fx); break;
   case ZKR__NODE_REPLACED: tell(c, ZKR_CACHE_REPLACED, fx); break;
   }
@@ -355,6 +367,11 @@ const char *zkr_cache_event_name(int type) {
   case ZKR_CACHE_REPLACED: return "REPLACED";
   case ZKR_CACHE_RESYNC_BEGIN: return "RESYNC_BEGIN";
   case ZKR_CACHE_RESYNC_END: return "RESYNC_END";
+  case ZKR_CACHE_ADDED: return "ADDED";
+  case ZKR_CACHE_UPDATED: return "UPDATED";
+  case ZKR_CACHE_REMOVED: return "REMOVED";
+  case ZKR_CACHE_PARENT_ABSENT: return "PARENT_ABSENT";
+  case ZKR_CACHE_CHILDREN_MISSED: return "CHILDREN_MISSED";
   default: return "UNKNOWN";
   }
 }

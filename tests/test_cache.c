@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The node cache against the real test servers. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@ typedef struct evlog {
   int exists[MAX_EV];
   int gap[MAX_EV];
   char data[MAX_EV][32];
+  char path[MAX_EV][160];
+  int missed[MAX_EV];
   int64_t czxid[MAX_EV], mzxid[MAX_EV];
   int after_free; /* events that came after zkr_node_cache_free returned */
   int freed;
@@ -43,6 +46,8 @@ static void on_event(zkr_node_cache_t *c, const zkr_cache_event_t *ev, void *arg
              ev->data ? ev->data : "");
     l->czxid[i] = ev->stat.czxid;
     l->mzxid[i] = ev->stat.mzxid;
+    snprintf(l->path[i], sizeof(l->path[i]), "%s", ev->path);
+    l->missed[i] = ev->missed;
   }
   pthread_mutex_unlock(&l->mu);
 }
@@ -63,9 +68,9 @@ static int ev_wait(evlog_t *l, int n, int timeout_ms) {
 
 static void ev_dump(evlog_t *l) {
   for (int i = 0; i < l->n; i++)
-    fprintf(stderr, "  event %d: %s exists %d gap %d data '%s' czxid 0x%llx\n", i,
-            zkr_cache_event_name(l->type[i]), l->exists[i], l->gap[i], l->data[i],
-            (unsigned long long)l->czxid[i]);
+    fprintf(stderr, "  event %d: %s %s exists %d gap %d missed %d data '%s' czxid 0x%llx\n",
+            i, zkr_cache_event_name(l->type[i]), l->path[i], l->exists[i], l->gap[i],
+            l->missed[i], l->data[i], (unsigned long long)l->czxid[i]);
 }
 
 /* Event i is of type with data (NULL: absent). */
@@ -464,6 +469,372 @@ START_TEST(bad_input) {
 }
 END_TEST
 
+/* ---- children cache ---- */
+
+static void on_kids(zkr_children_cache_t *c, const zkr_cache_event_t *ev, void *arg) {
+  (void)c;
+  on_event(NULL, ev, arg);
+}
+
+/* Event i is type about child name (NULL: the parent), with data (NULL: none). */
+static void kid_check(evlog_t *l, int i, int type, const char *parent, const char *name,
+                      const char *data, int gap) {
+  char want[160];
+  snprintf(want, sizeof(want), "%s%s%s", parent, name ? "/" : "", name ? name : "");
+  pthread_mutex_lock(&l->mu);
+  if (i >= l->n || l->type[i] != type || strcmp(l->path[i], want) != 0 ||
+      (data && strcmp(l->data[i], data) != 0) || l->gap[i] != gap)
+    ev_dump(l);
+  ck_assert_int_lt(i, l->n);
+  ck_assert_str_eq(zkr_cache_event_name(l->type[i]), zkr_cache_event_name(type));
+  ck_assert_str_eq(l->path[i], want);
+  if (data)
+    ck_assert_str_eq(l->data[i], data);
+  ck_assert_int_eq(l->gap[i], gap);
+  pthread_mutex_unlock(&l->mu);
+}
+
+/* The parent absent, created, its children added, changed, removed, the
+ * parent deleted and made again: each event once, in order; nothing created. */
+START_TEST(children_events_in_order) {
+  char root[64], p[96], a[128], b[128], c2[128];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(t);
+  zkr_children_cache_t *c;
+  zkr_cache_child_t *kids;
+  evlog_t l = EVLOG_INIT;
+  int n;
+
+  tu_root(root, sizeof(root));
+  snprintf(p, sizeof(p), "%s/workers", root);
+  snprintf(a, sizeof(a), "%s/a", p);
+  snprintf(b, sizeof(b), "%s/b", p);
+  snprintf(c2, sizeof(c2), "%s/c", p);
+  ck_assert_int_eq(zkr_children_cache_new(s, p, ZKR_CHILDREN_DATA, &c), 0);
+  ck_assert_int_eq(zkr_children_cache_list(c, &kids, &n), ZKR_ENOTREADY);
+  ck_assert_int_eq(zkr_children_cache_set_listener(c, on_kids, &l), 0);
+  ck_assert_int_eq(zkr_children_cache_start(c), 0);
+  ck_assert_int_eq(zkr_children_cache_start(c), ZKR_EBUSY);
+  ck_assert_int_eq(ev_wait(&l, 1, 5000), 1);
+  kid_check(&l, 0, ZKR_CACHE_INITIALIZED, p, NULL, NULL, 0);
+  ck_assert_int_eq(l.exists[0], 0);
+  ck_assert_int_eq(zkr_children_cache_list(c, &kids, &n), ZNONODE);
+  ck_assert_int_eq(zoo_exists(zh, root, 0, NULL), ZNONODE); /* read-only */
+
+  make(zh, root, "");
+  make(zh, p, "");
+  make(zh, a, "1");
+  ck_assert_int_eq(ev_wait(&l, 2, 5000), 2);
+  kid_check(&l, 1, ZKR_CACHE_ADDED, p, "a", "1", 0);
+  make(zh, b, "2");
+  ck_assert_int_eq(ev_wait(&l, 3, 5000), 3);
+  kid_check(&l, 2, ZKR_CACHE_ADDED, p, "b", "2", 0);
+  set(zh, b, "22");
+  ck_assert_int_eq(ev_wait(&l, 4, 5000), 4);
+  kid_check(&l, 3, ZKR_CACHE_UPDATED, p, "b", "22", 0);
+  ck_assert_int_eq(zkr_children_cache_list(c, &kids, &n), 0);
+  ck_assert_int_eq(n, 2);
+  ck_assert_str_eq(kids[0].name, "a");
+  ck_assert_str_eq(kids[0].data, "1");
+  ck_assert_str_eq(kids[1].name, "b");
+  ck_assert_str_eq(kids[1].data, "22");
+  ck_assert_int_eq(kids[1].stat.version, 1);
+  zkr_cache_children_free(kids, n);
+  ck_assert_int_eq(zoo_delete(zh, a, -1), ZOK);
+  ck_assert_int_eq(ev_wait(&l, 5, 5000), 5);
+  kid_check(&l, 4, ZKR_CACHE_REMOVED, p, "a", NULL, 0);
+  /* The parent goes (its last child first): REMOVED, then PARENT_ABSENT. */
+  ck_assert_int_eq(zoo_delete(zh, b, -1), ZOK);
+  ck_assert_int_eq(ev_wait(&l, 6, 5000), 6);
+  kid_check(&l, 5, ZKR_CACHE_REMOVED, p, "b", NULL, 0);
+  ck_assert_int_eq(zoo_delete(zh, p, -1), ZOK);
+  ck_assert_int_eq(ev_wait(&l, 7, 5000), 7);
+  kid_check(&l, 6, ZKR_CACHE_PARENT_ABSENT, p, NULL, NULL, 0);
+  make(zh, p, "");
+  make(zh, c2, "3");
+  ck_assert_int_eq(ev_wait(&l, 8, 5000), 8);
+  kid_check(&l, 7, ZKR_CACHE_ADDED, p, "c", "3", 0);
+  zkr_children_cache_free(c);
+  ck_assert_int_eq(l.n, 8);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
+/* A listener that holds the callback thread until the test lets it go, so
+ * that changes pile up behind one watch notification. */
+typedef struct gate {
+  evlog_t l;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int armed, held, open;
+} gate_t;
+
+static void gated(zkr_children_cache_t *c, const zkr_cache_event_t *ev, void *arg) {
+  gate_t *g = arg;
+  on_kids(c, ev, &g->l);
+  pthread_mutex_lock(&g->mu);
+  if (g->armed && !g->open) {
+    g->held = 1;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->open)
+      pthread_cond_wait(&g->cv, &g->mu);
+  }
+  pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_wait_held(gate_t *g) {
+  pthread_mutex_lock(&g->mu);
+  while (!g->held)
+    pthread_cond_wait(&g->cv, &g->mu);
+  pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_open(gate_t *g) {
+  pthread_mutex_lock(&g->mu);
+  g->open = 1;
+  pthread_cond_broadcast(&g->cv);
+  pthread_mutex_unlock(&g->mu);
+}
+
+/* While the cache cannot look: a child created and deleted (CHILDREN_MISSED,
+ * from the parent's cversion), a child deleted and created again (REPLACED),
+ * a child changed twice (UPDATED, one version missed). */
+START_TEST(children_unseen_changes_are_told) {
+  char root[64], p[96], x[128], y[128], z[128], tmp[128];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(t);
+  zkr_children_cache_t *c;
+  gate_t g = {.l = EVLOG_INIT, .mu = PTHREAD_MUTEX_INITIALIZER,
+              .cv = PTHREAD_COND_INITIALIZER};
+  int seen_missed = 0, seen_replaced = 0, seen_updated = 0;
+
+  tu_root(root, sizeof(root));
+  snprintf(p, sizeof(p), "%s/w", root);
+  snprintf(x, sizeof(x), "%s/x", p);
+  snprintf(y, sizeof(y), "%s/y", p);
+  snprintf(z, sizeof(z), "%s/z", p);
+  snprintf(tmp, sizeof(tmp), "%s/tmp", p);
+  make(zh, root, "");
+  make(zh, p, "");
+  make(zh, x, "x0");
+  make(zh, y, "y0");
+  ck_assert_int_eq(zkr_children_cache_new(s, p, ZKR_CHILDREN_DATA, &c), 0);
+  ck_assert_int_eq(zkr_children_cache_set_listener(c, gated, &g), 0);
+  ck_assert_int_eq(zkr_children_cache_start(c), 0);
+  ck_assert_int_eq(ev_wait(&g.l, 3, 5000), 3); /* ADDED x, ADDED y, INITIALIZED */
+  pthread_mutex_lock(&g.mu);
+  g.armed = 1;
+  pthread_mutex_unlock(&g.mu);
+  make(zh, z, "z0"); /* its ADDED holds the callback thread */
+  gate_wait_held(&g);
+  make(zh, tmp, "");
+  ck_assert_int_eq(zoo_delete(zh, tmp, -1), ZOK);
+  ck_assert_int_eq(zoo_delete(zh, x, -1), ZOK);
+  make(zh, x, "x1");
+  set(zh, y, "y1");
+  set(zh, y, "y2");
+  gate_open(&g);
+  for (int64_t end = tu_now_ms() + 10000; tu_now_ms() < end;) {
+    pthread_mutex_lock(&g.l.mu);
+    seen_missed = seen_replaced = seen_updated = 0;
+    for (int i = 0; i < g.l.n; i++) {
+      if (g.l.type[i] == ZKR_CACHE_CHILDREN_MISSED)
+        seen_missed += g.l.missed[i];
+      if (g.l.type[i] == ZKR_CACHE_REPLACED && !strcmp(g.l.data[i], "x1"))
+        seen_replaced = 1;
+      if (g.l.type[i] == ZKR_CACHE_UPDATED && !strcmp(g.l.data[i], "y2"))
+        seen_updated = 1 + g.l.missed[i];
+    }
+    pthread_mutex_unlock(&g.l.mu);
+    if (seen_missed && seen_replaced && seen_updated)
+      break;
+    usleep(1000);
+  }
+  if (!(seen_missed == 4 && seen_replaced && seen_updated == 2))
+    ev_dump(&g.l);
+  /* tmp's create and delete, and x's delete and create: four changes that no
+   * listing showed. */
+  ck_assert_int_eq(seen_missed, 4);
+  ck_assert_int_eq(seen_replaced, 1);
+  ck_assert_int_eq(seen_updated, 2); /* UPDATED to y2 with one version missed */
+  zkr_children_cache_free(c);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
+typedef struct kid_lost {
+  zhandle_t *zh;
+  const char *add, *del;
+  int done;
+} kid_lost_t;
+
+static void kids_change_on_lost(zkr_session_t *s, int event, void *arg) {
+  kid_lost_t *w = arg;
+  (void)s;
+  if (event == ZKR_SESSION_LOST && !w->done) {
+    w->done = 1;
+    zoo_create(w->zh, w->add, "new", 3, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+    zoo_delete(w->zh, w->del, -1);
+  }
+}
+
+START_TEST(children_resync_after_expiry) {
+  char root[64], p[96], keep[128], gone[128], added[128];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(t);
+  zkr_children_cache_t *c;
+  evlog_t l = EVLOG_INIT;
+  kid_lost_t w = {zh, NULL, NULL, 0};
+
+  tu_root(root, sizeof(root));
+  snprintf(p, sizeof(p), "%s/w", root);
+  snprintf(keep, sizeof(keep), "%s/keep", p);
+  snprintf(gone, sizeof(gone), "%s/gone", p);
+  snprintf(added, sizeof(added), "%s/added", p);
+  w.add = added;
+  w.del = gone;
+  make(zh, root, "");
+  make(zh, p, "");
+  make(zh, keep, "k");
+  make(zh, gone, "g");
+  ck_assert_int_eq(zkr_session_add_listener(s, kids_change_on_lost, &w, NULL), 0);
+  ck_assert_int_eq(zkr_children_cache_new(s, p, ZKR_CHILDREN_DATA, &c), 0);
+  ck_assert_int_eq(zkr_children_cache_set_listener(c, on_kids, &l), 0);
+  ck_assert_int_eq(zkr_children_cache_start(c), 0);
+  ck_assert_int_eq(ev_wait(&l, 3, 5000), 3);
+  kid_check(&l, 0, ZKR_CACHE_ADDED, p, "gone", "g", 0);
+  kid_check(&l, 1, ZKR_CACHE_ADDED, p, "keep", "k", 0);
+  kid_check(&l, 2, ZKR_CACHE_INITIALIZED, p, NULL, NULL, 0);
+  tu_expire(s, tu_hosts());
+  ck_assert_int_eq(ev_wait(&l, 7, 20000), 7);
+  kid_check(&l, 3, ZKR_CACHE_RESYNC_BEGIN, p, NULL, NULL, 0);
+  /* The listing's diff first (gone is removed at once), then the new child's
+   * data read. */
+  kid_check(&l, 4, ZKR_CACHE_REMOVED, p, "gone", NULL, 1);
+  kid_check(&l, 5, ZKR_CACHE_ADDED, p, "added", "new", 1);
+  kid_check(&l, 6, ZKR_CACHE_RESYNC_END, p, NULL, NULL, 0);
+  /* Live again. */
+  set(zh, keep, "k2");
+  ck_assert_int_eq(ev_wait(&l, 8, 5000), 8);
+  kid_check(&l, 7, ZKR_CACHE_UPDATED, p, "keep", "k2", 0);
+  zkr_children_cache_free(c);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
+static _Atomic int adds;
+static _Atomic int initialized;
+static void count_kids(zkr_children_cache_t *c, const zkr_cache_event_t *ev, void *arg) {
+  (void)c, (void)arg;
+  if (ev->type == ZKR_CACHE_ADDED)
+    atomic_fetch_add(&adds, 1);
+  else if (ev->type == ZKR_CACHE_INITIALIZED)
+    atomic_store(&initialized, 1);
+}
+
+/* 10,000 children with data: one INITIALIZED after all of them, none missing. */
+START_TEST(children_ten_thousand) {
+  char root[64], p[96];
+  zkr_session_t *s = tu_open(tu_hosts(), 20000), *t = tu_open(tu_hosts(), 20000);
+  zhandle_t *zh = zkr_session_zhandle(t);
+  zkr_children_cache_t *c;
+  zkr_cache_child_t *kids;
+  int n;
+
+  tu_root(root, sizeof(root));
+  snprintf(p, sizeof(p), "%s/many", root);
+  make(zh, root, "");
+  make(zh, p, "");
+  for (int b = 0; b < 100; b++) {
+    zoo_op_t ops[100];
+    zoo_op_result_t res[100];
+    char paths[100][128], vals[100][16];
+    for (int i = 0; i < 100; i++) {
+      snprintf(paths[i], sizeof(paths[i]), "%s/n%05d", p, b * 100 + i);
+      snprintf(vals[i], sizeof(vals[i]), "v%d", b * 100 + i);
+      zoo_create_op_init(&ops[i], paths[i], vals[i], (int)strlen(vals[i]),
+                         &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+    }
+    ck_assert_int_eq(zoo_multi(zh, 100, ops, res), ZOK);
+  }
+  atomic_store(&adds, 0);
+  atomic_store(&initialized, 0);
+  ck_assert_int_eq(zkr_children_cache_new(s, p, ZKR_CHILDREN_DATA, &c), 0);
+  ck_assert_int_eq(zkr_children_cache_set_listener(c, count_kids, NULL), 0);
+  ck_assert_int_eq(zkr_children_cache_start(c), 0);
+  for (int64_t end = tu_now_ms() + 60000; !atomic_load(&initialized) && tu_now_ms() < end;)
+    usleep(2000);
+  ck_assert_int_eq(atomic_load(&initialized), 1);
+  ck_assert_int_eq(atomic_load(&adds), 10000);
+  ck_assert_int_eq(zkr_children_cache_list(c, &kids, &n), 0);
+  ck_assert_int_eq(n, 10000);
+  ck_assert_str_eq(kids[1234].name, "n01234");
+  ck_assert_str_eq(kids[1234].data, "v1234");
+  zkr_cache_children_free(kids, n);
+  zkr_children_cache_free(c);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
+/* Names only, freed with work in flight, bad input. */
+START_TEST(children_names_only_free_and_bad_input) {
+  char root[64], p[96], a[128];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(t);
+  zkr_children_cache_t *c = (zkr_children_cache_t *)&c;
+  evlog_t l = EVLOG_INIT;
+
+  ck_assert_int_eq(zkr_children_cache_new(NULL, "/a", 0, &c), ZKR_EINVAL);
+  ck_assert_ptr_null(c);
+  ck_assert_int_eq(zkr_children_cache_new(s, "/a", 0, NULL), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_children_cache_new(s, "/", 0, &c), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_children_cache_new(s, "a", 0, &c), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_children_cache_new(s, "/a", 8, &c), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_children_cache_start(NULL), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_children_cache_list(NULL, NULL, NULL), ZKR_EINVAL);
+  zkr_children_cache_free(NULL);
+  zkr_cache_children_free(NULL, 0);
+
+  tu_root(root, sizeof(root));
+  snprintf(p, sizeof(p), "%s/w", root);
+  snprintf(a, sizeof(a), "%s/a", p);
+  make(zh, root, "");
+  make(zh, p, "");
+  make(zh, a, "data not read");
+  ck_assert_int_eq(zkr_children_cache_new(s, p, 0, &c), 0);
+  ck_assert_int_eq(zkr_children_cache_set_listener(c, on_kids, &l), 0);
+  ck_assert_int_eq(zkr_children_cache_start(c), 0);
+  ck_assert_int_eq(ev_wait(&l, 2, 5000), 2);
+  kid_check(&l, 0, ZKR_CACHE_ADDED, p, "a", "", 0);
+  ck_assert_int_eq(l.exists[0], 1);
+  kid_check(&l, 1, ZKR_CACHE_INITIALIZED, p, NULL, NULL, 0);
+  zkr_children_cache_free(c);
+  for (int i = 0; i < 30; i++) {
+    evlog_t *lp = &l;
+    ck_assert_int_eq(zkr_children_cache_new(s, p, i % 2 ? ZKR_CHILDREN_DATA : 0, &c), 0);
+    ck_assert_int_eq(zkr_children_cache_set_listener(c, on_kids, lp), 0);
+    ck_assert_int_eq(zkr_children_cache_start(c), 0);
+    zkr_children_cache_free(c);
+  }
+  pthread_mutex_lock(&l.mu);
+  l.freed = 1;
+  pthread_mutex_unlock(&l.mu);
+  set(zh, a, "x");
+  tu_rmr(zh, root);
+  ck_assert_int_eq(l.after_free, 0);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
 Suite *cache_suite(void) {
   Suite *su = suite_create("cache");
   TCase *tc = tcase_create("cache");
@@ -475,6 +846,11 @@ Suite *cache_suite(void) {
   tcase_add_test(tc, free_with_work_in_flight);
   tcase_add_test(tc, resync_after_expiry);
   tcase_add_test(tc, replaced_while_disconnected);
+  tcase_add_test(tc, children_events_in_order);
+  tcase_add_test(tc, children_unseen_changes_are_told);
+  tcase_add_test(tc, children_resync_after_expiry);
+  tcase_add_test(tc, children_ten_thousand);
+  tcase_add_test(tc, children_names_only_free_and_bad_input);
   suite_add_tcase(su, tc);
   return su;
 }

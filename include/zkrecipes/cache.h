@@ -44,7 +44,16 @@ typedef enum zkr_cache_event_type {
   ZKR_CACHE_REPLACED = 5,    /* the node exists, but another one (czxid) than before:
                                 deleted and created again */
   ZKR_CACHE_RESYNC_BEGIN = 6, /* the session expired: the view is being read again */
-  ZKR_CACHE_RESYNC_END = 7    /* ... done: the view is current again */
+  ZKR_CACHE_RESYNC_END = 7,   /* ... done: the view is current again */
+  /* children cache */
+  ZKR_CACHE_ADDED = 8,        /* a child appeared (with its data, if cached) */
+  ZKR_CACHE_UPDATED = 9,      /* a child's data changed (the same child: czxid) */
+  ZKR_CACHE_REMOVED = 10,     /* a child is gone */
+  ZKR_CACHE_PARENT_ABSENT = 11, /* the parent does not exist (any more): every child
+                                   was REMOVED first; the cache waits for it */
+  ZKR_CACHE_CHILDREN_MISSED = 12 /* children were created and deleted between two
+                                    listings, unseen: missed says how many changes
+                                    (the parent's cversion told) */
 } zkr_cache_event_type_t;
 
 /* One event: the type and the view as of the event (for RESYNC_BEGIN and
@@ -59,6 +68,9 @@ typedef struct zkr_cache_event {
   struct Stat stat; /* czxid, mzxid, version, ...; zeroed when absent */
   int gap;          /* between RESYNC_BEGIN and RESYNC_END: changes between the
                        previous view and this one may have been missed */
+  int missed;       /* changes known to have happened unseen: for CHANGED and
+                       UPDATED the versions skipped (coalesced into this one);
+                       for CHILDREN_MISSED, creates and deletes of children */
   int reserved[4];
 } zkr_cache_event_t;
 
@@ -102,6 +114,54 @@ ZKR_API int zkr_node_cache_wait(zkr_node_cache_t *c, const struct Stat *known,
 /* Stop following and free the cache; no event runs after this returns.
  * Blocked waits end with ZKR_ECLOSED. NULL is a no-op. */
 ZKR_API void zkr_node_cache_free(zkr_node_cache_t *c);
+
+/* ---- children cache ---- */
+
+typedef struct zkr_children_cache zkr_children_cache_t;
+
+/* zkr_children_cache_new() flags. */
+enum {
+  ZKR_CHILDREN_DATA = 1 /* read and follow each child's data too (a watch per
+                           child); without it, events carry names only */
+};
+
+/* One child in zkr_children_cache_list(). */
+typedef struct zkr_cache_child {
+  char *name;       /* the child's name (not its path) */
+  char *data;       /* its data, NUL-terminated; NULL without data or ZKR_CHILDREN_DATA */
+  int len;          /* data length, -1 when none */
+  struct Stat stat; /* zeroed without ZKR_CHILDREN_DATA */
+} zkr_cache_child_t;
+
+typedef void (*zkr_children_cache_listener_fn)(zkr_children_cache_t *c,
+                                               const zkr_cache_event_t *ev, void *arg);
+
+/*
+ * A cache of the children of path on session s (flags: 0 or ZKR_CHILDREN_DATA).
+ * Events: ADDED for every child of the first listing, then INITIALIZED (path =
+ * the parent, exists = whether it does); then ADDED, UPDATED (data mode),
+ * REPLACED (data mode: a child deleted and created again), REMOVED, with
+ * path = the child's path; CHILDREN_MISSED when children came and went between
+ * two listings; PARENT_ABSENT when the parent is deleted (its children REMOVED
+ * first), after which the cache waits for it to be created again; after an
+ * expiry, RESYNC_BEGIN ... RESYNC_END around the difference. Read-only: it
+ * never creates the parent. A child gone before its data was read is dropped
+ * without an event.
+ */
+ZKR_API int zkr_children_cache_new(zkr_session_t *s, const char *path, int flags,
+                                   zkr_children_cache_t **out);
+ZKR_API int zkr_children_cache_set_listener(zkr_children_cache_t *c,
+                                            zkr_children_cache_listener_fn fn, void *arg);
+/* Start (ZKR_EBUSY if started already); the first listing waits for a connection. */
+ZKR_API int zkr_children_cache_start(zkr_children_cache_t *c);
+/* The children now, sorted by name, as a malloc'd array (free it with
+ * zkr_cache_children_free): 0, ZNONODE when the parent is absent, ZKR_ENOTREADY
+ * before INITIALIZED. */
+ZKR_API int zkr_children_cache_list(zkr_children_cache_t *c, zkr_cache_child_t **out,
+                                    int *count);
+ZKR_API void zkr_cache_children_free(zkr_cache_child_t *children, int count);
+/* Stop and free; no event runs after this returns. NULL is a no-op. */
+ZKR_API void zkr_children_cache_free(zkr_children_cache_t *c);
 
 /* A static name for an event type ("CHANGED", ...). */
 ZKR_API const char *zkr_cache_event_name(int type);
