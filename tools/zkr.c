@@ -89,6 +89,7 @@ extern char **environ;
 static const char *prog = "zkr";
 /* Freed on the way out (die, a signal), so that our nodes go at once. */
 static zkr_session_t *g_session;
+static zkr_children_cache_t *g_kids;
 static zkr_lock_t *g_lock;
 static zkr_election_t *g_election;
 static zkr_node_cache_t *g_cache;
@@ -111,7 +112,8 @@ static struct {
   int json;              /* --json: data as one JSON document */
   int watch;             /* leader --watch */
   int64_t set_version;   /* set --version V (-1: none) */
-} opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0, 0, -1};
+  int children;          /* watch --children */
+} opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0, 0, -1, 0};
 
 static void tty_reclaim(void);
 
@@ -155,6 +157,8 @@ static void cleanup_objects(void) {
   g_election = NULL;
   zkr_node_cache_free(g_cache);
   g_cache = NULL;
+  zkr_children_cache_free(g_kids);
+  g_kids = NULL;
   session_end(g_session);
   g_session = NULL;
 }
@@ -226,7 +230,7 @@ static const char *usage_main =
     "  leader PATH                                    who leads an election\n"
     "  get PATH                                       print a node's data\n"
     "  set PATH VALUE [--version V]                   write a node's data\n"
-    "  watch PATH [-c 'CMD' | -- CMD [ARGS...]]       follow a node's changes\n"
+    "  watch PATH [--children] [-c 'CMD' | -- CMD...] follow a node (or its children)\n"
     "  help [COMMAND]                                 this text, or a command's\n"
     "\n"
     "Options:\n"
@@ -386,8 +390,8 @@ static const char *usage_set =
     "Give a VALUE that starts with '-' after '--'.\n";
 
 static const char *usage_watch =
-    "usage: zkr [OPTIONS] watch PATH [--json]\n"
-    "       zkr [OPTIONS] watch PATH -c 'CMD' | -- CMD [ARGS...]\n"
+    "usage: zkr [OPTIONS] watch PATH [--children] [--json]\n"
+    "       zkr [OPTIONS] watch PATH [--children] -c 'CMD' | -- CMD [ARGS...]\n"
     "\n"
     "Follow the node at PATH (it may not exist yet; nothing is created) and print a\n"
     "line for its state now and for each change, until a signal ends zkr:\n"
@@ -397,7 +401,13 @@ static const char *usage_watch =
     "difference (its line says \"(after a gap)\": changes between may be unknown)\n"
     "and RESYNC_END. Changes in quick succession may be seen as one, to the last\n"
     "value. With --json, one document per line: {\"event\", \"path\", \"exists\",\n"
-    "\"data\", \"czxid\", \"mzxid\", \"version\", \"gap\"}.\n"
+    "\"data\", \"czxid\", \"mzxid\", \"version\", \"gap\", \"missed\"}.\n"
+    "\n"
+    "--children follows the children of PATH instead, with their data: ADDED NAME\n"
+    "version V: DATA for each child now, INITIALIZED, then ADDED, UPDATED, REPLACED,\n"
+    "REMOVED NAME; PARENT_ABSENT when PATH is gone (it is waited for);\n"
+    "CHILDREN_MISSED N when N creates or deletes of children happened unseen\n"
+    "between two listings. A command then runs once per event.\n"
     "\n"
     "With a command, run it for the state now and after each change, one run at a\n"
     "time (changes during a run are seen by the next run, at their latest value),\n"
@@ -1959,32 +1969,45 @@ static int cmd_set(const char *path, const char *value) {
  * block on our stdout or on a command). */
 typedef struct wev {
   struct wev *next;
-  int type, exists, len, gap;
+  int type, exists, len, gap, missed;
   struct Stat stat;
+  char *path; /* points into data[], after the node's data */
   char data[];
 } wev_t;
 
 static pthread_mutex_t wev_mu = PTHREAD_MUTEX_INITIALIZER;
 static wev_t *wev_head, **wev_tail = &wev_head;
 
-static void on_cache_event(zkr_node_cache_t *c, const zkr_cache_event_t *ev, void *arg) {
-  size_t n = ev->len > 0 ? (size_t)ev->len : 0;
-  wev_t *w = calloc(1, sizeof(*w) + n + 1);
-  (void)c, (void)arg;
+static void on_event_any(const zkr_cache_event_t *ev) {
+  size_t n = ev->len > 0 ? (size_t)ev->len : 0, pl = strlen(ev->path);
+  wev_t *w = calloc(1, sizeof(*w) + n + 1 + pl + 1);
   if (!w)
     return; /* the next event carries the state anyway */
   w->type = ev->type;
   w->exists = ev->exists;
   w->len = ev->len;
   w->gap = ev->gap;
+  w->missed = ev->missed;
   w->stat = ev->stat;
   if (n)
     memcpy(w->data, ev->data, n);
+  w->path = w->data + n + 1;
+  memcpy(w->path, ev->path, pl + 1);
   pthread_mutex_lock(&wev_mu);
   *wev_tail = w;
   wev_tail = &w->next;
   pthread_mutex_unlock(&wev_mu);
   post(EV_WATCH);
+}
+
+static void on_cache_event(zkr_node_cache_t *c, const zkr_cache_event_t *ev, void *arg) {
+  (void)c, (void)arg;
+  on_event_any(ev);
+}
+
+static void on_kids_event(zkr_children_cache_t *c, const zkr_cache_event_t *ev, void *arg) {
+  (void)c, (void)arg;
+  on_event_any(ev);
 }
 
 static wev_t *wev_take_all(void) {
@@ -1999,19 +2022,35 @@ static wev_t *wev_take_all(void) {
 
 static void print_event(const char *path, const wev_t *w) {
   const char *name = zkr_cache_event_name(w->type);
+  /* --children: the child's name after the event ("" for the parent's). */
+  const char *child = opt.children && strlen(w->path) > strlen(path) ? w->path + strlen(path) + 1
+                                                                       : NULL;
   if (opt.json) {
     json_t *o = json_object();
     json_object_set_new(o, "event", json_string(name));
-    json_object_set_new(o, "path", json_string(path));
+    json_object_set_new(o, "path", json_string(w->path));
     json_object_set_new(o, "exists", json_boolean(w->exists));
     json_data(o, "data", w->exists ? w->data : NULL, w->exists ? w->len : -1);
     json_object_set_new(o, "czxid", json_integer(w->stat.czxid));
     json_object_set_new(o, "mzxid", json_integer(w->stat.mzxid));
     json_object_set_new(o, "version", json_integer(w->exists ? w->stat.version : -1));
     json_object_set_new(o, "gap", json_boolean(w->gap));
+    json_object_set_new(o, "missed", json_integer(w->missed));
     print_json(o);
-  } else if (w->type == ZKR_CACHE_RESYNC_BEGIN || w->type == ZKR_CACHE_RESYNC_END) {
+  } else if (w->type == ZKR_CACHE_RESYNC_BEGIN || w->type == ZKR_CACHE_RESYNC_END ||
+             w->type == ZKR_CACHE_PARENT_ABSENT) {
     printf("%s\n", name);
+  } else if (w->type == ZKR_CACHE_CHILDREN_MISSED) {
+    printf("%s %d\n", name, w->missed);
+  } else if (child && (w->type == ZKR_CACHE_REMOVED || !opt.children)) {
+    printf("%s%s %s\n", name, w->gap ? " (after a gap)" : "", child);
+  } else if (child) {
+    printf("%s%s %s version %d: ", name, w->gap ? " (after a gap)" : "", child,
+           w->stat.version);
+    print_data(stdout, w->data, w->len);
+    putchar('\n');
+  } else if (opt.children) {
+    printf("%s%s\n", name, w->exists ? "" : " (absent)"); /* INITIALIZED */
   } else if (!w->exists) {
     printf("%s%s (absent)\n", name, w->gap ? " (after a gap)" : "");
   } else {
@@ -2038,7 +2077,7 @@ static int run_watch_cmd(char **cmd, const char *path, const wev_t *w) {
   snprintf(e[5], sizeof(e[5]), "ZKR_GAP=%d", w->gap);
   for (int i = 0; i < 6; i++)
     extra[i] = e[i];
-  if (asprintf(&extra[6], "ZKR_WATCH_PATH=%s", path) < 0)
+  if (asprintf(&extra[6], "ZKR_WATCH_PATH=%s", opt.children ? w->path : path) < 0)
     die(EXIT_FAILURE_ZK, "out of memory");
   extra[7] = NULL;
   env = build_env(extra);
@@ -2091,7 +2130,17 @@ static int cmd_watch(const char *path, char **cmd) {
 
   setup_signals();
   s = session_make();
-  cache_open(s, "watch", path, on_cache_event);
+  if (opt.children) {
+    int rc;
+    if ((rc = zkr_children_cache_new(s, path, ZKR_CHILDREN_DATA, &g_kids)) != 0 ||
+        (rc = zkr_children_cache_set_listener(g_kids, on_kids_event, NULL)) != 0 ||
+        (rc = zkr_children_cache_start(g_kids)) != 0)
+      die(rc == ZKR_EINVAL ? EXIT_USAGE : EXIT_FAILURE_ZK, "watch %s: %s", path,
+          rc == ZKR_EINVAL ? "the root and paths under /zookeeper cannot be used"
+                           : zkr_strerror(rc));
+  } else {
+    cache_open(s, "watch", path, on_cache_event);
+  }
   session_connect(s);
   for (;;) {
     int ev = ev_next(-1);
@@ -2112,6 +2161,14 @@ static int cmd_watch(const char *path, char **cmd) {
       }
       /* Only the latest state runs the command; a bracket's edges are no state. */
       if (w->type == ZKR_CACHE_RESYNC_BEGIN || w->type == ZKR_CACHE_RESYNC_END) {
+        free(w);
+        continue;
+      }
+      if (opt.children) {
+        /* Each child's event is news of its own: one run each. */
+        int st = run_watch_cmd(cmd, path, w);
+        if (st != 0)
+          warn("watch %s: %s exited with status %d", w->path, cmd[0], st);
         free(w);
         continue;
       }
@@ -2208,6 +2265,7 @@ static const struct option longopts[] = {
     {"conflict-exit-code", required_argument, NULL, 'E'},
     {"json", no_argument, NULL, 'J'},
     {"watch", no_argument, NULL, 'W'},
+    {"children", no_argument, NULL, 'K'},
     {"quiet", no_argument, NULL, 'q'},
     {"silent", no_argument, NULL, 'q'},
     {"auth", required_argument, NULL, 'a'},
@@ -2239,6 +2297,7 @@ static void apply(int o, const char *arg, const char *as_given) {
   case 'q': opt.quiet = 1; break;
   case 'J': opt.json = 1; break;
   case 'W': opt.watch = 1; break;
+  case 'K': opt.children = 1; break;
   case 'a': opt.auth = arg; break;
   case 'v': opt.verbose++; break;
   case 'h': want_help = 1; break;

@@ -1006,6 +1006,27 @@ t=watch-command
   [ "$(head -1 "$WORK/watchc.out")" = "INITIALIZED 0 -1 []" ] && ok $t || bad $t "$(cat "$WORK/watchc.out")"
 expect_usage watch-json-with-command 64 "does not go with a command" watch --json "$ROOT/cfg/w" -- true
 
+t=watch-children
+"$ZKR" watch --children "$ROOT/cfg/kids" >"$WORK/kids.out" 2>"$WORK/kids.err" &
+kpid=$!
+bgpids+=($kpid)
+steps_ok=1
+wait_for 15 file_has "$WORK/kids.out" "^INITIALIZED (absent)" || steps_ok=0
+"$ZKR" set "$ROOT/cfg/kids/a" 1 >/dev/null
+wait_for 10 file_has "$WORK/kids.out" "^ADDED a version 0: 1" || steps_ok=0
+"$ZKR" set "$ROOT/cfg/kids/a" 2 >/dev/null
+wait_for 10 file_has "$WORK/kids.out" "^UPDATED a version 1: 2" || steps_ok=0
+"$RAW" "$HOSTS" delete "$ROOT/cfg/kids/a"
+wait_for 10 file_has "$WORK/kids.out" "^REMOVED a" || steps_ok=0
+"$RAW" "$HOSTS" delete "$ROOT/cfg/kids"
+wait_for 10 file_has "$WORK/kids.out" "^PARENT_ABSENT" || steps_ok=0
+kill $kpid 2>/dev/null
+wait $kpid 2>/dev/null
+bgpids=()
+expected=$'INITIALIZED (absent)\nADDED a version 0: 1\nUPDATED a version 1: 2\nREMOVED a\nPARENT_ABSENT'
+[ $steps_ok -eq 1 ] && [ "$(cat "$WORK/kids.out")" = "$expected" ] && [ ! -s "$WORK/kids.err" ] && ok $t ||
+  bad $t "$(printf '\n%s\n%s' "$(cat "$WORK/kids.out")" "$(cat "$WORK/kids.err")")"
+
 # ---- no node left behind ----
 t=no-nodes-left
 left=0
