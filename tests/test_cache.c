@@ -571,9 +571,8 @@ typedef struct gate {
   int armed, held, open;
 } gate_t;
 
-static void gated(zkr_children_cache_t *c, const zkr_cache_event_t *ev, void *arg) {
-  gate_t *g = arg;
-  on_kids(c, ev, &g->l);
+static void gate_pass(gate_t *g, const zkr_cache_event_t *ev) {
+  on_event(NULL, ev, &g->l);
   pthread_mutex_lock(&g->mu);
   if (g->armed && !g->open) {
     g->held = 1;
@@ -582,6 +581,16 @@ static void gated(zkr_children_cache_t *c, const zkr_cache_event_t *ev, void *ar
       pthread_cond_wait(&g->cv, &g->mu);
   }
   pthread_mutex_unlock(&g->mu);
+}
+
+static void gated(zkr_children_cache_t *c, const zkr_cache_event_t *ev, void *arg) {
+  (void)c;
+  gate_pass(arg, ev);
+}
+
+static void gated_node(zkr_node_cache_t *c, const zkr_cache_event_t *ev, void *arg) {
+  (void)c;
+  gate_pass(arg, ev);
 }
 
 static void gate_wait_held(gate_t *g) {
@@ -660,6 +669,44 @@ START_TEST(children_unseen_changes_are_told) {
   ck_assert_int_eq(seen_replaced, 1);
   ck_assert_int_eq(seen_updated, 2); /* UPDATED to y2 with one version missed */
   zkr_children_cache_free(c);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
+/* Two writes while the cache cannot look: one CHANGED, to the second value,
+ * saying that one version was missed. */
+START_TEST(node_coalesced_changes_are_counted) {
+  char root[64], path[128];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(t);
+  zkr_node_cache_t *c;
+  gate_t g = {.l = EVLOG_INIT, .mu = PTHREAD_MUTEX_INITIALIZER,
+              .cv = PTHREAD_COND_INITIALIZER};
+
+  tu_root(root, sizeof(root));
+  snprintf(path, sizeof(path), "%s/cfg", root);
+  make(zh, root, "");
+  make(zh, path, "v0");
+  ck_assert_int_eq(zkr_node_cache_new(s, path, &c), 0);
+  ck_assert_int_eq(zkr_node_cache_set_listener(c, gated_node, &g), 0);
+  ck_assert_int_eq(zkr_node_cache_start(c), 0);
+  ck_assert_int_eq(ev_wait(&g.l, 1, 5000), 1);
+  pthread_mutex_lock(&g.mu);
+  g.armed = 1;
+  pthread_mutex_unlock(&g.mu);
+  set(zh, path, "v1"); /* its CHANGED holds the callback thread */
+  gate_wait_held(&g);
+  set(zh, path, "v2");
+  set(zh, path, "v3");
+  gate_open(&g);
+  ck_assert_int_eq(ev_wait(&g.l, 3, 5000), 3);
+  ev_check(&g.l, 1, ZKR_CACHE_CHANGED, "v1", 0);
+  ck_assert_int_eq(g.l.missed[1], 0);
+  ev_check(&g.l, 2, ZKR_CACHE_CHANGED, "v3", 0);
+  ck_assert_int_eq(g.l.missed[2], 1);
+  zkr_node_cache_free(c);
   tu_rmr(zh, root);
   zkr_session_free(s);
   zkr_session_free(t);
@@ -846,6 +893,7 @@ Suite *cache_suite(void) {
   tcase_add_test(tc, free_with_work_in_flight);
   tcase_add_test(tc, resync_after_expiry);
   tcase_add_test(tc, replaced_while_disconnected);
+  tcase_add_test(tc, node_coalesced_changes_are_counted);
   tcase_add_test(tc, children_events_in_order);
   tcase_add_test(tc, children_unseen_changes_are_told);
   tcase_add_test(tc, children_resync_after_expiry);
