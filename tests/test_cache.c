@@ -285,7 +285,7 @@ static void *wait_thread(void *arg) {
   return NULL;
 }
 
-static int in_cb_rc = 99;
+static _Atomic int in_cb_rc = 99;
 static void wait_in_callback(zkr_node_cache_t *c, const zkr_cache_event_t *ev, void *arg) {
   (void)ev, (void)arg;
   in_cb_rc = zkr_node_cache_wait(c, NULL, 1000, NULL, NULL, NULL);
