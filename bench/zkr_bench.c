@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1124,6 +1125,202 @@ static void summary(void) {
   (void)median_of;
 }
 
+/* ---- caches ---- */
+
+/* C1: change to callback. One session writes a node (sync setData); another
+ * learns of it. Floors: the raw watch notification alone (no value), and the
+ * notification plus the getData a raw client needs to learn the value (what
+ * a cache must do, as the C client's events carry no data). */
+#define C1_CHANGES 200
+
+typedef struct c1_ctx {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int64_t at_ns; /* when the news came; 0 until then */
+  zhandle_t *zh;
+  const char *path;
+  int with_get;
+} c1_ctx_t;
+
+static void c1_got(int rc, const char *v, int len, const struct Stat *st, const void *data) {
+  c1_ctx_t *c = (c1_ctx_t *)data;
+  (void)rc, (void)v, (void)len, (void)st;
+  pthread_mutex_lock(&c->mu);
+  c->at_ns = now_ns();
+  pthread_cond_signal(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+static void c1_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
+  c1_ctx_t *c = ctx;
+  (void)zh, (void)state, (void)path;
+  if (type != ZOO_CHANGED_EVENT)
+    return;
+  if (c->with_get) {
+    if (zoo_aget(c->zh, c->path, 0, c1_got, c) != ZOK)
+      die("c1 get", ZKR_ESYSTEM);
+    return;
+  }
+  c1_got(ZOK, NULL, 0, NULL, c);
+}
+
+static void c1_listener(zkr_node_cache_t *nc, const zkr_cache_event_t *ev, void *arg) {
+  (void)nc;
+  if (ev->type == ZKR_CACHE_CHANGED)
+    c1_got(ZOK, NULL, 0, NULL, arg);
+}
+
+static int64_t c1_wait(c1_ctx_t *c) {
+  int64_t t;
+  pthread_mutex_lock(&c->mu);
+  while (c->at_ns == 0)
+    pthread_cond_wait(&c->cv, &c->mu);
+  t = c->at_ns;
+  c->at_ns = 0;
+  pthread_mutex_unlock(&c->mu);
+  return t;
+}
+
+/* mode 0: raw watch; 1: raw watch + get; 2: node cache. */
+static void c1_run(int round, int mode) {
+  static const char *libs[] = {"raw-c", "raw-c", "zkrecipes"};
+  static const char *works[] = {"set->watch", "set->watch+get", "C1 node cache"};
+  zkr_session_t *w = open_session(), *r = open_session();
+  zhandle_t *zw = zkr_session_zhandle(w), *zr = zkr_session_zhandle(r);
+  c1_ctx_t c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, zr, NULL, mode == 1};
+  zkr_node_cache_t *nc = NULL;
+  double d[C1_CHANGES];
+  char path[128];
+  int rc;
+
+  snprintf(path, sizeof(path), "%s/c1-%d-%d", root, round, mode);
+  ensure(zw, path);
+  c.path = path;
+  if (mode == 2) {
+    struct Stat st;
+    if ((rc = zkr_node_cache_new(r, path, &nc)) != 0 ||
+        (rc = zkr_node_cache_set_listener(nc, c1_listener, &c)) != 0 ||
+        (rc = zkr_node_cache_start(nc)) != 0 ||
+        (rc = zkr_node_cache_wait(nc, NULL, 10000, NULL, NULL, &st)) != 0)
+      die("c1 cache", rc);
+  }
+  for (int i = 0; i < C1_CHANGES; i++) {
+    int64_t t0;
+    if (mode < 2) {
+      struct Stat st;
+      if ((rc = zoo_wexists(zr, path, c1_watcher, &c, &st)) != ZOK)
+        die("c1 watch", rc);
+    }
+    t0 = now_ns();
+    if ((rc = zoo_set(zw, path, "12345678", 8, -1)) != ZOK)
+      die("c1 set", rc);
+    d[i] = (double)(c1_wait(&c) - t0) / 1e3;
+  }
+  record(round, works[mode], libs[mode], "p50_us", "us", pct(d, C1_CHANGES, 0.5));
+  record(round, works[mode], libs[mode], "p99_us", "us", pct(d, C1_CHANGES, 0.99));
+  zkr_node_cache_free(nc);
+  zkr_session_free(r);
+  zkr_session_free(w);
+}
+
+/* C2: the initial load of a children cache with data over n children, against
+ * the floor of a raw client that lists with getChildren and sends every
+ * getData at once; and the heap the cache holds per child (mallinfo2). */
+typedef struct c2_ctx {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int left;
+} c2_ctx_t;
+
+static void c2_got(int rc, const char *v, int len, const struct Stat *st, const void *data) {
+  c2_ctx_t *c = (c2_ctx_t *)data;
+  (void)rc, (void)v, (void)len, (void)st;
+  pthread_mutex_lock(&c->mu);
+  if (--c->left == 0)
+    pthread_cond_signal(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+static void c2_init(zkr_children_cache_t *cc, const zkr_cache_event_t *ev, void *arg) {
+  (void)cc;
+  if (ev->type == ZKR_CACHE_INITIALIZED) {
+    c2_ctx_t *c = arg;
+    pthread_mutex_lock(&c->mu);
+    c->left = 0;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+  }
+}
+
+static void c2_wait(c2_ctx_t *c) {
+  pthread_mutex_lock(&c->mu);
+  while (c->left > 0)
+    pthread_cond_wait(&c->cv, &c->mu);
+  pthread_mutex_unlock(&c->mu);
+}
+
+static void c2_run(int round, int n) {
+  zkr_session_t *w = open_session(), *r = open_session();
+  zhandle_t *zw = zkr_session_zhandle(w), *zr = zkr_session_zhandle(r);
+  char path[128], work[48];
+  int64_t t0;
+  int rc;
+
+  snprintf(path, sizeof(path), "%s/c2-%d-%d", root, round, n);
+  ensure(zw, path);
+  for (int b = 0; b < n; b += 100) {
+    zoo_op_t ops[100];
+    zoo_op_result_t res[100];
+    char names[100][160];
+    int k = n - b < 100 ? n - b : 100;
+    for (int i = 0; i < k; i++) {
+      snprintf(names[i], sizeof(names[i]), "%s/member-%06d", path, b + i);
+      zoo_create_op_init(&ops[i], names[i], "host-1.example:8080", 19,
+                         &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+    }
+    if ((rc = zoo_multi(zw, k, ops, res)) != ZOK)
+      die("c2 populate", rc);
+  }
+  /* The floor: list, then every read at once. */
+  {
+    struct String_vector sv;
+    c2_ctx_t c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    char child[200];
+    t0 = now_ns();
+    if ((rc = zoo_get_children(zr, path, 0, &sv)) != ZOK)
+      die("c2 list", rc);
+    c.left = sv.count;
+    for (int i = 0; i < sv.count; i++) {
+      snprintf(child, sizeof(child), "%s/%s", path, sv.data[i]);
+      if ((rc = zoo_aget(zr, child, 0, c2_got, &c)) != ZOK)
+        die("c2 get", rc);
+    }
+    c2_wait(&c);
+    deallocate_String_vector(&sv);
+    snprintf(work, sizeof(work), "list+get-%d", n);
+    record(round, work, "raw-c", "load_ms", "ms", (double)(now_ns() - t0) / 1e6);
+  }
+  {
+    c2_ctx_t c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 1};
+    zkr_children_cache_t *cc;
+    struct mallinfo2 before = mallinfo2(), after;
+    t0 = now_ns();
+    if ((rc = zkr_children_cache_new(r, path, ZKR_CHILDREN_DATA, &cc)) != 0 ||
+        (rc = zkr_children_cache_set_listener(cc, c2_init, &c)) != 0 ||
+        (rc = zkr_children_cache_start(cc)) != 0)
+      die("c2 cache", rc);
+    c2_wait(&c);
+    snprintf(work, sizeof(work), "C2 children-%d", n);
+    record(round, work, "zkrecipes", "load_ms", "ms", (double)(now_ns() - t0) / 1e6);
+    after = mallinfo2();
+    record(round, work, "zkrecipes", "heap_bytes_per_child", "B",
+           ((double)after.uordblks - (double)before.uordblks) / n);
+    zkr_children_cache_free(cc);
+  }
+  zkr_session_free(r);
+  zkr_session_free(w);
+}
+
 static int wanted(const char *list, const char *w) {
   size_t n = strlen(w);
   for (const char *p = list; p && *p;) {
@@ -1137,7 +1334,7 @@ static int wanted(const char *list, const char *w) {
 }
 
 int main(int argc, char **argv) {
-  const char *only = "w1,ls,ceiling,w2,herd,w3a,w3b,w4,rss";
+  const char *only = "w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,rss";
   int rounds = 3, opt, warm = 1, table = 1;
 
   if (argc == 5 && !strcmp(argv[1], "--rss")) {
@@ -1158,7 +1355,7 @@ int main(int argc, char **argv) {
     case 'q': table = 0; break; /* RESULT lines only (a driver makes the tables) */
     default:
       fprintf(stderr,
-              "usage: %s [-r ROUNDS] [-n] [-q] [-w w1,ls,ceiling,w2,herd,w3a,w3b,w4,rss] "
+              "usage: %s [-r ROUNDS] [-n] [-q] [-w w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,rss] "
               "HOSTS\n",
               argv[0]);
       return 2;
@@ -1238,6 +1435,20 @@ int main(int argc, char **argv) {
       record(r, "W4", "ratio", "p50 vs close->watch", "x",
              metric("W4", "zkrecipes", "failover_p50_us", "")->v[r - 1] /
                  metric("close->watch", "raw-c", "p50_us", "")->v[r - 1]);
+    }
+    if (wanted(only, "c1")) {
+      for (int m = 0; m < 3; m++)
+        c1_run(r, m);
+      record(r, "C1 node cache", "ratio", "p50 vs set->watch+get", "x",
+             metric("C1 node cache", "zkrecipes", "p50_us", "")->v[r - 1] /
+                 metric("set->watch+get", "raw-c", "p50_us", "")->v[r - 1]);
+      record(r, "C1 node cache", "ratio", "p50 vs set->watch", "x",
+             metric("C1 node cache", "zkrecipes", "p50_us", "")->v[r - 1] /
+                 metric("set->watch", "raw-c", "p50_us", "")->v[r - 1]);
+    }
+    if (wanted(only, "c2")) {
+      c2_run(r, 1000);
+      c2_run(r, 10000);
     }
     if (wanted(only, "w3b")) {
       counter_run(r, "get+set-loop", "raw-c", w3_sessions, w3_cycles / w3_sessions, 1);

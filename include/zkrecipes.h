@@ -37,5 +37,6 @@
 #include <zkrecipes/lock.h>
 #include <zkrecipes/counter.h>
 #include <zkrecipes/election.h>
+#include <zkrecipes/cache.h>
 
 #endif /* ZKRECIPES_H */

@@ -46,9 +46,13 @@ static void on_read(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r
     return;
   if (rc == ZOK) {
     report_present(w, r, fx);
+    if (w->settled)
+      w->settled(w, fx);
   } else if (rc == ZNONODE) {
     report_absent(w, fx);
     arm(w, true); /* wait for it to be created */
+    if (w->settled)
+      w->settled(w, fx);
   } else {
     w->armed = false; /* armed again when the connection is back */
   }

@@ -38,11 +38,15 @@ typedef struct zkr__node_view {
 /* A news of the node, o->mu held. */
 typedef void (*zkr__nodewatch_fn)(zkr__nodewatch_t *w, const zkr__node_view_t *v,
                                   zkr__fx_t *fx);
+/* A read was answered: the state as of now is known (and was reported, if it
+ * was news). o->mu held. */
+typedef void (*zkr__nodewatch_settled_fn)(zkr__nodewatch_t *w, zkr__fx_t *fx);
 
 struct zkr__nodewatch {
   zkr__obj_t *o;
   const char *path; /* borrowed from the recipe */
   zkr__nodewatch_fn fn;
+  zkr__nodewatch_settled_fn settled; /* may be NULL; set after init */
   /* (o->mu) */
   bool on;    /* following */
   bool armed; /* a read with its watch is set or in flight */

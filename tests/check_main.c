@@ -34,6 +34,7 @@ static const struct {
 } all[] = {
     {"core", core_suite},       {"session", session_suite},   {"lock", lock_suite},
     {"counter", counter_suite}, {"election", election_suite}, {"async", async_suite},
+    {"cache", cache_suite},
 };
 
 int main(int argc, char **argv) {

@@ -62,6 +62,32 @@ echo "$out" | sed 's/^/install-smoke: event_loop: /'
 grep -q "^done: the lock was held and released" <<<"$out" ||
   { echo "install-smoke: event_loop did not finish" >&2; exit 1; }
 
+# The configuration-reload example against the installed zkr: it loads the
+# node (absent first), then each value zkr sets, in order.
+# shellcheck disable=SC2086
+"${CC:-cc}" -std=c11 -Wall -Wextra -Werror -o "$stage/config_reload" \
+  examples/config_reload.c $flags -pthread
+cfg=/zkrecipes-smoke-config-$$
+LD_LIBRARY_PATH="$stage/usr/lib" timeout 60 "$stage/config_reload" "$hosts" "$cfg" 2 \
+  >"$stage/config_reload.out" 2>&1 &
+reloader=$!
+waited=0
+until grep -q "absent" "$stage/config_reload.out" || [ $waited -ge 200 ]; do
+  sleep 0.05
+  waited=$((waited + 1))
+done
+LD_LIBRARY_PATH="$stage/usr/lib" ZKR_HOSTS=$hosts "$stage/usr/bin/zkr" set "$cfg" threads=8 >/dev/null
+until grep -q "threads=8" "$stage/config_reload.out" || [ $waited -ge 400 ]; do
+  sleep 0.05
+  waited=$((waited + 1))
+done
+LD_LIBRARY_PATH="$stage/usr/lib" ZKR_HOSTS=$hosts "$stage/usr/bin/zkr" set "$cfg" threads=16 >/dev/null
+wait $reloader || { cat "$stage/config_reload.out" >&2; echo "install-smoke: config_reload failed" >&2; exit 1; }
+sed 's/^/install-smoke: config_reload: /' "$stage/config_reload.out"
+[ "$(grep -c "^config: " "$stage/config_reload.out")" -eq 3 ] && grep -q "version 1 .*threads=16" "$stage/config_reload.out" ||
+  { echo "install-smoke: config_reload did not see absent, threads=8, threads=16" >&2; exit 1; }
+if [ -x "${BUILD:-build}/tests/zkraw" ]; then "${BUILD:-build}/tests/zkraw" "$hosts" delete "$cfg"; fi
+
 # The command-line tool is installed too, with its man pages (which render
 # without a warning) and its bash completion (which completes).
 [ -x "$stage/usr/bin/zkr" ] || { echo "install-smoke: usr/bin/zkr not installed" >&2; exit 1; }

@@ -16,5 +16,6 @@ Suite *lock_suite(void);
 Suite *counter_suite(void);
 Suite *election_suite(void);
 Suite *async_suite(void);
+Suite *cache_suite(void);
 
 #endif

@@ -57,6 +57,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -88,8 +89,10 @@ extern char **environ;
 static const char *prog = "zkr";
 /* Freed on the way out (die, a signal), so that our nodes go at once. */
 static zkr_session_t *g_session;
+static zkr_children_cache_t *g_kids;
 static zkr_lock_t *g_lock;
 static zkr_election_t *g_election;
+static zkr_node_cache_t *g_cache;
 
 static struct {
   const char *hosts;
@@ -108,7 +111,9 @@ static struct {
   const char *shell_cmd; /* -c: run through the shell, as flock -c does */
   int json;              /* --json: data as one JSON document */
   int watch;             /* leader --watch */
-} opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0, 0};
+  int64_t set_version;   /* set --version V (-1: none) */
+  int children;          /* watch --children */
+} opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0, 0, -1, 0};
 
 static void tty_reclaim(void);
 
@@ -150,6 +155,10 @@ static void cleanup_objects(void) {
   g_lock = NULL;
   zkr_election_free(g_election);
   g_election = NULL;
+  zkr_node_cache_free(g_cache);
+  g_cache = NULL;
+  zkr_children_cache_free(g_kids);
+  g_kids = NULL;
   session_end(g_session);
   g_session = NULL;
 }
@@ -219,6 +228,9 @@ static const char *usage_main =
     "  counter PATH get|add N|set N|cas OLD NEW       read or change a shared counter\n"
     "  holders PATH                                   who holds and who waits\n"
     "  leader PATH                                    who leads an election\n"
+    "  get PATH                                       print a node's data\n"
+    "  set PATH VALUE [--version V]                   write a node's data\n"
+    "  watch PATH [--children] [-c 'CMD' | -- CMD...] follow a node (or its children)\n"
     "  help [COMMAND]                                 this text, or a command's\n"
     "\n"
     "Options:\n"
@@ -230,8 +242,8 @@ static const char *usage_main =
     "                              variable, it stays out of ps)\n"
     "  -E, --conflict-exit-code N  exit status of a conflict (default 75)\n"
     "  -q, --quiet                 say nothing on a conflict\n"
-    "  --json                      print data as one JSON document (holders, leader,\n"
-    "                              counter)\n"
+    "  --json                      print data as JSON (holders, leader, counter, get;\n"
+    "                              watch: one document per line)\n"
     "  -v, --verbose               log to stderr (-vv: debug), statistics at the end\n"
     "  -h, --help                  help\n"
     "  -V, --version               the version\n"
@@ -357,6 +369,52 @@ static const char *usage_leader =
     "            \"leader\": null, while nobody leads; the PATH may not exist yet),\n"
     "            until a signal ends zkr (it dies of it)\n";
 
+static const char *usage_get =
+    "usage: zkr [OPTIONS] get PATH\n"
+    "\n"
+    "Print the data of the node at PATH as stored (no newline is added). A node that\n"
+    "does not exist is exit status 70 (\"no such node\"). With --json: {\"path\",\n"
+    "\"data\", \"czxid\", \"mzxid\", \"version\", \"length\", \"ephemeral_owner\"}; data\n"
+    "null when the node has none, and then data_hex when it is not UTF-8.\n";
+
+static const char *usage_set =
+    "usage: zkr [OPTIONS] set PATH VALUE [--version V]\n"
+    "       zkr [OPTIONS] set PATH [--version V] -- VALUE\n"
+    "\n"
+    "Write VALUE as the data of the node at PATH (VALUE '-': standard input, as is).\n"
+    "A missing node is created, with its missing parents (persistent, empty). With\n"
+    "--version V the write is a compare-and-set: it applies only if the node's data\n"
+    "version is still V (a missing node is then an error, exit status 70); if it is\n"
+    "not, nothing is written and the exit status is 75 (-E), the current version on\n"
+    "stderr. Prints the new version (--json: {\"path\", \"version\", \"created\"}).\n"
+    "Give a VALUE that starts with '-' after '--'.\n";
+
+static const char *usage_watch =
+    "usage: zkr [OPTIONS] watch PATH [--children] [--json]\n"
+    "       zkr [OPTIONS] watch PATH [--children] -c 'CMD' | -- CMD [ARGS...]\n"
+    "\n"
+    "Follow the node at PATH (it may not exist yet; nothing is created) and print a\n"
+    "line for its state now and for each change, until a signal ends zkr:\n"
+    "  INITIALIZED | CREATED | CHANGED | REPLACED  version V: DATA\n"
+    "  INITIALIZED | DELETED                        (absent)\n"
+    "REPLACED: deleted and created again. After a session expiry, RESYNC_BEGIN, the\n"
+    "difference (its line says \"(after a gap)\": changes between may be unknown)\n"
+    "and RESYNC_END. Changes in quick succession may be seen as one, to the last\n"
+    "value. With --json, one document per line: {\"event\", \"path\", \"exists\",\n"
+    "\"data\", \"czxid\", \"mzxid\", \"version\", \"gap\", \"missed\"}.\n"
+    "\n"
+    "--children follows the children of PATH instead, with their data: ADDED NAME\n"
+    "version V: DATA for each child now, INITIALIZED, then ADDED, UPDATED, REPLACED,\n"
+    "REMOVED NAME; PARENT_ABSENT when PATH is gone (it is waited for);\n"
+    "CHILDREN_MISSED N when N creates or deletes of children happened unseen\n"
+    "between two listings. A command then runs once per event.\n"
+    "\n"
+    "With a command, run it for the state now and after each change, one run at a\n"
+    "time (changes during a run are seen by the next run, at their latest value),\n"
+    "with the data on its standard input and ZKR_WATCH_PATH, ZKR_EVENT, ZKR_EXISTS\n"
+    "(1 or 0), ZKR_VERSION, ZKR_CZXID, ZKR_MZXID and ZKR_GAP (1 or 0) in its\n"
+    "environment. A run that fails is reported on stderr; the watch goes on.\n";
+
 /* 0, or -1 for an unknown topic. */
 static int help(const char *cmd, FILE *to) {
   if (!cmd)
@@ -371,6 +429,12 @@ static int help(const char *cmd, FILE *to) {
     fputs(usage_holders, to);
   else if (!strcmp(cmd, "leader"))
     fputs(usage_leader, to);
+  else if (!strcmp(cmd, "get"))
+    fputs(usage_get, to);
+  else if (!strcmp(cmd, "set"))
+    fputs(usage_set, to);
+  else if (!strcmp(cmd, "watch"))
+    fputs(usage_watch, to);
   else
     return -1;
   return 0;
@@ -1736,6 +1800,398 @@ static int watch_leader(const char *path) {
   }
 }
 
+/* ---- get, set, watch ---- */
+
+static json_t *json_stat(const char *path, const char *d, int len, const struct Stat *st) {
+  json_t *o = json_object();
+  if (!o)
+    die(EXIT_FAILURE_ZK, "out of memory");
+  json_object_set_new(o, "path", json_string(path));
+  json_data(o, "data", d, len);
+  json_object_set_new(o, "czxid", json_integer(st->czxid));
+  json_object_set_new(o, "mzxid", json_integer(st->mzxid));
+  json_object_set_new(o, "version", json_integer(st->version));
+  json_object_set_new(o, "length", json_integer(st->dataLength));
+  json_object_set_new(o, "ephemeral_owner", json_session(st->ephemeralOwner));
+  return o;
+}
+
+/* A node cache on s for path, started, with its first view read. */
+static zkr_node_cache_t *cache_open(zkr_session_t *s, const char *cmd, const char *path,
+                                    zkr_node_cache_listener_fn fn) {
+  zkr_node_cache_t *c;
+  int rc;
+  if ((rc = zkr_node_cache_new(s, path, &c)) != 0)
+    die(rc == ZKR_EINVAL ? EXIT_USAGE : EXIT_FAILURE_ZK, "%s %s: %s", cmd, path,
+        rc == ZKR_EINVAL ? "the root and paths under /zookeeper cannot be used"
+                         : zkr_strerror(rc));
+  g_cache = c;
+  if (fn && (rc = zkr_node_cache_set_listener(c, fn, NULL)) != 0)
+    die(EXIT_FAILURE_ZK, "%s %s: %s", cmd, path, zkr_strerror(rc));
+  if ((rc = zkr_node_cache_start(c)) != 0)
+    die(EXIT_FAILURE_ZK, "%s %s: %s", cmd, path, zkr_strerror(rc));
+  return c;
+}
+
+static int cmd_get(const char *path) {
+  zkr_session_t *s = session_make();
+  zkr_node_cache_t *c = cache_open(s, "get", path, NULL);
+  struct Stat st;
+  char *data = NULL;
+  int len = -1, rc;
+
+  session_connect(s);
+  rc = zkr_node_cache_wait(c, NULL, 30000, &data, &len, &st);
+  if (rc == ZNONODE)
+    die(EXIT_FAILURE_ZK, "get %s: no such node", path);
+  if (rc != 0)
+    die(EXIT_FAILURE_ZK, "get %s: %s", path, zkr_strerror(rc));
+  if (opt.json)
+    print_json(json_stat(path, data, len, &st));
+  else if (len > 0 && fwrite(data, 1, (size_t)len, stdout) != (size_t)len)
+    die(EXIT_FAILURE_ZK, "get %s: writing the data: %s", path, strerror(errno));
+  free(data);
+  if (fflush(stdout) != 0)
+    die(EXIT_FAILURE_ZK, "get %s: writing the data: %s", path, strerror(errno));
+  cleanup_objects();
+  return 0;
+}
+
+/* VALUE, or standard input for "-". */
+static char *read_value(const char *v, int *len) {
+  size_t n = 0, cap = 4096;
+  char *buf;
+  if (strcmp(v, "-")) {
+    size_t l = strlen(v);
+    if (l > INT_MAX)
+      die(EXIT_USAGE, "set: VALUE too long");
+    *len = (int)l;
+    return strdup(v);
+  }
+  if (!(buf = malloc(cap)))
+    die(EXIT_FAILURE_ZK, "out of memory");
+  for (;;) {
+    size_t r;
+    if (n == cap) {
+      char *m;
+      if (cap > 64u * 1024 * 1024 || !(m = realloc(buf, cap *= 2)))
+        die(EXIT_USAGE, "set: standard input is too large for a node");
+      buf = m;
+    }
+    r = fread(buf + n, 1, cap - n, stdin);
+    n += r;
+    if (r == 0) {
+      if (ferror(stdin))
+        die(EXIT_FAILURE_ZK, "set: reading standard input: %s", strerror(errno));
+      break;
+    }
+  }
+  *len = (int)n;
+  return buf;
+}
+
+/* Create every missing ancestor of path, persistent and empty. */
+static int make_parents(zhandle_t *zh, const char *path, const struct ACL_vector *acl) {
+  char *p = strdup(path);
+  int rc = ZOK;
+  if (!p)
+    return ZKR_ENOMEM;
+  for (char *q = strchr(p + 1, '/'); q && rc == ZOK; q = strchr(q + 1, '/')) {
+    *q = '\0';
+    rc = zoo_create(zh, p, NULL, -1, acl, 0, NULL, 0);
+    if (rc == ZNODEEXISTS)
+      rc = ZOK;
+    *q = '/';
+  }
+  free(p);
+  return rc;
+}
+
+static int cmd_set(const char *path, const char *value) {
+  zkr_session_t *s = session_make();
+  struct Stat st;
+  zhandle_t *zh;
+  int len, rc, created = 0;
+  char *data;
+
+  data = read_value(value, &len);
+  if (!data)
+    die(EXIT_FAILURE_ZK, "out of memory");
+  session_connect(s);
+  zh = zkr_session_zhandle(s);
+  memset(&st, 0, sizeof(st));
+  for (int tries = 0;; tries++) {
+    rc = zh ? zoo_set2(zh, path, data, len, (int)opt.set_version, &st) : ZCONNECTIONLOSS;
+    if (rc != ZNONODE || opt.set_version >= 0 || tries > 8)
+      break;
+    /* Missing: create it (and its parents); if someone else did meanwhile, set. */
+    rc = zoo_create(zh, path, data, len, zkr_session_acl(s), 0, NULL, 0);
+    if (rc == ZNONODE && (rc = make_parents(zh, path, zkr_session_acl(s))) == ZOK)
+      rc = zoo_create(zh, path, data, len, zkr_session_acl(s), 0, NULL, 0);
+    if (rc == ZOK) {
+      created = 1;
+      break;
+    }
+    if (rc != ZNODEEXISTS && rc != ZNONODE)
+      break;
+  }
+  free(data);
+  if (rc == ZBADVERSION) {
+    struct Stat now;
+    if (zoo_exists(zh, path, 0, &now) == ZOK)
+      conflict("set %s: version %lld expected, now %d", path, (long long)opt.set_version,
+               now.version);
+    conflict("set %s: version %lld expected; the node changed", path,
+             (long long)opt.set_version);
+  }
+  if (rc == ZNONODE)
+    die(EXIT_FAILURE_ZK, "set %s: no such node", path);
+  if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT)
+    die(EXIT_FAILURE_ZK, "set %s: %s: the write may or may not have applied", path,
+        zkr_strerror(rc));
+  if (rc != ZOK)
+    die(EXIT_FAILURE_ZK, "set %s: %s", path, zkr_strerror(rc));
+  if (opt.json) {
+    json_t *doc = json_object();
+    json_object_set_new(doc, "path", json_string(path));
+    json_object_set_new(doc, "version", json_integer(created ? 0 : st.version));
+    json_object_set_new(doc, "created", json_boolean(created));
+    print_json(doc);
+  } else {
+    printf("%d\n", created ? 0 : st.version);
+  }
+  fflush(stdout);
+  cleanup_objects();
+  return 0;
+}
+
+/* watch: events wait in a list for the main thread (callback context must not
+ * block on our stdout or on a command). */
+typedef struct wev {
+  struct wev *next;
+  int type, exists, len, gap, missed;
+  struct Stat stat;
+  char *path; /* points into data[], after the node's data */
+  char data[];
+} wev_t;
+
+static pthread_mutex_t wev_mu = PTHREAD_MUTEX_INITIALIZER;
+static wev_t *wev_head, **wev_tail = &wev_head;
+
+static void on_event_any(const zkr_cache_event_t *ev) {
+  size_t n = ev->len > 0 ? (size_t)ev->len : 0, pl = strlen(ev->path);
+  wev_t *w = calloc(1, sizeof(*w) + n + 1 + pl + 1);
+  if (!w)
+    return; /* the next event carries the state anyway */
+  w->type = ev->type;
+  w->exists = ev->exists;
+  w->len = ev->len;
+  w->gap = ev->gap;
+  w->missed = ev->missed;
+  w->stat = ev->stat;
+  if (n)
+    memcpy(w->data, ev->data, n);
+  w->path = w->data + n + 1;
+  memcpy(w->path, ev->path, pl + 1);
+  pthread_mutex_lock(&wev_mu);
+  *wev_tail = w;
+  wev_tail = &w->next;
+  pthread_mutex_unlock(&wev_mu);
+  post(EV_WATCH);
+}
+
+static void on_cache_event(zkr_node_cache_t *c, const zkr_cache_event_t *ev, void *arg) {
+  (void)c, (void)arg;
+  on_event_any(ev);
+}
+
+static void on_kids_event(zkr_children_cache_t *c, const zkr_cache_event_t *ev, void *arg) {
+  (void)c, (void)arg;
+  on_event_any(ev);
+}
+
+static wev_t *wev_take_all(void) {
+  wev_t *all;
+  pthread_mutex_lock(&wev_mu);
+  all = wev_head;
+  wev_head = NULL;
+  wev_tail = &wev_head;
+  pthread_mutex_unlock(&wev_mu);
+  return all;
+}
+
+static void print_event(const char *path, const wev_t *w) {
+  const char *name = zkr_cache_event_name(w->type);
+  /* --children: the child's name after the event ("" for the parent's). */
+  const char *child = opt.children && strlen(w->path) > strlen(path) ? w->path + strlen(path) + 1
+                                                                       : NULL;
+  if (opt.json) {
+    json_t *o = json_object();
+    json_object_set_new(o, "event", json_string(name));
+    json_object_set_new(o, "path", json_string(w->path));
+    json_object_set_new(o, "exists", json_boolean(w->exists));
+    json_data(o, "data", w->exists ? w->data : NULL, w->exists ? w->len : -1);
+    json_object_set_new(o, "czxid", json_integer(w->stat.czxid));
+    json_object_set_new(o, "mzxid", json_integer(w->stat.mzxid));
+    json_object_set_new(o, "version", json_integer(w->exists ? w->stat.version : -1));
+    json_object_set_new(o, "gap", json_boolean(w->gap));
+    json_object_set_new(o, "missed", json_integer(w->missed));
+    print_json(o);
+  } else if (w->type == ZKR_CACHE_RESYNC_BEGIN || w->type == ZKR_CACHE_RESYNC_END ||
+             w->type == ZKR_CACHE_PARENT_ABSENT) {
+    printf("%s\n", name);
+  } else if (w->type == ZKR_CACHE_CHILDREN_MISSED) {
+    printf("%s %d\n", name, w->missed);
+  } else if (child && (w->type == ZKR_CACHE_REMOVED || !opt.children)) {
+    printf("%s%s %s\n", name, w->gap ? " (after a gap)" : "", child);
+  } else if (child) {
+    printf("%s%s %s version %d: ", name, w->gap ? " (after a gap)" : "", child,
+           w->stat.version);
+    print_data(stdout, w->data, w->len);
+    putchar('\n');
+  } else if (opt.children) {
+    printf("%s%s\n", name, w->exists ? "" : " (absent)"); /* INITIALIZED */
+  } else if (!w->exists) {
+    printf("%s%s (absent)\n", name, w->gap ? " (after a gap)" : "");
+  } else {
+    printf("%s%s version %d: ", name, w->gap ? " (after a gap)" : "", w->stat.version);
+    print_data(stdout, w->data, w->len);
+    putchar('\n');
+  }
+}
+
+/* One run of the watch command with the state of w; its exit status. */
+static int run_watch_cmd(char **cmd, const char *path, const wev_t *w) {
+  char e[7][64], *extra[8], **env;
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  sigset_t def, pipe_set, old;
+  int in[2], st, err;
+  pid_t pid;
+
+  snprintf(e[0], sizeof(e[0]), "ZKR_EVENT=%s", zkr_cache_event_name(w->type));
+  snprintf(e[1], sizeof(e[1]), "ZKR_EXISTS=%d", w->exists);
+  snprintf(e[2], sizeof(e[2]), "ZKR_VERSION=%d", w->exists ? w->stat.version : -1);
+  snprintf(e[3], sizeof(e[3]), "ZKR_CZXID=%lld", (long long)w->stat.czxid);
+  snprintf(e[4], sizeof(e[4]), "ZKR_MZXID=%lld", (long long)w->stat.mzxid);
+  snprintf(e[5], sizeof(e[5]), "ZKR_GAP=%d", w->gap);
+  for (int i = 0; i < 6; i++)
+    extra[i] = e[i];
+  if (asprintf(&extra[6], "ZKR_WATCH_PATH=%s", opt.children ? w->path : path) < 0)
+    die(EXIT_FAILURE_ZK, "out of memory");
+  extra[7] = NULL;
+  env = build_env(extra);
+  if (pipe2(in, O_CLOEXEC) != 0)
+    die(EXIT_FAILURE_ZK, "pipe: %s", strerror(errno));
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawnattr_init(&at);
+  sigemptyset(&def);
+  for (int i = 0; i < NHANDLED; i++)
+    sigaddset(&def, handled[i]);
+  posix_spawnattr_setsigdefault(&at, &def);
+  posix_spawnattr_setsigmask(&at, &orig_mask);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  cloexec_own_fds();
+  err = posix_spawnp(&pid, cmd[0], &fa, &at, cmd, env);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  free(env);
+  free(extra[6]);
+  close(in[0]);
+  if (err != 0) {
+    close(in[1]);
+    warn("watch %s: cannot run %s: %s", path, cmd[0], strerror(err));
+    return 127;
+  }
+  /* The data on its stdin; a command that does not read it is not an error. */
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  for (int off = 0; w->exists && off < w->len;) {
+    ssize_t n = write(in[1], w->data + off, (size_t)(w->len - off));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    off += (int)n;
+  }
+  close(in[1]);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR)
+      die(EXIT_FAILURE_ZK, "waitpid: %s", strerror(errno));
+  return exit_status(st);
+}
+
+static int cmd_watch(const char *path, char **cmd) {
+  zkr_session_t *s;
+  wev_t *latest = NULL;
+
+  setup_signals();
+  s = session_make();
+  if (opt.children) {
+    int rc;
+    if ((rc = zkr_children_cache_new(s, path, ZKR_CHILDREN_DATA, &g_kids)) != 0 ||
+        (rc = zkr_children_cache_set_listener(g_kids, on_kids_event, NULL)) != 0 ||
+        (rc = zkr_children_cache_start(g_kids)) != 0)
+      die(rc == ZKR_EINVAL ? EXIT_USAGE : EXIT_FAILURE_ZK, "watch %s: %s", path,
+          rc == ZKR_EINVAL ? "the root and paths under /zookeeper cannot be used"
+                           : zkr_strerror(rc));
+  } else {
+    cache_open(s, "watch", path, on_cache_event);
+  }
+  session_connect(s);
+  for (;;) {
+    int ev = ev_next(-1);
+    wev_t *all;
+    if (ev == EV_SIGNAL)
+      quit_if_signalled();
+    if (ev != EV_WATCH)
+      continue;
+    if (!(all = wev_take_all()))
+      continue;
+    while (all) {
+      wev_t *w = all;
+      all = w->next;
+      if (!cmd) {
+        print_event(path, w);
+        free(w);
+        continue;
+      }
+      /* Only the latest state runs the command; a bracket's edges are no state. */
+      if (w->type == ZKR_CACHE_RESYNC_BEGIN || w->type == ZKR_CACHE_RESYNC_END) {
+        free(w);
+        continue;
+      }
+      if (opt.children) {
+        /* Each child's event is news of its own: one run each. */
+        int st = run_watch_cmd(cmd, path, w);
+        if (st != 0)
+          warn("watch %s: %s exited with status %d", w->path, cmd[0], st);
+        free(w);
+        continue;
+      }
+      free(latest);
+      latest = w;
+    }
+    if (!cmd) {
+      if (fflush(stdout) != 0) {
+        cleanup_objects(); /* the reader went away (zkr watch ... | head) */
+        exit(errno == EPIPE ? 0 : EXIT_FAILURE_ZK);
+      }
+      continue;
+    }
+    if (latest) {
+      int st = run_watch_cmd(cmd, path, latest);
+      if (st != 0)
+        warn("watch %s: %s exited with status %d", path, cmd[0], st);
+      free(latest);
+      latest = NULL;
+    }
+  }
+}
+
 static int cmd_leader(const char *path) {
   zkr_contender_t *c;
   int n, leads;
@@ -1809,6 +2265,7 @@ static const struct option longopts[] = {
     {"conflict-exit-code", required_argument, NULL, 'E'},
     {"json", no_argument, NULL, 'J'},
     {"watch", no_argument, NULL, 'W'},
+    {"children", no_argument, NULL, 'K'},
     {"quiet", no_argument, NULL, 'q'},
     {"silent", no_argument, NULL, 'q'},
     {"auth", required_argument, NULL, 'a'},
@@ -1840,6 +2297,7 @@ static void apply(int o, const char *arg, const char *as_given) {
   case 'q': opt.quiet = 1; break;
   case 'J': opt.json = 1; break;
   case 'W': opt.watch = 1; break;
+  case 'K': opt.children = 1; break;
   case 'a': opt.auth = arg; break;
   case 'v': opt.verbose++; break;
   case 'h': want_help = 1; break;
@@ -1992,10 +2450,34 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   if (strcmp(command, "lock") && strcmp(command, "elect") && strcmp(command, "counter") &&
-      strcmp(command, "holders") && strcmp(command, "leader"))
+      strcmp(command, "holders") && strcmp(command, "leader") && strcmp(command, "get") &&
+      strcmp(command, "set") && strcmp(command, "watch"))
     die(EXIT_USAGE,
-        "unknown command '%s' (lock, elect, counter, holders, leader; see zkr --help)",
+        "unknown command '%s' (lock, elect, counter, holders, leader, get, set, watch; see "
+        "zkr --help)",
         command);
+  if (!strcmp(command, "set")) {
+    /* set's --version V is not the global --version: take it out first. */
+    for (int i = first; i < argc; i++) {
+      const char *a = argv[i], *v = NULL;
+      int take = 0;
+      if (!strcmp(a, "--version")) {
+        if (i + 1 >= argc)
+          die(EXIT_USAGE, "set: --version needs a value (see zkr help set)");
+        v = argv[i + 1];
+        take = 2;
+      } else if (!strncmp(a, "--version=", 10)) {
+        v = a + 10;
+        take = 1;
+      }
+      if (take) {
+        opt.set_version = parse_int("--version", v, 0, INT_MAX);
+        memmove(&argv[i], &argv[i + take], (size_t)(argc - i - take) * sizeof(*argv));
+        argc -= take;
+        i--;
+      }
+    }
+  }
   /* The command's own arguments and options, in any order. */
   if (!strcmp(command, "counter"))
     npos = parse_counter_args(argc, argv, first, pos, 4);
@@ -2011,7 +2493,8 @@ int main(int argc, char **argv) {
   if (npos < 1)
     die(EXIT_USAGE, "%s: missing PATH (see zkr help %s)", command, command);
   check_path(pos[0]);
-  if (!strcmp(command, "lock") || !strcmp(command, "elect")) {
+  if (!strcmp(command, "lock") || !strcmp(command, "elect") ||
+      (!strcmp(command, "watch") && (dashdash || opt.shell_cmd))) {
     static char *shell_argv[4];
     if (opt.shell_cmd && dashdash)
       die(EXIT_USAGE, "%s: give the command either with -c or after '--', not both",
@@ -2034,7 +2517,17 @@ int main(int argc, char **argv) {
     if (npos > 1)
       die(EXIT_USAGE, "%s: unexpected '%s' before '--' (see zkr help %s)", command,
           pos[1], command);
+    if (!strcmp(command, "watch")) {
+      if (opt.json)
+        die(EXIT_USAGE, "watch: --json prints events; it does not go with a command");
+      return cmd_watch(pos[0], cmd);
+    }
     return cmd_run(pos[0], cmd, ncmd, !strcmp(command, "elect"));
+  }
+  if (!strcmp(command, "set")) {
+    if (opt.shell_cmd || (dashdash && (ncmd != 1 || npos != 1)) || (!dashdash && npos != 2))
+      die(EXIT_USAGE, "set: want PATH VALUE, or PATH -- VALUE (see zkr help set)");
+    return cmd_set(pos[0], dashdash ? cmd[0] : pos[1]);
   }
   if (dashdash || opt.shell_cmd)
     die(EXIT_USAGE, "%s: does not run a command (%s given)", command,
@@ -2045,5 +2538,9 @@ int main(int argc, char **argv) {
     die(EXIT_USAGE, "%s: unexpected '%s' (takes only PATH)", command, pos[1]);
   if (!strcmp(command, "leader"))
     return cmd_leader(pos[0]);
+  if (!strcmp(command, "get"))
+    return cmd_get(pos[0]);
+  if (!strcmp(command, "watch"))
+    return cmd_watch(pos[0], NULL);
   return cmd_holders(pos[0], npos - 1);
 }

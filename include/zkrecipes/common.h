@@ -14,7 +14,7 @@ extern "C" {
 
 /* The one place the version lives; the Makefile reads these three lines. */
 #define ZKR_VERSION_MAJOR 0
-#define ZKR_VERSION_MINOR 2
+#define ZKR_VERSION_MINOR 3
 #define ZKR_VERSION_PATCH 0
 
 /* Compile-time version as one number: 0xMMmmpp. */
@@ -50,7 +50,8 @@ extern "C" {
   X(EMISMATCH, -1011, "current value differs from the expected value")                   \
   X(ELOST, -1012, "ownership lost: the session expired")                                 \
   X(ESYSTEM, -1013, "system call failed")                                                \
-  X(ERESOLVE, -1014, "no server address could be resolved")
+  X(ERESOLVE, -1014, "no server address could be resolved")                             \
+  X(ENOTREADY, -1015, "no answer from the server yet")
 
 /* ZooKeeper's codes, listed so zkr_strerror()/zkr_errname() cover them too. */
 #define ZKR_ZOO_ERRNO_MAP(X)                                                             \

@@ -912,6 +912,121 @@ code=$?
 [ $code -eq 70 ] && [ -z "$out" ] && grep -q "holders $ROOT/no-such-node: no such node" "$WORK/holders.err" &&
   ok $t || bad $t "exit $code, stdout: $out, stderr: $(cat "$WORK/holders.err")"
 
+# ---- get, set, watch ----
+
+t=get-missing
+out=$("$ZKR" get "$ROOT/cfg/none" 2>"$WORK/get.err")
+code=$?
+[ $code -eq 70 ] && [ -z "$out" ] && grep -q "no such node" "$WORK/get.err" && ok $t ||
+  bad $t "exit $code: $out $(cat "$WORK/get.err")"
+
+t=set-creates-node-and-parents
+out=$("$ZKR" set "$ROOT/cfg/a/b" "hello world")
+code=$?
+[ $code -eq 0 ] && [ "$out" = 0 ] && [ "$("$RAW" "$HOSTS" hex "$ROOT/cfg/a/b")" = 68656c6c6f20776f726c64 ] &&
+  ok $t || bad $t "exit $code, out '$out'"
+
+t=get-data-as-stored
+"$ZKR" get "$ROOT/cfg/a/b" >"$WORK/get.out"
+code=$?
+[ $code -eq 0 ] && cmp -s "$WORK/get.out" <(printf 'hello world') && ok $t ||
+  bad $t "exit $code, got '$(cat "$WORK/get.out")'"
+
+t=set-stdin-and-dash-value
+printf 'line 1\nline 2\n' | "$ZKR" set "$ROOT/cfg/a/b" - >/dev/null &&
+  "$ZKR" get "$ROOT/cfg/a/b" >"$WORK/get.out" &&
+  cmp -s "$WORK/get.out" <(printf 'line 1\nline 2\n') &&
+  [ "$("$ZKR" set "$ROOT/cfg/dash" -- -x)" = 0 ] && [ "$("$ZKR" get "$ROOT/cfg/dash")" = -x ] &&
+  ok $t || bad $t "got '$(cat "$WORK/get.out")'"
+
+t=get-json
+out=$("$ZKR" get --json "$ROOT/cfg/dash")
+if /usr/bin/python3 -m json.tool <<<"$out" >/dev/null &&
+   [ "$(/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["data"], d["version"], d["path"])' <<<"$out")" = "-x 0 $ROOT/cfg/dash" ]; then
+  ok $t
+else
+  bad $t "$out"
+fi
+
+t=set-version-cas
+out=$("$ZKR" set "$ROOT/cfg/dash" --version 0 y)
+code=$?
+err=$("$ZKR" set "$ROOT/cfg/dash" z --version=0 2>&1 >/dev/null)
+code2=$?
+[ $code -eq 0 ] && [ "$out" = 1 ] && [ $code2 -eq 75 ] && grep -q "version 0 expected, now 1" <<<"$err" &&
+  [ "$("$ZKR" get "$ROOT/cfg/dash")" = y ] && ok $t || bad $t "exit $code/$code2, '$out', '$err'"
+"$ZKR" set -E 0 -q "$ROOT/cfg/dash" z --version 0 >/dev/null 2>"$WORK/cas.err"
+code=$?
+[ $code -eq 0 ] && [ ! -s "$WORK/cas.err" ] && ok set-version-cas-quiet ||
+  bad set-version-cas-quiet "exit $code: $(cat "$WORK/cas.err")"
+"$ZKR" set "$ROOT/cfg/none" v --version 0 2>/dev/null
+code=$?
+[ $code -eq 70 ] && ok set-version-missing-node || bad set-version-missing-node "exit $code"
+
+expect_usage set-missing-value 64 "want PATH VALUE" set "$ROOT/cfg/x"
+expect_usage set-version-not-a-number 64 "not a number" set "$ROOT/cfg/x" v --version soon
+
+t=watch-lines
+"$ZKR" watch "$ROOT/cfg/w" >"$WORK/watch.out" 2>"$WORK/watch.err" &
+wpid=$!
+bgpids+=($wpid)
+"$ZKR" watch --json "$ROOT/cfg/w" >"$WORK/watchj.out" 2>&1 &
+jpid=$!
+bgpids+=($jpid)
+"$ZKR" watch "$ROOT/cfg/w" -- sh -c 'printf "%s %s %s [%s]\n" "$ZKR_EVENT" "$ZKR_EXISTS" "$ZKR_VERSION" "$(cat)" >>"$1"' sh "$WORK/watchc.out" &
+cpid=$!
+bgpids+=($cpid)
+steps_ok=1
+wait_for 15 file_has "$WORK/watch.out" "^INITIALIZED (absent)" && wait_for 15 file_has "$WORK/watchc.out" "^INITIALIZED 0" &&
+  wait_for 15 file_has "$WORK/watchj.out" INITIALIZED || steps_ok=0
+"$ZKR" set "$ROOT/cfg/w" one >/dev/null
+wait_for 10 file_has "$WORK/watch.out" "^CREATED version 0: one" && wait_for 10 file_has "$WORK/watchc.out" "one]" || steps_ok=0
+"$ZKR" set "$ROOT/cfg/w" two >/dev/null
+wait_for 10 file_has "$WORK/watch.out" "^CHANGED version 1: two" && wait_for 10 file_has "$WORK/watchc.out" "two]" || steps_ok=0
+"$RAW" "$HOSTS" delete "$ROOT/cfg/w"
+wait_for 10 file_has "$WORK/watch.out" "^DELETED (absent)" && wait_for 10 file_has "$WORK/watchc.out" "^DELETED 0 -1 \[\]" || steps_ok=0
+"$ZKR" set "$ROOT/cfg/w" three >/dev/null
+wait_for 10 file_has "$WORK/watch.out" "^CREATED version 0: three" &&
+  wait_for 10 file_has "$WORK/watchj.out" '"data": *"three"' && wait_for 10 file_has "$WORK/watchc.out" "three]" || steps_ok=0
+kill $wpid $jpid $cpid 2>/dev/null
+wait $wpid $jpid $cpid 2>/dev/null
+bgpids=()
+expected=$'INITIALIZED (absent)\nCREATED version 0: one\nCHANGED version 1: two\nDELETED (absent)\nCREATED version 0: three'
+[ $steps_ok -eq 1 ] && [ "$(cat "$WORK/watch.out")" = "$expected" ] && [ ! -s "$WORK/watch.err" ] && ok $t ||
+  bad $t "$(printf '\n%s\n%s' "$(cat "$WORK/watch.out")" "$(cat "$WORK/watch.err")")"
+t=watch-json-lines
+jl=0
+while IFS= read -r line; do
+  /usr/bin/python3 -m json.tool <<<"$line" >/dev/null || jl=1
+done <"$WORK/watchj.out"
+[ $jl -eq 0 ] && [ "$(wc -l <"$WORK/watchj.out")" -eq 5 ] && ok $t || bad $t "$(cat "$WORK/watchj.out")"
+t=watch-command
+# Runs may coalesce changes, but the last run sees the last state.
+[ $steps_ok -eq 1 ] && [ "$(tail -1 "$WORK/watchc.out")" = "CREATED 1 0 [three]" ] &&
+  [ "$(head -1 "$WORK/watchc.out")" = "INITIALIZED 0 -1 []" ] && ok $t || bad $t "$(cat "$WORK/watchc.out")"
+expect_usage watch-json-with-command 64 "does not go with a command" watch --json "$ROOT/cfg/w" -- true
+
+t=watch-children
+"$ZKR" watch --children "$ROOT/cfg/kids" >"$WORK/kids.out" 2>"$WORK/kids.err" &
+kpid=$!
+bgpids+=($kpid)
+steps_ok=1
+wait_for 15 file_has "$WORK/kids.out" "^INITIALIZED (absent)" || steps_ok=0
+"$ZKR" set "$ROOT/cfg/kids/a" 1 >/dev/null
+wait_for 10 file_has "$WORK/kids.out" "^ADDED a version 0: 1" || steps_ok=0
+"$ZKR" set "$ROOT/cfg/kids/a" 2 >/dev/null
+wait_for 10 file_has "$WORK/kids.out" "^UPDATED a version 1: 2" || steps_ok=0
+"$RAW" "$HOSTS" delete "$ROOT/cfg/kids/a"
+wait_for 10 file_has "$WORK/kids.out" "^REMOVED a" || steps_ok=0
+"$RAW" "$HOSTS" delete "$ROOT/cfg/kids"
+wait_for 10 file_has "$WORK/kids.out" "^PARENT_ABSENT" || steps_ok=0
+kill $kpid 2>/dev/null
+wait $kpid 2>/dev/null
+bgpids=()
+expected=$'INITIALIZED (absent)\nADDED a version 0: 1\nUPDATED a version 1: 2\nREMOVED a\nPARENT_ABSENT'
+[ $steps_ok -eq 1 ] && [ "$(cat "$WORK/kids.out")" = "$expected" ] && [ ! -s "$WORK/kids.err" ] && ok $t ||
+  bad $t "$(printf '\n%s\n%s' "$(cat "$WORK/kids.out")" "$(cat "$WORK/kids.err")")"
+
 # ---- no node left behind ----
 t=no-nodes-left
 left=0
