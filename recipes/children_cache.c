@@ -622,19 +622,20 @@ int zkr_children_cache_list(zkr_children_cache_t *c, zkr_cache_child_t **out, in
   } else {
     for (int m = 0; m < c->n && rc == 0; m++) {
       const child_t *k = c->kids[m];
+      zkr_cache_child_t *e;
       if (!k->reported)
         continue; /* not read yet: not in the view */
-      a[n].len = -1;
-      if (!(a[n].name = strdup(k->name)))
+      e = &a[n++]; /* counted at once: freed with the rest on failure */
+      e->len = -1;
+      e->stat = k->stat;
+      if (!(e->name = strdup(k->name)))
         rc = ZKR_ENOMEM;
-      else if (k->data && !(a[n].data = malloc((size_t)k->len + 1)))
+      else if (k->data && !(e->data = malloc((size_t)k->len + 1)))
         rc = ZKR_ENOMEM;
       else if (k->data) {
-        memcpy(a[n].data, k->data, (size_t)k->len + 1);
-        a[n].len = k->len;
+        memcpy(e->data, k->data, (size_t)k->len + 1);
+        e->len = k->len;
       }
-      a[n].stat = k->stat;
-      n++;
     }
   }
   pthread_mutex_unlock(&c->o.mu);
