@@ -402,8 +402,8 @@ def nem_server_pause(sc):
 
 def isolate_holders(sc, secs, cut):
     """SIGSTOP (or, with cut, blackhole at the proxy) the lock holder, in a long
-    hold, and the election leader for secs."""
-    targets = [c for c in (sc.long_holder(), sc.leader_client()) if c]
+    hold, the election leader and a cache reader for secs."""
+    targets = [c for c in (sc.long_holder(), sc.leader_client(), sc.by_kind("cache")[0]) if c]
     t = now()
     for c in targets:
         c.proxy.blackhole() if cut else c.stop()
@@ -424,7 +424,8 @@ def nem_client_partition(sc):
 
 def expire_some(sc):
     targets = [c for c in (sc.long_holder(), sc.leader_client(),
-                           sc.rng.choice(sc.by_kind("counter"))) if c]
+                           sc.rng.choice(sc.by_kind("counter")),
+                           sc.rng.choice(sc.by_kind("cache"))) if c]
     t = now()
     done = [c.name for c in targets if sc.expire(c)]
     sc.log_fault("expire sessions of " + "+".join(done), t, now())
