@@ -1184,7 +1184,7 @@ static int64_t c1_wait(c1_ctx_t *c) {
 /* mode 0: raw watch; 1: raw watch + get; 2: node cache. */
 static void c1_run(int round, int mode) {
   static const char *libs[] = {"raw-c", "raw-c", "zkrecipes"};
-  static const char *works[] = {"set->watch", "set->watch+get", "C1 node cache"};
+  static const char *works[] = {"set->watch", "set->watch+get", "C1-node-cache"};
   zkr_session_t *w = open_session(), *r = open_session();
   zhandle_t *zw = zkr_session_zhandle(w), *zr = zkr_session_zhandle(r);
   c1_ctx_t c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, zr, NULL, mode == 1};
@@ -1310,7 +1310,7 @@ static void c2_run(int round, int n) {
         (rc = zkr_children_cache_start(cc)) != 0)
       die("c2 cache", rc);
     c2_wait(&c);
-    snprintf(work, sizeof(work), "C2 children-%d", n);
+    snprintf(work, sizeof(work), "C2-children-%d", n);
     record(round, work, "zkrecipes", "load_ms", "ms", (double)(now_ns() - t0) / 1e6);
     after = mallinfo2();
     record(round, work, "zkrecipes", "heap_bytes_per_child", "B",
@@ -1439,11 +1439,11 @@ int main(int argc, char **argv) {
     if (wanted(only, "c1")) {
       for (int m = 0; m < 3; m++)
         c1_run(r, m);
-      record(r, "C1 node cache", "ratio", "p50 vs set->watch+get", "x",
-             metric("C1 node cache", "zkrecipes", "p50_us", "")->v[r - 1] /
+      record(r, "C1-node-cache", "ratio", "p50 vs set->watch+get", "x",
+             metric("C1-node-cache", "zkrecipes", "p50_us", "")->v[r - 1] /
                  metric("set->watch+get", "raw-c", "p50_us", "")->v[r - 1]);
-      record(r, "C1 node cache", "ratio", "p50 vs set->watch", "x",
-             metric("C1 node cache", "zkrecipes", "p50_us", "")->v[r - 1] /
+      record(r, "C1-node-cache", "ratio", "p50 vs set->watch", "x",
+             metric("C1-node-cache", "zkrecipes", "p50_us", "")->v[r - 1] /
                  metric("set->watch", "raw-c", "p50_us", "")->v[r - 1]);
     }
     if (wanted(only, "c2")) {

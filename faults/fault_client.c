@@ -6,6 +6,12 @@
  *   fault_client counter OPTIONS   loop: add 1
  *   fault_client elect   OPTIONS   stand for leader; while leading, append to a leader
  *                                  log with a guarded multi; resign now and then
+ *   fault_client cwrite  OPTIONS   loop: set PATH to "w<seq>"; now and then create or
+ *                                  delete a child of PATH-kids, or delete and create
+ *                                  PATH again
+ *   fault_client cache   OPTIONS   follow PATH with a node cache and PATH-kids with a
+ *                                  children cache (data); log every event; at the end,
+ *                                  wait until both equal the server's state
  *   fault_client expire  -h HOSTS -S SESSION_FILE
  *                                  end the session named in SESSION_FILE on the server
  *   fault_client inspect -h HOSTS -p PATH
@@ -519,6 +525,185 @@ static int run_expire(void) {
   return 1;
 }
 
+/* ---- cache workloads ---- */
+
+static char kids_path[1100];
+
+/* A sync write through the session's current handle. */
+static zhandle_t *zh_now(void) {
+  return zkr_session_zhandle(sess);
+}
+
+static int run_cwrite(void) {
+  int64_t end = now_ns() + (int64_t)duration_ms * 1000000;
+  int live[64], nlive = 0, next_kid = 0;
+  char val[32], kid[1200];
+
+  snprintf(kids_path, sizeof(kids_path), "%s-kids", path);
+  for (int seq = 1; seq <= ops && now_ns() < end; seq++) {
+    int r = (int)(rand_r(&seed) % 100), rc;
+    struct Stat st;
+    zhandle_t *zh = zh_now();
+    if (!zh) {
+      sleep_ms(20);
+      continue;
+    }
+    if (r < 60) {
+      snprintf(val, sizeof(val), "w%d", seq);
+      event("set", "invoke", "\"data\":\"%s\"", val);
+      rc = zoo_set2(zh, path, val, (int)strlen(val), -1, &st);
+      if (rc == ZNONODE)
+        rc = zoo_create(zh, path, val, (int)strlen(val), &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+      event("set", rc == ZOK ? "ok" : rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT
+                                          ? "unknown"
+                                          : "fail",
+            "\"data\":\"%s\",\"err\":\"%s\"", val, zkr_errname(rc));
+    } else if (r < 80 || nlive == 0) {
+      int k = next_kid++;
+      snprintf(kid, sizeof(kid), "%s/k%d", kids_path, k);
+      snprintf(val, sizeof(val), "k%d-%d", k, seq);
+      event("kid-create", "invoke", "\"name\":\"k%d\",\"data\":\"%s\"", k, val);
+      rc = zoo_create(zh, kid, val, (int)strlen(val), &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+      if (rc == ZNONODE) { /* the parent, on first use */
+        zoo_create(zh, kids_path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+        rc = zoo_create(zh, kid, val, (int)strlen(val), &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+      }
+      if ((rc == ZOK || rc == ZNODEEXISTS || rc == ZCONNECTIONLOSS) && nlive < 64)
+        live[nlive++] = k;
+      event("kid-create", rc == ZOK ? "ok" : "other", "\"name\":\"k%d\",\"err\":\"%s\"", k,
+            zkr_errname(rc));
+    } else if (r < 97) {
+      int i = (int)(rand_r(&seed) % (unsigned)nlive);
+      snprintf(kid, sizeof(kid), "%s/k%d", kids_path, live[i]);
+      rc = zoo_delete(zh, kid, -1);
+      event("kid-delete", rc == ZOK ? "ok" : "other", "\"name\":\"k%d\",\"err\":\"%s\"",
+            live[i], zkr_errname(rc));
+      live[i] = live[--nlive];
+    } else {
+      /* The node deleted and made again: caches must say REPLACED (or DELETED,
+       * then CREATED), never a mere change. */
+      snprintf(val, sizeof(val), "w%d", seq);
+      zoo_delete(zh, path, -1);
+      rc = zoo_create(zh, path, val, (int)strlen(val), &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+      event("replace", rc == ZOK ? "ok" : "other", "\"data\":\"%s\",\"err\":\"%s\"", val,
+            zkr_errname(rc));
+    }
+    sleep_ms(5 + (int)(rand_r(&seed) % 15));
+  }
+  return 0;
+}
+
+static void log_cache_event(const char *op, const zkr_cache_event_t *ev) {
+  char data[64] = "";
+  if (ev->data && ev->len > 0 && ev->len < (int)sizeof(data) &&
+      !memchr(ev->data, '"', (size_t)ev->len) && !memchr(ev->data, '\\', (size_t)ev->len))
+    snprintf(data, sizeof(data), "%.*s", ev->len, ev->data);
+  event(op, zkr_cache_event_name(ev->type),
+        "\"path\":\"%s\",\"exists\":%d,\"data\":\"%s\",\"czxid\":%" PRId64
+        ",\"mzxid\":%" PRId64 ",\"version\":%d,\"gap\":%d,\"missed\":%d",
+        ev->path, ev->exists, data, ev->stat.czxid, ev->stat.mzxid, ev->stat.version, ev->gap,
+        ev->missed);
+}
+
+static void on_node_event(zkr_node_cache_t *c, const zkr_cache_event_t *ev, void *arg) {
+  (void)c, (void)arg;
+  log_cache_event("node-event", ev);
+}
+
+static void on_kids_event(zkr_children_cache_t *c, const zkr_cache_event_t *ev, void *arg) {
+  (void)c, (void)arg;
+  log_cache_event("kids-event", ev);
+}
+
+/* 1 when the caches hold what the server holds now (read on a fresh handle, so
+ * that the comparison does not depend on the cache's own session). */
+static int caches_match(zhandle_t *zh, zkr_node_cache_t *nc, zkr_children_cache_t *kc,
+                        char *why, size_t whylen) {
+  char sdata[256], *cdata = NULL;
+  int slen = sizeof(sdata), clen = -1, src, crc, match = 1, n = 0;
+  struct Stat sst, cst;
+  struct String_vector sv = {0, NULL};
+  zkr_cache_child_t *kids = NULL;
+
+  src = zoo_get(zh, path, 0, sdata, &slen, &sst);
+  crc = zkr_node_cache_get(nc, &cdata, &clen, &cst);
+  if (src != crc || (src == ZOK && (sst.mzxid != cst.mzxid || sst.czxid != cst.czxid))) {
+    snprintf(why, whylen, "node: server %s mzxid %" PRId64 ", cache %s mzxid %" PRId64,
+             zkr_errname(src), src == ZOK ? sst.mzxid : 0, zkr_errname(crc),
+             crc == 0 ? cst.mzxid : 0);
+    match = 0;
+  }
+  free(cdata);
+  src = zoo_get_children(zh, kids_path, 0, &sv);
+  crc = zkr_children_cache_list(kc, &kids, &n);
+  if (match && src != crc && !(src == ZOK && crc == 0)) {
+    snprintf(why, whylen, "kids: server %s, cache %s", zkr_errname(src), zkr_errname(crc));
+    match = 0;
+  } else if (match && src == ZOK) {
+    if (sv.count != n) {
+      snprintf(why, whylen, "kids: server %d, cache %d", sv.count, n);
+      match = 0;
+    }
+    for (int i = 0; match && i < sv.count; i++) {
+      int found = 0;
+      for (int j = 0; j < n && !found; j++)
+        found = !strcmp(sv.data[i], kids[j].name);
+      if (!found) {
+        snprintf(why, whylen, "kids: %s not in the cache", sv.data[i]);
+        match = 0;
+      }
+    }
+  }
+  deallocate_String_vector(&sv);
+  zkr_cache_children_free(kids, n);
+  return match;
+}
+
+static int run_cache(void) {
+  int64_t end = now_ns() + (int64_t)duration_ms * 1000000, t0;
+  zkr_node_cache_t *nc;
+  zkr_children_cache_t *kc;
+  zhandle_t *check;
+  char why[256] = "";
+  int rc, ok = 0;
+
+  snprintf(kids_path, sizeof(kids_path), "%s-kids", path);
+  if ((rc = zkr_node_cache_new(sess, path, &nc)) != 0 ||
+      (rc = zkr_node_cache_set_listener(nc, on_node_event, NULL)) != 0 ||
+      (rc = zkr_node_cache_start(nc)) != 0 ||
+      (rc = zkr_children_cache_new(sess, kids_path, ZKR_CHILDREN_DATA, &kc)) != 0 ||
+      (rc = zkr_children_cache_set_listener(kc, on_kids_event, NULL)) != 0 ||
+      (rc = zkr_children_cache_start(kc)) != 0)
+    fatal("caches", rc);
+  while (now_ns() < end)
+    sleep_ms(50);
+  /* Converge: the writers stop at about this time too; the caches must come to
+   * the server's state within the bound. */
+  check = zookeeper_init2(hosts, NULL, 10000, NULL, NULL, 0, quiet);
+  t0 = now_ns();
+  while (check && zoo_state(check) != ZOO_CONNECTED_STATE && now_ns() - t0 < 10000000000LL)
+    sleep_ms(5);
+  t0 = now_ns();
+  while (check && now_ns() - t0 < 20000000000LL) {
+    if (caches_match(check, nc, kc, why, sizeof(why))) {
+      /* Stable for a moment: a writer's last change may still be on its way. */
+      sleep_ms(300);
+      if (caches_match(check, nc, kc, why, sizeof(why))) {
+        ok = 1;
+        break;
+      }
+    }
+    sleep_ms(20);
+  }
+  event("converge", ok ? "ok" : "fail", "\"ms\":%" PRId64 ",\"why\":\"%s\"",
+        (now_ns() - t0) / 1000000, ok ? "" : why);
+  if (check)
+    zookeeper_close(check);
+  zkr_node_cache_free(nc);
+  zkr_children_cache_free(kc);
+  return 0;
+}
+
 /* ---- inspect: children with owners, and the node's data as a counter ---- */
 
 static int run_inspect(void) {
@@ -551,7 +736,7 @@ static int run_inspect(void) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: fault_client lock|counter|elect|expire|inspect -h HOSTS [-p PATH] "
+  fprintf(stderr, "usage: fault_client lock|counter|elect|cwrite|cache|expire|inspect -h HOSTS [-p PATH] "
                   "[-n NAME] [-H HISTORY] [-S SESSION_FILE] [-d MS] [-t MS] [-F STORE] "
                   "[-L LOG_PATH] [-o OPS] [-M] [-g HOLD_MS] [-s SEED]\n");
   exit(2);
@@ -620,6 +805,10 @@ int main(int argc, char **argv) {
     rc = run_counter();
   else if (strcmp(mode, "elect") == 0)
     rc = run_elect();
+  else if (strcmp(mode, "cwrite") == 0)
+    rc = run_cwrite();
+  else if (strcmp(mode, "cache") == 0)
+    rc = run_cache();
   else
     usage();
   event("done", "info", NULL);

@@ -14,6 +14,13 @@ histories the clients wrote:
             last counter client runs at most once (-M), the others exactly once
   election  one leader per epoch, epochs increase, no leader-log entry of an older
             epoch after a newer one
+  cache     readers follow a node (node cache) and a path's children (children
+            cache, with data) while a writer changes them: each reader comes to
+            the server's state within a bound after the run; per path, events
+            follow the node's life (CHANGED/UPDATED only on the same czxid with a
+            higher mzxid, REPLACED only to a newer czxid, CREATED/ADDED only after
+            absence, DELETED/REMOVED only after presence); no value that was never
+            written; gap set only inside a RESYNC bracket
 
 Prints per-scenario figures and "N passed, N failed"; exits 1 on any violation.
 The seed is printed; --seed replays the same scenario mix (make faultcheck SEED=..).
@@ -38,6 +45,8 @@ SESSION_MS = 3000  # clients' session timeout
 RUN_S = 20  # each workload runs this long; faults are healed by HEAL_BY_S
 HEAL_BY_S = 14
 N_LOCK, N_COUNTER, N_ELECT = 5, 4, 3
+N_CWRITE, N_CACHE = 1, 2
+CONVERGE_MS = 15000  # a reader's bound, after the run, to hold the server's state
 
 
 def now():
@@ -186,6 +195,8 @@ class Client:
             args += ["-p", sc.root + "/counter"]
             if idx == N_COUNTER - 1:
                 args += ["-M"]  # one counter client at most once: the same bounds hold
+        elif kind in ("cwrite", "cache"):
+            args += ["-p", sc.root + "/cfg"]
         else:
             args += ["-p", sc.root + "/election", "-L", sc.root + "/leader-log"]
         self.err = open(os.path.join(sc.dir, self.name + ".stderr"), "w")
@@ -304,7 +315,8 @@ class Scenario:
     def run(self):
         fc = self.fc
         ups = [fc.ens.members[i] for i in (1, 2, 3)]
-        kinds = [("lock", N_LOCK), ("counter", N_COUNTER), ("elect", N_ELECT)]
+        kinds = [("lock", N_LOCK), ("counter", N_COUNTER), ("elect", N_ELECT),
+                 ("cwrite", N_CWRITE), ("cache", N_CACHE)]
         self.t0 = now()
         for kind, n in kinds:
             for i in range(n):
@@ -390,8 +402,8 @@ def nem_server_pause(sc):
 
 def isolate_holders(sc, secs, cut):
     """SIGSTOP (or, with cut, blackhole at the proxy) the lock holder, in a long
-    hold, and the election leader for secs."""
-    targets = [c for c in (sc.long_holder(), sc.leader_client()) if c]
+    hold, the election leader and a cache reader for secs."""
+    targets = [c for c in (sc.long_holder(), sc.leader_client(), sc.by_kind("cache")[0]) if c]
     t = now()
     for c in targets:
         c.proxy.blackhole() if cut else c.stop()
@@ -412,7 +424,8 @@ def nem_client_partition(sc):
 
 def expire_some(sc):
     targets = [c for c in (sc.long_holder(), sc.leader_client(),
-                           sc.rng.choice(sc.by_kind("counter"))) if c]
+                           sc.rng.choice(sc.by_kind("counter")),
+                           sc.rng.choice(sc.by_kind("cache"))) if c]
     t = now()
     done = [c.name for c in targets if sc.expire(c)]
     sc.log_fault("expire sessions of " + "+".join(done), t, now())
@@ -682,6 +695,88 @@ def check_election(sc, res):
     return v
 
 
+def check_cache(sc, res):
+    written = set()
+    kid_values = set()
+    for c in sc.by_kind("cwrite"):
+        for e in c.events():
+            if e["op"] in ("set", "replace") and "data" in e:
+                written.add(e["data"])
+            elif e["op"] == "kid-create" and e["type"] == "invoke":
+                kid_values.add(e["data"])
+    v = []
+    nev, worst, gaps, resyncs, missed = 0, 0, 0, 0, 0
+    for c in sc.by_kind("cache"):
+        state = {}  # path -> (czxid, mzxid) while present
+        inside = {"node-event": False, "kids-event": False}
+        converged = None
+        for e in c.events():
+            op, typ = e["op"], e["type"]
+            if op == "converge":
+                converged = e
+                continue
+            if op not in ("node-event", "kids-event"):
+                continue
+            nev += 1
+            path, here = e["path"], (e["czxid"], e["mzxid"])
+            where = f"{c.name} {op} {typ} {path} at t={e['t']}"
+            if typ == "RESYNC_BEGIN":
+                inside[op] = True
+                resyncs += 1
+            elif typ == "RESYNC_END":
+                inside[op] = False
+            if e["gap"] and not inside[op]:
+                v.append(f"cache: gap outside a resync: {where}")
+            gaps += e["gap"]
+            missed += e["missed"]
+            if typ in ("RESYNC_BEGIN", "RESYNC_END", "CHILDREN_MISSED"):
+                continue
+            if typ == "INITIALIZED":
+                if op == "node-event" and e["exists"]:
+                    state[path] = here
+                continue
+            if typ == "PARENT_ABSENT":
+                left = [p for p in state if p.startswith(path + "/")]
+                if left:
+                    v.append(f"cache: PARENT_ABSENT with children still held: {where}")
+                continue
+            before = state.get(path)
+            if typ in ("CREATED", "ADDED"):
+                if before:
+                    v.append(f"cache: {typ} of a node already present: {where}")
+            elif typ in ("DELETED", "REMOVED"):
+                if not before:
+                    v.append(f"cache: {typ} of a node not present: {where}")
+            elif typ in ("CHANGED", "UPDATED"):
+                if not before or before[0] != here[0] or here[1] <= before[1]:
+                    v.append(f"cache: {typ} out of order (held {before}, now {here}): {where}")
+            elif typ == "REPLACED":
+                if not before or here[0] <= before[0]:
+                    v.append(f"cache: REPLACED not to a newer czxid (held {before}, now {here}): "
+                             f"{where}")
+            if typ in ("DELETED", "REMOVED"):
+                state.pop(path, None)
+            else:
+                state[path] = here
+                pool = written if op == "node-event" else kid_values
+                if e["data"] and e["data"] not in pool:
+                    v.append(f"cache: a value never written ({e['data']!r}): {where}")
+        if not converged:
+            v.append(f"cache: {c.name} never compared its caches with the server")
+        elif converged["type"] != "ok":
+            v.append(f"cache: {c.name} did not come to the server's state in "
+                     f"{converged['ms']} ms: {converged['why']}")
+        else:
+            worst = max(worst, converged["ms"])
+            if converged["ms"] > CONVERGE_MS:
+                v.append(f"cache: {c.name} took {converged['ms']} ms to converge "
+                         f"(bound {CONVERGE_MS} ms)")
+    res["cache"] = (f"{N_CACHE} readers, {nev} events, {resyncs} resyncs, {gaps} gap events, "
+                    f"{missed} changes reported missed, converged in {worst} ms at worst; "
+                    f"{len(written)} values written")
+    return v
+
+
 def recovery(sc):
     """Per fault: time from its heal to the first success of each workload."""
     oks = {"lock": [], "counter": [], "elect": []}
@@ -759,7 +854,8 @@ def main():
     try:
         fc.ens.start()
         say(f"faultcheck: ensemble {fc.ens.hosts}; {N_LOCK} lock, {N_COUNTER} counter, "
-            f"{N_ELECT} election clients per scenario, each through its own proxy; "
+            f"{N_ELECT} election, {N_CWRITE} cache writer, {N_CACHE} cache reader clients "
+            f"per scenario, each through its own proxy; "
             f"sessions {SESSION_MS} ms, {RUN_S} s per scenario")
         for idx, (name, nem, overlap_ok) in enumerate(chosen, 1):
             sc = Scenario(fc, idx, name, nem, overlap_ok)
@@ -769,6 +865,7 @@ def main():
             v += check_lock(sc, res)
             v += check_counter(sc, res)
             v += check_election(sc, res)
+            v += check_cache(sc, res)
             rec = recovery(sc)
             for what, text, never in rec:
                 if never:
@@ -779,7 +876,7 @@ def main():
             say(f"\n[{status}] {name} ({now() - t:.1f} s, {len(v)} violations)")
             for what, t_in, t_out in sc.faults:
                 say(f"  fault at {t_in - sc.t0:5.1f} s, healed at {t_out - sc.t0:5.1f} s: {what}")
-            for k in ("lock", "counter", "election"):
+            for k in ("lock", "counter", "election", "cache"):
                 say(f"  {k:9s} {res[k]}")
             for what, text, _ in rec:
                 say(f"  recovery after '{what}': {text}")

@@ -36,6 +36,10 @@ static void rec_link(zkr__handle_t *h, zkr__rec_t *r) {
 static void rec_unlink(zkr__rec_t *r) {
   if (!r->is_watch && r->next != r && --r->h->nops == 0 && r->h->retired)
     pthread_cond_broadcast(&r->h->s->state_cv); /* handle_close may be waiting */
+  if (r->is_watch && r->budget) {
+    r->h->s->watch_bytes -= r->budget; /* fired, never set, or its handle closed */
+    r->budget = 0;
+  }
   r->prev->next = r->next;
   r->next->prev = r->prev;
   r->prev = r->next = r;
@@ -98,6 +102,15 @@ int zkr__call_watch(zkr__call_t *c, zkr__op_fn wfn, void *wctx) {
   rec_link(op->h, w);
   op->watch = w;
   c->watch = w;
+  return 0;
+}
+
+int zkr__call_budget(zkr__call_t *c, size_t bytes) {
+  zkr_session_t *s = c->s; /* s->mu is held from zkr__call_begin */
+  if (!c->watch || bytes > UINT32_MAX || s->watch_bytes + bytes > s->watch_budget)
+    return ZKR_ELIMIT;
+  ((zkr__rec_t *)c->watch)->budget = (uint32_t)bytes;
+  s->watch_bytes += bytes;
   return 0;
 }
 

@@ -234,6 +234,11 @@ ZKR__HIDDEN int zkr__call_watch(zkr__call_t *c, zkr__op_fn wfn, void *wctx);
 ZKR__HIDDEN int zkr__call_results(zkr__call_t *c, int n);
 /* Finish: zrc is what the zoo_a* call returned. Returns zrc (0: fn will run). */
 ZKR__HIDDEN int zkr__call_end(zkr__call_t *c, int zrc);
+/* Count the call's watch (zkr__call_watch first) against the session's budget
+ * of watched path bytes: ZKR_ELIMIT if it would go over. The C client sends
+ * every watched path in one request on each reconnect, which the server
+ * refuses past its jute.maxbuffer: the budget keeps a session below that. */
+ZKR__HIDDEN int zkr__call_budget(zkr__call_t *c, size_t bytes);
 
 /* Completion trampolines matching the ZooKeeper client's typedefs. */
 ZKR__HIDDEN void zkr__cb_void(int rc, const void *data);

@@ -244,6 +244,10 @@ int zkr__send_watch(zkr__send_t *x, zkr__step_fn step, uint32_t tok, size_t size
   return 0;
 }
 
+int zkr__send_watch_budget(zkr__send_t *x, size_t bytes) {
+  return zkr__call_budget(&x->c, bytes);
+}
+
 int zkr__send_results(zkr__send_t *x, int n) {
   return zkr__call_results(&x->c, n);
 }

@@ -192,6 +192,8 @@ ZKR__HIDDEN int zkr__send_begin(zkr__send_t *x, zkr__obj_t *o, uint64_t gen, int
  * runs for the watch, exactly once (see zkr__call_watch). */
 ZKR__HIDDEN int zkr__send_watch(zkr__send_t *x, zkr__step_fn step, uint32_t tok,
                                 size_t size);
+/* Count x's watch (path bytes) against the session's watch budget (ZKR_ELIMIT). */
+ZKR__HIDDEN int zkr__send_watch_budget(zkr__send_t *x, size_t bytes);
 /* Room for n multi results. */
 ZKR__HIDDEN int zkr__send_results(zkr__send_t *x, int n);
 /* Finish with what the zoo_a* call returned (or an error of ours): on failure

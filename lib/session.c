@@ -173,6 +173,7 @@ int zkr_session_new(zkr_session_t **out) {
   s->acl_mode = ZKR_ACL_OPEN;
   s->state = ZKR_STATE_IDLE;
   s->next_listener_id = 1;
+  s->watch_budget = ZKR_DEFAULT_WATCH_BUDGET;
   zkr__worker_hold(); /* an open session keeps the worker */
   *out = s;
   return 0;
@@ -231,6 +232,15 @@ int zkr_session_set_auth(zkr_session_t *s, const char *scheme, const char *cred)
   free(sc);
   free(cr);
   return rc;
+}
+
+int zkr_session_set_watch_budget(zkr_session_t *s, size_t bytes) {
+  if (!s || bytes == 0)
+    return ZKR_EINVAL;
+  pthread_mutex_lock(&s->mu);
+  s->watch_budget = bytes;
+  pthread_mutex_unlock(&s->mu);
+  return 0;
 }
 
 int zkr_session_set_acl(zkr_session_t *s, int mode) {

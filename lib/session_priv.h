@@ -19,6 +19,7 @@ struct zkr__rec {
   void *ctx;
   zkr__rec_t *watch; /* op: its watch, until the reply tells whether it was set */
   unsigned char is_watch;
+  uint32_t budget; /* watch: bytes it holds of the session's watch budget; s->mu */
   unsigned char kind; /* ZKR__K_* */
   int nresults;
   zoo_op_result_t *results; /* multi */
@@ -82,6 +83,8 @@ struct zkr_session {
   unsigned next_listener_id;
 
   zkr__stats_t stats;
+  size_t watch_bytes;  /* (mu) path bytes of the budgeted watches set now */
+  size_t watch_budget; /* (mu) their limit (zkr_session_set_watch_budget) */
 };
 
 /* After zookeeper_close(h->zh) has returned: run what is left with ZCLOSING. */

@@ -78,6 +78,7 @@ int zkr_session_stats(zkr_session_t *s, zkr_session_stats_t *out) {
   pthread_mutex_lock(&s->mu);
   out->requests = s->stats.requests;
   out->watches = s->stats.watches;
+  out->watch_bytes = s->watch_bytes;
   pthread_mutex_unlock(&s->mu);
   zkr__session_outstanding(s, &req, &w);
   out->in_flight = req;

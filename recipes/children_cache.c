@@ -63,6 +63,7 @@ struct zkr_children_cache {
   bool resyncing;   /* between RESYNC_BEGIN and RESYNC_END */
   bool absent;      /* PARENT_ABSENT was told and still holds */
   bool list_stale;  /* the listing (or exists) must be made again */
+  int stopped;      /* why the cache stopped following (ZKR_ELIMIT), else 0 */
   uint32_t list_tok;
   bool have_cversion;
   int32_t cversion;
@@ -203,6 +204,20 @@ static void maybe_settled(zkr_children_cache_t *c, zkr__fx_t *fx) {
 
 /* ---- requests (o.mu held) ---- */
 
+/* The watch about to be set would go over the session's budget: stop, once. */
+static void stop(zkr_children_cache_t *c, int why, zkr__fx_t *fx) {
+  ev_rec_t *r;
+  if (c->stopped)
+    return;
+  c->stopped = why;
+  c->list_tok = zkr__obj_token(&c->o); /* what is still out finds nothing */
+  for (int m = 0; m < c->n; m++)
+    c->kids[m]->tok = 0;
+  zkr__log(ZKR_LOG_ERROR, "children cache %s: stopped: %s", c->path, zkr_strerror(why));
+  if ((r = tell(c, ZKR_CACHE_STOPPED, NULL, fx)))
+    r->ev.error = why;
+}
+
 static void on_listed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
                       zkr__fx_t *fx);
 static void on_list_watch(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
@@ -215,17 +230,22 @@ static void on_kid_watch(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply
                          zkr__fx_t *fx);
 
 /* List P with a child watch (exists with a watch instead while it is absent). */
-static void send_list(zkr_children_cache_t *c, bool exists) {
+static void send_list(zkr_children_cache_t *c, bool exists, zkr__fx_t *fx) {
   zkr__send_t x;
   int rc;
 
+  if (c->stopped)
+    return;
   c->list_tok = zkr__obj_token(&c->o);
   c->list_stale = false;
   if ((rc = zkr__send_begin(&x, &c->o, 0, exists ? ZKR__K_EXISTS : ZKR__K_CHILDREN,
                             exists ? on_parent_exists : on_listed, c->list_tok, 0)) != 0)
     goto fail;
-  if ((rc = zkr__send_watch(&x, on_list_watch, c->list_tok, 0)) != 0) {
+  if ((rc = zkr__send_watch(&x, on_list_watch, c->list_tok, 0)) != 0 ||
+      (rc = zkr__send_watch_budget(&x, c->plen + 4)) != 0) {
     zkr__send_end(&x, rc);
+    if (rc == ZKR_ELIMIT)
+      stop(c, rc, fx);
     goto fail;
   }
   rc = exists ? zoo_awexists(x.c.zh, c->path, zkr__watcher, x.c.watch, zkr__cb_stat,
@@ -239,12 +259,14 @@ fail:
 }
 
 /* Read child k with a data watch (data mode). */
-static void send_read(zkr_children_cache_t *c, child_t *k) {
+static void send_read(zkr_children_cache_t *c, child_t *k, zkr__fx_t *fx) {
   size_t nl = strlen(k->name) + 1;
   char path[ZKR__PATH_MAX + 2];
   zkr__send_t x;
   int rc;
 
+  if (c->stopped)
+    return;
   if (c->plen + nl + 1 > sizeof(path)) {
     k->stale = true; /* the server would refuse it too */
     return;
@@ -258,8 +280,13 @@ static void send_read(zkr_children_cache_t *c, child_t *k) {
                             sizeof(kid_req_t) + nl)) != 0)
     goto fail;
   memcpy(((kid_req_t *)x.rq)->name, k->name, nl);
-  if ((rc = zkr__send_watch(&x, on_kid_watch, k->tok, sizeof(kid_req_t) + nl)) != 0) {
+  if ((rc = zkr__send_watch(&x, on_kid_watch, k->tok, sizeof(kid_req_t) + nl)) != 0 ||
+      (rc = zkr__send_watch_budget(&x, c->plen + nl + 4)) != 0) {
     zkr__send_end(&x, rc);
+    if (rc == ZKR_ELIMIT) {
+      stop(c, rc, fx);
+      return;
+    }
     goto fail;
   }
   memcpy(((kid_req_t *)x.wrq)->name, k->name, nl);
@@ -307,7 +334,7 @@ static void on_listed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
       if (c->initialized)
         tell(c, ZKR_CACHE_PARENT_ABSENT, NULL, fx);
     }
-    send_list(c, true);
+    send_list(c, true, fx);
     maybe_settled(c, fx);
     return;
   }
@@ -386,7 +413,7 @@ static void on_listed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
   c->n = k;
   for (int m = 0; m < c->n; m++)
     if (c->kids[m]->stale && !c->kids[m]->tok)
-      send_read(c, c->kids[m]);
+      send_read(c, c->kids[m], fx);
   if (missed > 0) {
     /* Children came and went between the two listings, unseen. */
     ev_rec_t *e = tell(c, ZKR_CACHE_CHILDREN_MISSED, NULL, fx);
@@ -402,7 +429,7 @@ static void on_list_watch(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__repl
   (void)r, (void)fx;
   if (rq->tok != c->list_tok || o->freed || rc != ZOK)
     return; /* ZNOWATCHER: the request's answer decides; ZCLOSING: the end */
-  send_list(c, false); /* children changed, P created or deleted: list again */
+  send_list(c, false, fx); /* children changed, P created or deleted: list again */
 }
 
 static void on_parent_exists(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
@@ -412,7 +439,7 @@ static void on_parent_exists(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__r
   if (rq->tok != c->list_tok || o->freed)
     return;
   if (rc == ZOK)
-    send_list(c, false); /* created meanwhile */
+    send_list(c, false, fx); /* created meanwhile */
   else if (rc != ZNONODE)
     c->list_stale = true;
   /* ZNONODE: the exists watch waits for the creation */
@@ -485,12 +512,12 @@ static void on_kid_watch(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply
     k->tok = 0; /* the child watch on P tells the rest */
     return;
   }
-  send_read(c, k); /* changed (or deleted and created again): read it */
+  send_read(c, k, fx); /* changed (or deleted and created again): read it */
 }
 
 /* ---- the object ---- */
 
-static void resume(zkr_children_cache_t *c, bool new_session) {
+static void resume(zkr_children_cache_t *c, bool new_session, zkr__fx_t *fx) {
   if (new_session) {
     /* Every watch went with the old session: list and read everything again,
      * and RESYNC_END waits for all of it. */
@@ -506,13 +533,13 @@ static void resume(zkr_children_cache_t *c, bool new_session) {
     c->list_stale = true;
   }
   if (c->list_stale)
-    send_list(c, false);
+    send_list(c, false, fx);
   /* Reads cut off (or of the old session) are made by the listing's answer
    * (it reads every stale child); with the listing in place, read them now. */
   else
     for (int m = 0; m < c->n; m++)
       if (c->kids[m]->stale && want_data(c))
-        send_read(c, c->kids[m]);
+        send_read(c, c->kids[m], fx);
 }
 
 static void on_session(zkr__obj_t *o, int event, zkr__fx_t *fx) {
@@ -528,8 +555,8 @@ static void on_session(zkr__obj_t *o, int event, zkr__fx_t *fx) {
     }
     c->list_stale = true;
     break;
-  case ZKR_SESSION_CONNECTED: resume(c, true); break;
-  case ZKR_SESSION_RECONNECTED: resume(c, false); break;
+  case ZKR_SESSION_CONNECTED: resume(c, true, fx); break;
+  case ZKR_SESSION_RECONNECTED: resume(c, false, fx); break;
   }
 }
 
@@ -583,6 +610,7 @@ int zkr_children_cache_set_listener(zkr_children_cache_t *c,
 }
 
 int zkr_children_cache_start(zkr_children_cache_t *c) {
+  zkr__fx_t fx = ZKR__FX_INIT;
   int rc = 0;
 
   if (!c)
@@ -596,9 +624,9 @@ int zkr_children_cache_start(zkr_children_cache_t *c) {
     c->started = true;
     c->list_stale = true;
     if (zkr__session_gen(c->o.s) != 0)
-      send_list(c, false); /* else on CONNECTED */
+      send_list(c, false, &fx); /* else on CONNECTED */
   }
-  pthread_mutex_unlock(&c->o.mu);
+  zkr__obj_unlock_api(&c->o, &fx);
   return rc;
 }
 
@@ -613,7 +641,9 @@ int zkr_children_cache_list(zkr_children_cache_t *c, zkr_cache_child_t **out, in
   if (!c || !out || !count)
     return ZKR_EINVAL;
   pthread_mutex_lock(&c->o.mu);
-  if (!c->initialized) {
+  if (c->stopped) {
+    rc = c->stopped;
+  } else if (!c->initialized) {
     rc = ZKR_ENOTREADY;
   } else if (c->absent) {
     rc = ZNONODE;
@@ -622,19 +652,20 @@ int zkr_children_cache_list(zkr_children_cache_t *c, zkr_cache_child_t **out, in
   } else {
     for (int m = 0; m < c->n && rc == 0; m++) {
       const child_t *k = c->kids[m];
+      zkr_cache_child_t *e;
       if (!k->reported)
         continue; /* not read yet: not in the view */
-      a[n].len = -1;
-      if (!(a[n].name = strdup(k->name)))
+      e = &a[n++]; /* counted at once: freed with the rest on failure */
+      e->len = -1;
+      e->stat = k->stat;
+      if (!(e->name = strdup(k->name)))
         rc = ZKR_ENOMEM;
-      else if (k->data && !(a[n].data = malloc((size_t)k->len + 1)))
+      else if (k->data && !(e->data = malloc((size_t)k->len + 1)))
         rc = ZKR_ENOMEM;
       else if (k->data) {
-        memcpy(a[n].data, k->data, (size_t)k->len + 1);
-        a[n].len = k->len;
+        memcpy(e->data, k->data, (size_t)k->len + 1);
+        e->len = k->len;
       }
-      a[n].stat = k->stat;
-      n++;
     }
   }
   pthread_mutex_unlock(&c->o.mu);

@@ -831,6 +831,66 @@ START_TEST(children_ten_thousand) {
 }
 END_TEST
 
+/* Past the session's watch budget the cache stops, loudly, and the session
+ * never holds more watched bytes than the budget. */
+START_TEST(children_watch_budget) {
+  char root[64], p[96], kid[128];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(t);
+  zkr_children_cache_t *c;
+  zkr_cache_child_t *kids;
+  zkr_session_stats_t st;
+  evlog_t l = EVLOG_INIT;
+  int n, lrc, stopped = -1;
+
+  ck_assert_int_eq(zkr_session_set_watch_budget(NULL, 100), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_session_set_watch_budget(s, 0), ZKR_EINVAL);
+  tu_root(root, sizeof(root));
+  snprintf(p, sizeof(p), "%s/w", root);
+  make(zh, root, "");
+  make(zh, p, "");
+  for (int i = 0; i < 20; i++) {
+    snprintf(kid, sizeof(kid), "%s/child-%02d", p, i);
+    make(zh, kid, "x");
+  }
+  /* Room for the listing's watch and some of the children's, not all. */
+  ck_assert_int_eq(zkr_session_set_watch_budget(s, 400), 0);
+  ck_assert_int_eq(zkr_children_cache_new(s, p, ZKR_CHILDREN_DATA, &c), 0);
+  ck_assert_int_eq(zkr_children_cache_set_listener(c, on_kids, &l), 0);
+  ck_assert_int_eq(zkr_children_cache_start(c), 0);
+  for (int64_t end = tu_now_ms() + 5000; stopped < 0 && tu_now_ms() < end;) {
+    pthread_mutex_lock(&l.mu);
+    for (int i = 0; i < l.n; i++)
+      if (l.type[i] == ZKR_CACHE_STOPPED)
+        stopped = i;
+    pthread_mutex_unlock(&l.mu);
+    usleep(1000);
+  }
+  if (stopped < 0)
+    ev_dump(&l);
+  ck_assert_int_ge(stopped, 0);
+  ck_assert_int_eq(zkr_children_cache_list(c, &kids, &n), ZKR_ELIMIT);
+  ck_assert_int_eq(zkr_session_stats(s, &st), 0);
+  ck_assert_uint_gt(st.watch_bytes, 0);
+  ck_assert_uint_le(st.watch_bytes, 400);
+  zkr_children_cache_free(c);
+  /* Within the budget, the same cache loads. */
+  ck_assert_int_eq(zkr_session_set_watch_budget(s, ZKR_DEFAULT_WATCH_BUDGET), 0);
+  ck_assert_int_eq(zkr_children_cache_new(s, p, ZKR_CHILDREN_DATA, &c), 0);
+  ck_assert_int_eq(zkr_children_cache_start(c), 0);
+  for (int64_t end = tu_now_ms() + 5000;
+       (lrc = zkr_children_cache_list(c, &kids, &n)) == ZKR_ENOTREADY && tu_now_ms() < end;)
+    usleep(1000);
+  ck_assert_int_eq(lrc, 0);
+  ck_assert_int_eq(n, 20);
+  zkr_cache_children_free(kids, n);
+  zkr_children_cache_free(c);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
 /* Names only, freed with work in flight, bad input. */
 START_TEST(children_names_only_free_and_bad_input) {
   char root[64], p[96], a[128];
@@ -899,6 +959,7 @@ Suite *cache_suite(void) {
   tcase_add_test(tc, children_resync_after_expiry);
   tcase_add_test(tc, children_ten_thousand);
   tcase_add_test(tc, children_names_only_free_and_bad_input);
+  tcase_add_test(tc, children_watch_budget);
   suite_add_tcase(su, tc);
   return su;
 }

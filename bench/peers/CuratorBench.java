@@ -7,7 +7,7 @@
  *        HOSTS ROOT WORKLOADS
  *
  * HOSTS is a ZooKeeper connect string, ROOT a znode prefix that may not exist
- * yet, WORKLOADS a comma list of w1,w2,w3a,w3b,w4 (always run in that order).
+ * yet, WORKLOADS a comma list of w1,w2,w3a,w3b,w4,c2 (always run in that order).
  *
  * stdout carries only "RESULT lib=<lib> work=<W> <key>=<value>" lines; progress
  * goes to stderr. Exit status 0 on success, 1 (with a one-line message on
@@ -40,6 +40,11 @@ import java.util.concurrent.locks.LockSupport;
 
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.api.transaction.CuratorOp;
+import org.apache.curator.framework.recipes.cache.CuratorCache;
+import org.apache.curator.framework.recipes.cache.CuratorCacheListener;
+import org.apache.curator.framework.recipes.cache.PathChildrenCache;
+import org.apache.curator.framework.recipes.cache.PathChildrenCacheEvent;
 import org.apache.curator.framework.recipes.atomic.AtomicValue;
 import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
@@ -87,8 +92,8 @@ public class CuratorBench {
             w = w.trim().toLowerCase(Locale.ROOT);
             if (w.isEmpty())
                 continue;
-            if (!Arrays.asList("w1", "w2", "w3a", "w3b", "w4").contains(w)) {
-                System.err.println("CuratorBench: unknown workload '" + w + "' (expected w1,w2,w3a,w3b,w4)");
+            if (!Arrays.asList("w1", "w2", "w3a", "w3b", "w4", "c2").contains(w)) {
+                System.err.println("CuratorBench: unknown workload '" + w + "' (expected w1,w2,w3a,w3b,w4,c2)");
                 System.exit(2);
             }
             wanted.add(w);
@@ -121,6 +126,14 @@ public class CuratorBench {
                 w4(root + "/warm-w4", W4_WARM, false);
                 progress("w4");
                 w4(root + "/w4", W4_REPEATS, true);
+            }
+            if (wanted.contains("c2")) {
+                progress("c2 warm-up");
+                c2(root + "/warm-c2", 200, false);
+                for (int n : new int[] {1000, 10000}) {
+                    progress("c2 " + n);
+                    c2(root + "/c2-" + n, n, true);
+                }
             }
         } catch (Throwable t) {
             System.out.flush();
@@ -594,6 +607,60 @@ public class CuratorBench {
     }
 
     // ---- helpers ----
+
+    /* C2: the initial load of a cache of n children with data (what zkr_bench's
+     * C2 measures for zkrecipes' children cache): CuratorCache (a persistent
+     * recursive watch, then a read of every node) and PathChildrenCache with data,
+     * each from start() to its "initialized" callback, on a fresh session. */
+    static void c2(String path, int n, boolean emit) throws Exception {
+        CuratorFramework w = newClient();
+        try {
+            w.create().creatingParentContainersIfNeeded().forPath(path);
+            for (int b = 0; b < n; b += 100) {
+                List<CuratorOp> ops = new ArrayList<>();
+                for (int i = b; i < Math.min(n, b + 100); i++)
+                    ops.add(w.transactionOp().create().forPath(String.format("%s/member-%06d", path, i),
+                            "host-1.example:8080".getBytes(StandardCharsets.UTF_8)));
+                w.transaction().forOperations(ops);
+            }
+        } finally {
+            w.close();
+        }
+        String work = "C2-children-" + n;
+        {
+            CuratorFramework r = newClient();
+            CountDownLatch init = new CountDownLatch(1);
+            long t0 = System.nanoTime();
+            CuratorCache cache = CuratorCache.build(r, path);
+            cache.listenable().addListener(CuratorCacheListener.builder().forInitialized(init::countDown).build());
+            cache.start();
+            if (!init.await(300, TimeUnit.SECONDS))
+                throw new Exception("CuratorCache of " + n + " children never initialized");
+            double ms = (System.nanoTime() - t0) / 1e6;
+            if (emit)
+                result("curator-cache", work, "load_ms", ms);
+            cache.close();
+            r.close();
+        }
+        {
+            CuratorFramework r = newClient();
+            CountDownLatch init = new CountDownLatch(1);
+            long t0 = System.nanoTime();
+            PathChildrenCache pcc = new PathChildrenCache(r, path, true);
+            pcc.getListenable().addListener((cl, ev) -> {
+                if (ev.getType() == PathChildrenCacheEvent.Type.INITIALIZED)
+                    init.countDown();
+            });
+            pcc.start(PathChildrenCache.StartMode.POST_INITIALIZED_EVENT);
+            if (!init.await(300, TimeUnit.SECONDS))
+                throw new Exception("PathChildrenCache of " + n + " children never initialized");
+            double ms = (System.nanoTime() - t0) / 1e6;
+            if (emit)
+                result("curator-pcc", work, "load_ms", ms);
+            pcc.close();
+            r.close();
+        }
+    }
 
     static CuratorFramework newClient() throws Exception {
         CuratorFramework c = CuratorFrameworkFactory.newClient(hosts, SESSION_TIMEOUT_MS, CONNECTION_TIMEOUT_MS,

@@ -33,7 +33,7 @@ SESSION_TIMEOUT = 10.0  # seconds
 START_TIMEOUT = 15  # seconds
 BARRIER_TIMEOUT = 60.0  # seconds for all threads of a workload to line up
 JOIN_TIMEOUT = 600.0  # seconds for the threads of a workload to finish
-ALL_WORKLOADS = ("w1", "w2", "w3a", "w3b", "w4")
+ALL_WORKLOADS = ("w1", "w2", "w3a", "w3b", "w4", "c2")
 
 W1_CYCLES = 2000
 W2_SESSIONS, W2_CYCLES = 8, 250
@@ -517,7 +517,51 @@ def w4():
     result("W4", "failover_max_us", us(max(failovers)))
 
 
-WORKLOADS = {"w1": w1, "w2": w2, "w3a": w3a, "w3b": w3b, "w4": w4}
+def c2_load(path, n, emit):
+    """The initial load of a cache of n children with data: kazoo's TreeCache
+    (every node read, with watches) from start() to its INITIALIZED event."""
+    from kazoo.recipe.cache import TreeCache, TreeEvent
+    w = new_client()
+    try:
+        w.ensure_path(path)
+        for b in range(0, n, 100):
+            t = w.transaction()
+            for i in range(b, min(n, b + 100)):
+                t.create("%s/member-%06d" % (path, i), b"host-1.example:8080")
+            res = t.commit()
+            bad = [r for r in res if isinstance(r, Exception)]
+            if bad:
+                raise RuntimeError("c2 populate: %r" % bad[0])
+    finally:
+        close_client(w)
+    r = new_client()
+    try:
+        done = threading.Event()
+
+        def on_event(ev):
+            if ev.event_type == TreeEvent.INITIALIZED:
+                done.set()
+        t0 = time.monotonic()
+        cache = TreeCache(r, path)
+        cache.listen(on_event)
+        cache.start()
+        if not done.wait(300):
+            raise RuntimeError("TreeCache of %d children never initialized" % n)
+        ms = (time.monotonic() - t0) * 1000
+        if emit:
+            result("C2-children-%d" % n, "load_ms", ms)
+        cache.close()
+    finally:
+        close_client(r)
+
+
+def c2():
+    c2_load(ROOT + "/warm-c2", 200, False)
+    for n in (1000, 10000):
+        c2_load("%s/c2-%d" % (ROOT, n), n, True)
+
+
+WORKLOADS = {"w1": w1, "w2": w2, "w3a": w3a, "w3b": w3b, "w4": w4, "c2": c2}
 
 
 def main(argv):

@@ -108,6 +108,12 @@ TABLES = [
      [("zkrecipes", "zkrecipes"), ("curator", "Curator LeaderLatch"), ("kazoo", "kazoo Election")],
      ["failover_p50_us", "failover_min_us", "failover_max_us"],
      "failover_p50_us", False, ("close->watch", "raw-c", "p50_us")),
+] + [
+    (f"C2-children-{n}", f"C2 children cache with data, initial load, {n} children",
+     [("zkrecipes", "zkrecipes"), ("curator-cache", "Curator CuratorCache"),
+      ("curator-pcc", "Curator PathChildrenCache"), ("kazoo", "kazoo TreeCache")],
+     ["load_ms", "heap_bytes_per_child"],
+     "load_ms", False, (f"list+get-{n}", "raw-c", "load_ms")) for n in (1000, 10000)
 ]
 
 # Our W3 rows are reported under work names of their own by zkr_bench.
@@ -138,15 +144,16 @@ def measure(a):
         # Round 1 warms the server up first (zkr_bench's warm-up). The order of the
         # libraries turns by one each round, so that none always runs first after a
         # quiet server or last behind a busy log.
-        bench = [a.bench, "-r", "1", "-q", "-w", "w1,ls,ceiling,w2,herd,w3a,w3b,w4", a.hosts]
+        bench = [a.bench, "-r", "1", "-q", "-w", "w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2",
+                 a.hosts]
         if rnd > 1:
             bench.insert(1, "-n")
         steps = [
             (bench, "zkrecipes + raw floors"),
             (curator_cmd() + [a.hosts, f"/zkr-peers-{pid}-r{rnd}-curator",
-                               "w1,w2,w3a,w3b,w4"], "Curator"),
+                               "w1,w2,w3a,w3b,w4,c2"], "Curator"),
             ([PYTHON, os.path.join(HERE, "kazoo_bench.py"), a.hosts,
-              f"/zkr-peers-{pid}-r{rnd}-kazoo", "w1,w2,w3a,w3b,w4"], "kazoo"),
+              f"/zkr-peers-{pid}-r{rnd}-kazoo", "w1,w2,w3a,w3b,w4,c2"], "kazoo"),
         ]
         if rnd > 1:
             k = (rnd - 1) % len(steps)
@@ -263,6 +270,9 @@ def main():
                ("W3b", "Curator SharedCount"): 1.2, ("W3b", "floor"): 1.2,
                ("W4", "Curator LeaderLatch"): 0.8, ("W4", "kazoo Election"): 0.8,
                ("W4", "floor"): 1.2}
+    for n in (1000, 10000):  # at least twice as fast as each peer: half the time or less
+        for peer in ("Curator CuratorCache", "Curator PathChildrenCache", "kazoo TreeCache"):
+            targets[(f"C2-children-{n}", peer)] = 0.5
     print("\ntargets (median of the per-round ratios):")
     for work, olabel, label, rs, higher in claims:
         t = targets.get((work, label))

@@ -51,9 +51,12 @@ typedef enum zkr_cache_event_type {
   ZKR_CACHE_REMOVED = 10,     /* a child is gone */
   ZKR_CACHE_PARENT_ABSENT = 11, /* the parent does not exist (any more): every child
                                    was REMOVED first; the cache waits for it */
-  ZKR_CACHE_CHILDREN_MISSED = 12 /* children were created and deleted between two
-                                    listings, unseen: missed says how many changes
-                                    (the parent's cversion told) */
+  ZKR_CACHE_CHILDREN_MISSED = 12, /* children were created and deleted between two
+                                     listings, unseen: missed says how many changes
+                                     (the parent's cversion told) */
+  ZKR_CACHE_STOPPED = 13 /* the cache stopped following: error says why
+                            (ZKR_ELIMIT: its next watch would go over the
+                            session's watch budget); its view is frozen */
 } zkr_cache_event_type_t;
 
 /* One event: the type and the view as of the event (for RESYNC_BEGIN and
@@ -71,6 +74,7 @@ typedef struct zkr_cache_event {
   int missed;       /* changes known to have happened unseen: for CHANGED and
                        UPDATED the versions skipped (coalesced into this one);
                        for CHILDREN_MISSED, creates and deletes of children */
+  int error;        /* STOPPED: the reason */
   int reserved[4];
 } zkr_cache_event_t;
 
@@ -146,7 +150,9 @@ typedef void (*zkr_children_cache_listener_fn)(zkr_children_cache_t *c,
  * first), after which the cache waits for it to be created again; after an
  * expiry, RESYNC_BEGIN ... RESYNC_END around the difference. Read-only: it
  * never creates the parent. A child gone before its data was read is dropped
- * without an event.
+ * without an event. Its watches count against the session's watch budget
+ * (zkr_session_set_watch_budget): the one that would go over stops the cache
+ * (STOPPED, error ZKR_ELIMIT) and zkr_children_cache_list returns ZKR_ELIMIT.
  */
 ZKR_API int zkr_children_cache_new(zkr_session_t *s, const char *path, int flags,
                                    zkr_children_cache_t **out);
@@ -156,7 +162,7 @@ ZKR_API int zkr_children_cache_set_listener(zkr_children_cache_t *c,
 ZKR_API int zkr_children_cache_start(zkr_children_cache_t *c);
 /* The children now, sorted by name, as a malloc'd array (free it with
  * zkr_cache_children_free): 0, ZNONODE when the parent is absent, ZKR_ENOTREADY
- * before INITIALIZED. */
+ * before INITIALIZED, the reason once it stopped (ZKR_ELIMIT). */
 ZKR_API int zkr_children_cache_list(zkr_children_cache_t *c, zkr_cache_child_t **out,
                                     int *count);
 ZKR_API void zkr_cache_children_free(zkr_cache_child_t *children, int count);

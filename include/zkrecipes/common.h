@@ -51,7 +51,8 @@ extern "C" {
   X(ELOST, -1012, "ownership lost: the session expired")                                 \
   X(ESYSTEM, -1013, "system call failed")                                                \
   X(ERESOLVE, -1014, "no server address could be resolved")                             \
-  X(ENOTREADY, -1015, "no answer from the server yet")
+  X(ENOTREADY, -1015, "no answer from the server yet")                                   \
+  X(ELIMIT, -1016, "over the session's budget of watched path bytes")
 
 /* ZooKeeper's codes, listed so zkr_strerror()/zkr_errname() cover them too. */
 #define ZKR_ZOO_ERRNO_MAP(X)                                                             \

@@ -70,6 +70,18 @@ ZKR_API int zkr_session_set_auth(zkr_session_t *s, const char *scheme, const cha
  * connecting. */
 ZKR_API int zkr_session_set_acl(zkr_session_t *s, int mode);
 
+/*
+ * The budget of watched path bytes for the caches on this session (default
+ * ZKR_DEFAULT_WATCH_BUDGET, 512 KiB). On every reconnect the C client sends
+ * all of a handle's watched paths in one request, which the server refuses
+ * above its jute.maxbuffer (1 MB by default): a session over it could never
+ * reconnect. A cache whose next watch would go over stops with ZKR_ELIMIT
+ * instead (ZKR_CACHE_STOPPED). Any time; a lower budget stops nothing already
+ * watched. 0 is ZKR_EINVAL.
+ */
+#define ZKR_DEFAULT_WATCH_BUDGET (512 * 1024)
+ZKR_API int zkr_session_set_watch_budget(zkr_session_t *s, size_t bytes);
+
 /* Add a listener for zkr_session_event_t events; *id_out (may be NULL) names it for
  * removal. Listeners run in callback context, in the order they were added. */
 ZKR_API int zkr_session_add_listener(zkr_session_t *s, zkr_session_listener_fn fn,
@@ -161,7 +173,9 @@ typedef struct zkr_session_stats {
   uint64_t counter_ops;       /* counter operations ended (any outcome) */
   uint64_t counter_conflicts; /* writes refused because another client wrote first */
   uint64_t counter_unknown;   /* operations ended with ZKR_EUNKNOWN */
-  uint64_t reserved[10];
+  uint64_t watch_bytes;       /* path bytes of the caches' watches set now (see
+                                 zkr_session_set_watch_budget) */
+  uint64_t reserved[9];
 } zkr_session_stats_t;
 
 /* Fill *out with the statistics as of now. Any thread, any context. */
