@@ -1321,6 +1321,133 @@ static void c2_run(int round, int n) {
   zkr_session_free(w);
 }
 
+/* C3: 8 writer sessions change their own child of P as fast as they can (one
+ * setData in flight each) for C3_SECONDS; a children cache with data follows
+ * P. Figures: the writes applied per second, the cache's UPDATED events per
+ * second, the versions it reports as coalesced (missed), and how long after the
+ * last write the cache holds every child's last version. */
+#define C3_WRITERS 8
+#define C3_SECONDS 3
+
+typedef struct c3_ctx {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int64_t events, missed;
+  int32_t seen[C3_WRITERS]; /* the last version the cache reported per child */
+} c3_ctx_t;
+
+typedef struct c3_writer {
+  zkr_session_t *s;
+  char path[160];
+  int64_t end_ns;
+  int64_t writes;
+  int32_t last_version;
+} c3_writer_t;
+
+static void c3_listener(zkr_children_cache_t *cc, const zkr_cache_event_t *ev, void *arg) {
+  c3_ctx_t *c = arg;
+  const char *dash = strrchr(ev->path, '-');
+  (void)cc;
+  if (ev->type != ZKR_CACHE_UPDATED || !dash)
+    return;
+  pthread_mutex_lock(&c->mu);
+  c->events++;
+  c->missed += ev->missed;
+  c->seen[atoi(dash + 1) % C3_WRITERS] = ev->stat.version;
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+static void *c3_write(void *arg) {
+  c3_writer_t *w = arg;
+  zhandle_t *zh = zkr_session_zhandle(w->s);
+  while (now_ns() < w->end_ns) {
+    struct Stat st;
+    int rc = zoo_set2(zh, w->path, "12345678", 8, -1, &st);
+    if (rc != ZOK)
+      die("c3 set", rc);
+    w->writes++;
+    w->last_version = st.version;
+  }
+  return NULL;
+}
+
+static void c3_run(int round) {
+  zkr_session_t *r = open_session();
+  c3_writer_t w[C3_WRITERS];
+  pthread_t th[C3_WRITERS];
+  c3_ctx_t c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, {0}};
+  zkr_children_cache_t *cc;
+  char path[128];
+  int64_t t0, t_end, writes = 0;
+  int rc, caught = 0;
+
+  snprintf(path, sizeof(path), "%s/c3-%d", root, round);
+  ensure(zkr_session_zhandle(r), path);
+  for (int i = 0; i < C3_WRITERS; i++) {
+    w[i].s = open_session();
+    snprintf(w[i].path, sizeof(w[i].path), "%s/writer-%d", path, i);
+    ensure(zkr_session_zhandle(w[i].s), w[i].path);
+    w[i].writes = 0;
+    w[i].last_version = 0;
+  }
+  if ((rc = zkr_children_cache_new(r, path, ZKR_CHILDREN_DATA, &cc)) != 0 ||
+      (rc = zkr_children_cache_set_listener(cc, c3_listener, &c)) != 0 ||
+      (rc = zkr_children_cache_start(cc)) != 0)
+    die("c3 cache", rc);
+  {
+    zkr_cache_child_t *kids;
+    int n;
+    int64_t deadline = now_ns() + 10000000000LL;
+    while ((rc = zkr_children_cache_list(cc, &kids, &n)) == ZKR_ENOTREADY && now_ns() < deadline)
+      usleep(1000);
+    if (rc != 0)
+      die("c3 initial load", rc);
+    zkr_cache_children_free(kids, n);
+  }
+  t0 = now_ns();
+  for (int i = 0; i < C3_WRITERS; i++) {
+    w[i].end_ns = t0 + (int64_t)C3_SECONDS * 1000000000;
+    pthread_create(&th[i], NULL, c3_write, &w[i]);
+  }
+  for (int i = 0; i < C3_WRITERS; i++) {
+    pthread_join(th[i], NULL);
+    writes += w[i].writes;
+  }
+  t_end = now_ns();
+  pthread_mutex_lock(&c.mu);
+  while (!caught && now_ns() < t_end + 10000000000LL) {
+    struct timespec ts;
+    caught = 1;
+    for (int i = 0; i < C3_WRITERS; i++)
+      caught &= c.seen[i] == w[i].last_version;
+    if (caught)
+      break;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 2000000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&c.cv, &c.mu, &ts);
+  }
+  pthread_mutex_unlock(&c.mu);
+  if (!caught)
+    die("c3: the cache never caught up", ZKR_ETIMEDOUT);
+  record(round, "C3-children-8-writers", "raw-c", "writes_per_s", "/s",
+         (double)writes / ((double)(t_end - t0) / 1e9));
+  record(round, "C3-children-8-writers", "zkrecipes", "updates_per_s", "/s",
+         (double)c.events / ((double)(t_end - t0) / 1e9));
+  record(round, "C3-children-8-writers", "zkrecipes", "versions_coalesced_pct", "%",
+         writes ? 100.0 * (double)c.missed / (double)writes : 0);
+  record(round, "C3-children-8-writers", "zkrecipes", "caught_up_ms", "ms",
+         (double)(now_ns() - t_end) / 1e6);
+  zkr_children_cache_free(cc);
+  for (int i = 0; i < C3_WRITERS; i++)
+    zkr_session_free(w[i].s);
+  zkr_session_free(r);
+}
+
 static int wanted(const char *list, const char *w) {
   size_t n = strlen(w);
   for (const char *p = list; p && *p;) {
@@ -1334,7 +1461,7 @@ static int wanted(const char *list, const char *w) {
 }
 
 int main(int argc, char **argv) {
-  const char *only = "w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,rss";
+  const char *only = "w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,c3,rss";
   int rounds = 3, opt, warm = 1, table = 1;
 
   if (argc == 5 && !strcmp(argv[1], "--rss")) {
@@ -1355,7 +1482,7 @@ int main(int argc, char **argv) {
     case 'q': table = 0; break; /* RESULT lines only (a driver makes the tables) */
     default:
       fprintf(stderr,
-              "usage: %s [-r ROUNDS] [-n] [-q] [-w w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,rss] "
+              "usage: %s [-r ROUNDS] [-n] [-q] [-w w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,c3,rss] "
               "HOSTS\n",
               argv[0]);
       return 2;
@@ -1450,6 +1577,8 @@ int main(int argc, char **argv) {
       c2_run(r, 1000);
       c2_run(r, 10000);
     }
+    if (wanted(only, "c3"))
+      c3_run(r);
     if (wanted(only, "w3b")) {
       counter_run(r, "get+set-loop", "raw-c", w3_sessions, w3_cycles / w3_sessions, 1);
       floop = metric("get+set-loop", "raw-c", "increments_per_s", "")->v[r - 1];

@@ -7,7 +7,7 @@
  *        HOSTS ROOT WORKLOADS
  *
  * HOSTS is a ZooKeeper connect string, ROOT a znode prefix that may not exist
- * yet, WORKLOADS a comma list of w1,w2,w3a,w3b,w4,c2 (always run in that order).
+ * yet, WORKLOADS a comma list of w1,w2,w3a,w3b,w4,c1,c2 (always run in that order).
  *
  * stdout carries only "RESULT lib=<lib> work=<W> <key>=<value>" lines; progress
  * goes to stderr. Exit status 0 on success, 1 (with a one-line message on
@@ -92,8 +92,8 @@ public class CuratorBench {
             w = w.trim().toLowerCase(Locale.ROOT);
             if (w.isEmpty())
                 continue;
-            if (!Arrays.asList("w1", "w2", "w3a", "w3b", "w4", "c2").contains(w)) {
-                System.err.println("CuratorBench: unknown workload '" + w + "' (expected w1,w2,w3a,w3b,w4,c2)");
+            if (!Arrays.asList("w1", "w2", "w3a", "w3b", "w4", "c1", "c2").contains(w)) {
+                System.err.println("CuratorBench: unknown workload '" + w + "' (expected w1,w2,w3a,w3b,w4,c1,c2)");
                 System.exit(2);
             }
             wanted.add(w);
@@ -126,6 +126,12 @@ public class CuratorBench {
                 w4(root + "/warm-w4", W4_WARM, false);
                 progress("w4");
                 w4(root + "/w4", W4_REPEATS, true);
+            }
+            if (wanted.contains("c1")) {
+                progress("c1 warm-up");
+                c1(root + "/warm-c1", 50, false);
+                progress("c1");
+                c1(root + "/c1", 200, true);
             }
             if (wanted.contains("c2")) {
                 progress("c2 warm-up");
@@ -607,6 +613,46 @@ public class CuratorBench {
     }
 
     // ---- helpers ----
+
+    /* C1: change to callback, as zkr_bench's C1 measures it for zkrecipes' node
+     * cache: one client sets the node (sync), another follows it with a
+     * CuratorCache; the time from the set to the changed callback. */
+    static void c1(String path, int changes, boolean emit) throws Exception {
+        CuratorFramework w = newClient(), r = newClient();
+        try {
+            w.create().creatingParentContainersIfNeeded().forPath(path, new byte[8]);
+            java.util.concurrent.Semaphore changed = new java.util.concurrent.Semaphore(0);
+            AtomicLong at = new AtomicLong();
+            CountDownLatch init = new CountDownLatch(1);
+            CuratorCache cache = CuratorCache.build(r, path);
+            cache.listenable().addListener(CuratorCacheListener.builder()
+                    .forChanges((before, after) -> {
+                        at.set(System.nanoTime());
+                        changed.release();
+                    })
+                    .forInitialized(init::countDown).build());
+            cache.start();
+            if (!init.await(60, TimeUnit.SECONDS))
+                throw new Exception("CuratorCache never initialized");
+            long[] d = new long[changes];
+            byte[] value = "12345678".getBytes(StandardCharsets.US_ASCII);
+            for (int i = 0; i < changes; i++) {
+                long t0 = System.nanoTime();
+                w.setData().forPath(path, value);
+                if (!changed.tryAcquire(30, TimeUnit.SECONDS))
+                    throw new Exception("CuratorCache missed a change");
+                d[i] = at.get() - t0;
+            }
+            cache.close();
+            if (emit) {
+                result("curator-cache", "C1-node-cache", "p50_us", pctUs(d, 0.5));
+                result("curator-cache", "C1-node-cache", "p99_us", pctUs(d, 0.99));
+            }
+        } finally {
+            r.close();
+            w.close();
+        }
+    }
 
     /* C2: the initial load of a cache of n children with data (what zkr_bench's
      * C2 measures for zkrecipes' children cache): CuratorCache (a persistent

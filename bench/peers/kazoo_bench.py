@@ -33,7 +33,7 @@ SESSION_TIMEOUT = 10.0  # seconds
 START_TIMEOUT = 15  # seconds
 BARRIER_TIMEOUT = 60.0  # seconds for all threads of a workload to line up
 JOIN_TIMEOUT = 600.0  # seconds for the threads of a workload to finish
-ALL_WORKLOADS = ("w1", "w2", "w3a", "w3b", "w4", "c2")
+ALL_WORKLOADS = ("w1", "w2", "w3a", "w3b", "w4", "c1", "c2")
 
 W1_CYCLES = 2000
 W2_SESSIONS, W2_CYCLES = 8, 250
@@ -517,6 +517,43 @@ def w4():
     result("W4", "failover_max_us", us(max(failovers)))
 
 
+def c1_run(path, changes, emit):
+    """Change to callback: one client sets the node, another follows it with a
+    DataWatch; the time from the set to the callback with the new data."""
+    w, r = new_client(), new_client()
+    try:
+        w.ensure_path(path)
+        got = threading.Semaphore(0)
+        at = [0]
+        first = [True]
+
+        def watcher(data, stat):
+            if first[0]:  # the initial call with the current value
+                first[0] = False
+                return
+            at[0] = time.monotonic_ns()
+            got.release()
+        r.DataWatch(path, watcher)
+        d = []
+        for _ in range(changes):
+            t0 = time.monotonic_ns()
+            w.set(path, b"12345678")
+            if not got.acquire(timeout=30):
+                raise RuntimeError("DataWatch missed a change")
+            d.append((at[0] - t0) / 1000.0)
+        if emit:
+            result("C1-node-cache", "p50_us", pct(d, 0.5))
+            result("C1-node-cache", "p99_us", pct(d, 0.99))
+    finally:
+        close_client(r)
+        close_client(w)
+
+
+def c1():
+    c1_run(ROOT + "/warm-c1", 50, False)
+    c1_run(ROOT + "/c1", 200, True)
+
+
 def c2_load(path, n, emit):
     """The initial load of a cache of n children with data: kazoo's TreeCache
     (every node read, with watches) from start() to its INITIALIZED event."""
@@ -561,7 +598,7 @@ def c2():
         c2_load("%s/c2-%d" % (ROOT, n), n, True)
 
 
-WORKLOADS = {"w1": w1, "w2": w2, "w3a": w3a, "w3b": w3b, "w4": w4, "c2": c2}
+WORKLOADS = {"w1": w1, "w2": w2, "w3a": w3a, "w3b": w3b, "w4": w4, "c1": c1, "c2": c2}
 
 
 def main(argv):

@@ -109,6 +109,11 @@ TABLES = [
      ["failover_p50_us", "failover_min_us", "failover_max_us"],
      "failover_p50_us", False, ("close->watch", "raw-c", "p50_us")),
 ] + [
+    ("C1-node-cache", "C1 change to callback: one session sets a node, another follows it",
+     [("zkrecipes", "zkrecipes node cache"), ("curator-cache", "Curator CuratorCache"),
+      ("kazoo", "kazoo DataWatch")],
+     ["p50_us", "p99_us"], "p50_us", False, ("set->watch+get", "raw-c", "p50_us")),
+] + [
     (f"C2-children-{n}", f"C2 children cache with data, initial load, {n} children",
      [("zkrecipes", "zkrecipes"), ("curator-cache", "Curator CuratorCache"),
       ("curator-pcc", "Curator PathChildrenCache"), ("kazoo", "kazoo TreeCache")],
@@ -144,16 +149,16 @@ def measure(a):
         # Round 1 warms the server up first (zkr_bench's warm-up). The order of the
         # libraries turns by one each round, so that none always runs first after a
         # quiet server or last behind a busy log.
-        bench = [a.bench, "-r", "1", "-q", "-w", "w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2",
+        bench = [a.bench, "-r", "1", "-q", "-w", "w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,c3",
                  a.hosts]
         if rnd > 1:
             bench.insert(1, "-n")
         steps = [
             (bench, "zkrecipes + raw floors"),
             (curator_cmd() + [a.hosts, f"/zkr-peers-{pid}-r{rnd}-curator",
-                               "w1,w2,w3a,w3b,w4,c2"], "Curator"),
+                               "w1,w2,w3a,w3b,w4,c1,c2"], "Curator"),
             ([PYTHON, os.path.join(HERE, "kazoo_bench.py"), a.hosts,
-              f"/zkr-peers-{pid}-r{rnd}-kazoo", "w1,w2,w3a,w3b,w4,c2"], "kazoo"),
+              f"/zkr-peers-{pid}-r{rnd}-kazoo", "w1,w2,w3a,w3b,w4,c1,c2"], "kazoo"),
         ]
         if rnd > 1:
             k = (rnd - 1) % len(steps)
@@ -256,6 +261,14 @@ def main():
                        ("handoffs_per_s", "hand-offs/s")]:
         vals = [v for r in rounds for v in [value(rows, r, "zkrecipes", "herd-200", key)] if v is not None]
         print(f"scale, 200 waiters on one lock: {label}: {fmt(vals, 2)}")
+    for lib, key, label in [("raw-c", "writes_per_s", "writes/s by 8 writers"),
+                            ("zkrecipes", "updates_per_s", "UPDATED events/s seen by the cache"),
+                            ("zkrecipes", "versions_coalesced_pct", "% of versions coalesced"),
+                            ("zkrecipes", "caught_up_ms", "ms to hold every last version")]:
+        vals = [v for r in rounds for v in [value(rows, r, lib, "C3-children-8-writers", key)]
+                if v is not None]
+        if vals:
+            print(f"C3, a children cache under 8 writers: {label}: {fmt(vals, 0)}")
     z = value(rows, a.rounds, "zkrecipes", "rss-100", "kb_per_session")
     raw = value(rows, a.rounds, "raw-c", "rss-100", "kb_per_session")
     if z is not None and raw is not None:
