@@ -157,7 +157,8 @@ static void drop_subtree(zkr_tree_cache_t *t, outbox_t *ob, const char *path, in
     }
   }
   t->nparts = k; /* compacted: the parts that stay */
-  qsort(gone, (size_t)ngone, sizeof(*gone), by_depth_desc);
+  if (ngone > 1)
+    qsort(gone, (size_t)ngone, sizeof(*gone), by_depth_desc);
   for (int i = 0; i < ngone; i++) {
     part_t *p = gone[i], **d;
     zkr_cache_child_t *kids = NULL;
