@@ -969,6 +969,227 @@ START_TEST(children_names_only_free_and_bad_input) {
 }
 END_TEST
 
+/* ---- tree cache ---- */
+
+static void on_tree(zkr_tree_cache_t *t, const zkr_cache_event_t *ev, void *arg) {
+  (void)t;
+  on_event(NULL, ev, arg);
+}
+
+/* Index of the first event of type about path at or after from; -1 if none. */
+static int ev_find(evlog_t *l, int from, int type, const char *path) {
+  int at = -1;
+  pthread_mutex_lock(&l->mu);
+  for (int i = from; i < l->n && at < 0; i++)
+    if (l->type[i] == type && !strcmp(l->path[i], path))
+      at = i;
+  pthread_mutex_unlock(&l->mu);
+  return at;
+}
+
+static int ev_wait_for(evlog_t *l, int from, int type, const char *path, int timeout_ms) {
+  int64_t deadline = tu_now_ms() + timeout_ms;
+  int at;
+  while ((at = ev_find(l, from, type, path)) < 0 && tu_now_ms() < deadline)
+    usleep(1000);
+  if (at < 0)
+    ev_dump(l);
+  return at;
+}
+
+/* Descendants down to the depth limit, each event once with its path; a
+ * subtree that goes is REMOVED deepest first. */
+START_TEST(tree_events_and_depth) {
+  char root[64], r[96], a[128], ax[160], deep[200], b[128], by[160];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(t);
+  zkr_tree_cache_t *c;
+  evlog_t l = EVLOG_INIT;
+  int init, i;
+
+  tu_root(root, sizeof(root));
+  snprintf(r, sizeof(r), "%s/r", root);
+  snprintf(a, sizeof(a), "%s/a", r);
+  snprintf(ax, sizeof(ax), "%s/x", a);
+  snprintf(deep, sizeof(deep), "%s/deep", ax);
+  snprintf(b, sizeof(b), "%s/b", r);
+  snprintf(by, sizeof(by), "%s/y", b);
+  make(zh, root, "");
+  make(zh, r, "r0");
+  make(zh, a, "a0");
+  make(zh, ax, "x0");
+  make(zh, deep, "too deep");
+  make(zh, b, "b0");
+  ck_assert_int_eq(zkr_tree_cache_new(s, r, -1, &c), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_tree_cache_new(s, r, 2, &c), 0);
+  ck_assert_int_eq(zkr_tree_cache_set_listener(c, on_tree, &l), 0);
+  ck_assert_int_eq(zkr_tree_cache_start(c), 0);
+  ck_assert_int_eq(zkr_tree_cache_start(c), ZKR_EBUSY);
+  init = ev_wait_for(&l, 0, ZKR_CACHE_INITIALIZED, r, 10000);
+  ck_assert_int_ge(init, 0);
+  ck_assert_int_eq(l.exists[init], 1);
+  /* Before INITIALIZED: a, b and a/x, each once; nothing deeper. */
+  ck_assert_int_eq(init, 3);
+  ck_assert_int_ge(ev_find(&l, 0, ZKR_CACHE_ADDED, a), 0);
+  ck_assert_int_ge(ev_find(&l, 0, ZKR_CACHE_ADDED, b), 0);
+  i = ev_find(&l, 0, ZKR_CACHE_ADDED, ax);
+  ck_assert_int_ge(i, 0);
+  ck_assert_str_eq(l.data[i], "x0");
+  ck_assert_int_lt(ev_find(&l, 0, ZKR_CACHE_ADDED, deep), 0);
+
+  set(zh, ax, "x1");
+  i = ev_wait_for(&l, init, ZKR_CACHE_UPDATED, ax, 5000);
+  ck_assert_int_ge(i, 0);
+  ck_assert_str_eq(l.data[i], "x1");
+  set(zh, r, "r1");
+  i = ev_wait_for(&l, init, ZKR_CACHE_CHANGED, r, 5000);
+  ck_assert_int_ge(i, 0);
+  ck_assert_str_eq(l.data[i], "r1");
+  make(zh, by, "y0");
+  ck_assert_int_ge(ev_wait_for(&l, init, ZKR_CACHE_ADDED, by, 5000), 0);
+  set(zh, deep, "unseen"); /* below the limit: no event */
+  ck_assert_int_eq(zoo_delete(zh, deep, -1), ZOK);
+  ck_assert_int_eq(zoo_delete(zh, ax, -1), ZOK);
+  ck_assert_int_eq(zoo_delete(zh, a, -1), ZOK);
+  i = ev_wait_for(&l, init, ZKR_CACHE_REMOVED, a, 5000);
+  ck_assert_int_ge(i, 0);
+  ck_assert_int_ge(ev_find(&l, init, ZKR_CACHE_REMOVED, ax), 0);
+  ck_assert_int_lt(ev_find(&l, init, ZKR_CACHE_REMOVED, ax), i); /* deepest first */
+  ck_assert_int_lt(ev_find(&l, 0, ZKR_CACHE_UPDATED, deep), 0);
+  zkr_tree_cache_free(c);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
+typedef struct tree_lost {
+  zhandle_t *zh;
+  const char *path;
+  int done;
+} tree_lost_t;
+
+static void tree_change_on_lost(zkr_session_t *s, int event, void *arg) {
+  tree_lost_t *w = arg;
+  (void)s;
+  if (event == ZKR_SESSION_LOST && !w->done) {
+    w->done = 1;
+    zoo_set(w->zh, w->path, "during", 6, -1);
+  }
+}
+
+/* After an expiry: one RESYNC bracket for the whole tree, with the change made
+ * in the gap inside it. */
+START_TEST(tree_resync_after_expiry) {
+  char root[64], r[96], a[128], ax[160];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(t);
+  zkr_tree_cache_t *c;
+  evlog_t l = EVLOG_INIT;
+  tree_lost_t w = {zh, NULL, 0};
+  int init, begin, end, i, begins = 0;
+
+  tu_root(root, sizeof(root));
+  snprintf(r, sizeof(r), "%s/r", root);
+  snprintf(a, sizeof(a), "%s/a", r);
+  snprintf(ax, sizeof(ax), "%s/x", a);
+  w.path = ax;
+  make(zh, root, "");
+  make(zh, r, "");
+  make(zh, a, "");
+  make(zh, ax, "before");
+  ck_assert_int_eq(zkr_session_add_listener(s, tree_change_on_lost, &w, NULL), 0);
+  ck_assert_int_eq(zkr_tree_cache_new(s, r, 3, &c), 0);
+  ck_assert_int_eq(zkr_tree_cache_set_listener(c, on_tree, &l), 0);
+  ck_assert_int_eq(zkr_tree_cache_start(c), 0);
+  init = ev_wait_for(&l, 0, ZKR_CACHE_INITIALIZED, r, 10000);
+  ck_assert_int_ge(init, 0);
+  tu_expire(s, tu_hosts());
+  begin = ev_wait_for(&l, init, ZKR_CACHE_RESYNC_BEGIN, r, 20000);
+  end = ev_wait_for(&l, init, ZKR_CACHE_RESYNC_END, r, 20000);
+  ck_assert_int_gt(begin, init);
+  ck_assert_int_gt(end, begin);
+  i = ev_find(&l, begin, ZKR_CACHE_UPDATED, ax);
+  ck_assert_int_gt(i, begin);
+  ck_assert_int_lt(i, end);
+  ck_assert_str_eq(l.data[i], "during");
+  ck_assert_int_eq(l.gap[i], 1);
+  pthread_mutex_lock(&l.mu);
+  for (int k = 0; k < l.n; k++)
+    begins += l.type[k] == ZKR_CACHE_RESYNC_BEGIN;
+  pthread_mutex_unlock(&l.mu);
+  ck_assert_int_eq(begins, 1);
+  zkr_tree_cache_free(c);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
+static _Atomic int tree_events_after_free;
+static void free_on_first(zkr_tree_cache_t *t, const zkr_cache_event_t *ev, void *arg) {
+  _Atomic int *freed = arg;
+  (void)ev;
+  if (*freed) {
+    atomic_fetch_add(&tree_events_after_free, 1);
+    return;
+  }
+  *freed = 1;
+  zkr_tree_cache_free(t); /* from its own listener */
+}
+
+/* Over the watch budget: STOPPED; freed from its own listener: no event after. */
+START_TEST(tree_budget_and_free_in_listener) {
+  char root[64], r[96], kid[160];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(t);
+  zkr_tree_cache_t *c;
+  evlog_t l = EVLOG_INIT;
+  _Atomic int freed = 0;
+
+  tu_root(root, sizeof(root));
+  snprintf(r, sizeof(r), "%s/r", root);
+  make(zh, root, "");
+  make(zh, r, "");
+  for (int i = 0; i < 20; i++) {
+    snprintf(kid, sizeof(kid), "%s/node-%02d", r, i);
+    make(zh, kid, "");
+  }
+  ck_assert_int_eq(zkr_session_set_watch_budget(s, 300), 0);
+  ck_assert_int_eq(zkr_tree_cache_new(s, r, 4, &c), 0);
+  ck_assert_int_eq(zkr_tree_cache_set_listener(c, on_tree, &l), 0);
+  ck_assert_int_eq(zkr_tree_cache_start(c), 0);
+  ck_assert_int_ge(ev_wait_for(&l, 0, ZKR_CACHE_STOPPED, r, 10000), 0);
+  zkr_tree_cache_free(c);
+  ck_assert_int_eq(zkr_session_set_watch_budget(s, ZKR_DEFAULT_WATCH_BUDGET), 0);
+
+  atomic_store(&tree_events_after_free, 0);
+  ck_assert_int_eq(zkr_tree_cache_new(s, r, 2, &c), 0);
+  ck_assert_int_eq(zkr_tree_cache_set_listener(c, free_on_first, (void *)&freed), 0);
+  ck_assert_int_eq(zkr_tree_cache_start(c), 0);
+  for (int64_t end = tu_now_ms() + 5000; !freed && tu_now_ms() < end;)
+    usleep(1000);
+  ck_assert_int_eq(freed, 1);
+  /* A later change must reach nobody; a node cache on the same session shows
+   * the change was delivered by then. */
+  {
+    zkr_node_cache_t *nc;
+    struct Stat st;
+    snprintf(kid, sizeof(kid), "%s/node-00", r);
+    ck_assert_int_eq(zkr_node_cache_new(s, kid, &nc), 0);
+    ck_assert_int_eq(zkr_node_cache_start(nc), 0);
+    ck_assert_int_eq(zkr_node_cache_wait(nc, NULL, 5000, NULL, NULL, &st), 0);
+    set(zh, kid, "after");
+    ck_assert_int_eq(zkr_node_cache_wait(nc, &st, 5000, NULL, NULL, NULL), 0);
+    zkr_node_cache_free(nc);
+  }
+  ck_assert_int_eq(atomic_load(&tree_events_after_free), 0);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
 Suite *cache_suite(void) {
   Suite *su = suite_create("cache");
   TCase *tc = tcase_create("cache");
@@ -987,6 +1208,9 @@ Suite *cache_suite(void) {
   tcase_add_test(tc, children_ten_thousand);
   tcase_add_test(tc, children_names_only_free_and_bad_input);
   tcase_add_test(tc, children_watch_budget);
+  tcase_add_test(tc, tree_events_and_depth);
+  tcase_add_test(tc, tree_resync_after_expiry);
+  tcase_add_test(tc, tree_budget_and_free_in_listener);
   suite_add_tcase(su, tc);
   return su;
 }

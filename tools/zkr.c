@@ -90,6 +90,7 @@ static const char *prog = "zkr";
 /* Freed on the way out (die, a signal), so that our nodes go at once. */
 static zkr_session_t *g_session;
 static zkr_children_cache_t *g_kids;
+static zkr_tree_cache_t *g_tree;
 static zkr_lock_t *g_lock;
 static zkr_election_t *g_election;
 static zkr_node_cache_t *g_cache;
@@ -113,7 +114,8 @@ static struct {
   int watch;             /* leader --watch */
   int64_t set_version;   /* set --version V (-1: none) */
   int children;          /* watch --children */
-} opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0, 0, -1, 0};
+  int tree;              /* watch --tree DEPTH (-1: not given) */
+} opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0, 0, -1, 0, -1};
 
 static void tty_reclaim(void);
 
@@ -159,6 +161,8 @@ static void cleanup_objects(void) {
   g_cache = NULL;
   zkr_children_cache_free(g_kids);
   g_kids = NULL;
+  zkr_tree_cache_free(g_tree);
+  g_tree = NULL;
   session_end(g_session);
   g_session = NULL;
 }
@@ -390,8 +394,8 @@ static const char *usage_set =
     "Give a VALUE that starts with '-' after '--'.\n";
 
 static const char *usage_watch =
-    "usage: zkr [OPTIONS] watch PATH [--children] [--json]\n"
-    "       zkr [OPTIONS] watch PATH [--children] -c 'CMD' | -- CMD [ARGS...]\n"
+    "usage: zkr [OPTIONS] watch PATH [--children | --tree DEPTH] [--json]\n"
+    "       zkr [OPTIONS] watch PATH [--children | --tree DEPTH] -c 'CMD' | -- CMD...\n"
     "\n"
     "Follow the node at PATH (it may not exist yet; nothing is created) and print a\n"
     "line for its state now and for each change, until a signal ends zkr:\n"
@@ -408,6 +412,11 @@ static const char *usage_watch =
     "REMOVED NAME; PARENT_ABSENT when PATH is gone (it is waited for);\n"
     "CHILDREN_MISSED N when N creates or deletes of children happened unseen\n"
     "between two listings. A command then runs once per event.\n"
+    "\n"
+    "--tree DEPTH follows PATH and its descendants down to DEPTH levels (0..64):\n"
+    "PATH's own lines as above, the descendants' as for --children with their path\n"
+    "under PATH (a subtree that goes: REMOVED deepest first). Past the session's\n"
+    "watch budget the tree stops: STOPPED, exit status 70.\n"
     "\n"
     "With a command, run it for the state now and after each change, one run at a\n"
     "time (changes during a run are seen by the next run, at their latest value),\n"
@@ -2010,6 +2019,11 @@ static void on_kids_event(zkr_children_cache_t *c, const zkr_cache_event_t *ev, 
   on_event_any(ev);
 }
 
+static void on_tree_event(zkr_tree_cache_t *t, const zkr_cache_event_t *ev, void *arg) {
+  (void)t, (void)arg;
+  on_event_any(ev);
+}
+
 static wev_t *wev_take_all(void) {
   wev_t *all;
   pthread_mutex_lock(&wev_mu);
@@ -2022,9 +2036,10 @@ static wev_t *wev_take_all(void) {
 
 static void print_event(const char *path, const wev_t *w) {
   const char *name = zkr_cache_event_name(w->type);
-  /* --children: the child's name after the event ("" for the parent's). */
-  const char *child = opt.children && strlen(w->path) > strlen(path) ? w->path + strlen(path) + 1
-                                                                       : NULL;
+  /* --children, --tree: the node's path under PATH after the event (NULL for
+   * PATH's own events). */
+  int sub = opt.children || opt.tree >= 0;
+  const char *child = sub && strlen(w->path) > strlen(path) ? w->path + strlen(path) + 1 : NULL;
   if (opt.json) {
     json_t *o = json_object();
     json_object_set_new(o, "event", json_string(name));
@@ -2038,19 +2053,19 @@ static void print_event(const char *path, const wev_t *w) {
     json_object_set_new(o, "missed", json_integer(w->missed));
     print_json(o);
   } else if (w->type == ZKR_CACHE_RESYNC_BEGIN || w->type == ZKR_CACHE_RESYNC_END ||
-             w->type == ZKR_CACHE_PARENT_ABSENT) {
+             w->type == ZKR_CACHE_PARENT_ABSENT || w->type == ZKR_CACHE_STOPPED) {
     printf("%s\n", name);
   } else if (w->type == ZKR_CACHE_CHILDREN_MISSED) {
     printf("%s %d\n", name, w->missed);
-  } else if (child && (w->type == ZKR_CACHE_REMOVED || !opt.children)) {
+  } else if (child && w->type == ZKR_CACHE_REMOVED) {
     printf("%s%s %s\n", name, w->gap ? " (after a gap)" : "", child);
   } else if (child) {
     printf("%s%s %s version %d: ", name, w->gap ? " (after a gap)" : "", child,
            w->stat.version);
     print_data(stdout, w->data, w->len);
     putchar('\n');
-  } else if (opt.children) {
-    printf("%s%s\n", name, w->exists ? "" : " (absent)"); /* INITIALIZED */
+  } else if (sub && w->type == ZKR_CACHE_INITIALIZED) {
+    printf("%s%s\n", name, w->exists ? "" : " (absent)");
   } else if (!w->exists) {
     printf("%s%s (absent)\n", name, w->gap ? " (after a gap)" : "");
   } else {
@@ -2077,7 +2092,8 @@ static int run_watch_cmd(char **cmd, const char *path, const wev_t *w) {
   snprintf(e[5], sizeof(e[5]), "ZKR_GAP=%d", w->gap);
   for (int i = 0; i < 6; i++)
     extra[i] = e[i];
-  if (asprintf(&extra[6], "ZKR_WATCH_PATH=%s", opt.children ? w->path : path) < 0)
+  if (asprintf(&extra[6], "ZKR_WATCH_PATH=%s",
+               opt.children || opt.tree >= 0 ? w->path : path) < 0)
     die(EXIT_FAILURE_ZK, "out of memory");
   extra[7] = NULL;
   env = build_env(extra);
@@ -2130,7 +2146,15 @@ static int cmd_watch(const char *path, char **cmd) {
 
   setup_signals();
   s = session_make();
-  if (opt.children) {
+  if (opt.tree >= 0) {
+    int rc;
+    if ((rc = zkr_tree_cache_new(s, path, opt.tree, &g_tree)) != 0 ||
+        (rc = zkr_tree_cache_set_listener(g_tree, on_tree_event, NULL)) != 0 ||
+        (rc = zkr_tree_cache_start(g_tree)) != 0)
+      die(rc == ZKR_EINVAL ? EXIT_USAGE : EXIT_FAILURE_ZK, "watch %s: %s", path,
+          rc == ZKR_EINVAL ? "the root and paths under /zookeeper cannot be used"
+                           : zkr_strerror(rc));
+  } else if (opt.children) {
     int rc;
     if ((rc = zkr_children_cache_new(s, path, ZKR_CHILDREN_DATA, &g_kids)) != 0 ||
         (rc = zkr_children_cache_set_listener(g_kids, on_kids_event, NULL)) != 0 ||
@@ -2155,8 +2179,14 @@ static int cmd_watch(const char *path, char **cmd) {
       wev_t *w = all;
       all = w->next;
       if (!cmd) {
+        int stopped = w->type == ZKR_CACHE_STOPPED;
         print_event(path, w);
         free(w);
+        if (stopped) {
+          fflush(stdout);
+          die(EXIT_FAILURE_ZK, "watch %s: stopped: the session's watch budget is reached",
+              path);
+        }
         continue;
       }
       /* Only the latest state runs the command; a bracket's edges are no state. */
@@ -2164,8 +2194,13 @@ static int cmd_watch(const char *path, char **cmd) {
         free(w);
         continue;
       }
-      if (opt.children) {
-        /* Each child's event is news of its own: one run each. */
+      if (w->type == ZKR_CACHE_STOPPED) {
+        free(w);
+        die(EXIT_FAILURE_ZK, "watch %s: stopped: the session's watch budget is reached",
+            path);
+      }
+      if (opt.children || opt.tree >= 0) {
+        /* Each node's event is news of its own: one run each. */
         int st = run_watch_cmd(cmd, path, w);
         if (st != 0)
           warn("watch %s: %s exited with status %d", w->path, cmd[0], st);
@@ -2266,6 +2301,7 @@ static const struct option longopts[] = {
     {"json", no_argument, NULL, 'J'},
     {"watch", no_argument, NULL, 'W'},
     {"children", no_argument, NULL, 'K'},
+    {"tree", required_argument, NULL, 'T'},
     {"quiet", no_argument, NULL, 'q'},
     {"silent", no_argument, NULL, 'q'},
     {"auth", required_argument, NULL, 'a'},
@@ -2298,6 +2334,7 @@ static void apply(int o, const char *arg, const char *as_given) {
   case 'J': opt.json = 1; break;
   case 'W': opt.watch = 1; break;
   case 'K': opt.children = 1; break;
+  case 'T': opt.tree = parse_int(OPTNAME(as_given, "--tree"), arg, 0, 64); break;
   case 'a': opt.auth = arg; break;
   case 'v': opt.verbose++; break;
   case 'h': want_help = 1; break;

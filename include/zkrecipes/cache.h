@@ -169,6 +169,31 @@ ZKR_API void zkr_cache_children_free(zkr_cache_child_t *children, int count);
 /* Stop and free; no event runs after this returns. NULL is a no-op. */
 ZKR_API void zkr_children_cache_free(zkr_children_cache_t *c);
 
+/* ---- tree cache ---- */
+
+typedef struct zkr_tree_cache zkr_tree_cache_t;
+typedef void (*zkr_tree_cache_listener_fn)(zkr_tree_cache_t *t, const zkr_cache_event_t *ev,
+                                           void *arg);
+
+/*
+ * A cache of path and its descendants down to max_depth levels (0: the node
+ * alone, 1: and its children, ...; at most 64), with their data: a node cache
+ * on the root and a children cache on every node above the limit. Events carry
+ * the node's path: for the root CREATED / CHANGED / DELETED / REPLACED, for the
+ * descendants ADDED / UPDATED / REPLACED / REMOVED (a subtree that goes is
+ * REMOVED deepest first) and CHILDREN_MISSED; INITIALIZED once everything
+ * present at the start is loaded; RESYNC_BEGIN ... RESYNC_END after an expiry;
+ * STOPPED when the session's watch budget is reached (ZKR_ELIMIT): the tree
+ * stops following. Read-only.
+ */
+ZKR_API int zkr_tree_cache_new(zkr_session_t *s, const char *path, int max_depth,
+                               zkr_tree_cache_t **out);
+ZKR_API int zkr_tree_cache_set_listener(zkr_tree_cache_t *t, zkr_tree_cache_listener_fn fn,
+                                        void *arg);
+ZKR_API int zkr_tree_cache_start(zkr_tree_cache_t *t);
+/* Stop and free; no event runs after this returns (also from its own listener). */
+ZKR_API void zkr_tree_cache_free(zkr_tree_cache_t *t);
+
 /* A static name for an event type ("CHANGED", ...). */
 ZKR_API const char *zkr_cache_event_name(int type);
 

@@ -1027,6 +1027,26 @@ expected=$'INITIALIZED (absent)\nADDED a version 0: 1\nUPDATED a version 1: 2\nR
 [ $steps_ok -eq 1 ] && [ "$(cat "$WORK/kids.out")" = "$expected" ] && [ ! -s "$WORK/kids.err" ] && ok $t ||
   bad $t "$(printf '\n%s\n%s' "$(cat "$WORK/kids.out")" "$(cat "$WORK/kids.err")")"
 
+t=watch-tree
+"$ZKR" set "$ROOT/cfg/tree/a/deep" d >/dev/null
+"$ZKR" set "$ROOT/cfg/tree/a" a0 >/dev/null
+"$ZKR" watch --tree 1 "$ROOT/cfg/tree" >"$WORK/tree.out" 2>"$WORK/tree.err" &
+tpid=$!
+bgpids+=($tpid)
+steps_ok=1
+wait_for 15 file_has "$WORK/tree.out" "^INITIALIZED" || steps_ok=0
+"$ZKR" set "$ROOT/cfg/tree/a" a1 >/dev/null
+wait_for 10 file_has "$WORK/tree.out" "^UPDATED a version 2: a1" || steps_ok=0
+"$ZKR" set "$ROOT/cfg/tree" top >/dev/null
+wait_for 10 file_has "$WORK/tree.out" "^CHANGED version 1: top" || steps_ok=0
+kill $tpid 2>/dev/null
+wait $tpid 2>/dev/null
+bgpids=()
+expected=$'ADDED a version 1: a0\nINITIALIZED\nUPDATED a version 2: a1\nCHANGED version 1: top'
+[ $steps_ok -eq 1 ] && [ "$(cat "$WORK/tree.out")" = "$expected" ] && [ ! -s "$WORK/tree.err" ] && ok $t ||
+  bad $t "$(printf '\n%s\n%s' "$(cat "$WORK/tree.out")" "$(cat "$WORK/tree.err")")"
+expect_usage watch-tree-depth 64 "not a number in 0..64" watch --tree 65 "$ROOT/cfg/tree"
+
 # ---- no node left behind ----
 t=no-nodes-left
 left=0
