@@ -57,6 +57,20 @@ zkr__effect_t *zkr__fx_event(zkr__fx_t *fx, zkr__obj_t *o, zkr__listener_call_fn
   return zkr__fx_add(fx, run_listener, ZKR__FN(call), NULL, ev);
 }
 
+static void run_listener_owned(zkr__obj_t *o, const zkr__effect_t *e) {
+  run_listener(o, e);
+  free(e->ptr);
+}
+
+zkr__effect_t *zkr__fx_event_owned(zkr__fx_t *fx, zkr__obj_t *o, zkr__listener_call_fn call,
+                                   int ev, void *ptr) {
+  zkr__effect_t *e;
+  if (!o->lfn || !(e = zkr__fx_add(fx, run_listener_owned, ZKR__FN(call), NULL, ev)))
+    return NULL;
+  e->ptr = ptr;
+  return e;
+}
+
 void zkr__obj_set_listener(zkr__obj_t *o, zkr__fnptr fn, void *arg) {
   pthread_mutex_lock(&o->mu);
   o->lfn = fn;

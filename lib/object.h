@@ -77,6 +77,11 @@ typedef void (*zkr__listener_call_fn)(zkr__obj_t *o, zkr__fnptr fn, void *arg,
  * up again when it runs, so one removed meanwhile is not called. */
 ZKR__HIDDEN zkr__effect_t *zkr__fx_event(zkr__fx_t *fx, zkr__obj_t *o,
                                          zkr__listener_call_fn call, int ev);
+/* The same with a malloc'd record in e->ptr (the event's own copy of its
+ * data), freed once the event has run, whether or not a listener was called.
+ * NULL (nobody listens, or out of memory): ptr was not taken. */
+ZKR__HIDDEN zkr__effect_t *zkr__fx_event_owned(zkr__fx_t *fx, zkr__obj_t *o,
+                                               zkr__listener_call_fn call, int ev, void *ptr);
 
 /* ---- the object ---- */
 

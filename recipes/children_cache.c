@@ -131,27 +131,18 @@ typedef struct ev_rec {
   char bytes[]; /* path, then data */
 } ev_rec_t;
 
-static void run_event(zkr__obj_t *o, const zkr__effect_t *e) {
-  ev_rec_t *r = e->ptr;
-  zkr__fnptr fn;
-  void *arg;
-
-  pthread_mutex_lock(&o->mu);
-  fn = o->freed ? NULL : o->lfn;
-  arg = o->larg;
-  pthread_mutex_unlock(&o->mu);
-  if (fn)
-    ((zkr_children_cache_listener_fn)fn)(CC(o), &r->ev, arg);
-  free(r);
+static void call_listener(zkr__obj_t *o, zkr__fnptr fn, void *arg, const zkr__effect_t *e) {
+  ((zkr_children_cache_listener_fn)fn)(CC(o), &((ev_rec_t *)e->ptr)->ev, arg);
 }
 
-/* o.mu held: an event about child k (NULL: about the parent). */
-static ev_rec_t *tell(zkr_children_cache_t *c, int type, const child_t *k, zkr__fx_t *fx) {
+/* o.mu held: an event about child k (NULL: about the parent), with missed
+ * changes before it; returned to be filled in further (NULL: nobody listens). */
+static ev_rec_t *tell(zkr_children_cache_t *c, int type, const child_t *k, int missed,
+                      zkr__fx_t *fx) {
   size_t nl = k ? strlen(k->name) : 0;
   size_t pl = c->plen + (k ? 1 + nl : 0);
   size_t dl = k && k->data && k->len > 0 ? (size_t)k->len : 0;
   ev_rec_t *r;
-  zkr__effect_t *e;
 
   if (!c->o.lfn)
     return NULL;
@@ -181,11 +172,11 @@ static ev_rec_t *tell(zkr_children_cache_t *c, int type, const child_t *k, zkr__
     r->ev.exists = !c->absent;
   }
   r->ev.gap = c->resyncing && type != ZKR_CACHE_RESYNC_BEGIN && type != ZKR_CACHE_RESYNC_END;
-  if (!(e = zkr__fx_add(fx, run_event, NULL, NULL, type))) {
+  r->ev.missed = missed;
+  if (!zkr__fx_event_owned(fx, &c->o, call_listener, type, r)) {
     free(r);
     return NULL;
   }
-  e->ptr = r;
   return r;
 }
 
@@ -195,10 +186,10 @@ static void maybe_settled(zkr_children_cache_t *c, zkr__fx_t *fx) {
     return;
   if (!c->initialized) {
     c->initialized = true;
-    tell(c, ZKR_CACHE_INITIALIZED, NULL, fx);
+    tell(c, ZKR_CACHE_INITIALIZED, NULL, 0, fx);
   } else if (c->resyncing) {
     c->resyncing = false;
-    tell(c, ZKR_CACHE_RESYNC_END, NULL, fx);
+    tell(c, ZKR_CACHE_RESYNC_END, NULL, 0, fx);
   }
 }
 
@@ -214,7 +205,7 @@ static void stop(zkr_children_cache_t *c, int why, zkr__fx_t *fx) {
   for (int m = 0; m < c->n; m++)
     c->kids[m]->tok = 0;
   zkr__log(ZKR_LOG_ERROR, "children cache %s: stopped: %s", c->path, zkr_strerror(why));
-  if ((r = tell(c, ZKR_CACHE_STOPPED, NULL, fx)))
+  if ((r = tell(c, ZKR_CACHE_STOPPED, NULL, 0, fx)))
     r->ev.error = why;
 }
 
@@ -304,7 +295,7 @@ fail:
  * child gone before its first read never holds anything back), and freed. */
 static void drop(zkr_children_cache_t *c, child_t *k, zkr__fx_t *fx) {
   if (k->reported)
-    tell(c, ZKR_CACHE_REMOVED, k, fx);
+    tell(c, ZKR_CACHE_REMOVED, k, 0, fx);
   settle_kid(c, k);
   kid_free(k);
 }
@@ -319,7 +310,9 @@ static void on_listed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
   const struct String_vector *sv = r->strings;
   child_t **next;
   char **names;
-  int n, i = 0, j = 0, k = 0, changes = 0, missed = 0;
+  int n, i = 0, j = 0, k = 0, changes = 0;
+  bool have_before;
+  int32_t before;
 
   if (rq->tok != c->list_tok || o->freed)
     return;
@@ -332,7 +325,7 @@ static void on_listed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
     if (!c->absent) {
       c->absent = true;
       if (c->initialized)
-        tell(c, ZKR_CACHE_PARENT_ABSENT, NULL, fx);
+        tell(c, ZKR_CACHE_PARENT_ABSENT, NULL, 0, fx);
     }
     send_list(c, true, fx);
     maybe_settled(c, fx);
@@ -355,18 +348,8 @@ static void on_listed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
   qsort(names, (size_t)n, sizeof(*names), cmp_names);
   c->absent = false;
 
-  /* How many changes the cversion says happened, against how many are seen. */
-  for (int a = 0, b = 0; a < c->n || b < n;) {
-    int d = a == c->n ? 1 : b == n ? -1 : strcmp(c->kids[a]->name, names[b]);
-    changes += d != 0;
-    a += d <= 0;
-    b += d >= 0;
-  }
-  if (c->have_cversion && r->stat) {
-    int moved = (int)((uint32_t)r->stat->cversion - (uint32_t)c->cversion);
-    if (moved > changes)
-      missed = moved - changes;
-  }
+  have_before = c->have_cversion;
+  before = c->cversion;
   if (r->stat) {
     c->cversion = r->stat->cversion;
     c->have_cversion = true;
@@ -375,6 +358,7 @@ static void on_listed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
   /* Merge: keep what stays, drop what went, make what came. */
   while (i < c->n || j < n) {
     int d = i == c->n ? 1 : j == n ? -1 : strcmp(c->kids[i]->name, names[j]);
+    changes += d != 0;
     if (d == 0) {
       child_t *kept = c->kids[i++];
       /* Its data watch fired a deletion (or was never set): read it again; a
@@ -403,7 +387,7 @@ static void on_listed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
         nk->stale = true; /* read below, once the array is in place */
       } else {
         nk->reported = true;
-        tell(c, ZKR_CACHE_ADDED, nk, fx);
+        tell(c, ZKR_CACHE_ADDED, nk, 0, fx);
       }
     }
   }
@@ -414,11 +398,12 @@ static void on_listed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
   for (int m = 0; m < c->n; m++)
     if (c->kids[m]->stale && !c->kids[m]->tok)
       send_read(c, c->kids[m], fx);
-  if (missed > 0) {
-    /* Children came and went between the two listings, unseen. */
-    ev_rec_t *e = tell(c, ZKR_CACHE_CHILDREN_MISSED, NULL, fx);
-    if (e)
-      e->ev.missed = missed;
+  /* The parent's cversion counts every create and delete of a child: what it
+   * moved by beyond the changes seen came and went between the two listings. */
+  if (have_before && r->stat) {
+    int moved = (int)((uint32_t)r->stat->cversion - (uint32_t)before);
+    if (moved > changes)
+      tell(c, ZKR_CACHE_CHILDREN_MISSED, NULL, moved - changes, fx);
   }
   maybe_settled(c, fx);
 }
@@ -493,11 +478,7 @@ static void on_read(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r
   k->len = r->data_len;
   k->stat = *r->stat;
   k->reported = true;
-  {
-    ev_rec_t *e = tell(c, type, k, fx);
-    if (e)
-      e->ev.missed = missed;
-  }
+  tell(c, type, k, missed, fx);
   maybe_settled(c, fx);
 }
 
@@ -551,7 +532,7 @@ static void on_session(zkr__obj_t *o, int event, zkr__fx_t *fx) {
   case ZKR_SESSION_LOST:
     if (c->initialized && !c->resyncing) {
       c->resyncing = true;
-      tell(c, ZKR_CACHE_RESYNC_BEGIN, NULL, fx);
+      tell(c, ZKR_CACHE_RESYNC_BEGIN, NULL, 0, fx);
     }
     c->list_stale = true;
     break;

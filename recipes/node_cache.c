@@ -57,33 +57,22 @@ typedef struct ev_rec {
   char bytes[]; /* the data */
 } ev_rec_t;
 
-static void run_event(zkr__obj_t *o, const zkr__effect_t *e) {
-  ev_rec_t *r = e->ptr;
-  zkr__fnptr fn;
-  void *arg;
-
-  pthread_mutex_lock(&o->mu);
-  fn = o->freed ? NULL : o->lfn;
-  arg = o->larg;
-  pthread_mutex_unlock(&o->mu);
-  if (fn)
-    ((zkr_node_cache_listener_fn)fn)(NC(o), &r->ev, arg);
-  free(r);
+static void call_listener(zkr__obj_t *o, zkr__fnptr fn, void *arg, const zkr__effect_t *e) {
+  ((zkr_node_cache_listener_fn)fn)(NC(o), &((ev_rec_t *)e->ptr)->ev, arg);
 }
 
-/* o.mu held: an event of type with the view held now (returned, to be filled
- * in further; NULL when nobody listens). */
-static ev_rec_t *tell(zkr_node_cache_t *c, int type, zkr__fx_t *fx) {
+/* o.mu held: an event of type with the view held now, missed versions
+ * skipped before it. */
+static void tell(zkr_node_cache_t *c, int type, int missed, zkr__fx_t *fx) {
   size_t n = c->exists && c->len > 0 ? (size_t)c->len : 0;
   ev_rec_t *r;
-  zkr__effect_t *e;
 
   if (!c->o.lfn)
-    return NULL;
+    return;
   if (!(r = calloc(1, sizeof(*r) + n))) {
     zkr__log(ZKR_LOG_ERROR, "node cache %s: out of memory: a %s event is lost", c->path,
              zkr_cache_event_name(type));
-    return NULL;
+    return;
   }
   r->ev.type = type;
   r->ev.path = c->path; /* freed with the struct, after the last effect */
@@ -95,12 +84,9 @@ static ev_rec_t *tell(zkr_node_cache_t *c, int type, zkr__fx_t *fx) {
   if (c->exists)
     r->ev.stat = c->stat;
   r->ev.gap = c->resyncing && type != ZKR_CACHE_RESYNC_BEGIN && type != ZKR_CACHE_RESYNC_END;
-  if (!(e = zkr__fx_add(fx, run_event, NULL, NULL, type))) {
+  r->ev.missed = missed;
+  if (!zkr__fx_event_owned(fx, &c->o, call_listener, type, r))
     free(r);
-    return NULL;
-  }
-  e->ptr = r;
-  return r;
 }
 
 /* ---- the watcher's news (o.mu held) ---- */
@@ -135,15 +121,10 @@ static void on_node(zkr__nodewatch_t *nw, const zkr__node_view_t *v, zkr__fx_t *
   if (!c->initialized)
     return; /* INITIALIZED, once the read is settled */
   switch (v->kind) {
-  case ZKR__NODE_CREATED: tell(c, ZKR_CACHE_CREATED, fx); break;
-  case ZKR__NODE_CHANGED: {
-    ev_rec_t *r = tell(c, ZKR_CACHE_CHANGED, fx);
-    if (r && missed > 0)
-      r->ev.missed = missed;
-    break;
-  }
-  case ZKR__NODE_DELETED: tell(c, ZKR_CACHE_DELETED, fx); break;
-  case ZKR__NODE_REPLACED: tell(c, ZKR_CACHE_REPLACED, fx); break;
+  case ZKR__NODE_CREATED: tell(c, ZKR_CACHE_CREATED, 0, fx); break;
+  case ZKR__NODE_CHANGED: tell(c, ZKR_CACHE_CHANGED, missed > 0 ? missed : 0, fx); break;
+  case ZKR__NODE_DELETED: tell(c, ZKR_CACHE_DELETED, 0, fx); break;
+  case ZKR__NODE_REPLACED: tell(c, ZKR_CACHE_REPLACED, 0, fx); break;
   }
 }
 
@@ -153,10 +134,10 @@ static void on_settled(zkr__nodewatch_t *nw, zkr__fx_t *fx) {
   if (!c->initialized) {
     c->initialized = true;
     pthread_cond_broadcast(&c->cv);
-    tell(c, ZKR_CACHE_INITIALIZED, fx);
+    tell(c, ZKR_CACHE_INITIALIZED, 0, fx);
   } else if (c->resyncing) {
     c->resyncing = false;
-    tell(c, ZKR_CACHE_RESYNC_END, fx);
+    tell(c, ZKR_CACHE_RESYNC_END, 0, fx);
   }
 }
 
@@ -167,7 +148,7 @@ static void on_session(zkr__obj_t *o, int event, zkr__fx_t *fx) {
 
   if (event == ZKR_SESSION_LOST && c->started && c->initialized && !c->resyncing) {
     c->resyncing = true;
-    tell(c, ZKR_CACHE_RESYNC_BEGIN, fx);
+    tell(c, ZKR_CACHE_RESYNC_BEGIN, 0, fx);
   } else if (event == ZKR_SESSION_CLOSED) {
     c->closed = true;
     pthread_cond_broadcast(&c->cv);

@@ -1063,21 +1063,6 @@ START_TEST(tree_events_and_depth) {
 }
 END_TEST
 
-typedef struct tree_lost {
-  zhandle_t *zh;
-  const char *path;
-  int done;
-} tree_lost_t;
-
-static void tree_change_on_lost(zkr_session_t *s, int event, void *arg) {
-  tree_lost_t *w = arg;
-  (void)s;
-  if (event == ZKR_SESSION_LOST && !w->done) {
-    w->done = 1;
-    zoo_set(w->zh, w->path, "during", 6, -1);
-  }
-}
-
 /* After an expiry: one RESYNC bracket for the whole tree, with the change made
  * in the gap inside it. */
 START_TEST(tree_resync_after_expiry) {
@@ -1086,7 +1071,7 @@ START_TEST(tree_resync_after_expiry) {
   zhandle_t *zh = zkr_session_zhandle(t);
   zkr_tree_cache_t *c;
   evlog_t l = EVLOG_INIT;
-  tree_lost_t w = {zh, NULL, 0};
+  on_lost_t w = {zh, NULL, 0};
   int init, begin, end, i, begins = 0;
 
   tu_root(root, sizeof(root));
@@ -1098,7 +1083,7 @@ START_TEST(tree_resync_after_expiry) {
   make(zh, r, "");
   make(zh, a, "");
   make(zh, ax, "before");
-  ck_assert_int_eq(zkr_session_add_listener(s, tree_change_on_lost, &w, NULL), 0);
+  ck_assert_int_eq(zkr_session_add_listener(s, change_on_lost, &w, NULL), 0);
   ck_assert_int_eq(zkr_tree_cache_new(s, r, 3, &c), 0);
   ck_assert_int_eq(zkr_tree_cache_set_listener(c, on_tree, &l), 0);
   ck_assert_int_eq(zkr_tree_cache_start(c), 0);
