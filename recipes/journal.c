@@ -848,6 +848,7 @@ static void on_f_entry(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
   zkr_journal_t *j = JNL(o);
   int idx = ((read_req_t *)rq)->idx;
   ev_rec_t *e;
+  int64_t before;
 
   if (!j->read_tok || rq->tok != j->read_tok || o->freed || !j->following)
     return;
@@ -862,9 +863,10 @@ static void on_f_entry(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
     j->list_stale = true;
     return;
   }
+  before = j->pos;
   j->pos = j->pend[idx].seq;
   j->done++;
-  if ((e = tell(j, ZKR_JOURNAL_ENTRY, j->pos, j->pos, r->data, r->data_len, fx))) {
+  if ((e = tell(j, ZKR_JOURNAL_ENTRY, j->pos, before, r->data, r->data_len, fx))) {
     e->ev.zxid = r->stat->czxid;
     e->ev.mtime = r->stat->ctime;
   }

@@ -109,7 +109,8 @@ typedef enum zkr_journal_event_type {
 typedef struct zkr_journal_event {
   int type;         /* zkr_journal_event_type_t */
   int64_t seq;      /* ENTRY: its sequence; TRIMMED: the low-water mark */
-  int64_t from;     /* TRIMMED, RESTARTED: the follower's position before */
+  int64_t from;     /* the follower's position before the event (for an ENTRY,
+                       the sequence delivered before it, or the start) */
   const char *data; /* ENTRY: the value written, not NUL-terminated (NULL: none) */
   int len;          /* its length, -1 when none */
   int64_t zxid;     /* ENTRY: the transaction that wrote it (P's mzxid then) */
