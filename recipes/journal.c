@@ -137,6 +137,7 @@ struct zkr_journal {
   int64_t lst_czxid;
   ent_t *pend; /* entries to deliver, in order */
   int npend, sent, done;
+  zkr__journal_stats_t stats; /* (mu) */
 };
 
 #define JNL(o) ((zkr_journal_t *)(o))
@@ -415,6 +416,10 @@ static void finish(zkr_journal_t *j, int rc, int64_t value, zkr__fx_t *fx) {
 
   if (!op)
     return;
+  if (op->kind == OP_WRITE && rc == 0)
+    j->stats.writes++;
+  else if (op->kind == OP_WRITE && rc == ZKR_EUNKNOWN)
+    j->stats.unknown++;
   j->head = op->next;
   if (!j->head)
     j->tail = NULL;
@@ -499,6 +504,7 @@ static void on_written(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
      * being freed; then the check fails and the outcome is unknown). */
     zkr__log(ZKR_LOG_INFO, "journal %s: a write's reply was lost; looking for its entry",
              j->path);
+    j->stats.ambiguous++;
     j->phase = PH_RESOLVE;
     if (zkr_session_state(o->s) == ZKR_STATE_CONNECTED)
       start_resolve(j, fx);
@@ -596,10 +602,12 @@ static void on_res_mark(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_
              j->res_found);
     if (j->res_found > j->last_seq)
       j->last_seq = j->res_found;
+    j->stats.found++;
     finish(j, 0, j->res_found, fx);
   } else if ((op->floor >= 0 && mark < op->floor) || mark < 0) {
     zkr__log(ZKR_LOG_INFO, "journal %s: the lost write did not apply; writing again",
              j->path);
+    j->stats.rewritten++;
     if (op->nowait)
       finish(j, ZKR_ETIMEDOUT, 0, fx);
     else
@@ -1164,6 +1172,15 @@ void zkr_journal_free(zkr_journal_t *j) {
   j->list_tok = zkr__obj_token(&j->o); /* answers and watches still out find nothing */
   drop_pending(j);
   zkr__obj_free_end(&j->o, &fx);
+}
+
+int zkr__journal_stats(zkr_journal_t *j, zkr__journal_stats_t *out) {
+  if (!j || !out)
+    return ZKR_EINVAL;
+  pthread_mutex_lock(&j->o.mu);
+  *out = j->stats;
+  pthread_mutex_unlock(&j->o.mu);
+  return 0;
 }
 
 const char *zkr_journal_event_name(int type) {

@@ -121,19 +121,21 @@ static int64_t write_v(zkr_journal_t *j, int k) {
 }
 
 typedef struct wdone {
-  _Atomic int n;
+  _Atomic int claimed; /* slots taken */
+  _Atomic int n;       /* writes called back (each slot filled first) */
   _Atomic int failed;
   int64_t seq[JMAX];
 } wdone_t;
 
 static void on_written(zkr_journal_t *j, int rc, int64_t seq, void *arg) {
   wdone_t *w = arg;
-  int i = atomic_fetch_add(&w->n, 1);
+  int i = atomic_fetch_add(&w->claimed, 1);
   (void)j;
   if (rc != 0)
     atomic_fetch_add(&w->failed, 1);
   if (i < JMAX)
     w->seq[i] = seq;
+  atomic_fetch_add(&w->n, 1);
 }
 
 static void write_many_async(zkr_journal_t *j, int from, int count, wdone_t *w) {
