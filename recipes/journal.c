@@ -118,10 +118,10 @@ struct zkr_journal {
   uint32_t write_tok, check_tok;
   zkr__tmr_t *deadline_timer;
   uint32_t wno;
-  int64_t last_seq; /* the last sequence this object wrote (-1: none) */
-  int res_rc;       /* resolve / trim: the listing's rc ... */
+  int64_t last_seq;  /* the last sequence this object wrote (-1: none) */
+  int res_rc;        /* resolve / trim: the listing's rc ... */
   int64_t res_found; /* ... the entry found (-1: none) */
-  ent_t *tl;        /* trim: the listing, sorted */
+  ent_t *tl;         /* trim: the listing, sorted */
   int ntl;
   int batch; /* trim: deletes in the multi in flight */
 
@@ -222,7 +222,8 @@ typedef struct ev_rec {
   char data[];
 } ev_rec_t;
 
-static void call_listener(zkr__obj_t *o, zkr__fnptr fn, void *arg, const zkr__effect_t *e) {
+static void call_listener(zkr__obj_t *o, zkr__fnptr fn, void *arg,
+                          const zkr__effect_t *e) {
   ((zkr_journal_listener_fn)fn)(JNL(o), &((ev_rec_t *)e->ptr)->ev, arg);
 }
 
@@ -319,9 +320,10 @@ static int send_write(zkr_journal_t *j) {
   if (op->floor < 0) {
     /* The sequence the entry can have is at least J's cversion now: an exists
      * ahead of the multi, answered first. */
-    if ((rc = zkr__send_begin(&x, &j->o, 0, ZKR__K_EXISTS, on_floor, j->write_tok, 0)) != 0 ||
-        (rc = zkr__send_end(&x, zoo_aexists(x.c.zh, j->jpath, 0, zkr__cb_stat, x.c.op))) !=
-            0)
+    if ((rc = zkr__send_begin(&x, &j->o, 0, ZKR__K_EXISTS, on_floor, j->write_tok, 0)) !=
+            0 ||
+        (rc = zkr__send_end(&x,
+                            zoo_aexists(x.c.zh, j->jpath, 0, zkr__cb_stat, x.c.op))) != 0)
       return rc;
   }
   if ((rc = zkr__send_begin(&x, &j->o, 0, ZKR__K_MULTI, on_written, j->write_tok,
@@ -334,11 +336,12 @@ static int send_write(zkr_journal_t *j) {
   else
     zoo_set_op_init(&ops[0], j->path, op->data, op->len, op->version, &w->stat);
   zoo_create_op_init(&ops[1], epath, op->data, op->len, zkr_session_acl(j->o.s),
-                     ZOO_PERSISTENT_SEQUENTIAL, w->created[1], (int)sizeof(w->created[1]));
+                     ZOO_PERSISTENT_SEQUENTIAL, w->created[1],
+                     (int)sizeof(w->created[1]));
   if ((rc = zkr__send_results(&x, 2)) != 0)
     return zkr__send_end(&x, rc);
-  if ((rc = zkr__send_end(&x, zoo_amulti(x.c.zh, 2, ops, x.c.results, zkr__cb_void,
-                                         x.c.op))) != 0)
+  if ((rc = zkr__send_end(
+           &x, zoo_amulti(x.c.zh, 2, ops, x.c.results, zkr__cb_void, x.c.op))) != 0)
     return rc;
   j->phase = PH_WRITE;
   return 0;
@@ -356,9 +359,10 @@ static int send_check(zkr_journal_t *j, zkr__step_fn on_list, zkr__step_fn on_ma
   j->tl = NULL;
   j->ntl = 0;
   if ((rc = zkr__send_sync(&j->o, 0, j->jpath)) != 0 ||
-      (rc = zkr__send_begin(&x, &j->o, 0, ZKR__K_CHILDREN, on_list, j->check_tok, 0)) != 0 ||
-      (rc = zkr__send_end(&x, zoo_aget_children(x.c.zh, j->jpath, 0, zkr__cb_strings,
-                                                x.c.op))) != 0 ||
+      (rc = zkr__send_begin(&x, &j->o, 0, ZKR__K_CHILDREN, on_list, j->check_tok, 0)) !=
+          0 ||
+      (rc = zkr__send_end(
+           &x, zoo_aget_children(x.c.zh, j->jpath, 0, zkr__cb_strings, x.c.op))) != 0 ||
       (rc = zkr__send_begin(&x, &j->o, 0, ZKR__K_GET, on_mark, j->check_tok, 0)) != 0)
     return rc;
   return zkr__send_end(&x, zoo_aget(x.c.zh, j->jpath, 0, zkr__cb_data, x.c.op));
@@ -492,8 +496,8 @@ static void on_written(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
     return;
   j->write_tok = 0;
   if (rc == ZOK) {
-    int64_t seq = entry_seq(strrchr(w->created[1], '/') ? strrchr(w->created[1], '/') + 1
-                                                        : "");
+    int64_t seq =
+        entry_seq(strrchr(w->created[1], '/') ? strrchr(w->created[1], '/') + 1 : "");
     if (seq > j->last_seq)
       j->last_seq = seq;
     finish(j, seq >= 0 ? 0 : ZKR_EBADDATA, seq, fx);
@@ -541,7 +545,8 @@ static void on_written(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
     else
       again(j, fx);
   } else {
-    finish(j, i >= 0 ? err : rc, 0, fx); /* ZBADVERSION, ZNONODE (versioned), ZNOAUTH... */
+    finish(j, i >= 0 ? err : rc, 0,
+           fx); /* ZBADVERSION, ZNONODE (versioned), ZNOAUTH... */
   }
 }
 
@@ -562,7 +567,8 @@ static void on_res_list(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_
       j->res_rc = ZKR_ENOMEM;
     return;
   }
-  pl = (size_t)snprintf(prefix, sizeof(prefix), "e-%s%08" PRIx32 "-", j->id, j->head->wno);
+  pl =
+      (size_t)snprintf(prefix, sizeof(prefix), "e-%s%08" PRIx32 "-", j->id, j->head->wno);
   for (int i = 0; r->strings && i < r->strings->count; i++) {
     const char *name = r->strings->data[i];
     if (strncmp(name, prefix, pl) == 0 && entry_seq(name) >= 0)
@@ -598,8 +604,8 @@ static void on_res_mark(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_
     return;
   }
   if (j->res_found >= 0) {
-    zkr__log(ZKR_LOG_INFO, "journal %s: the lost write applied, as entry %" PRId64, j->path,
-             j->res_found);
+    zkr__log(ZKR_LOG_INFO, "journal %s: the lost write applied, as entry %" PRId64,
+             j->path, j->res_found);
     if (j->res_found > j->last_seq)
       j->last_seq = j->res_found;
     j->stats.found++;
@@ -651,7 +657,8 @@ static void trim_next(zkr_journal_t *j, int64_t mark, int32_t version, zkr__fx_t
   for (int i = 0; i < n; i++)
     zoo_delete_op_init(&ops[i + 1], paths[i], -1);
   j->write_tok = zkr__obj_token(&j->o);
-  if ((rc = zkr__send_begin(&x, &j->o, 0, ZKR__K_MULTI, on_trimmed, j->write_tok, 0)) == 0) {
+  if ((rc = zkr__send_begin(&x, &j->o, 0, ZKR__K_MULTI, on_trimmed, j->write_tok, 0)) ==
+      0) {
     if ((rc = zkr__send_results(&x, n + 1)) == 0)
       rc = zoo_amulti(x.c.zh, n + 1, ops, x.c.results, zkr__cb_void, x.c.op);
     rc = zkr__send_end(&x, rc); /* the request is made: the paths are copied */
@@ -731,9 +738,10 @@ static void f_list(zkr_journal_t *j, bool exists) {
     zkr__send_end(&x, rc);
     goto fail;
   }
-  rc = exists ? zoo_awexists(x.c.zh, j->jpath, zkr__watcher, x.c.watch, zkr__cb_stat, x.c.op)
-              : zoo_awget_children2(x.c.zh, j->jpath, zkr__watcher, x.c.watch,
-                                    zkr__cb_strings_stat, x.c.op);
+  rc = exists
+           ? zoo_awexists(x.c.zh, j->jpath, zkr__watcher, x.c.watch, zkr__cb_stat, x.c.op)
+           : zoo_awget_children2(x.c.zh, j->jpath, zkr__watcher, x.c.watch,
+                                 zkr__cb_strings_stat, x.c.op);
   if (zkr__send_end(&x, rc) != 0)
     goto fail;
   if (exists)
@@ -822,8 +830,10 @@ static void on_f_mark(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
     return;
   }
   if (j->jczxid && j->lst_czxid && j->lst_czxid != j->jczxid) {
-    zkr__log(ZKR_LOG_WARN, "journal %s: the journal node was created again: following "
-                           "it from its start", j->path);
+    zkr__log(ZKR_LOG_WARN,
+             "journal %s: the journal node was created again: following "
+             "it from its start",
+             j->path);
     tell(j, ZKR_JOURNAL_RESTARTED, -1, j->pos, NULL, -1, fx);
     j->pos = -1;
   }
@@ -916,7 +926,8 @@ static void on_f_exists(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_
 
 static void end_all(zkr_journal_t *j, int rc, zkr__fx_t *fx) {
   while (j->head) {
-    bool open = j->head->kind == OP_WRITE && (j->phase == PH_WRITE || j->phase == PH_RESOLVE);
+    bool open =
+        j->head->kind == OP_WRITE && (j->phase == PH_WRITE || j->phase == PH_RESOLVE);
     finish(j, open ? ZKR_EUNKNOWN : rc, j->head->deleted, fx);
   }
 }
@@ -1119,8 +1130,8 @@ int zkr_journal_trim(zkr_journal_t *j, int64_t up_to, int keep, int timeout_ms,
     *deleted = 0;
   if ((rc = zkr__sync_init(&y)) != 0)
     return rc;
-  rc = zkr__sync_wait(&y, zkr_journal_trim_async(j, up_to, keep, timeout_ms, sync_trim_cb,
-                                                 &y));
+  rc = zkr__sync_wait(
+      &y, zkr_journal_trim_async(j, up_to, keep, timeout_ms, sync_trim_cb, &y));
   if (deleted && rc != ZKR_EINVAL)
     *deleted = y.value;
   return rc;

@@ -65,8 +65,8 @@ static int jl_wait(jlog_t *l, int n, int timeout_ms) {
 static void jl_dump(jlog_t *l) {
   for (int i = 0; i < l->n; i++)
     fprintf(stderr, "  event %d: %s seq %lld from %lld data '%s'\n", i,
-            zkr_journal_event_name(l->type[i]), (long long)l->seq[i], (long long)l->from[i],
-            l->data[i]);
+            zkr_journal_event_name(l->type[i]), (long long)l->seq[i],
+            (long long)l->from[i], l->data[i]);
 }
 
 /* Event i is type with seq (and data, for an entry). */
@@ -142,8 +142,8 @@ static void write_many_async(zkr_journal_t *j, int from, int count, wdone_t *w) 
   char v[24];
   for (int k = from; k < from + count; k++) {
     snprintf(v, sizeof(v), "v%d", k);
-    ck_assert_int_eq(zkr_journal_write_async(j, v, (int)strlen(v), -1, 20000, on_written, w),
-                     0);
+    ck_assert_int_eq(
+        zkr_journal_write_async(j, v, (int)strlen(v), -1, 20000, on_written, w), 0);
   }
 }
 
@@ -623,8 +623,8 @@ START_TEST(versions_bad_input_and_free) {
   ck_assert_int_eq(zkr_journal_follow(f, -1, on_jev, &l), 0);
   for (int k = 0; k < 6; k++) {
     snprintf(big, sizeof(big), "q%d", k);
-    ck_assert_int_eq(zkr_journal_write_async(w, big, (int)strlen(big), -1, 5000, on_cb, &r),
-                     0);
+    ck_assert_int_eq(
+        zkr_journal_write_async(w, big, (int)strlen(big), -1, 5000, on_cb, &r), 0);
   }
   zkr_journal_free(w);
   ck_assert_int_eq(atomic_load(&r.n), 6);

@@ -130,8 +130,8 @@ typedef void (*zkr_journal_listener_fn)(zkr_journal_t *j, const zkr_journal_even
  * follower waits for it. Events run in callback context, one at a time.
  * ZKR_EBUSY if following already.
  */
-ZKR_API int zkr_journal_follow(zkr_journal_t *j, int64_t after, zkr_journal_listener_fn fn,
-                               void *arg);
+ZKR_API int zkr_journal_follow(zkr_journal_t *j, int64_t after,
+                               zkr_journal_listener_fn fn, void *arg);
 
 /* The follower's position: the seq of the last entry delivered or trimmed past
  * (-1: none yet, or not following). */
@@ -152,8 +152,8 @@ typedef void (*zkr_journal_trim_cb)(zkr_journal_t *j, int rc, int64_t deleted, v
  * the mark is right at every moment; two trims at once are safe. Queued with
  * the writes of this object; timeout_ms as for a write.
  */
-ZKR_API int zkr_journal_trim_async(zkr_journal_t *j, int64_t up_to, int keep, int timeout_ms,
-                                   zkr_journal_trim_cb cb, void *arg);
+ZKR_API int zkr_journal_trim_async(zkr_journal_t *j, int64_t up_to, int keep,
+                                   int timeout_ms, zkr_journal_trim_cb cb, void *arg);
 ZKR_API int zkr_journal_trim(zkr_journal_t *j, int64_t up_to, int keep, int timeout_ms,
                              int64_t *deleted);
 
