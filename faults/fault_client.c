@@ -665,13 +665,51 @@ static int caches_match(zhandle_t *zh, zkr_node_cache_t *nc, zkr_children_cache_
   return match;
 }
 
-static int run_cache(void) {
-  int64_t end = now_ns() + (int64_t)duration_ms * 1000000, t0;
+/* After the run: a handle of its own (so that the comparison does not depend
+ * on the workload's session), then match() until it holds twice, 300 ms apart
+ * (a writer's last change may still be on its way), for at most 20 s. Logs a
+ * "converge" event with the time it took. */
+typedef int (*match_fn)(zhandle_t *zh, void *arg, char *why, size_t whylen);
+static void converge(match_fn match, void *arg) {
+  zhandle_t *check = zookeeper_init2(hosts, NULL, 10000, NULL, NULL, 0, quiet);
+  int64_t t0 = now_ns();
+  char why[256] = "";
+  int ok = 0;
+
+  while (check && zoo_state(check) != ZOO_CONNECTED_STATE && now_ns() - t0 < 10000000000LL)
+    sleep_ms(5);
+  t0 = now_ns();
+  while (check && now_ns() - t0 < 20000000000LL) {
+    if (match(check, arg, why, sizeof(why))) {
+      sleep_ms(300);
+      if (match(check, arg, why, sizeof(why))) {
+        ok = 1;
+        break;
+      }
+    }
+    sleep_ms(20);
+  }
+  event("converge", ok ? "ok" : "fail", "\"ms\":%" PRId64 ",\"why\":\"%s\"",
+        (now_ns() - t0) / 1000000, ok ? "" : why);
+  if (check)
+    zookeeper_close(check);
+}
+
+typedef struct caches {
   zkr_node_cache_t *nc;
   zkr_children_cache_t *kc;
-  zhandle_t *check;
-  char why[256] = "";
-  int rc, ok = 0;
+} caches_t;
+
+static int caches_match_fn(zhandle_t *zh, void *arg, char *why, size_t whylen) {
+  caches_t *c = arg;
+  return caches_match(zh, c->nc, c->kc, why, whylen);
+}
+
+static int run_cache(void) {
+  int64_t end = now_ns() + (int64_t)duration_ms * 1000000;
+  zkr_node_cache_t *nc;
+  zkr_children_cache_t *kc;
+  int rc;
 
   snprintf(kids_path, sizeof(kids_path), "%s-kids", path);
   if ((rc = zkr_node_cache_new(sess, path, &nc)) != 0 ||
@@ -683,28 +721,12 @@ static int run_cache(void) {
     fatal("caches", rc);
   while (now_ns() < end)
     sleep_ms(50);
-  /* Converge: the writers stop at about this time too; the caches must come to
-   * the server's state within the bound. */
-  check = zookeeper_init2(hosts, NULL, 10000, NULL, NULL, 0, quiet);
-  t0 = now_ns();
-  while (check && zoo_state(check) != ZOO_CONNECTED_STATE && now_ns() - t0 < 10000000000LL)
-    sleep_ms(5);
-  t0 = now_ns();
-  while (check && now_ns() - t0 < 20000000000LL) {
-    if (caches_match(check, nc, kc, why, sizeof(why))) {
-      /* Stable for a moment: a writer's last change may still be on its way. */
-      sleep_ms(300);
-      if (caches_match(check, nc, kc, why, sizeof(why))) {
-        ok = 1;
-        break;
-      }
-    }
-    sleep_ms(20);
+  /* The writers stop at about this time too; the caches must come to the
+   * server's state within the bound. */
+  {
+    caches_t both = {nc, kc};
+    converge(caches_match_fn, &both);
   }
-  event("converge", ok ? "ok" : "fail", "\"ms\":%" PRId64 ",\"why\":\"%s\"",
-        (now_ns() - t0) / 1000000, ok ? "" : why);
-  if (check)
-    zookeeper_close(check);
   zkr_node_cache_free(nc);
   zkr_children_cache_free(kc);
   return 0;
@@ -781,39 +803,24 @@ static int64_t journal_head(zhandle_t *zh) {
   return max;
 }
 
+static int journal_match(zhandle_t *zh, void *arg, char *why, size_t whylen) {
+  int64_t head = journal_head(zh), pos = atomic_load(&jpos);
+  (void)arg;
+  snprintf(why, whylen, "position %" PRId64 ", newest entry %" PRId64, pos, head);
+  return head >= -1 && pos >= head;
+}
+
 static int run_journal(void) {
-  int64_t end = now_ns() + (int64_t)duration_ms * 1000000, t0, head = -2;
+  int64_t end = now_ns() + (int64_t)duration_ms * 1000000;
   zkr_journal_t *j;
-  zhandle_t *check;
-  int rc, ok = 0;
+  int rc;
 
   if ((rc = zkr_journal_new(sess, path, &j)) != 0 ||
       (rc = zkr_journal_follow(j, -1, on_journal_event, NULL)) != 0)
     fatal("journal", rc);
   while (now_ns() < end)
     sleep_ms(50);
-  check = zookeeper_init2(hosts, NULL, 10000, NULL, NULL, 0, quiet);
-  t0 = now_ns();
-  while (check && zoo_state(check) != ZOO_CONNECTED_STATE && now_ns() - t0 < 10000000000LL)
-    sleep_ms(5);
-  t0 = now_ns();
-  while (check && now_ns() - t0 < 20000000000LL) {
-    head = journal_head(check);
-    if (head >= -1 && atomic_load(&jpos) >= head) {
-      sleep_ms(300); /* the writer's last write may still be on its way */
-      int64_t again = journal_head(check);
-      if (again == head) {
-        ok = 1;
-        break;
-      }
-    }
-    sleep_ms(20);
-  }
-  event("converge", ok ? "ok" : "fail",
-        "\"ms\":%" PRId64 ",\"why\":\"position %" PRId64 ", newest entry %" PRId64 "\"",
-        (now_ns() - t0) / 1000000, atomic_load(&jpos), head);
-  if (check)
-    zookeeper_close(check);
+  converge(journal_match, NULL);
   zkr_journal_free(j);
   return 0;
 }

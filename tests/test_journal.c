@@ -308,24 +308,17 @@ static int write_until_answered(zkr_journal_t *w, int k) {
  * are written through the others: once it is back, every change, once, in
  * order (the same session: no RESTARTED, no TRIMMED). */
 START_TEST(follower_cut_off_sees_every_change) {
-  const char *hosts = tu_ensemble(), *dir = tu_zkdir("ensemble");
-  char root[64], path[128], jpath[160], one[64], member[16];
+  const char *hosts = tu_ensemble(), *dir = tu_zkdir("ensemble"), *others;
+  char root[64], path[128], jpath[160];
   zkr_session_t *s, *t;
   zkr_journal_t *w, *f;
   jlog_t l = JLOG_INIT;
-  tu_rec_t rec;
-  int susp;
+  tu_cut_t cut;
 
   if (!hosts || !dir)
     TU_SKIP("no ensemble of ours to control");
-  snprintf(one, sizeof(one), "%.*s", (int)strcspn(hosts, ","), hosts);
-  ck_assert_int_eq(tu_zkctl(member, sizeof(member), "member-of %s %s", dir, one), 0);
-  tu_rec_init(&rec);
-  ck_assert_int_eq(zkr_session_new(&s), 0);
-  ck_assert_int_eq(zkr_session_add_listener(s, tu_rec_listener, &rec, NULL), 0);
-  ck_assert_int_eq(zkr_session_set_timeout(s, 40000), 0); /* outlives a restart */
-  ck_assert_int_eq(zkr_session_connect(s, one, 15000), 0);
-  t = tu_open(hosts + strlen(one) + 1, 10000);
+  s = tu_cut_open(&cut, hosts, dir, &others);
+  t = tu_open(others, 10000);
   jpaths(root, sizeof(root), path, sizeof(path), jpath, sizeof(jpath));
   ck_assert_int_eq(zkr_journal_new(t, path, &w), 0);
   ck_assert_int_eq(write_until_answered(w, 0), 0);
@@ -333,14 +326,10 @@ START_TEST(follower_cut_off_sees_every_change) {
   ck_assert_int_eq(zkr_journal_follow(f, -1, on_jev, &l), 0);
   ck_assert_int_eq(jl_wait(&l, 2, 10000), 2);
 
-  ck_assert_int_eq(tu_zkctl(NULL, 0, "kill-member %s %s", dir, member), 0);
-  susp = tu_rec_wait(&rec, 1, ZKR_SESSION_SUSPENDED, 15000);
-  ck_assert_msg(susp > 0, "no SUSPENDED after member %s was killed", member);
+  tu_cut_off(&cut);
   for (int k = 1; k < 6; k++)
     ck_assert_int_eq(write_until_answered(w, k), 0);
-  ck_assert_int_eq(tu_zkctl(NULL, 0, "start-member %s %s", dir, member), 0);
-  ck_assert_msg(tu_rec_wait(&rec, susp + 1, ZKR_SESSION_RECONNECTED, 40000) > susp,
-                "no RECONNECTED after member %s came back", member);
+  tu_cut_heal(&cut);
   ck_assert_int_eq(jl_wait(&l, 7, 15000), 7);
   ck_assert_int_eq(jl_entries_in_order(&l, 0), 6);
   zkr_journal_free(f);
@@ -349,7 +338,7 @@ START_TEST(follower_cut_off_sees_every_change) {
   tu_rmr(zkr_session_zhandle(t), root);
   zkr_session_free(s);
   zkr_session_free(t);
-  tu_rec_destroy(&rec);
+  tu_cut_destroy(&cut);
 }
 END_TEST
 

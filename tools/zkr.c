@@ -2374,6 +2374,21 @@ static void journal_open(zkr_session_t *s, const char *path) {
                          : zkr_strerror(rc));
 }
 
+/* The one figure a write or trim prints (--json: {"path", key}); then the end. */
+static int journal_result(const char *path, const char *key, int64_t value) {
+  if (opt.json) {
+    json_t *doc = json_object();
+    json_object_set_new(doc, "path", json_string(path));
+    json_object_set_new(doc, key, json_integer(value));
+    print_json(doc);
+  } else {
+    printf("%lld\n", (long long)value);
+  }
+  fflush(stdout);
+  cleanup_objects();
+  return 0;
+}
+
 static int journal_write(const char *path, const char *value) {
   zkr_session_t *s = session_make();
   int64_t seq = -1;
@@ -2408,17 +2423,7 @@ static int journal_write(const char *path, const char *value) {
     die(EXIT_FAILURE_ZK, "journal %s: not written within %d ms", path, journal_timeout_ms());
   if (rc != 0)
     die(EXIT_FAILURE_ZK, "journal %s: %s", path, zkr_strerror(rc));
-  if (opt.json) {
-    json_t *doc = json_object();
-    json_object_set_new(doc, "path", json_string(path));
-    json_object_set_new(doc, "seq", json_integer(seq));
-    print_json(doc);
-  } else {
-    printf("%lld\n", (long long)seq);
-  }
-  fflush(stdout);
-  cleanup_objects();
-  return 0;
+  return journal_result(path, "seq", seq);
 }
 
 static int journal_trim(const char *path, const char *up_to) {
@@ -2433,17 +2438,7 @@ static int journal_trim(const char *path, const char *up_to) {
   if (rc != 0)
     die(EXIT_FAILURE_ZK, "journal %s: trim: %s (%lld entries deleted)", path,
         zkr_strerror(rc), (long long)deleted);
-  if (opt.json) {
-    json_t *doc = json_object();
-    json_object_set_new(doc, "path", json_string(path));
-    json_object_set_new(doc, "deleted", json_integer(deleted));
-    print_json(doc);
-  } else {
-    printf("%lld\n", (long long)deleted);
-  }
-  fflush(stdout);
-  cleanup_objects();
-  return 0;
+  return journal_result(path, "deleted", deleted);
 }
 
 static int journal_follow(const char *path, char **cmd) {
