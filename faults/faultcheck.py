@@ -707,6 +707,22 @@ def check_election(sc, res):
     return v
 
 
+def check_converged(kind, c, converged, v):
+    """A reader's "converge" event (None: none came): violations into v; the
+    time it took (0 when it did not)."""
+    if not converged:
+        v.append(f"{kind}: {c.name} never compared its state with the server")
+    elif converged["type"] != "ok":
+        v.append(f"{kind}: {c.name} did not come to the server's state in "
+                 f"{converged['ms']} ms: {converged['why']}")
+    else:
+        if converged["ms"] > CONVERGE_MS:
+            v.append(f"{kind}: {c.name} took {converged['ms']} ms to converge "
+                     f"(bound {CONVERGE_MS} ms)")
+        return converged["ms"]
+    return 0
+
+
 def check_cache(sc, res):
     written = set()
     kid_values = set()
@@ -773,16 +789,7 @@ def check_cache(sc, res):
                 pool = written if op == "node-event" else kid_values
                 if e["data"] and e["data"] not in pool:
                     v.append(f"cache: a value never written ({e['data']!r}): {where}")
-        if not converged:
-            v.append(f"cache: {c.name} never compared its caches with the server")
-        elif converged["type"] != "ok":
-            v.append(f"cache: {c.name} did not come to the server's state in "
-                     f"{converged['ms']} ms: {converged['why']}")
-        else:
-            worst = max(worst, converged["ms"])
-            if converged["ms"] > CONVERGE_MS:
-                v.append(f"cache: {c.name} took {converged['ms']} ms to converge "
-                         f"(bound {CONVERGE_MS} ms)")
+        worst = max(worst, check_converged("cache", c, converged, v))
     res["cache"] = (f"{N_CACHE} readers, {nev} events, {resyncs} resyncs, {gaps} gap events, "
                     f"{missed} changes reported missed, converged in {worst} ms at worst; "
                     f"{len(written)} values written")
@@ -846,16 +853,7 @@ def check_journal(sc, res):
             if q <= pos:
                 v.append(f"journal: {c.name} never got acknowledged write {data} (seq {q}), "
                          f"and no TRIMMED covers it")
-        if not converged:
-            v.append(f"journal: {c.name} never compared its position with the server")
-        elif converged["type"] != "ok":
-            v.append(f"journal: {c.name} did not reach the newest entry in "
-                     f"{converged['ms']} ms: {converged['why']}")
-        else:
-            worst = max(worst, converged["ms"])
-            if converged["ms"] > CONVERGE_MS:
-                v.append(f"journal: {c.name} took {converged['ms']} ms to catch up "
-                         f"(bound {CONVERGE_MS} ms)")
+        worst = max(worst, check_converged("journal", c, converged, v))
     resolved = (f" ({lost['ambiguous']} replies lost: {lost['found']} found applied, "
                 f"{lost['rewritten']} written again)") if lost else ""
     res["journal"] = (f"{len(acked)} writes acknowledged{resolved}, {len(unknown)} unknown, "
