@@ -1223,6 +1223,106 @@ static void c1_run(int round, int mode) {
   zkr_session_free(w);
 }
 
+/* J1: the journal. One session writes through a journal (one change at a
+ * time, waiting for each), another follows it: the write's latency against a
+ * plain setData's on the same path, and write-to-ENTRY against C1's floor
+ * (setData, then a watch and a getData on the other session). Then a burst of
+ * J1_BURST writes queued at once: writes/s, and how long until the follower
+ * has every one of them (a node cache would coalesce them). */
+#define J1_BURST 1000
+
+typedef struct j1_ctx {
+  c1_ctx_t c1;
+  _Atomic int entries;
+} j1_ctx_t;
+
+static void j1_listener(zkr_journal_t *j, const zkr_journal_event_t *ev, void *arg) {
+  j1_ctx_t *c = arg;
+  (void)j;
+  if (ev->type != ZKR_JOURNAL_ENTRY)
+    return;
+  atomic_fetch_add(&c->entries, 1);
+  c1_got(ZOK, NULL, 0, NULL, &c->c1);
+}
+
+static void j1_written(zkr_journal_t *j, int rc, int64_t seq, void *arg) {
+  (void)j, (void)seq, (void)arg;
+  if (rc != 0)
+    die("j1 burst write", rc);
+}
+
+static void j1_run(int round) {
+  zkr_session_t *w = open_session(), *r = open_session();
+  zhandle_t *zw = zkr_session_zhandle(w);
+  j1_ctx_t c = {{PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, NULL, 0}, 0};
+  zkr_journal_t *jw, *jr;
+  double wr[C1_CHANGES], dl[C1_CHANGES], set[C1_CHANGES];
+  char path[128];
+  int64_t t0, t_sent;
+  int rc;
+
+  snprintf(path, sizeof(path), "%s/j1-%d", root, round);
+  if ((rc = zkr_journal_new(w, path, &jw)) != 0 || (rc = zkr_journal_new(r, path, &jr)) != 0 ||
+      (rc = zkr_journal_write(jw, "first", 5, -1, 10000, NULL)) != 0 ||
+      (rc = zkr_journal_follow(jr, -1, j1_listener, &c)) != 0)
+    die("j1 journal", rc);
+  c1_wait(&c.c1); /* the first entry */
+  for (int i = 0; i < C1_CHANGES; i++) {
+    int64_t t1;
+    t0 = now_ns();
+    if ((rc = zoo_set(zw, path, "12345678", 8, -1)) != ZOK)
+      die("j1 set", rc);
+    set[i] = (double)(now_ns() - t0) / 1e3;
+    t0 = now_ns();
+    if ((rc = zkr_journal_write(jw, "12345678", 8, -1, 10000, NULL)) != 0)
+      die("j1 write", rc);
+    t1 = now_ns();
+    wr[i] = (double)(t1 - t0) / 1e3;
+    dl[i] = (double)(c1_wait(&c.c1) - t0) / 1e3;
+  }
+  record(round, "setData", "raw-c", "p50_us", "us", pct(set, C1_CHANGES, 0.5));
+  record(round, "J1-journal-write", "zkrecipes", "p50_us", "us", pct(wr, C1_CHANGES, 0.5));
+  record(round, "J1-journal-write", "zkrecipes", "p99_us", "us", pct(wr, C1_CHANGES, 0.99));
+  record(round, "J1-write-to-entry", "zkrecipes", "p50_us", "us", pct(dl, C1_CHANGES, 0.5));
+  record(round, "J1-write-to-entry", "zkrecipes", "p99_us", "us", pct(dl, C1_CHANGES, 0.99));
+  record(round, "J1-journal-write", "ratio", "p50 vs setData", "x",
+         pct(wr, C1_CHANGES, 0.5) / pct(set, C1_CHANGES, 0.5));
+
+  /* The burst. */
+  atomic_store(&c.entries, 0);
+  t0 = now_ns();
+  for (int i = 0; i < J1_BURST; i++) {
+    char v[16];
+    snprintf(v, sizeof(v), "b%d", i);
+    if ((rc = zkr_journal_write_async(jw, v, (int)strlen(v), -1, 30000, j1_written, NULL)) !=
+        0)
+      die("j1 burst", rc);
+  }
+  t_sent = now_ns();
+  /* Writes of one object run one at a time: the last one's callback ends
+   * the burst; a sync write behind it waits for them all. */
+  if ((rc = zkr_journal_write(jw, "end", 3, -1, 60000, NULL)) != 0)
+    die("j1 burst end", rc);
+  record(round, "J1-burst", "zkrecipes", "writes_per_s", "/s",
+         (J1_BURST + 1) / ((double)(now_ns() - t0) / 1e9));
+  while (atomic_load(&c.entries) < J1_BURST + 1)
+    c1_wait(&c.c1);
+  record(round, "J1-burst", "zkrecipes", "all_delivered_ms", "ms",
+         (double)(now_ns() - t0) / 1e6);
+  (void)t_sent;
+  zkr_journal_free(jr);
+  if ((rc = zkr_journal_trim(jw, INT64_MAX, 0, 60000, NULL)) != 0)
+    die("j1 trim", rc);
+  zkr_journal_free(jw);
+  {
+    char jp[160];
+    snprintf(jp, sizeof(jp), "%s.zkr-journal", path);
+    zoo_delete(zw, jp, -1);
+  }
+  zkr_session_free(r);
+  zkr_session_free(w);
+}
+
 /* C2: the initial load of a children cache with data over n children, against
  * the floor of a raw client that lists with getChildren and sends every
  * getData at once; and the heap the cache holds per child (mallinfo2). */
@@ -1461,7 +1561,7 @@ static int wanted(const char *list, const char *w) {
 }
 
 int main(int argc, char **argv) {
-  const char *only = "w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,c3,rss";
+  const char *only = "w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,c3,j1,rss";
   int rounds = 3, opt, warm = 1, table = 1;
 
   if (argc == 5 && !strcmp(argv[1], "--rss")) {
@@ -1482,7 +1582,7 @@ int main(int argc, char **argv) {
     case 'q': table = 0; break; /* RESULT lines only (a driver makes the tables) */
     default:
       fprintf(stderr,
-              "usage: %s [-r ROUNDS] [-n] [-q] [-w w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,c3,rss] "
+              "usage: %s [-r ROUNDS] [-n] [-q] [-w w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,c3,j1,rss] "
               "HOSTS\n",
               argv[0]);
       return 2;
@@ -1579,6 +1679,13 @@ int main(int argc, char **argv) {
     }
     if (wanted(only, "c3"))
       c3_run(r);
+    if (wanted(only, "j1")) {
+      j1_run(r);
+      if (wanted(only, "c1"))
+        record(r, "J1-write-to-entry", "ratio", "p50 vs set->watch+get", "x",
+               metric("J1-write-to-entry", "zkrecipes", "p50_us", "")->v[r - 1] /
+                   metric("set->watch+get", "raw-c", "p50_us", "")->v[r - 1]);
+    }
     if (wanted(only, "w3b")) {
       counter_run(r, "get+set-loop", "raw-c", w3_sessions, w3_cycles / w3_sessions, 1);
       floop = metric("get+set-loop", "raw-c", "increments_per_s", "")->v[r - 1];

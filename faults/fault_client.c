@@ -12,6 +12,11 @@
  *   fault_client cache   OPTIONS   follow PATH with a node cache and PATH-kids with a
  *                                  children cache (data); log every event; at the end,
  *                                  wait until both equal the server's state
+ *   fault_client jwrite  OPTIONS   loop: write "j<seq>" through a journal on PATH; now
+ *                                  and then trim it, keeping the newest 300 entries
+ *   fault_client journal OPTIONS   follow the journal on PATH from its start; log every
+ *                                  event; at the end, wait until the position is the
+ *                                  server's newest entry
  *   fault_client expire  -h HOSTS -S SESSION_FILE
  *                                  end the session named in SESSION_FILE on the server
  *   fault_client inspect -h HOSTS -p PATH
@@ -37,6 +42,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -659,13 +665,51 @@ static int caches_match(zhandle_t *zh, zkr_node_cache_t *nc, zkr_children_cache_
   return match;
 }
 
-static int run_cache(void) {
-  int64_t end = now_ns() + (int64_t)duration_ms * 1000000, t0;
+/* After the run: a handle of its own (so that the comparison does not depend
+ * on the workload's session), then match() until it holds twice, 300 ms apart
+ * (a writer's last change may still be on its way), for at most 20 s. Logs a
+ * "converge" event with the time it took. */
+typedef int (*match_fn)(zhandle_t *zh, void *arg, char *why, size_t whylen);
+static void converge(match_fn match, void *arg) {
+  zhandle_t *check = zookeeper_init2(hosts, NULL, 10000, NULL, NULL, 0, quiet);
+  int64_t t0 = now_ns();
+  char why[256] = "";
+  int ok = 0;
+
+  while (check && zoo_state(check) != ZOO_CONNECTED_STATE && now_ns() - t0 < 10000000000LL)
+    sleep_ms(5);
+  t0 = now_ns();
+  while (check && now_ns() - t0 < 20000000000LL) {
+    if (match(check, arg, why, sizeof(why))) {
+      sleep_ms(300);
+      if (match(check, arg, why, sizeof(why))) {
+        ok = 1;
+        break;
+      }
+    }
+    sleep_ms(20);
+  }
+  event("converge", ok ? "ok" : "fail", "\"ms\":%" PRId64 ",\"why\":\"%s\"",
+        (now_ns() - t0) / 1000000, ok ? "" : why);
+  if (check)
+    zookeeper_close(check);
+}
+
+typedef struct caches {
   zkr_node_cache_t *nc;
   zkr_children_cache_t *kc;
-  zhandle_t *check;
-  char why[256] = "";
-  int rc, ok = 0;
+} caches_t;
+
+static int caches_match_fn(zhandle_t *zh, void *arg, char *why, size_t whylen) {
+  caches_t *c = arg;
+  return caches_match(zh, c->nc, c->kc, why, whylen);
+}
+
+static int run_cache(void) {
+  int64_t end = now_ns() + (int64_t)duration_ms * 1000000;
+  zkr_node_cache_t *nc;
+  zkr_children_cache_t *kc;
+  int rc;
 
   snprintf(kids_path, sizeof(kids_path), "%s-kids", path);
   if ((rc = zkr_node_cache_new(sess, path, &nc)) != 0 ||
@@ -677,30 +721,107 @@ static int run_cache(void) {
     fatal("caches", rc);
   while (now_ns() < end)
     sleep_ms(50);
-  /* Converge: the writers stop at about this time too; the caches must come to
-   * the server's state within the bound. */
-  check = zookeeper_init2(hosts, NULL, 10000, NULL, NULL, 0, quiet);
-  t0 = now_ns();
-  while (check && zoo_state(check) != ZOO_CONNECTED_STATE && now_ns() - t0 < 10000000000LL)
-    sleep_ms(5);
-  t0 = now_ns();
-  while (check && now_ns() - t0 < 20000000000LL) {
-    if (caches_match(check, nc, kc, why, sizeof(why))) {
-      /* Stable for a moment: a writer's last change may still be on its way. */
-      sleep_ms(300);
-      if (caches_match(check, nc, kc, why, sizeof(why))) {
-        ok = 1;
-        break;
-      }
-    }
-    sleep_ms(20);
+  /* The writers stop at about this time too; the caches must come to the
+   * server's state within the bound. */
+  {
+    caches_t both = {nc, kc};
+    converge(caches_match_fn, &both);
   }
-  event("converge", ok ? "ok" : "fail", "\"ms\":%" PRId64 ",\"why\":\"%s\"",
-        (now_ns() - t0) / 1000000, ok ? "" : why);
-  if (check)
-    zookeeper_close(check);
   zkr_node_cache_free(nc);
   zkr_children_cache_free(kc);
+  return 0;
+}
+
+/* ---- journal workloads ---- */
+
+static int run_jwrite(void) {
+  int64_t end = now_ns() + (int64_t)duration_ms * 1000000;
+  zkr_journal_t *j;
+  char val[32];
+  int rc;
+
+  if ((rc = zkr_journal_new(sess, path, &j)) != 0)
+    fatal("journal", rc);
+  for (int seq = 1; seq <= ops && now_ns() < end; seq++) {
+    int64_t at = -1, deleted = 0;
+    snprintf(val, sizeof(val), "j%d", seq);
+    event("jwrite", "invoke", "\"data\":\"%s\"", val);
+    rc = zkr_journal_write(j, val, (int)strlen(val), -1, 2000, &at);
+    event("jwrite", rc == 0 ? "ok" : rc == ZKR_EUNKNOWN ? "unknown" : "fail",
+          "\"data\":\"%s\",\"seq\":%" PRId64 ",\"err\":\"%s\"", val, at, zkr_errname(rc));
+    if (seq % 100 == 0) {
+      event("jtrim", "invoke", NULL);
+      rc = zkr_journal_trim(j, INT64_MAX, 300, 2000, &deleted);
+      event("jtrim", rc == 0 ? "ok" : "fail", "\"deleted\":%" PRId64 ",\"err\":\"%s\"",
+            deleted, zkr_errname(rc));
+    }
+    sleep_ms(2 + (int)(rand_r(&seed) % 10));
+  }
+  {
+    zkr__journal_stats_t st;
+    zkr__journal_stats(j, &st);
+    event("jstats", "info",
+          "\"ambiguous\":%" PRIu64 ",\"found\":%" PRIu64 ",\"rewritten\":%" PRIu64
+          ",\"unknown\":%" PRIu64,
+          st.ambiguous, st.found, st.rewritten, st.unknown);
+  }
+  zkr_journal_free(j);
+  return 0;
+}
+
+static _Atomic int64_t jpos = -1;
+
+static void on_journal_event(zkr_journal_t *j, const zkr_journal_event_t *ev, void *arg) {
+  char data[32] = "";
+  (void)j, (void)arg;
+  if (ev->data && ev->len > 0 && ev->len < (int)sizeof(data) &&
+      !memchr(ev->data, '"', (size_t)ev->len) && !memchr(ev->data, '\\', (size_t)ev->len))
+    snprintf(data, sizeof(data), "%.*s", ev->len, ev->data);
+  event("journal-event", zkr_journal_event_name(ev->type),
+        "\"seq\":%" PRId64 ",\"from\":%" PRId64 ",\"data\":\"%s\"", ev->seq, ev->from, data);
+  if (ev->type == ZKR_JOURNAL_ENTRY || ev->type == ZKR_JOURNAL_TRIMMED)
+    atomic_store(&jpos, ev->seq);
+}
+
+/* The newest entry's sequence on the server (-1: none), or -2 if unknown. */
+static int64_t journal_head(zhandle_t *zh) {
+  char jp[1200];
+  struct String_vector sv = {0, NULL};
+  int64_t max = -1;
+  snprintf(jp, sizeof(jp), "%s.zkr-journal", path);
+  int rc = zoo_get_children(zh, jp, 0, &sv);
+  if (rc == ZNONODE)
+    return -1;
+  if (rc != ZOK)
+    return -2;
+  for (int i = 0; i < sv.count; i++) {
+    const char *d = strrchr(sv.data[i], '-');
+    int64_t q = d ? strtoll(d + 1, NULL, 10) : -1;
+    max = q > max ? q : max;
+  }
+  deallocate_String_vector(&sv);
+  return max;
+}
+
+static int journal_match(zhandle_t *zh, void *arg, char *why, size_t whylen) {
+  int64_t head = journal_head(zh), pos = atomic_load(&jpos);
+  (void)arg;
+  snprintf(why, whylen, "position %" PRId64 ", newest entry %" PRId64, pos, head);
+  return head >= -1 && pos >= head;
+}
+
+static int run_journal(void) {
+  int64_t end = now_ns() + (int64_t)duration_ms * 1000000;
+  zkr_journal_t *j;
+  int rc;
+
+  if ((rc = zkr_journal_new(sess, path, &j)) != 0 ||
+      (rc = zkr_journal_follow(j, -1, on_journal_event, NULL)) != 0)
+    fatal("journal", rc);
+  while (now_ns() < end)
+    sleep_ms(50);
+  converge(journal_match, NULL);
+  zkr_journal_free(j);
   return 0;
 }
 
@@ -736,7 +857,7 @@ static int run_inspect(void) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: fault_client lock|counter|elect|cwrite|cache|expire|inspect -h HOSTS [-p PATH] "
+  fprintf(stderr, "usage: fault_client lock|counter|elect|cwrite|cache|jwrite|journal|expire|inspect -h HOSTS [-p PATH] "
                   "[-n NAME] [-H HISTORY] [-S SESSION_FILE] [-d MS] [-t MS] [-F STORE] "
                   "[-L LOG_PATH] [-o OPS] [-M] [-g HOLD_MS] [-s SEED]\n");
   exit(2);
@@ -809,6 +930,10 @@ int main(int argc, char **argv) {
     rc = run_cwrite();
   else if (strcmp(mode, "cache") == 0)
     rc = run_cache();
+  else if (strcmp(mode, "jwrite") == 0)
+    rc = run_jwrite();
+  else if (strcmp(mode, "journal") == 0)
+    rc = run_journal();
   else
     usage();
   event("done", "info", NULL);

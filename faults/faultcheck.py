@@ -21,6 +21,12 @@ histories the clients wrote:
             higher mzxid, REPLACED only to a newer czxid, CREATED/ADDED only after
             absence, DELETED/REMOVED only after presence); no value that was never
             written; gap set only inside a RESYNC bracket
+  journal   a writer logs changes through a journal (and trims it, keeping the
+            newest 300) while readers follow it: each reader gets every
+            acknowledged write exactly once, in sequence order, with its data,
+            unless a TRIMMED event covers it; nothing that was never written,
+            nothing twice, no RESTARTED; each reader reaches the newest entry
+            within a bound after the run
 
 Prints per-scenario figures and "N passed, N failed"; exits 1 on any violation.
 The seed is printed; --seed replays the same scenario mix (make faultcheck SEED=..).
@@ -46,6 +52,7 @@ RUN_S = 20  # each workload runs this long; faults are healed by HEAL_BY_S
 HEAL_BY_S = 14
 N_LOCK, N_COUNTER, N_ELECT = 5, 4, 3
 N_CWRITE, N_CACHE = 1, 2
+N_JWRITE, N_JOURNAL = 1, 2
 CONVERGE_MS = 15000  # a reader's bound, after the run, to hold the server's state
 
 
@@ -197,6 +204,8 @@ class Client:
                 args += ["-M"]  # one counter client at most once: the same bounds hold
         elif kind in ("cwrite", "cache"):
             args += ["-p", sc.root + "/cfg"]
+        elif kind in ("jwrite", "journal"):
+            args += ["-p", sc.root + "/jcfg"]
         else:
             args += ["-p", sc.root + "/election", "-L", sc.root + "/leader-log"]
         self.err = open(os.path.join(sc.dir, self.name + ".stderr"), "w")
@@ -316,7 +325,8 @@ class Scenario:
         fc = self.fc
         ups = [fc.ens.members[i] for i in (1, 2, 3)]
         kinds = [("lock", N_LOCK), ("counter", N_COUNTER), ("elect", N_ELECT),
-                 ("cwrite", N_CWRITE), ("cache", N_CACHE)]
+                 ("cwrite", N_CWRITE), ("cache", N_CACHE), ("jwrite", N_JWRITE),
+                 ("journal", N_JOURNAL)]
         self.t0 = now()
         for kind, n in kinds:
             for i in range(n):
@@ -402,8 +412,9 @@ def nem_server_pause(sc):
 
 def isolate_holders(sc, secs, cut):
     """SIGSTOP (or, with cut, blackhole at the proxy) the lock holder, in a long
-    hold, the election leader and a cache reader for secs."""
-    targets = [c for c in (sc.long_holder(), sc.leader_client(), sc.by_kind("cache")[0]) if c]
+    hold, the election leader, a cache reader and a journal reader for secs."""
+    targets = [c for c in (sc.long_holder(), sc.leader_client(), sc.by_kind("cache")[0],
+                           sc.by_kind("journal")[0]) if c]
     t = now()
     for c in targets:
         c.proxy.blackhole() if cut else c.stop()
@@ -425,7 +436,8 @@ def nem_client_partition(sc):
 def expire_some(sc):
     targets = [c for c in (sc.long_holder(), sc.leader_client(),
                            sc.rng.choice(sc.by_kind("counter")),
-                           sc.rng.choice(sc.by_kind("cache"))) if c]
+                           sc.rng.choice(sc.by_kind("cache")),
+                           sc.rng.choice(sc.by_kind("journal"))) if c]
     t = now()
     done = [c.name for c in targets if sc.expire(c)]
     sc.log_fault("expire sessions of " + "+".join(done), t, now())
@@ -695,6 +707,22 @@ def check_election(sc, res):
     return v
 
 
+def check_converged(kind, c, converged, v):
+    """A reader's "converge" event (None: none came): violations into v; the
+    time it took (0 when it did not)."""
+    if not converged:
+        v.append(f"{kind}: {c.name} never compared its state with the server")
+    elif converged["type"] != "ok":
+        v.append(f"{kind}: {c.name} did not come to the server's state in "
+                 f"{converged['ms']} ms: {converged['why']}")
+    else:
+        if converged["ms"] > CONVERGE_MS:
+            v.append(f"{kind}: {c.name} took {converged['ms']} ms to converge "
+                     f"(bound {CONVERGE_MS} ms)")
+        return converged["ms"]
+    return 0
+
+
 def check_cache(sc, res):
     written = set()
     kid_values = set()
@@ -761,19 +789,76 @@ def check_cache(sc, res):
                 pool = written if op == "node-event" else kid_values
                 if e["data"] and e["data"] not in pool:
                     v.append(f"cache: a value never written ({e['data']!r}): {where}")
-        if not converged:
-            v.append(f"cache: {c.name} never compared its caches with the server")
-        elif converged["type"] != "ok":
-            v.append(f"cache: {c.name} did not come to the server's state in "
-                     f"{converged['ms']} ms: {converged['why']}")
-        else:
-            worst = max(worst, converged["ms"])
-            if converged["ms"] > CONVERGE_MS:
-                v.append(f"cache: {c.name} took {converged['ms']} ms to converge "
-                         f"(bound {CONVERGE_MS} ms)")
+        worst = max(worst, check_converged("cache", c, converged, v))
     res["cache"] = (f"{N_CACHE} readers, {nev} events, {resyncs} resyncs, {gaps} gap events, "
                     f"{missed} changes reported missed, converged in {worst} ms at worst; "
                     f"{len(written)} values written")
+    return v
+
+
+def check_journal(sc, res):
+    acked, unknown, trims, lost = {}, set(), 0, None
+    for c in sc.by_kind("jwrite"):
+        for e in c.events():
+            if e["op"] == "jwrite" and e["type"] == "ok":
+                acked[e["seq"]] = e["data"]
+            elif e["op"] == "jwrite" and e["type"] == "unknown":
+                unknown.add(e["data"])
+            elif e["op"] == "jtrim" and e["type"] == "invoke":
+                trims += 1
+            elif e["op"] == "jstats":
+                lost = e
+    v = []
+    if len(set(acked.values())) != len(acked):
+        v.append("journal: one write acknowledged under two sequences")
+    entries, trimmed_events, worst = 0, 0, 0
+    for c in sc.by_kind("journal"):
+        pos, seen, trimmed, converged = -1, {}, [], None
+        for e in c.events():
+            if e["op"] == "converge":
+                converged = e
+                continue
+            if e["op"] != "journal-event":
+                continue
+            typ, where = e["type"], f"{c.name} {e['type']} seq {e['seq']} at t={e['t']}"
+            if typ == "RESTARTED":
+                v.append(f"journal: RESTARTED, but nobody deleted the journal: {where}")
+            elif typ == "TRIMMED":
+                trimmed_events += 1
+                if not trims:
+                    v.append(f"journal: TRIMMED, but no trim ever ran: {where}")
+                if e["from"] != pos or e["seq"] <= pos:
+                    v.append(f"journal: TRIMMED from {e['from']} at position {pos}: {where}")
+                trimmed.append((pos, e["seq"]))
+                pos = e["seq"]
+            elif typ == "ENTRY":
+                entries += 1
+                if e["seq"] <= pos:
+                    v.append(f"journal: entry not after the position {pos} "
+                             f"(twice, or out of order): {where}")
+                if e["data"] in seen:
+                    v.append(f"journal: {e['data']} delivered twice (seq {seen[e['data']]} "
+                             f"and {e['seq']}): {where}")
+                seen[e["data"]] = e["seq"]
+                if e["seq"] in acked and acked[e["seq"]] != e["data"]:
+                    v.append(f"journal: entry data {e['data']!r}, but the write acknowledged "
+                             f"at that sequence was {acked[e['seq']]!r}: {where}")
+                elif e["seq"] not in acked and e["data"] not in unknown:
+                    v.append(f"journal: {e['data']!r} was never written (or its write "
+                             f"failed): {where}")
+                pos = e["seq"]
+        for q, data in sorted(acked.items()):
+            if seen.get(data) == q or any(a < q <= b for a, b in trimmed):
+                continue
+            if q <= pos:
+                v.append(f"journal: {c.name} never got acknowledged write {data} (seq {q}), "
+                         f"and no TRIMMED covers it")
+        worst = max(worst, check_converged("journal", c, converged, v))
+    resolved = (f" ({lost['ambiguous']} replies lost: {lost['found']} found applied, "
+                f"{lost['rewritten']} written again)") if lost else ""
+    res["journal"] = (f"{len(acked)} writes acknowledged{resolved}, {len(unknown)} unknown, "
+                      f"{trims} trims; {N_JOURNAL} readers, {entries} entries delivered, "
+                      f"{trimmed_events} TRIMMED; caught up in {worst} ms at worst")
     return v
 
 
@@ -854,7 +939,8 @@ def main():
     try:
         fc.ens.start()
         say(f"faultcheck: ensemble {fc.ens.hosts}; {N_LOCK} lock, {N_COUNTER} counter, "
-            f"{N_ELECT} election, {N_CWRITE} cache writer, {N_CACHE} cache reader clients "
+            f"{N_ELECT} election, {N_CWRITE} cache writer, {N_CACHE} cache reader, "
+            f"{N_JWRITE} journal writer, {N_JOURNAL} journal reader clients "
             f"per scenario, each through its own proxy; "
             f"sessions {SESSION_MS} ms, {RUN_S} s per scenario")
         for idx, (name, nem, overlap_ok) in enumerate(chosen, 1):
@@ -866,6 +952,7 @@ def main():
             v += check_counter(sc, res)
             v += check_election(sc, res)
             v += check_cache(sc, res)
+            v += check_journal(sc, res)
             rec = recovery(sc)
             for what, text, never in rec:
                 if never:
@@ -876,7 +963,7 @@ def main():
             say(f"\n[{status}] {name} ({now() - t:.1f} s, {len(v)} violations)")
             for what, t_in, t_out in sc.faults:
                 say(f"  fault at {t_in - sc.t0:5.1f} s, healed at {t_out - sc.t0:5.1f} s: {what}")
-            for k in ("lock", "counter", "election", "cache"):
+            for k in ("lock", "counter", "election", "cache", "journal"):
                 say(f"  {k:9s} {res[k]}")
             for what, text, _ in rec:
                 say(f"  recovery after '{what}': {text}")

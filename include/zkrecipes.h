@@ -38,5 +38,6 @@
 #include <zkrecipes/counter.h>
 #include <zkrecipes/election.h>
 #include <zkrecipes/cache.h>
+#include <zkrecipes/journal.h>
 
 #endif /* ZKRECIPES_H */

@@ -27,4 +27,13 @@ typedef struct zkr__counter_stats {
 } zkr__counter_stats_t;
 ZKR__HIDDEN int zkr__counter_stats(zkr_counter_t *c, zkr__counter_stats_t *out);
 
+typedef struct zkr__journal_stats {
+  uint64_t writes;       /* writes that ended applied */
+  uint64_t ambiguous;    /* writes whose reply was lost */
+  uint64_t found;        /* ... found applied by their entry */
+  uint64_t rewritten;    /* ... found not applied, written again */
+  uint64_t unknown;      /* writes ended with ZKR_EUNKNOWN */
+} zkr__journal_stats_t;
+ZKR__HIDDEN int zkr__journal_stats(zkr_journal_t *j, zkr__journal_stats_t *out);
+
 #endif /* ZKR_RECIPES_INTERNAL_H */

@@ -35,6 +35,7 @@ static const struct {
     {"core", core_suite},       {"session", session_suite},   {"lock", lock_suite},
     {"counter", counter_suite}, {"election", election_suite}, {"async", async_suite},
     {"cache", cache_suite},
+    {"journal", journal_suite},
 };
 
 int main(int argc, char **argv) {

@@ -6,8 +6,8 @@
 
 Every ```c block of the README, in order: its #include lines go to the top,
 everything else into main(), one block after the other. The only things added
-are what the README says are the reader's own: do_exclusive_work() and
-do_leader_work(), and the ensemble's addresses, which come from argv[1] in
+are what the README says are the reader's own: do_exclusive_work(),
+do_leader_work() and apply_change(), and the ensemble's addresses, which come from argv[1] in
 place of the README's example hosts. install-smoke.sh builds the result with
 -Wall -Wextra -Werror against the staged install and runs it.
 """
@@ -25,6 +25,12 @@ static void do_exclusive_work(int64_t token) {
 static void do_leader_work(zkr_election_t *e, int64_t epoch) {
   printf("leading, epoch %lld, still leader: %d\\n", (long long)epoch,
          zkr_election_is_leader(e));
+}
+
+static void apply_change(zkr_journal_t *j, const zkr_journal_event_t *ev, void *arg) {
+  (void)j, (void)arg;
+  printf("%s %lld: %.*s\\n", zkr_journal_event_name(ev->type), (long long)ev->seq,
+         ev->len > 0 ? ev->len : 0, ev->data ? ev->data : "");
 }
 """
 

@@ -17,5 +17,6 @@ Suite *counter_suite(void);
 Suite *election_suite(void);
 Suite *async_suite(void);
 Suite *cache_suite(void);
+Suite *journal_suite(void);
 
 #endif

@@ -189,28 +189,21 @@ static int op_create_new(zhandle_t *zh, void *path) {
 /* Deleted and created again while the cache's client is cut off from the
  * ensemble: REPLACED (the C client reports it as a mere change). */
 START_TEST(replaced_while_disconnected) {
-  const char *hosts = tu_ensemble(), *dir = tu_zkdir("ensemble");
-  char root[64], path[128], one[64], member[16];
+  const char *hosts = tu_ensemble(), *dir = tu_zkdir("ensemble"), *others;
+  char root[64], path[128];
   zkr_session_t *s, *t;
   zhandle_t *zh;
   zkr_node_cache_t *c;
   evlog_t l = EVLOG_INIT;
-  tu_rec_t rec;
-  int susp;
+  tu_cut_t cut;
 
   if (!hosts || !dir)
     TU_SKIP("no ensemble of ours to control");
   /* The cache's session knows one member only: it stays cut off while that
-   * member is down. */
-  snprintf(one, sizeof(one), "%.*s", (int)strcspn(hosts, ","), hosts);
-  ck_assert_int_eq(tu_zkctl(member, sizeof(member), "member-of %s %s", dir, one), 0);
-  tu_rec_init(&rec);
-  ck_assert_int_eq(zkr_session_new(&s), 0);
-  ck_assert_int_eq(zkr_session_add_listener(s, tu_rec_listener, &rec, NULL), 0);
-  ck_assert_int_eq(zkr_session_set_timeout(s, 40000), 0); /* outlives a restart */
-  ck_assert_int_eq(zkr_session_connect(s, one, 15000), 0);
-  /* The writer knows the other members only: the kill does not cut it off. */
-  t = tu_open(hosts + strlen(one) + 1, 10000);
+   * member is down. The writer knows the other members only: the kill does
+   * not cut it off. */
+  s = tu_cut_open(&cut, hosts, dir, &others);
+  t = tu_open(others, 10000);
   zh = zkr_session_zhandle(t);
   tu_root(root, sizeof(root));
   snprintf(path, sizeof(path), "%s/cfg", root);
@@ -222,15 +215,11 @@ START_TEST(replaced_while_disconnected) {
   ck_assert_int_eq(ev_wait(&l, 1, 10000), 1);
   ev_check(&l, 0, ZKR_CACHE_INITIALIZED, "old", 0);
 
-  ck_assert_int_eq(tu_zkctl(NULL, 0, "kill-member %s %s", dir, member), 0);
-  susp = tu_rec_wait(&rec, 1, ZKR_SESSION_SUSPENDED, 15000);
-  ck_assert_msg(susp > 0, "no SUSPENDED after member %s was killed", member);
+  tu_cut_off(&cut);
   ck_assert_int_eq(until_answered(t, ZNONODE, op_delete, path), ZOK);
   ck_assert_int_eq(until_answered(t, ZNODEEXISTS, op_create_new, path), ZOK);
   zh = zkr_session_zhandle(t);
-  ck_assert_int_eq(tu_zkctl(NULL, 0, "start-member %s %s", dir, member), 0);
-  ck_assert_msg(tu_rec_wait(&rec, susp + 1, ZKR_SESSION_RECONNECTED, 40000) > susp,
-                "no RECONNECTED after member %s came back", member);
+  tu_cut_heal(&cut);
   ck_assert_int_eq(ev_wait(&l, 2, 10000), 2);
   ev_check(&l, 1, ZKR_CACHE_REPLACED, "new", 0);
   ck_assert_int_gt(l.czxid[1], l.czxid[0]);
@@ -239,7 +228,7 @@ START_TEST(replaced_while_disconnected) {
   tu_rmr(zh, root);
   zkr_session_free(s);
   zkr_session_free(t);
-  tu_rec_destroy(&rec);
+  tu_cut_destroy(&cut);
 }
 END_TEST
 

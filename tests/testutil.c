@@ -251,3 +251,37 @@ void tu_trace_stop(char *out, size_t cap) {
   snprintf(out, cap, "%s", trace_buf);
   pthread_mutex_unlock(&trace_mu);
 }
+
+zkr_session_t *tu_cut_open(tu_cut_t *c, const char *hosts, const char *dir,
+                           const char **others) {
+  char one[64];
+  zkr_session_t *s;
+
+  memset(c, 0, sizeof(*c));
+  c->dir = dir;
+  snprintf(one, sizeof(one), "%.*s", (int)strcspn(hosts, ","), hosts);
+  ck_assert_int_eq(tu_zkctl(c->member, sizeof(c->member), "member-of %s %s", dir, one), 0);
+  tu_rec_init(&c->rec);
+  ck_assert_int_eq(zkr_session_new(&s), 0);
+  ck_assert_int_eq(zkr_session_add_listener(s, tu_rec_listener, &c->rec, NULL), 0);
+  ck_assert_int_eq(zkr_session_set_timeout(s, 40000), 0); /* outlives a restart */
+  ck_assert_int_eq(zkr_session_connect(s, one, 15000), 0);
+  *others = hosts + strlen(one) + 1;
+  return s;
+}
+
+void tu_cut_off(tu_cut_t *c) {
+  ck_assert_int_eq(tu_zkctl(NULL, 0, "kill-member %s %s", c->dir, c->member), 0);
+  c->susp = tu_rec_wait(&c->rec, 1, ZKR_SESSION_SUSPENDED, 15000);
+  ck_assert_msg(c->susp > 0, "no SUSPENDED after member %s was killed", c->member);
+}
+
+void tu_cut_heal(tu_cut_t *c) {
+  ck_assert_int_eq(tu_zkctl(NULL, 0, "start-member %s %s", c->dir, c->member), 0);
+  ck_assert_msg(tu_rec_wait(&c->rec, c->susp + 1, ZKR_SESSION_RECONNECTED, 40000) > c->susp,
+                "no RECONNECTED after member %s came back", c->member);
+}
+
+void tu_cut_destroy(tu_cut_t *c) {
+  tu_rec_destroy(&c->rec);
+}

@@ -68,6 +68,26 @@ int tu_rec_count(tu_rec_t *r);
 
 int64_t tu_now_ms(void);
 
+/* Cutting one client off the ensemble (tests that need tu_ensemble() and
+ * tu_zkdir("ensemble")). */
+typedef struct tu_cut {
+  const char *dir;
+  char member[16]; /* the member the cut-off session knows */
+  tu_rec_t rec;    /* that session's events */
+  int susp;        /* index of its SUSPENDED in rec */
+} tu_cut_t;
+/* A session that knows one member of the ensemble only, with its events
+ * recorded and a session timeout that outlives a restart; returns it and, in
+ * *others, the other members (a host string, borrowed from hosts) for a
+ * session that stays connected. */
+zkr_session_t *tu_cut_open(tu_cut_t *c, const char *hosts, const char *dir,
+                           const char **others);
+/* Kill that member and wait until the session says SUSPENDED. */
+void tu_cut_off(tu_cut_t *c);
+/* Start it again and wait until the session says RECONNECTED. */
+void tu_cut_heal(tu_cut_t *c);
+void tu_cut_destroy(tu_cut_t *c);
+
 /* Capture the library's log from level up ("<level> <message>" lines, the
  * first TU_TRACE_MAX bytes); tu_trace_stop removes the callback and copies
  * what was captured into out (NUL-terminated). */

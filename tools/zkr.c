@@ -94,6 +94,7 @@ static zkr_tree_cache_t *g_tree;
 static zkr_lock_t *g_lock;
 static zkr_election_t *g_election;
 static zkr_node_cache_t *g_cache;
+static zkr_journal_t *g_journal;
 
 static struct {
   const char *hosts;
@@ -115,7 +116,11 @@ static struct {
   int64_t set_version;   /* set --version V (-1: none) */
   int children;          /* watch --children */
   int tree;              /* watch --tree DEPTH (-1: not given) */
-} opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0, 0, -1, 0, -1};
+  int64_t after;         /* journal follow --after SEQ (-1: from the start) */
+  int once;              /* journal follow --once */
+  int keep;              /* journal trim --keep N */
+} opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0, 0, -1, 0, -1,
+         -1, 0, 0};
 
 static void tty_reclaim(void);
 
@@ -163,6 +168,8 @@ static void cleanup_objects(void) {
   g_kids = NULL;
   zkr_tree_cache_free(g_tree);
   g_tree = NULL;
+  zkr_journal_free(g_journal);
+  g_journal = NULL;
   session_end(g_session);
   g_session = NULL;
 }
@@ -235,6 +242,8 @@ static const char *usage_main =
     "  get PATH                                       print a node's data\n"
     "  set PATH VALUE [--version V]                   write a node's data\n"
     "  watch PATH [--children] [-c 'CMD' | -- CMD...] follow a node (or its children)\n"
+    "  journal PATH write VALUE|follow|trim UP_TO     journaled configuration: every\n"
+    "                                                 change logged and replayed\n"
     "  help [COMMAND]                                 this text, or a command's\n"
     "\n"
     "Options:\n"
@@ -393,6 +402,39 @@ static const char *usage_set =
     "stderr. Prints the new version (--json: {\"path\", \"version\", \"created\"}).\n"
     "Give a VALUE that starts with '-' after '--'.\n";
 
+static const char *usage_journal =
+    "usage: zkr [OPTIONS] journal PATH write VALUE [--version V]\n"
+    "       zkr [OPTIONS] journal PATH follow [--after SEQ] [--once] [--json]\n"
+    "       zkr [OPTIONS] journal PATH follow [--after SEQ] [--once] -c 'CMD' | -- CMD...\n"
+    "       zkr [OPTIONS] journal PATH trim UP_TO|all [--keep N]\n"
+    "\n"
+    "Journaled configuration: PATH holds the value, and every change is also logged\n"
+    "under PATH.zkr-journal, so followers see each one, in order, exactly once, also\n"
+    "after a disconnection or a session expiry (a plain watch may coalesce changes).\n"
+    "Every writer must write through the journal (zkr journal write, or the library).\n"
+    "\n"
+    "write: set PATH to VALUE ('-': standard input) and log it, in one transaction\n"
+    "(PATH and its parents are created when missing). Prints the entry's sequence\n"
+    "(--json: {\"path\", \"seq\"}). --version V: only if PATH's version is still V,\n"
+    "else exit status 75 (-E). A write whose outcome cannot be told: exit status 70.\n"
+    "-w SEC bounds the wait (default 30).\n"
+    "\n"
+    "follow: print every logged change after --after SEQ (default: from the first\n"
+    "entry kept), then each new one, until a signal ends zkr:\n"
+    "  ENTRY SEQ: DATA\n"
+    "  TRIMMED FROM..SEQ      entries after FROM up to SEQ were trimmed unread\n"
+    "  CAUGHT_UP SEQ          (once) everything logged at the start was printed\n"
+    "  RESTARTED FROM         the journal was deleted and created again\n"
+    "--once exits after CAUGHT_UP. --json: one document per line, {\"event\", \"seq\",\n"
+    "\"from\", \"data\", \"zxid\", \"mtime\"}. With a command, run it once per ENTRY,\n"
+    "TRIMMED and RESTARTED, in order, with the data on its standard input and\n"
+    "ZKR_JOURNAL_PATH, ZKR_EVENT, ZKR_SEQ, ZKR_FROM and ZKR_ZXID in its environment;\n"
+    "a run that fails stops zkr (exit status 70) and says which --after resumes.\n"
+    "\n"
+    "trim: delete the entries up to sequence UP_TO ('all': every one), keeping at\n"
+    "least the newest N (--keep, default 0); followers behind it get TRIMMED.\n"
+    "Prints how many entries were deleted.\n";
+
 static const char *usage_watch =
     "usage: zkr [OPTIONS] watch PATH [--children | --tree DEPTH] [--json]\n"
     "       zkr [OPTIONS] watch PATH [--children | --tree DEPTH] -c 'CMD' | -- CMD...\n"
@@ -444,6 +486,8 @@ static int help(const char *cmd, FILE *to) {
     fputs(usage_set, to);
   else if (!strcmp(cmd, "watch"))
     fputs(usage_watch, to);
+  else if (!strcmp(cmd, "journal"))
+    fputs(usage_journal, to);
   else
     return -1;
   return 0;
@@ -2075,28 +2119,18 @@ static void print_event(const char *path, const wev_t *w) {
   }
 }
 
-/* One run of the watch command with the state of w; its exit status. */
-static int run_watch_cmd(char **cmd, const char *path, const wev_t *w) {
-  char e[7][64], *extra[8], **env;
+/* Run cmd with extra in its environment and data (len bytes) on its standard
+ * input; its exit status (127: it could not be started). what names the
+ * command's use in a warning. */
+static int run_with_input(char **cmd, char **extra, const char *data, int len,
+                          const char *what) {
+  char **env = build_env(extra);
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
   sigset_t def, pipe_set, old;
   int in[2], st, err;
   pid_t pid;
 
-  snprintf(e[0], sizeof(e[0]), "ZKR_EVENT=%s", zkr_cache_event_name(w->type));
-  snprintf(e[1], sizeof(e[1]), "ZKR_EXISTS=%d", w->exists);
-  snprintf(e[2], sizeof(e[2]), "ZKR_VERSION=%d", w->exists ? w->stat.version : -1);
-  snprintf(e[3], sizeof(e[3]), "ZKR_CZXID=%lld", (long long)w->stat.czxid);
-  snprintf(e[4], sizeof(e[4]), "ZKR_MZXID=%lld", (long long)w->stat.mzxid);
-  snprintf(e[5], sizeof(e[5]), "ZKR_GAP=%d", w->gap);
-  for (int i = 0; i < 6; i++)
-    extra[i] = e[i];
-  if (asprintf(&extra[6], "ZKR_WATCH_PATH=%s",
-               opt.children || opt.tree >= 0 ? w->path : path) < 0)
-    die(EXIT_FAILURE_ZK, "out of memory");
-  extra[7] = NULL;
-  env = build_env(extra);
   if (pipe2(in, O_CLOEXEC) != 0)
     die(EXIT_FAILURE_ZK, "pipe: %s", strerror(errno));
   posix_spawn_file_actions_init(&fa);
@@ -2113,19 +2147,18 @@ static int run_watch_cmd(char **cmd, const char *path, const wev_t *w) {
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
   free(env);
-  free(extra[6]);
   close(in[0]);
   if (err != 0) {
     close(in[1]);
-    warn("watch %s: cannot run %s: %s", path, cmd[0], strerror(err));
+    warn("%s: cannot run %s: %s", what, cmd[0], strerror(err));
     return 127;
   }
   /* The data on its stdin; a command that does not read it is not an error. */
   sigemptyset(&pipe_set);
   sigaddset(&pipe_set, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-  for (int off = 0; w->exists && off < w->len;) {
-    ssize_t n = write(in[1], w->data + off, (size_t)(w->len - off));
+  for (int off = 0; data && off < len;) {
+    ssize_t n = write(in[1], data + off, (size_t)(len - off));
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
@@ -2138,6 +2171,29 @@ static int run_watch_cmd(char **cmd, const char *path, const wev_t *w) {
     if (errno != EINTR)
       die(EXIT_FAILURE_ZK, "waitpid: %s", strerror(errno));
   return exit_status(st);
+}
+
+/* One run of the watch command with the state of w; its exit status. */
+static int run_watch_cmd(char **cmd, const char *path, const wev_t *w) {
+  char e[7][64], *extra[8], what[64];
+  int st;
+
+  snprintf(e[0], sizeof(e[0]), "ZKR_EVENT=%s", zkr_cache_event_name(w->type));
+  snprintf(e[1], sizeof(e[1]), "ZKR_EXISTS=%d", w->exists);
+  snprintf(e[2], sizeof(e[2]), "ZKR_VERSION=%d", w->exists ? w->stat.version : -1);
+  snprintf(e[3], sizeof(e[3]), "ZKR_CZXID=%lld", (long long)w->stat.czxid);
+  snprintf(e[4], sizeof(e[4]), "ZKR_MZXID=%lld", (long long)w->stat.mzxid);
+  snprintf(e[5], sizeof(e[5]), "ZKR_GAP=%d", w->gap);
+  for (int i = 0; i < 6; i++)
+    extra[i] = e[i];
+  if (asprintf(&extra[6], "ZKR_WATCH_PATH=%s",
+               opt.children || opt.tree >= 0 ? w->path : path) < 0)
+    die(EXIT_FAILURE_ZK, "out of memory");
+  extra[7] = NULL;
+  snprintf(what, sizeof(what), "watch %.50s", path);
+  st = run_with_input(cmd, extra, w->exists ? w->data : NULL, w->exists ? w->len : 0, what);
+  free(extra[6]);
+  return st;
 }
 
 static int cmd_watch(const char *path, char **cmd) {
@@ -2227,6 +2283,258 @@ static int cmd_watch(const char *path, char **cmd) {
   }
 }
 
+/* journal follow: events wait in a list for the main thread. */
+typedef struct jev {
+  struct jev *next;
+  int type, len;
+  int64_t seq, from, zxid, mtime;
+  char data[];
+} jev_t;
+
+static pthread_mutex_t jev_mu = PTHREAD_MUTEX_INITIALIZER;
+static jev_t *jev_head, **jev_tail = &jev_head;
+
+static void on_journal_event(zkr_journal_t *j, const zkr_journal_event_t *ev, void *arg) {
+  size_t n = ev->len > 0 ? (size_t)ev->len : 0;
+  jev_t *e = calloc(1, sizeof(*e) + n + 1);
+  (void)j, (void)arg;
+  if (!e) {
+    /* Every change matters here: better to stop than to skip one. */
+    fprintf(stderr, "%s: out of memory: a journal event would be lost\n", prog);
+    _exit(EXIT_FAILURE_ZK);
+  }
+  e->type = ev->type;
+  e->len = ev->len;
+  e->seq = ev->seq;
+  e->from = ev->from;
+  e->zxid = ev->zxid;
+  e->mtime = ev->mtime;
+  if (n)
+    memcpy(e->data, ev->data, n);
+  pthread_mutex_lock(&jev_mu);
+  *jev_tail = e;
+  jev_tail = &e->next;
+  pthread_mutex_unlock(&jev_mu);
+  post(EV_WATCH);
+}
+
+static void print_journal_event(const jev_t *e) {
+  const char *name = zkr_journal_event_name(e->type);
+  if (opt.json) {
+    json_t *o = json_object();
+    json_object_set_new(o, "event", json_string(name));
+    json_object_set_new(o, "seq", json_integer(e->seq));
+    json_object_set_new(o, "from", json_integer(e->from));
+    json_data(o, "data", e->type == ZKR_JOURNAL_ENTRY ? e->data : NULL,
+              e->type == ZKR_JOURNAL_ENTRY ? e->len : -1);
+    json_object_set_new(o, "zxid", json_integer(e->zxid));
+    json_object_set_new(o, "mtime", json_integer(e->mtime));
+    print_json(o);
+  } else if (e->type == ZKR_JOURNAL_ENTRY) {
+    printf("%s %lld: ", name, (long long)e->seq);
+    print_data(stdout, e->data, e->len);
+    putchar('\n');
+  } else if (e->type == ZKR_JOURNAL_TRIMMED) {
+    printf("%s %lld..%lld\n", name, (long long)e->from, (long long)e->seq);
+  } else if (e->type == ZKR_JOURNAL_RESTARTED) {
+    printf("%s %lld\n", name, (long long)e->from);
+  } else {
+    printf("%s %lld\n", name, (long long)e->seq);
+  }
+}
+
+static int run_journal_cmd(char **cmd, const char *path, const jev_t *e) {
+  char n[4][64], *extra[6], what[64];
+  int st;
+  snprintf(n[0], sizeof(n[0]), "ZKR_EVENT=%s", zkr_journal_event_name(e->type));
+  snprintf(n[1], sizeof(n[1]), "ZKR_SEQ=%lld", (long long)e->seq);
+  snprintf(n[2], sizeof(n[2]), "ZKR_FROM=%lld", (long long)e->from);
+  snprintf(n[3], sizeof(n[3]), "ZKR_ZXID=%lld", (long long)e->zxid);
+  for (int i = 0; i < 4; i++)
+    extra[i] = n[i];
+  if (asprintf(&extra[4], "ZKR_JOURNAL_PATH=%s", path) < 0)
+    die(EXIT_FAILURE_ZK, "out of memory");
+  extra[5] = NULL;
+  snprintf(what, sizeof(what), "journal %.50s", path);
+  st = run_with_input(cmd, extra, e->type == ZKR_JOURNAL_ENTRY ? e->data : NULL,
+                      e->type == ZKR_JOURNAL_ENTRY ? e->len : 0, what);
+  free(extra[4]);
+  return st;
+}
+
+static int journal_timeout_ms(void) {
+  return opt.wait_s >= 0 ? seconds_to_ms(opt.wait_s) : 30000;
+}
+
+static void journal_open(zkr_session_t *s, const char *path) {
+  int rc = zkr_journal_new(s, path, &g_journal);
+  if (rc != 0)
+    die(rc == ZKR_EINVAL ? EXIT_USAGE : EXIT_FAILURE_ZK, "journal %s: %s", path,
+        rc == ZKR_EINVAL ? "the root and paths under /zookeeper cannot be used"
+                         : zkr_strerror(rc));
+}
+
+/* The one figure a write or trim prints (--json: {"path", key}); then the end. */
+static int journal_result(const char *path, const char *key, int64_t value) {
+  if (opt.json) {
+    json_t *doc = json_object();
+    json_object_set_new(doc, "path", json_string(path));
+    json_object_set_new(doc, key, json_integer(value));
+    print_json(doc);
+  } else {
+    printf("%lld\n", (long long)value);
+  }
+  fflush(stdout);
+  cleanup_objects();
+  return 0;
+}
+
+static int journal_write(const char *path, const char *value) {
+  zkr_session_t *s = session_make();
+  int64_t seq = -1;
+  char *data;
+  int len, rc;
+
+  data = read_value(value, &len);
+  if (!data)
+    die(EXIT_FAILURE_ZK, "out of memory");
+  if (len > ZKR_JOURNAL_MAX_DATA)
+    die(EXIT_USAGE, "journal %s: VALUE is %d bytes; a journal takes at most %d", path, len,
+        ZKR_JOURNAL_MAX_DATA);
+  journal_open(s, path);
+  session_connect(s);
+  rc = zkr_journal_write(g_journal, data, len, (int)opt.set_version, journal_timeout_ms(),
+                         &seq);
+  free(data);
+  if (rc == ZBADVERSION) {
+    struct Stat now;
+    zhandle_t *zh = zkr_session_zhandle(s);
+    if (zh && zoo_exists(zh, path, 0, &now) == ZOK)
+      conflict("journal %s: version %lld expected, now %d", path, (long long)opt.set_version,
+               now.version);
+    conflict("journal %s: version %lld expected; the node changed", path,
+             (long long)opt.set_version);
+  }
+  if (rc == ZNONODE)
+    die(EXIT_FAILURE_ZK, "journal %s: no such node", path);
+  if (rc == ZKR_EUNKNOWN)
+    die(EXIT_FAILURE_ZK, "journal %s: the write may or may not have applied", path);
+  if (rc == ZKR_ETIMEDOUT)
+    die(EXIT_FAILURE_ZK, "journal %s: not written within %d ms", path, journal_timeout_ms());
+  if (rc != 0)
+    die(EXIT_FAILURE_ZK, "journal %s: %s", path, zkr_strerror(rc));
+  return journal_result(path, "seq", seq);
+}
+
+static int journal_trim(const char *path, const char *up_to) {
+  zkr_session_t *s = session_make();
+  int64_t limit = !strcmp(up_to, "all") ? INT64_MAX : parse_int("UP_TO", up_to, 0, INT32_MAX);
+  int64_t deleted = 0;
+  int rc;
+
+  journal_open(s, path);
+  session_connect(s);
+  rc = zkr_journal_trim(g_journal, limit, opt.keep, journal_timeout_ms(), &deleted);
+  if (rc != 0)
+    die(EXIT_FAILURE_ZK, "journal %s: trim: %s (%lld entries deleted)", path,
+        zkr_strerror(rc), (long long)deleted);
+  return journal_result(path, "deleted", deleted);
+}
+
+static int journal_follow(const char *path, char **cmd) {
+  zkr_session_t *s;
+  int rc;
+
+  setup_signals();
+  s = session_make();
+  journal_open(s, path);
+  if ((rc = zkr_journal_follow(g_journal, opt.after, on_journal_event, NULL)) != 0)
+    die(EXIT_FAILURE_ZK, "journal %s: %s", path, zkr_strerror(rc));
+  session_connect(s);
+  for (;;) {
+    int ev = ev_next(-1), done = 0;
+    jev_t *all;
+    if (ev == EV_SIGNAL)
+      quit_if_signalled();
+    if (ev != EV_WATCH)
+      continue;
+    pthread_mutex_lock(&jev_mu);
+    all = jev_head;
+    jev_head = NULL;
+    jev_tail = &jev_head;
+    pthread_mutex_unlock(&jev_mu);
+    while (all) {
+      jev_t *e = all;
+      all = e->next;
+      if (!cmd) {
+        print_journal_event(e);
+      } else if (e->type != ZKR_JOURNAL_CAUGHT_UP) {
+        int st = run_journal_cmd(cmd, path, e);
+        if (st != 0) {
+          long long resume = e->type == ZKR_JOURNAL_ENTRY ? e->seq - 1 : e->from;
+          free(e);
+          while (all) {
+            e = all;
+            all = e->next;
+            free(e);
+          }
+          die(EXIT_FAILURE_ZK,
+              "journal %s: %s exited with status %d; resume with --after %lld", path,
+              cmd[0], st, resume);
+        }
+      }
+      done |= opt.once && e->type == ZKR_JOURNAL_CAUGHT_UP;
+      free(e);
+    }
+    if (fflush(stdout) != 0) {
+      cleanup_objects(); /* the reader went away (zkr journal ... | head) */
+      exit(errno == EPIPE ? 0 : EXIT_FAILURE_ZK);
+    }
+    if (done) {
+      cleanup_objects();
+      return 0;
+    }
+  }
+}
+
+static int cmd_journal(char **pos, int npos, char **cmd, int ncmd, int dashdash) {
+  const char *path = pos[0], *sub = npos > 1 ? pos[1] : NULL;
+  (void)ncmd;
+  if (!sub)
+    die(EXIT_USAGE, "journal: want PATH write|follow|trim (see zkr help journal)");
+  if (!strcmp(sub, "write")) {
+    if (opt.shell_cmd || (dashdash && (ncmd != 1 || npos != 2)) || (!dashdash && npos != 3))
+      die(EXIT_USAGE, "journal: want PATH write VALUE, or PATH write -- VALUE");
+    return journal_write(path, dashdash ? cmd[0] : pos[2]);
+  }
+  if (!strcmp(sub, "trim")) {
+    if (dashdash || opt.shell_cmd || npos != 3)
+      die(EXIT_USAGE, "journal: want PATH trim UP_TO|all [--keep N]");
+    return journal_trim(path, pos[2]);
+  }
+  if (!strcmp(sub, "follow")) {
+    static char *shell_argv[4];
+    if (npos != 2)
+      die(EXIT_USAGE, "journal: unexpected '%s' after follow", pos[2]);
+    if (opt.shell_cmd && dashdash)
+      die(EXIT_USAGE, "journal: give the command either with -c or after '--', not both");
+    if (opt.shell_cmd) {
+      const char *sh = getenv("SHELL");
+      shell_argv[0] = (char *)(sh && *sh ? sh : "/bin/sh");
+      shell_argv[1] = "-c";
+      shell_argv[2] = (char *)opt.shell_cmd;
+      cmd = shell_argv;
+      dashdash = 1;
+    }
+    if (dashdash && (!cmd || !cmd[0]))
+      die(EXIT_USAGE, "journal: missing the command after '--'");
+    if (dashdash && opt.json)
+      die(EXIT_USAGE, "journal: --json prints events; it does not go with a command");
+    return journal_follow(path, dashdash ? cmd : NULL);
+  }
+  die(EXIT_USAGE, "journal: unknown '%s' (write, follow, trim; see zkr help journal)", sub);
+}
+
 static int cmd_leader(const char *path) {
   zkr_contender_t *c;
   int n, leads;
@@ -2314,6 +2622,9 @@ static const struct option longopts[] = {
     {"at-most-once", no_argument, NULL, 'M'},
     {"grace", required_argument, NULL, 'g'},
     {"kill-after", required_argument, NULL, 'k'},
+    {"after", required_argument, NULL, 'A'},
+    {"once", no_argument, NULL, 'O'},
+    {"keep", required_argument, NULL, 'P'},
     {NULL, 0, NULL, 0}};
 static const char *shortopts = ":H:s:c:a:vhw:nE:qV";
 static int want_help;
@@ -2335,6 +2646,9 @@ static void apply(int o, const char *arg, const char *as_given) {
   case 'W': opt.watch = 1; break;
   case 'K': opt.children = 1; break;
   case 'T': opt.tree = parse_int(OPTNAME(as_given, "--tree"), arg, 0, 64); break;
+  case 'A': opt.after = parse_int("--after", arg, -1, INT32_MAX); break;
+  case 'O': opt.once = 1; break;
+  case 'P': opt.keep = parse_int("--keep", arg, 0, INT32_MAX); break;
   case 'a': opt.auth = arg; break;
   case 'v': opt.verbose++; break;
   case 'h': want_help = 1; break;
@@ -2488,19 +2802,19 @@ int main(int argc, char **argv) {
   }
   if (strcmp(command, "lock") && strcmp(command, "elect") && strcmp(command, "counter") &&
       strcmp(command, "holders") && strcmp(command, "leader") && strcmp(command, "get") &&
-      strcmp(command, "set") && strcmp(command, "watch"))
+      strcmp(command, "set") && strcmp(command, "watch") && strcmp(command, "journal"))
     die(EXIT_USAGE,
-        "unknown command '%s' (lock, elect, counter, holders, leader, get, set, watch; see "
-        "zkr --help)",
+        "unknown command '%s' (lock, elect, counter, holders, leader, get, set, watch, "
+        "journal; see zkr --help)",
         command);
-  if (!strcmp(command, "set")) {
+  if (!strcmp(command, "set") || !strcmp(command, "journal")) {
     /* set's --version V is not the global --version: take it out first. */
     for (int i = first; i < argc; i++) {
       const char *a = argv[i], *v = NULL;
       int take = 0;
       if (!strcmp(a, "--version")) {
         if (i + 1 >= argc)
-          die(EXIT_USAGE, "set: --version needs a value (see zkr help set)");
+          die(EXIT_USAGE, "%s: --version needs a value (see zkr help %s)", command, command);
         v = argv[i + 1];
         take = 2;
       } else if (!strncmp(a, "--version=", 10)) {
@@ -2530,6 +2844,8 @@ int main(int argc, char **argv) {
   if (npos < 1)
     die(EXIT_USAGE, "%s: missing PATH (see zkr help %s)", command, command);
   check_path(pos[0]);
+  if (!strcmp(command, "journal"))
+    return cmd_journal(pos, npos, cmd, ncmd, dashdash);
   if (!strcmp(command, "lock") || !strcmp(command, "elect") ||
       (!strcmp(command, "watch") && (dashdash || opt.shell_cmd))) {
     static char *shell_argv[4];

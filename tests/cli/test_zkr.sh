@@ -1047,6 +1047,65 @@ expected=$'ADDED a version 1: a0\nINITIALIZED\nUPDATED a version 2: a1\nCHANGED 
   bad $t "$(printf '\n%s\n%s' "$(cat "$WORK/tree.out")" "$(cat "$WORK/tree.err")")"
 expect_usage watch-tree-depth 64 "not a number in 0..64" watch --tree 65 "$ROOT/cfg/tree"
 
+# ---- journal ----
+t=journal-write-follow
+J="$ROOT/cfg/jnl"
+"$ZKR" journal "$J" follow >"$WORK/jf.out" 2>"$WORK/jf.err" &
+jfpid=$!
+bgpids+=($jfpid)
+steps_ok=1
+wait_for 15 file_has "$WORK/jf.out" "^CAUGHT_UP -1" || steps_ok=0
+s0=$("$ZKR" journal "$J" write one) || steps_ok=0
+s1=$("$ZKR" journal "$J" write two) || steps_ok=0
+s2=$(printf 'three' | "$ZKR" journal "$J" write -) || steps_ok=0
+wait_for 10 file_has "$WORK/jf.out" "^ENTRY $s2: three" || steps_ok=0
+kill $jfpid 2>/dev/null
+wait $jfpid 2>/dev/null
+bgpids=()
+expected=$(printf 'CAUGHT_UP -1\nENTRY %s: one\nENTRY %s: two\nENTRY %s: three' "$s0" "$s1" "$s2")
+[ $steps_ok -eq 1 ] && [ "$s0" = 0 ] && [ "$s1" = 1 ] && [ "$(cat "$WORK/jf.out")" = "$expected" ] &&
+  [ ! -s "$WORK/jf.err" ] && [ "$("$ZKR" get "$J")" = three ] && ok $t ||
+  bad $t "$(printf '\n%s\n%s' "$(cat "$WORK/jf.out")" "$(cat "$WORK/jf.err")")"
+
+t=journal-follow-once-after-json
+out=$("$ZKR" journal "$J" follow --once --after "$s0" --json)
+code=$?
+[ $code -eq 0 ] && [ "$(/usr/bin/python3 -c '
+import json, sys
+print(" ".join("%s:%s:%s" % (d["event"], d["seq"], d["data"]) for d in map(json.loads, sys.stdin)))' <<<"$out")" = "ENTRY:$s1:two ENTRY:$s2:three CAUGHT_UP:$s2:None" ] && ok $t || bad $t "exit $code: $out"
+
+t=journal-version-cas
+err=$("$ZKR" journal "$J" write four --version 0 2>&1 >/dev/null)
+code=$?
+out=$("$ZKR" journal "$J" write four --version 2)
+code2=$?
+[ $code -eq 75 ] && grep -q "version 0 expected, now 2" <<<"$err" && [ $code2 -eq 0 ] && [ "$out" = 3 ] &&
+  ok $t || bad $t "exit $code/$code2: '$err' '$out'"
+
+t=journal-trim-and-command
+del=$("$ZKR" journal "$J" trim "$s1")
+"$ZKR" journal "$J" follow --once -- sh -c 'printf "%s %s %s [%s]\n" "$ZKR_EVENT" "$ZKR_SEQ" "$ZKR_FROM" "$(cat)" >>"$1"' sh "$WORK/jc.out"
+code=$?
+expected=$'TRIMMED 1 -1 []\nENTRY 2 1 [three]\nENTRY 3 2 [four]'
+[ "$del" = 2 ] && [ $code -eq 0 ] && [ "$(cat "$WORK/jc.out")" = "$expected" ] && ok $t ||
+  bad $t "deleted '$del', exit $code: $(cat "$WORK/jc.out")"
+
+t=journal-failing-command-stops
+err=$("$ZKR" journal "$J" follow --once -c 'test "$ZKR_SEQ" != 3' 2>&1 >/dev/null)
+code=$?
+[ $code -eq 70 ] && grep -q "resume with --after 2" <<<"$err" && ok $t || bad $t "exit $code: $err"
+
+t=journal-trim-keep
+del=$("$ZKR" journal "$J" trim all --keep 1)
+out=$("$ZKR" journal "$J" follow --once)
+[ "$del" = 1 ] && [ "$out" = $'TRIMMED -1..2\nENTRY 3: four\nCAUGHT_UP 3' ] && ok $t || bad $t "deleted '$del': $out"
+
+expect_usage journal-missing-op 64 "want PATH write|follow|trim" journal "$J"
+expect_usage journal-unknown-op 64 "unknown 'frob'" journal "$J" frob
+expect_usage journal-write-missing-value 64 "want PATH write VALUE" journal "$J" write
+expect_usage journal-trim-not-a-number 64 "not a number" journal "$J" trim soon
+expect_usage journal-json-with-command 64 "does not go with a command" journal "$J" follow --json -- true
+
 # ---- no node left behind ----
 t=no-nodes-left
 left=0
