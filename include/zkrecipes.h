@@ -39,5 +39,6 @@
 #include <zkrecipes/election.h>
 #include <zkrecipes/cache.h>
 #include <zkrecipes/journal.h>
+#include <zkrecipes/group.h>
 
 #endif /* ZKRECIPES_H */

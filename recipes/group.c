@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Group view: the members of a group, in any library's format, built on a
+ * children cache with data (recipes/children_cache.c) on the group path.
+ *
+ * Znodes: none of its own (read-only). A child's format is told by its name:
+ * 32 lowercase hex digits + "__party__" is a kazoo Party member (id = its
+ * data), 32 hex digits + "-" + id a kazoo ShallowParty member, anything else a
+ * Curator GroupMember (id = the name, data = its payload).
+ *
+ * The cache's events are passed on with the member parsed from the child's
+ * name, data and stat (epoch = czxid, owner = ephemeralOwner); they run in the
+ * cache's callback context, one at a time. The cache's own guarantees carry
+ * over: REPLACED when a member's node was deleted and created again (a new
+ * epoch), the RESYNC bracket after an expiry, CHILDREN_MISSED for members that
+ * came and went between two listings.
+ */
+#include "object.h"
+#include "recipes_internal.h"
+#include "zkrecipes/cache.h"
+#include "zkrecipes/group.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct zkr_group {
+  zkr_children_cache_t *cc;
+  size_t plen;
+  pthread_mutex_t mu;
+  /* (mu) */
+  zkr_group_listener_fn fn;
+  void *arg;
+};
+
+static int is_hex32(const char *s) {
+  for (int i = 0; i < 32; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+      return 0;
+  return 1;
+}
+
+/* The format of a member node's name, and where its id is (*id_at: an offset
+ * into the name, or -1: the id is the node's data). */
+static int parse_name(const char *name, int *id_at) {
+  size_t n = strlen(name);
+  if (n == 41 && is_hex32(name) && !strcmp(name + 32, "__party__")) {
+    *id_at = -1;
+    return ZKR_GROUP_KAZOO;
+  }
+  if (n > 33 && is_hex32(name) && name[32] == '-') {
+    *id_at = 33;
+    return ZKR_GROUP_KAZOO_SHALLOW;
+  }
+  *id_at = 0;
+  return ZKR_GROUP_CURATOR;
+}
+
+/* Fill m from a child (its name, data, stat); the strings are malloc'd when
+ * copy, else borrowed (and the id of a kazoo member is put in idbuf). */
+static int member_of(zkr_group_member_t *m, const char *name, const char *data, int len,
+                     const struct Stat *st, int copy, char *idbuf, size_t idcap) {
+  int id_at, f = parse_name(name, &id_at);
+  const char *id = name + (id_at > 0 ? id_at : 0);
+  memset(m, 0, sizeof(*m));
+  m->format = f;
+  m->len = data ? len : -1;
+  m->epoch = st ? st->czxid : 0;
+  m->owner = st ? st->ephemeralOwner : 0;
+  if (id_at < 0) {
+    /* kazoo Party: the identifier is the data (UTF-8, no NUL expected) */
+    size_t n = data && len > 0 ? (size_t)len : 0;
+    if (copy) {
+      if (!(m->id = malloc(n + 1)))
+        return ZKR_ENOMEM;
+      memcpy(m->id, data ? data : "", n);
+      m->id[n] = '\0';
+    } else {
+      if (n >= idcap)
+        n = idcap - 1;
+      memcpy(idbuf, data ? data : "", n);
+      idbuf[n] = '\0';
+      m->id = idbuf;
+    }
+  } else if (copy) {
+    if (!(m->id = strdup(id)))
+      return ZKR_ENOMEM;
+  } else {
+    m->id = (char *)id;
+  }
+  if (copy) {
+    if (!(m->node = strdup(name)) ||
+        (data && !(m->data = malloc((size_t)(len > 0 ? len : 0) + 1))))
+      return ZKR_ENOMEM;
+    if (m->data) {
+      memcpy(m->data, data, (size_t)(len > 0 ? len : 0));
+      m->data[len > 0 ? len : 0] = '\0';
+    }
+  } else {
+    m->node = (char *)name;
+    m->data = (char *)data;
+  }
+  return 0;
+}
+
+static void on_kids(zkr_children_cache_t *cc, const zkr_cache_event_t *ev, void *arg) {
+  zkr_group_t *g = arg;
+  zkr_group_listener_fn fn;
+  void *fa;
+  (void)cc;
+
+  pthread_mutex_lock(&g->mu);
+  fn = g->fn;
+  fa = g->arg;
+  pthread_mutex_unlock(&g->mu);
+  if (!fn)
+    return;
+  if (strlen(ev->path) > g->plen && ev->path[g->plen] == '/' &&
+      ev->type != ZKR_CACHE_INITIALIZED && ev->type != ZKR_CACHE_PARENT_ABSENT) {
+    zkr_group_member_t m;
+    char idbuf[1024];
+    member_of(&m, ev->path + g->plen + 1, ev->data, ev->len,
+              ev->type == ZKR_CACHE_REMOVED ? NULL : &ev->stat, 0, idbuf, sizeof(idbuf));
+    fn(g, ev->type, &m, fa);
+  } else {
+    fn(g, ev->type, NULL, fa);
+  }
+}
+
+int zkr_group_new(zkr_session_t *s, const char *path, zkr_group_t **out) {
+  zkr_group_t *g;
+  int rc;
+
+  if (!out)
+    return ZKR_EINVAL;
+  *out = NULL;
+  if (!s || zkr__recipe_path_check(path) != 0)
+    return ZKR_EINVAL;
+  if (!(g = calloc(1, sizeof(*g))))
+    return ZKR_ENOMEM;
+  pthread_mutex_init(&g->mu, NULL);
+  g->plen = strlen(path);
+  if ((rc = zkr_children_cache_new(s, path, ZKR_CHILDREN_DATA, &g->cc)) != 0 ||
+      (rc = zkr_children_cache_set_listener(g->cc, on_kids, g)) != 0) {
+    zkr_children_cache_free(g->cc);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+    return rc;
+  }
+  *out = g;
+  return 0;
+}
+
+int zkr_group_set_listener(zkr_group_t *g, zkr_group_listener_fn fn, void *arg) {
+  if (!g)
+    return ZKR_EINVAL;
+  pthread_mutex_lock(&g->mu);
+  g->fn = fn;
+  g->arg = arg;
+  pthread_mutex_unlock(&g->mu);
+  return 0;
+}
+
+int zkr_group_start(zkr_group_t *g) {
+  return g ? zkr_children_cache_start(g->cc) : ZKR_EINVAL;
+}
+
+static int cmp_id(const void *a, const void *b) {
+  const zkr_group_member_t *x = a, *y = b;
+  int d = strcmp(x->id, y->id);
+  return d ? d : strcmp(x->node, y->node);
+}
+
+int zkr_group_list(zkr_group_t *g, zkr_group_member_t **out, int *count) {
+  zkr_cache_child_t *kids = NULL;
+  zkr_group_member_t *a = NULL;
+  int n = 0, rc;
+
+  if (out)
+    *out = NULL;
+  if (count)
+    *count = 0;
+  if (!g || !out || !count)
+    return ZKR_EINVAL;
+  if ((rc = zkr_children_cache_list(g->cc, &kids, &n)) != 0)
+    return rc;
+  if (n > 0 && !(a = calloc((size_t)n, sizeof(*a)))) {
+    zkr_cache_children_free(kids, n);
+    return ZKR_ENOMEM;
+  }
+  for (int i = 0; i < n && rc == 0; i++)
+    rc = member_of(&a[i], kids[i].name, kids[i].data, kids[i].len, &kids[i].stat, 1, NULL, 0);
+  zkr_cache_children_free(kids, n);
+  if (rc != 0) {
+    zkr_group_members_free(a, n);
+    return rc;
+  }
+  qsort(a, (size_t)n, sizeof(*a), cmp_id);
+  *out = a;
+  *count = n;
+  return 0;
+}
+
+void zkr_group_members_free(zkr_group_member_t *members, int count) {
+  for (int i = 0; members && i < count; i++) {
+    free(members[i].id);
+    free(members[i].node);
+    free(members[i].data);
+  }
+  free(members);
+}
+
+void zkr_group_free(zkr_group_t *g) {
+  if (!g)
+    return;
+  zkr_children_cache_free(g->cc); /* no event after this */
+  pthread_mutex_destroy(&g->mu);
+  free(g);
+}
