@@ -892,3 +892,9 @@ int zkr__session_was_ours(zkr_session_t *s, int64_t sid) {
   pthread_mutex_unlock(&s->mu);
   return ours;
 }
+
+void zkr__session_note_past(zkr_session_t *s, int64_t sid) {
+  pthread_mutex_lock(&s->mu);
+  s->past_ids[s->npast++ % ZKR__PAST_IDS] = sid;
+  pthread_mutex_unlock(&s->mu);
+}
