@@ -23,6 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A kazoo Party member's id lives in its data, which a REMOVED event no
+ * longer has: the ids of those members are kept by node name. */
+typedef struct kid_id {
+  char *node, *id;
+} kid_id_t;
+
 struct zkr_group {
   zkr_children_cache_t *cc;
   size_t plen;
@@ -30,6 +36,8 @@ struct zkr_group {
   /* (mu) */
   zkr_group_listener_fn fn;
   void *arg;
+  kid_id_t *ids; /* sorted by node */
+  int nids, capids;
 };
 
 static int is_hex32(const char *s) {
@@ -102,6 +110,54 @@ static int member_of(zkr_group_member_t *m, const char *name, const char *data, 
   return 0;
 }
 
+/* (mu) The slot of node in g->ids, or where it would go (*found 0). */
+static int id_slot(const zkr_group_t *g, const char *node, int *found) {
+  int lo = 0, hi = g->nids;
+  while (lo < hi) {
+    int mid = (lo + hi) / 2, d = strcmp(g->ids[mid].node, node);
+    if (d == 0) {
+      *found = 1;
+      return mid;
+    }
+    if (d < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *found = 0;
+  return lo;
+}
+
+/* (mu) Remember (id non-NULL) or forget the id of a kazoo member's node. */
+static void id_keep(zkr_group_t *g, const char *node, const char *id) {
+  int found, i = id_slot(g, node, &found);
+  if (found) {
+    free(g->ids[i].node);
+    free(g->ids[i].id);
+    memmove(&g->ids[i], &g->ids[i + 1], (size_t)(g->nids - i - 1) * sizeof(*g->ids));
+    g->nids--;
+  }
+  if (!id)
+    return;
+  if (g->nids == g->capids) {
+    int cap = g->capids ? 2 * g->capids : 16;
+    kid_id_t *a = realloc(g->ids, (size_t)cap * sizeof(*a));
+    if (!a)
+      return; /* its REMOVED will carry no id */
+    g->ids = a;
+    g->capids = cap;
+  }
+  kid_id_t k = {strdup(node), strdup(id)};
+  if (!k.node || !k.id) {
+    free(k.node);
+    free(k.id);
+    return;
+  }
+  memmove(&g->ids[i + 1], &g->ids[i], (size_t)(g->nids - i) * sizeof(*g->ids));
+  g->ids[i] = k;
+  g->nids++;
+}
+
 static void on_kids(zkr_children_cache_t *cc, const zkr_cache_event_t *ev, void *arg) {
   zkr_group_t *g = arg;
   zkr_group_listener_fn fn;
@@ -113,13 +169,26 @@ static void on_kids(zkr_children_cache_t *cc, const zkr_cache_event_t *ev, void 
   fa = g->arg;
   pthread_mutex_unlock(&g->mu);
   if (!fn)
-    return;
+    return; /* (kazoo ids are kept only for a listener) */
   if (strlen(ev->path) > g->plen && ev->path[g->plen] == '/' &&
       ev->type != ZKR_CACHE_INITIALIZED && ev->type != ZKR_CACHE_PARENT_ABSENT) {
     zkr_group_member_t m;
     char idbuf[1024];
-    member_of(&m, ev->path + g->plen + 1, ev->data, ev->len,
-              ev->type == ZKR_CACHE_REMOVED ? NULL : &ev->stat, 0, idbuf, sizeof(idbuf));
+    const char *name = ev->path + g->plen + 1;
+    member_of(&m, name, ev->data, ev->len, ev->type == ZKR_CACHE_REMOVED ? NULL : &ev->stat,
+              0, idbuf, sizeof(idbuf));
+    if (m.format == ZKR_GROUP_KAZOO) {
+      pthread_mutex_lock(&g->mu);
+      if (ev->type == ZKR_CACHE_REMOVED) {
+        int found, i = id_slot(g, name, &found);
+        if (found)
+          snprintf(idbuf, sizeof(idbuf), "%s", g->ids[i].id);
+        id_keep(g, name, NULL);
+      } else {
+        id_keep(g, name, idbuf);
+      }
+      pthread_mutex_unlock(&g->mu);
+    }
     fn(g, ev->type, &m, fa);
   } else {
     fn(g, ev->type, NULL, fa);
@@ -213,6 +282,11 @@ void zkr_group_free(zkr_group_t *g) {
   if (!g)
     return;
   zkr_children_cache_free(g->cc); /* no event after this */
+  for (int i = 0; i < g->nids; i++) {
+    free(g->ids[i].node);
+    free(g->ids[i].id);
+  }
+  free(g->ids);
   pthread_mutex_destroy(&g->mu);
   free(g);
 }

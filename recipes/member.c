@@ -46,6 +46,7 @@ struct zkr_member {
   char *id;
   char *node; /* path/<name> */
   int profile;
+  int flags; /* ZKR__MEMBER_* */
 
   /* (mu) */
   char *data; /* NULL: none */
@@ -114,8 +115,9 @@ static void give_up(zkr_member_t *m, int rc, zkr__fx_t *fx) {
 
 static void duplicate(zkr_member_t *m, int64_t owner, zkr__fx_t *fx) {
   zkr__log(ZKR_LOG_WARN,
-           "member %s: session 0x%llx holds this id: not joining (ids must be unique)",
-           m->node, (unsigned long long)owner);
+           "member %s: %s holds this id: not joining (ids must be unique)", m->node,
+           owner ? "another session" : "a persistent node");
+  (void)owner;
   bool was = m->state == ST_JOINED;
   m->state = ST_DUPLICATE;
   give_up(m, ZKR_EDUPLICATE, fx);
@@ -175,9 +177,10 @@ static void join_step(zkr_member_t *m, zkr__fx_t *fx) {
   if (!m->want || m->o.freed)
     return;
   if ((rc = zkr__send_begin(&x, &m->o, 0, ZKR__K_CREATE, on_created, m->tok, 0)) != 0 ||
-      (rc = zkr__send_end(&x, zoo_acreate2(x.c.zh, m->node, m->data, m->len,
-                                           zkr_session_acl(m->o.s), ZOO_EPHEMERAL,
-                                           zkr__cb_string_stat, x.c.op))) != 0)
+      (rc = zkr__send_end(
+           &x, zoo_acreate2(x.c.zh, m->node, m->data, m->len, zkr_session_acl(m->o.s),
+                            (m->flags & ZKR__MEMBER_PERSISTENT) ? 0 : ZOO_EPHEMERAL,
+                            zkr__cb_string_stat, x.c.op))) != 0)
     trouble(m, rc, fx);
 }
 
@@ -253,7 +256,9 @@ static void on_checked(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
     return;
   }
   owner = r->stat->ephemeralOwner;
-  if (owner != 0 && owner == zkr_session_id(o->s)) {
+  if ((m->flags & ZKR__MEMBER_PERSISTENT) && owner == 0) {
+    /* A persistent node under our id is ours (a registration by id): kept,
+     * updated in place. */
     if (!same_data(m, r)) {
       zkr__send_t x;
       if (zkr__send_begin(&x, o, 0, ZKR__K_SET, on_set, m->tok, 0) == 0)
@@ -261,8 +266,19 @@ static void on_checked(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
                                    zkr__cb_stat, x.c.op));
     }
     joined(m, r->stat, rq->gen, fx);
-  } else if (owner != 0 && zkr__session_was_ours(o->s, owner)) {
-    /* Our old session's node, not removed yet: ours to replace. */
+  } else if (owner != 0 && owner == zkr_session_id(o->s) &&
+             !(m->flags & ZKR__MEMBER_PERSISTENT)) {
+    if (!same_data(m, r)) {
+      zkr__send_t x;
+      if (zkr__send_begin(&x, o, 0, ZKR__K_SET, on_set, m->tok, 0) == 0)
+        zkr__send_end(&x, zoo_aset(x.c.zh, m->node, m->data, m->len, r->stat->version,
+                                   zkr__cb_stat, x.c.op));
+    }
+    joined(m, r->stat, rq->gen, fx);
+  } else if (owner != 0 && (zkr__session_was_ours(o->s, owner) ||
+                            (owner == zkr_session_id(o->s)))) {
+    /* Our old session's node, not removed yet (or, for a persistent node, an
+     * ephemeral one of ours): ours to replace. */
     zkr__send_t x;
     int src;
     lost(m, fx);
@@ -358,9 +374,33 @@ static int id_check(const char *id) {
   return zkr_path_check(p);
 }
 
+int zkr__member_new(zkr_session_t *s, const char *parent, const char *name, int flags,
+                    zkr_member_t **out) {
+  zkr_member_t *m;
+  int rc;
+
+  *out = NULL;
+  if (!(m = zkr__obj_new(sizeof(*m), &ops, s)))
+    return ZKR_ENOMEM;
+  m->profile = ZKR_GROUP_CURATOR;
+  m->flags = flags;
+  m->len = -1;
+  m->deadline = -1;
+  if (!(m->path = strdup(parent)) || !(m->id = strdup(name)) ||
+      !(m->node = zkr__path_join(parent, name))) {
+    zkr__obj_unref(&m->o);
+    return ZKR_ENOMEM;
+  }
+  if ((rc = zkr__obj_listen(&m->o)) != 0) {
+    zkr__obj_unref(&m->o);
+    return rc;
+  }
+  *out = m;
+  return 0;
+}
+
 int zkr_member_new(zkr_session_t *s, const char *path, const char *id, int profile,
                    zkr_member_t **out) {
-  zkr_member_t *m;
   char name[64];
   int rc;
 
@@ -370,36 +410,31 @@ int zkr_member_new(zkr_session_t *s, const char *path, const char *id, int profi
   if (!s || zkr__recipe_path_check(path) != 0 || id_check(id) != 0 ||
       (profile != ZKR_GROUP_CURATOR && profile != ZKR_GROUP_KAZOO))
     return ZKR_EINVAL;
-  if (!(m = zkr__obj_new(sizeof(*m), &ops, s)))
-    return ZKR_ENOMEM;
-  m->profile = profile;
-  m->len = -1;
-  m->deadline = -1;
   if (profile == ZKR_GROUP_KAZOO) {
+    /* kazoo Party: a random hex32 name per member object; the id is the data. */
     char g[37];
     int k = 0;
-    if (zkr__guid(g) != 0) {
-      zkr__obj_unref(&m->o);
+    if (zkr__guid(g) != 0)
       return ZKR_ESYSTEM;
-    }
     for (int i = 0; g[i]; i++)
       if (g[i] != '-')
         name[k++] = g[i];
     snprintf(name + k, sizeof(name) - (size_t)k, "__party__");
   }
-  if (!(m->path = strdup(path)) || !(m->id = strdup(id)) ||
-      !(m->node = zkr__path_join(path, profile == ZKR_GROUP_KAZOO ? name : id)) ||
-      (profile == ZKR_GROUP_KAZOO && !(m->data = strdup(id)))) {
-    zkr__obj_unref(&m->o);
-    return ZKR_ENOMEM;
-  }
-  if (m->data)
-    m->len = (int)strlen(m->data);
-  if ((rc = zkr__obj_listen(&m->o)) != 0) {
-    zkr__obj_unref(&m->o);
+  if ((rc = zkr__member_new(s, path, profile == ZKR_GROUP_KAZOO ? name : id, 0, out)) != 0)
+    return rc;
+  (*out)->profile = profile;
+  if (profile == ZKR_GROUP_KAZOO && (rc = zkr_member_set_data(*out, id, (int)strlen(id))) != 0) {
+    zkr_member_free(*out);
+    *out = NULL;
     return rc;
   }
-  *out = m;
+  free((*out)->id);
+  if (!((*out)->id = strdup(id))) {
+    zkr_member_free(*out);
+    *out = NULL;
+    return ZKR_ENOMEM;
+  }
   return 0;
 }
 
@@ -599,7 +634,13 @@ void zkr_member_free(zkr_member_t *m) {
   if (!m || !zkr__obj_free_begin(&m->o))
     return;
   m->o.lfn = NULL;
-  stop(m, NULL, NULL, &fx);
+  if (m->flags & ZKR__MEMBER_KEEP_ON_FREE) {
+    m->want = false; /* the node stays */
+    m->tok = zkr__obj_token(&m->o);
+    zkr__obj_settle(&m->o, KIND_JOIN, ZKR_ECANCELED, 0, &fx);
+  } else {
+    stop(m, NULL, NULL, &fx);
+  }
   zkr__obj_timer_stop(&m->o, &m->deadline_timer);
   zkr__obj_free_end(&m->o, &fx);
 }

@@ -189,9 +189,19 @@ START_TEST(join_leave_and_view) {
   /* Join again: a new epoch. */
   ck_assert_int_eq(zkr_member_join(a, 5000, &eb), 0);
   ck_assert_int_gt(eb, ea);
+  ck_assert_int_eq(gl_wait(&l, 6, 5000), 6);
+  gl_check(&l, 5, ZKR_CACHE_ADDED, "a");
+  ck_assert_int_eq(l.epoch[5], eb);
   zkr_member_free(a);
   zkr_member_free(b);
-  ck_assert_int_eq(gl_wait(&l, 8, 5000), 8); /* a ADDED, then a and b REMOVED */
+  ck_assert_int_eq(gl_wait(&l, 8, 5000), 8);
+  /* The kazoo member's REMOVED still names it (its id was its data). */
+  pthread_mutex_lock(&l.mu);
+  ck_assert((!strcmp(l.id[6], "a") && !strcmp(l.id[7], "b")) ||
+            (!strcmp(l.id[6], "b") && !strcmp(l.id[7], "a")));
+  ck_assert_int_eq(l.type[6], ZKR_CACHE_REMOVED);
+  ck_assert_int_eq(l.type[7], ZKR_CACHE_REMOVED);
+  pthread_mutex_unlock(&l.mu);
   ck_assert_int_eq(gl_count(&l), 8);
   ck_assert_int_eq(tu_nchildren(zh, path), 0);
   zkr_group_free(g);
