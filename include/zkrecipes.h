@@ -40,5 +40,6 @@
 #include <zkrecipes/cache.h>
 #include <zkrecipes/journal.h>
 #include <zkrecipes/group.h>
+#include <zkrecipes/discovery.h>
 
 #endif /* ZKRECIPES_H */

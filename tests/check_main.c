@@ -37,6 +37,7 @@ static const struct {
     {"cache", cache_suite},
     {"journal", journal_suite},
     {"group", group_suite},
+    {"discovery", discovery_suite},
 };
 
 int main(int argc, char **argv) {

@@ -19,5 +19,6 @@ Suite *async_suite(void);
 Suite *cache_suite(void);
 Suite *journal_suite(void);
 Suite *group_suite(void);
+Suite *discovery_suite(void);
 
 #endif
