@@ -20,8 +20,10 @@
 #include "zkrecipes/cache.h"
 #include "zkrecipes/group.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A kazoo Party member's id lives in its data, which a REMOVED event no
  * longer has: the ids of those members are kept by node name. */
@@ -38,6 +40,8 @@ struct zkr_group {
   void *arg;
   kid_id_t *ids; /* sorted by node */
   int nids, capids;
+  int ready; /* INITIALIZED came */
+  pthread_cond_t cv;
 };
 
 static int is_hex32(const char *s) {
@@ -167,6 +171,10 @@ static void on_kids(zkr_children_cache_t *cc, const zkr_cache_event_t *ev, void 
   pthread_mutex_lock(&g->mu);
   fn = g->fn;
   fa = g->arg;
+  if (ev->type == ZKR_CACHE_INITIALIZED) {
+    g->ready = 1;
+    pthread_cond_broadcast(&g->cv);
+  }
   pthread_mutex_unlock(&g->mu);
   if (!fn)
     return; /* (kazoo ids are kept only for a listener) */
@@ -207,11 +215,13 @@ int zkr_group_new(zkr_session_t *s, const char *path, zkr_group_t **out) {
   if (!(g = calloc(1, sizeof(*g))))
     return ZKR_ENOMEM;
   pthread_mutex_init(&g->mu, NULL);
+  pthread_cond_init(&g->cv, NULL);
   g->plen = strlen(path);
   if ((rc = zkr_children_cache_new(s, path, ZKR_CHILDREN_DATA, &g->cc)) != 0 ||
       (rc = zkr_children_cache_set_listener(g->cc, on_kids, g)) != 0) {
     zkr_children_cache_free(g->cc);
     pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
     free(g);
     return rc;
   }
@@ -231,6 +241,34 @@ int zkr_group_set_listener(zkr_group_t *g, zkr_group_listener_fn fn, void *arg) 
 
 int zkr_group_start(zkr_group_t *g) {
   return g ? zkr_children_cache_start(g->cc) : ZKR_EINVAL;
+}
+
+int zkr_group_wait_ready(zkr_group_t *g, int timeout_ms) {
+  struct timespec until;
+  int rc = 0;
+
+  if (!g || timeout_ms < -1)
+    return ZKR_EINVAL;
+  if (zkr__in_callback())
+    return ZKR_EDEADLK;
+  clock_gettime(CLOCK_REALTIME, &until);
+  if (timeout_ms > 0) {
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000;
+    }
+  }
+  pthread_mutex_lock(&g->mu);
+  while (!g->ready && rc == 0) {
+    if (timeout_ms < 0)
+      pthread_cond_wait(&g->cv, &g->mu);
+    else if (timeout_ms == 0 || pthread_cond_timedwait(&g->cv, &g->mu, &until) == ETIMEDOUT)
+      rc = g->ready ? 0 : ZKR_ETIMEDOUT;
+  }
+  pthread_mutex_unlock(&g->mu);
+  return rc;
 }
 
 static int cmp_id(const void *a, const void *b) {
@@ -288,5 +326,6 @@ void zkr_group_free(zkr_group_t *g) {
   }
   free(g->ids);
   pthread_mutex_destroy(&g->mu);
+  pthread_cond_destroy(&g->cv);
   free(g);
 }

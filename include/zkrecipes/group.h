@@ -116,6 +116,9 @@ typedef void (*zkr_group_listener_fn)(zkr_group_t *g, int ev, const zkr_group_me
 ZKR_API int zkr_group_new(zkr_session_t *s, const char *path, zkr_group_t **out);
 ZKR_API int zkr_group_set_listener(zkr_group_t *g, zkr_group_listener_fn fn, void *arg);
 ZKR_API int zkr_group_start(zkr_group_t *g);
+/* Wait until the first listing is in (INITIALIZED), at most timeout_ms (-1:
+ * no limit): 0, ZKR_ETIMEDOUT; ZKR_EDEADLK in callback context. */
+ZKR_API int zkr_group_wait_ready(zkr_group_t *g, int timeout_ms);
 /* The members now, sorted by id: 0, ZNONODE (no group node), ZKR_ENOTREADY
  * before INITIALIZED. Free with zkr_group_members_free. */
 ZKR_API int zkr_group_list(zkr_group_t *g, zkr_group_member_t **out, int *count);
