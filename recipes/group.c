@@ -31,8 +31,21 @@ typedef struct kid_id {
   char *node, *id;
 } kid_id_t;
 
+/* The settle timer's state, shared with the timer (which may run after the
+ * group is freed: then g is NULL). */
+typedef struct settle {
+  pthread_mutex_t mu;
+  int refs;      /* (mu) the group's and the armed timer's */
+  zkr_group_t *g; /* (mu) NULL once the group is freed */
+  bool armed;    /* (mu) */
+  int64_t last;  /* (mu) the last change, ms */
+} settle_t;
+
 struct zkr_group {
+  zkr_session_t *s; /* holds a reference */
   zkr_children_cache_t *cc;
+  int settle_ms;
+  settle_t *st;
   size_t plen;
   pthread_mutex_t mu;
   /* (mu) */
@@ -162,6 +175,57 @@ static void id_keep(zkr_group_t *g, const char *node, const char *id) {
   g->nids++;
 }
 
+static void settle_put(settle_t *st) {
+  bool last;
+  pthread_mutex_lock(&st->mu);
+  last = --st->refs == 0;
+  pthread_mutex_unlock(&st->mu);
+  if (last) {
+    pthread_mutex_destroy(&st->mu);
+    free(st);
+  }
+}
+
+static void on_settle_timer(void *ctx, int fired);
+
+/* (st->mu) Arm the timer for the end of the quiet spell. */
+static void settle_arm(settle_t *st, zkr_session_t *s, int64_t due) {
+  st->refs++;
+  st->armed = true;
+  if (zkr__timer_at(s, due, on_settle_timer, st, NULL) != 0) {
+    st->refs--;
+    st->armed = false;
+    zkr__log(ZKR_LOG_WARN, "group: no timer for the settle period");
+  }
+}
+
+/* Callback context (as the cache's events: one at a time). */
+static void on_settle_timer(void *ctx, int fired) {
+  settle_t *st = ctx;
+  zkr_group_listener_fn fn = NULL;
+  zkr_group_t *g;
+  void *fa = NULL;
+
+  pthread_mutex_lock(&st->mu);
+  st->armed = false;
+  g = st->g;
+  if (g && fired) {
+    int64_t due = st->last + g->settle_ms;
+    if (zkr__now_ms() < due) {
+      settle_arm(st, g->s, due); /* changed since: a new spell */
+    } else {
+      pthread_mutex_lock(&g->mu);
+      fn = g->fn;
+      fa = g->arg;
+      pthread_mutex_unlock(&g->mu);
+    }
+  }
+  pthread_mutex_unlock(&st->mu);
+  if (fn)
+    fn(g, ZKR_CACHE_SETTLED, NULL, fa);
+  settle_put(st);
+}
+
 static void on_kids(zkr_children_cache_t *cc, const zkr_cache_event_t *ev, void *arg) {
   zkr_group_t *g = arg;
   zkr_group_listener_fn fn;
@@ -176,6 +240,14 @@ static void on_kids(zkr_children_cache_t *cc, const zkr_cache_event_t *ev, void 
     pthread_cond_broadcast(&g->cv);
   }
   pthread_mutex_unlock(&g->mu);
+  if (g->st && ev->type != ZKR_CACHE_RESYNC_BEGIN) {
+    /* A change (or the first view): a quiet spell starts now. */
+    pthread_mutex_lock(&g->st->mu);
+    g->st->last = zkr__now_ms();
+    if (!g->st->armed)
+      settle_arm(g->st, g->s, g->st->last + g->settle_ms);
+    pthread_mutex_unlock(&g->st->mu);
+  }
   if (!fn)
     return; /* (kazoo ids are kept only for a listener) */
   if (strlen(ev->path) > g->plen && ev->path[g->plen] == '/' &&
@@ -217,9 +289,12 @@ int zkr_group_new(zkr_session_t *s, const char *path, zkr_group_t **out) {
   pthread_mutex_init(&g->mu, NULL);
   pthread_cond_init(&g->cv, NULL);
   g->plen = strlen(path);
+  g->s = s;
+  zkr__session_ref(s);
   if ((rc = zkr_children_cache_new(s, path, ZKR_CHILDREN_DATA, &g->cc)) != 0 ||
       (rc = zkr_children_cache_set_listener(g->cc, on_kids, g)) != 0) {
     zkr_children_cache_free(g->cc);
+    zkr__session_unref(s);
     pthread_mutex_destroy(&g->mu);
     pthread_cond_destroy(&g->cv);
     free(g);
@@ -236,6 +311,22 @@ int zkr_group_set_listener(zkr_group_t *g, zkr_group_listener_fn fn, void *arg) 
   g->fn = fn;
   g->arg = arg;
   pthread_mutex_unlock(&g->mu);
+  return 0;
+}
+
+int zkr_group_set_settle(zkr_group_t *g, int quiet_ms) {
+  if (!g || quiet_ms < 0)
+    return ZKR_EINVAL;
+  if (g->st)
+    return ZKR_EBUSY; /* set once, before the start */
+  if (quiet_ms == 0)
+    return 0;
+  if (!(g->st = calloc(1, sizeof(*g->st))))
+    return ZKR_ENOMEM;
+  pthread_mutex_init(&g->st->mu, NULL);
+  g->st->refs = 1;
+  g->st->g = g;
+  g->settle_ms = quiet_ms;
   return 0;
 }
 
@@ -320,6 +411,16 @@ void zkr_group_free(zkr_group_t *g) {
   if (!g)
     return;
   zkr_children_cache_free(g->cc); /* no event after this */
+  if (g->st) {
+    /* A timer still armed finds no group (and no event runs after this). */
+    zkr__dispatch_enter(g->s);
+    pthread_mutex_lock(&g->st->mu);
+    g->st->g = NULL;
+    pthread_mutex_unlock(&g->st->mu);
+    zkr__dispatch_leave(g->s);
+    settle_put(g->st);
+  }
+  zkr__session_unref(g->s);
   for (int i = 0; i < g->nids; i++) {
     free(g->ids[i].node);
     free(g->ids[i].id);

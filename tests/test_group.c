@@ -22,7 +22,7 @@ typedef struct glog {
   char id[GMAX][48];
   char data[GMAX][32];
   int format[GMAX];
-  int64_t epoch[GMAX], owner[GMAX];
+  int64_t epoch[GMAX], owner[GMAX], at[GMAX];
 } glog_t;
 
 #define GLOG_INIT                                                                        \
@@ -41,6 +41,7 @@ static void on_group(zkr_group_t *g, int ev, const zkr_group_member_t *m, void *
     l->format[i] = m ? m->format : -1;
     l->epoch[i] = m ? m->epoch : 0;
     l->owner[i] = m ? m->owner : 0;
+    l->at[i] = tu_now_ms();
   }
   pthread_mutex_unlock(&l->mu);
 }
@@ -419,6 +420,62 @@ START_TEST(foreign_members_and_bad_input) {
 }
 END_TEST
 
+/* A settled view: one SETTLED after the first view, and one after a burst of
+ * joins, at least the quiet period after the burst's last change. */
+START_TEST(settled_view) {
+  char root[64], path[128];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zkr_member_t *m[3];
+  zkr_group_t *g;
+  glog_t l = GLOG_INIT;
+  int settled = 0, last_added = -1, second = -1;
+
+  tu_root(root, sizeof(root));
+  snprintf(path, sizeof(path), "%s/g", root);
+  ck_assert_int_eq(zkr_group_new(t, path, &g), 0);
+  ck_assert_int_eq(zkr_group_set_settle(g, -1), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_group_set_settle(g, 300), 0);
+  ck_assert_int_eq(zkr_group_set_settle(g, 300), ZKR_EBUSY);
+  ck_assert_int_eq(zkr_group_set_listener(g, on_group, &l), 0);
+  ck_assert_int_eq(zkr_group_start(g), 0);
+  ck_assert_int_eq(gl_wait(&l, 2, 5000), 2);
+  gl_check(&l, 0, ZKR_CACHE_INITIALIZED, "");
+  gl_check(&l, 1, ZKR_CACHE_SETTLED, "");
+  ck_assert_int_ge(l.at[1] - l.at[0], 300);
+  for (int i = 0; i < 3; i++) {
+    char id[8];
+    snprintf(id, sizeof(id), "m%d", i);
+    ck_assert_int_eq(zkr_member_new(s, path, id, ZKR_GROUP_CURATOR, &m[i]), 0);
+    ck_assert_int_eq(zkr_member_join(m[i], 5000, NULL), 0);
+  }
+  ck_assert_int_eq(gl_wait(&l, 6, 5000), 6);
+  pthread_mutex_lock(&l.mu);
+  for (int i = 0; i < l.n; i++) {
+    if (l.type[i] == ZKR_CACHE_SETTLED && ++settled == 2)
+      second = i;
+    if (l.type[i] == ZKR_CACHE_ADDED)
+      last_added = i;
+  }
+  if (settled != 2 || second != 5)
+    gl_dump(&l);
+  ck_assert_int_eq(settled, 2);
+  ck_assert_int_eq(second, 5); /* after the three ADDED, not between them */
+  ck_assert_int_ge(l.at[second] - l.at[last_added], 300);
+  pthread_mutex_unlock(&l.mu);
+  for (int i = 0; i < 3; i++)
+    zkr_member_free(m[i]);
+  zkr_group_free(g); /* a spell in progress: its timer finds no group */
+  {
+    int at_free = gl_count(&l);
+    usleep(400 * 1000); /* past the spell: time for a stray SETTLED to show */
+    ck_assert_int_eq(gl_count(&l), at_free);
+  }
+  tu_rmr(zkr_session_zhandle(t), root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
 Suite *group_suite(void) {
   Suite *su = suite_create("group");
   TCase *tc = tcase_create("group");
@@ -427,6 +484,7 @@ Suite *group_suite(void) {
   tcase_add_test(tc, duplicates_and_old_sessions);
   tcase_add_test(tc, rejoin_after_expiry);
   tcase_add_test(tc, foreign_members_and_bad_input);
+  tcase_add_test(tc, settled_view);
   tcase_add_test(tc, reconnect_is_no_flap);
   suite_add_tcase(su, tc);
   return su;
