@@ -455,20 +455,45 @@ void zkr_service_names_free(char **names, int count) {
 struct zkr_service_cache {
   zkr_children_cache_t *cc;
   char *dir;
+  size_t dlen;
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int ready; /* (mu) INITIALIZED came */
+  zkr_service_cache_listener_fn fn; /* (mu) */
+  void *arg;
 };
 
 static void on_cache_event(zkr_children_cache_t *cc, const zkr_cache_event_t *ev, void *arg) {
   zkr_service_cache_t *c = arg;
+  zkr_service_cache_listener_fn fn;
+  void *fa;
+  const char *id = NULL;
   (void)cc;
-  if (ev->type != ZKR_CACHE_INITIALIZED)
-    return;
   pthread_mutex_lock(&c->mu);
-  c->ready = 1;
-  pthread_cond_broadcast(&c->cv);
+  if (ev->type == ZKR_CACHE_INITIALIZED) {
+    c->ready = 1;
+    pthread_cond_broadcast(&c->cv);
+  }
+  fn = c->fn;
+  fa = c->arg;
   pthread_mutex_unlock(&c->mu);
+  if (!fn)
+    return;
+  if (ev->type != ZKR_CACHE_INITIALIZED && ev->type != ZKR_CACHE_PARENT_ABSENT &&
+      strlen(ev->path) > c->dlen && ev->path[c->dlen] == '/')
+    id = ev->path + c->dlen + 1;
+  fn(c, ev->type, id, fa);
+}
+
+int zkr_service_cache_set_listener(zkr_service_cache_t *c, zkr_service_cache_listener_fn fn,
+                                   void *arg) {
+  if (!c)
+    return ZKR_EINVAL;
+  pthread_mutex_lock(&c->mu);
+  c->fn = fn;
+  c->arg = arg;
+  pthread_mutex_unlock(&c->mu);
+  return 0;
 }
 
 int zkr_service_cache_new(zkr_session_t *s, const char *base, const char *name,
@@ -487,6 +512,8 @@ int zkr_service_cache_new(zkr_session_t *s, const char *base, const char *name,
   pthread_cond_init(&c->cv, NULL);
   if (!(c->dir = zkr__path_join(base, name)))
     rc = ZKR_ENOMEM;
+  else if ((c->dlen = strlen(c->dir)) == 0)
+    rc = ZKR_EINVAL;
   else if ((rc = zkr_children_cache_new(s, c->dir, ZKR_CHILDREN_DATA, &c->cc)) == 0)
     rc = zkr_children_cache_set_listener(c->cc, on_cache_event, c);
   if (rc != 0) {

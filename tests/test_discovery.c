@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Service discovery: Curator's JSON byte for byte, and registration, reading
  * and picking against the real test servers. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,37 @@ START_TEST(json_is_curators) {
 }
 END_TEST
 
+/* The cache listener's events, as "TYPE id" strings. */
+typedef struct slog {
+  pthread_mutex_t mu;
+  int n;
+  char ev[16][64];
+} slog_t;
+
+static void on_svc(zkr_service_cache_t *c, int ev, const char *id, void *arg) {
+  slog_t *l = arg;
+  (void)c;
+  pthread_mutex_lock(&l->mu);
+  if (l->n < 16)
+    snprintf(l->ev[l->n++], sizeof(l->ev[0]), "%s %s", zkr_cache_event_name(ev),
+             id ? id : "-");
+  pthread_mutex_unlock(&l->mu);
+}
+
+static int sl_has(slog_t *l, const char *want, int timeout_ms) {
+  int64_t deadline = tu_now_ms() + timeout_ms;
+  for (;;) {
+    int found = 0;
+    pthread_mutex_lock(&l->mu);
+    for (int i = 0; i < l->n && !found; i++)
+      found = !strcmp(l->ev[i], want);
+    pthread_mutex_unlock(&l->mu);
+    if (found || tu_now_ms() >= deadline)
+      return found;
+    usleep(1000);
+  }
+}
+
 static void base_path(char *root, size_t rl, char *base, size_t bl) {
   tu_root(root, rl);
   snprintf(base, bl, "%s/services", root);
@@ -131,6 +163,8 @@ START_TEST(register_update_unregister) {
   zkr_service_reg_t *r;
   zkr_service_cache_t *c;
   struct Stat st, st2;
+  slog_t sl = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  char want[96];
   int n;
 
   base_path(root, sizeof(root), base, sizeof(base));
@@ -158,8 +192,12 @@ START_TEST(register_update_unregister) {
 
   ck_assert_int_eq(zkr_service_cache_new(t, base, "orders", &c), 0);
   ck_assert_int_eq(zkr_service_cache_list(c, 0, &list, &n), ZKR_ENOTREADY);
+  ck_assert_int_eq(zkr_service_cache_set_listener(c, on_svc, &sl), 0);
   ck_assert_int_eq(zkr_service_cache_start(c), 0);
   ck_assert_int_eq(zkr_service_cache_wait_ready(c, 5000), 0);
+  snprintf(want, sizeof(want), "ADDED %s", zkr_service_reg_id(r));
+  ck_assert(sl_has(&sl, want, 5000));
+  ck_assert(sl_has(&sl, "INITIALIZED -", 5000));
   ck_assert_int_eq(zkr_service_cache_list(c, 1, &list, &n), 0);
   ck_assert_int_eq(n, 1);
   ck_assert_str_eq(list[0].id, zkr_service_reg_id(r));
@@ -180,14 +218,18 @@ START_TEST(register_update_unregister) {
   ck_assert_ptr_nonnull(strstr(buf, "\"port\":9090"));
   ck_assert_ptr_nonnull(strstr(buf, zkr_service_reg_id(r))); /* the id stays */
   ck_assert_int_eq(st2.czxid, st.czxid);
+  snprintf(want, sizeof(want), "UPDATED %s", zkr_service_reg_id(r));
+  ck_assert(sl_has(&sl, want, 5000));
 
   ck_assert_int_eq(zkr_service_names(t, base, 5000, &names, &n), 0);
   ck_assert_int_eq(n, 1);
   ck_assert_str_eq(names[0], "orders");
   zkr_service_names_free(names, n);
 
+  snprintf(want, sizeof(want), "REMOVED %s", strrchr(node, '/') + 1);
   ck_assert_int_eq(zkr_service_unregister(r, 5000), 0);
   ck_assert_int_eq(zoo_exists(zh, node, 0, NULL), ZNONODE);
+  ck_assert(sl_has(&sl, want, 5000));
   zkr_service_cache_free(c);
   tu_rmr(zh, root);
   zkr_session_free(s);

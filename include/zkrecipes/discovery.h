@@ -122,6 +122,14 @@ typedef struct zkr_service_cache zkr_service_cache_t;
  * data on base/name; read-only). */
 ZKR_API int zkr_service_cache_new(zkr_session_t *s, const char *base, const char *name,
                                   zkr_service_cache_t **out);
+/* Hear the changes (Curator's cacheChanged): ev is ZKR_CACHE_ADDED, _UPDATED,
+ * _REPLACED or _REMOVED with the instance's id (its node name), or
+ * ZKR_CACHE_INITIALIZED and the other cache events with id NULL; callback
+ * context, one at a time. Set it before zkr_service_cache_start(). */
+typedef void (*zkr_service_cache_listener_fn)(zkr_service_cache_t *c, int ev, const char *id,
+                                              void *arg);
+ZKR_API int zkr_service_cache_set_listener(zkr_service_cache_t *c,
+                                           zkr_service_cache_listener_fn fn, void *arg);
 ZKR_API int zkr_service_cache_start(zkr_service_cache_t *c);
 /* Wait until the first listing is in (or timeout_ms): 0, ZKR_ETIMEDOUT. */
 ZKR_API int zkr_service_cache_wait_ready(zkr_service_cache_t *c, int timeout_ms);
