@@ -459,9 +459,19 @@ struct zkr_service_cache {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int ready; /* (mu) INITIALIZED came */
+  uint64_t gen; /* (mu) bumped by every event: a provider's snapshot is current
+                   while it holds the same */
   zkr_service_cache_listener_fn fn; /* (mu) */
   void *arg;
 };
+
+static uint64_t cache_gen(zkr_service_cache_t *c) {
+  uint64_t g;
+  pthread_mutex_lock(&c->mu);
+  g = c->gen;
+  pthread_mutex_unlock(&c->mu);
+  return g;
+}
 
 static void on_cache_event(zkr_children_cache_t *cc, const zkr_cache_event_t *ev, void *arg) {
   zkr_service_cache_t *c = arg;
@@ -474,6 +484,7 @@ static void on_cache_event(zkr_children_cache_t *cc, const zkr_cache_event_t *ev
     c->ready = 1;
     pthread_cond_broadcast(&c->cv);
   }
+  c->gen++;
   fn = c->fn;
   fa = c->arg;
   pthread_mutex_unlock(&c->mu);
@@ -607,7 +618,8 @@ int zkr_service_cache_list(zkr_service_cache_t *c, int enabled_only,
     zkr_service_instances_free(a, k);
     return rc;
   }
-  qsort(a, (size_t)k, sizeof(*a), cmp_inst);
+  if (k > 1)
+    qsort(a, (size_t)k, sizeof(*a), cmp_inst);
   *out = a;
   *count = k;
   return 0;
@@ -652,6 +664,12 @@ struct zkr_service_provider {
   noted_t *noted;
   int nnoted;
   uint64_t rng;
+  /* (mu) the enabled instances as parsed at cache generation snap_gen: a
+   * pick reads and parses nothing while the service does not change */
+  zkr_service_instance_t *snap;
+  int nsnap;
+  uint64_t snap_gen;
+  bool have_snap;
 };
 
 int zkr_service_provider_new(zkr_session_t *s, const char *base, const char *name,
@@ -690,34 +708,54 @@ static int is_down(zkr_service_provider_t *p, const char *id, int64_t now) {
   return 0;
 }
 
+/* A deep copy of in (its strings malloc'd). */
+static int dup_instance(const zkr_service_instance_t *in, zkr_service_instance_t *out) {
+  int rc = copy_instance(in, out);
+  if (rc == 0) {
+    out->epoch = in->epoch;
+    out->owner = in->owner;
+  }
+  return rc;
+}
+
 int zkr_service_provider_get(zkr_service_provider_t *p, zkr_service_instance_t *out) {
-  zkr_service_instance_t *all = NULL;
-  int n = 0, k = 0, pick = -1, rc;
   int64_t now = zkr__now_ms();
+  int k = 0, pick = -1, rc = 0;
+  int *ok;
 
   if (out)
     zkr_service_instance_init(out);
   if (!p || !out)
     return ZKR_EINVAL;
-  if ((rc = zkr_service_cache_list(p->c, 1, &all, &n)) != 0)
-    return rc;
   pthread_mutex_lock(&p->mu);
-  /* Keep the ones not noted down, in order. */
-  for (int i = 0; i < n; i++) {
-    if (is_down(p, all[i].id, now)) {
-      zkr_service_instance_clear(&all[i]);
-      continue;
+  {
+    uint64_t g = cache_gen(p->c);
+    if (!p->have_snap || g != p->snap_gen) {
+      zkr_service_instance_t *all = NULL;
+      int n = 0;
+      if ((rc = zkr_service_cache_list(p->c, 1, &all, &n)) != 0) {
+        pthread_mutex_unlock(&p->mu);
+        return rc;
+      }
+      zkr_service_instances_free(p->snap, p->nsnap);
+      p->snap = all;
+      p->nsnap = n;
+      p->snap_gen = g; /* a change after g bumps it again: read anew next time */
+      p->have_snap = true;
     }
-    if (k != i) {
-      all[k] = all[i];
-      zkr_service_instance_init(&all[i]);
-    }
-    k++;
   }
+  if (!(ok = malloc((size_t)(p->nsnap ? p->nsnap : 1) * sizeof(*ok)))) {
+    pthread_mutex_unlock(&p->mu);
+    return ZKR_ENOMEM;
+  }
+  /* The ones not noted down, in order. */
+  for (int i = 0; i < p->nsnap; i++)
+    if (!is_down(p, p->snap[i].id, now))
+      ok[k++] = i;
   if (k > 0) {
     if (p->strategy == ZKR_PICK_STICKY && p->sticky)
       for (int i = 0; i < k && pick < 0; i++)
-        if (!strcmp(all[i].id, p->sticky))
+        if (!strcmp(p->snap[ok[i]].id, p->sticky))
           pick = i;
     if (pick < 0 && p->strategy == ZKR_PICK_ROUND_ROBIN)
       pick = (int)(p->next++ % (unsigned)k);
@@ -729,13 +767,14 @@ int zkr_service_provider_get(zkr_service_provider_t *p, zkr_service_instance_t *
     }
     if (p->strategy == ZKR_PICK_STICKY) {
       free(p->sticky);
-      p->sticky = strdup(all[pick].id);
+      p->sticky = strdup(p->snap[ok[pick]].id);
     }
-    *out = all[pick];
-    zkr_service_instance_init(&all[pick]);
+    rc = dup_instance(&p->snap[ok[pick]], out);
   }
   pthread_mutex_unlock(&p->mu);
-  zkr_service_instances_free(all, n);
+  free(ok);
+  if (rc != 0)
+    return rc;
   return k > 0 ? 0 : ZNONODE;
 }
 
@@ -784,6 +823,7 @@ void zkr_service_provider_free(zkr_service_provider_t *p) {
   if (!p)
     return;
   zkr_service_cache_free(p->c);
+  zkr_service_instances_free(p->snap, p->nsnap);
   for (int i = 0; i < p->nnoted; i++)
     free(p->noted[i].id);
   free(p->noted);

@@ -392,7 +392,8 @@ int zkr_group_list(zkr_group_t *g, zkr_group_member_t **out, int *count) {
     zkr_group_members_free(a, n);
     return rc;
   }
-  qsort(a, (size_t)n, sizeof(*a), cmp_id);
+  if (n > 1)
+    qsort(a, (size_t)n, sizeof(*a), cmp_id);
   *out = a;
   *count = n;
   return 0;
