@@ -18,7 +18,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Elsewhere (the lent many-core machine: no compiler, no Debian paths) these say
 # where Java, the classpath, the compiled CuratorBench class and Python are.
 JAVA = os.environ.get("ZKR_PEERS_JAVA", "java")
-CURATOR_CP = os.environ.get("ZKR_PEERS_CP", "/usr/share/java/curator-recipes.jar")
+CURATOR_CP = os.environ.get("ZKR_PEERS_CP", "/usr/share/java/curator-recipes.jar:"
+                            "/usr/share/java/curator-x-discovery.jar")
 CURATOR_CLASSES = os.environ.get("ZKR_PEERS_CLASSES")  # a directory with CuratorBench.class
 PYTHON = os.environ.get("ZKR_PEERS_PYTHON", "/usr/bin/python3")
 COST_KEYS = ["cpu_us_per_op", "server_requests_per_op", "server_txns_per_op"]
