@@ -1181,6 +1181,24 @@ static int64_t c1_wait(c1_ctx_t *c) {
   return t;
 }
 
+/* c1_wait with a bound: a broken run fails instead of hanging. */
+static int64_t c1_wait_or_die(c1_ctx_t *c, const char *what) {
+  struct timespec until;
+  int64_t t;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 60;
+  pthread_mutex_lock(&c->mu);
+  while (c->at_ns == 0)
+    if (pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0 && c->at_ns == 0) {
+      pthread_mutex_unlock(&c->mu);
+      die(what, ZKR_ETIMEDOUT);
+    }
+  t = c->at_ns;
+  c->at_ns = 0;
+  pthread_mutex_unlock(&c->mu);
+  return t;
+}
+
 /* mode 0: raw watch; 1: raw watch + get; 2: node cache. */
 static void c1_run(int round, int mode) {
   static const char *libs[] = {"raw-c", "raw-c", "zkrecipes"};
@@ -1445,7 +1463,7 @@ static void d1_run(int round) {
     if ((rc = zoo_create(zw, node, d1_json, (int)strlen(d1_json), &ZOO_OPEN_ACL_UNSAFE,
                          ZOO_EPHEMERAL, NULL, 0)) != ZOK)
       die("d1 floor create", rc);
-    raw[i] = (double)(c1_wait(&d.c1) - t0) / 1e3;
+    raw[i] = (double)(c1_wait_or_die(&d.c1, "d1 floor") - t0) / 1e3;
   }
   record(round, "create->watch+list+get", "raw-c", "p50_us", "us", pct(raw, D1_CHANGES, 0.5));
   record(round, "create->watch+list+get", "raw-c", "p99_us", "us", pct(raw, D1_CHANGES, 0.99));
@@ -1469,7 +1487,7 @@ static void d1_run(int round) {
     t0 = now_ns();
     if ((rc = zkr_service_register(w, base, &in, 10000, &reg)) != 0)
       die("d1 register", rc);
-    zk[i] = (double)(c1_wait(&d.c1) - t0) / 1e3;
+    zk[i] = (double)(c1_wait_or_die(&d.c1, "d1 seen") - t0) / 1e3;
     zkr_service_reg_free(reg);
   }
   record(round, "D1-register-seen", "zkrecipes", "p50_us", "us", pct(zk, D1_CHANGES, 0.5));
@@ -1508,10 +1526,10 @@ static void d1_run(int round) {
   pthread_mutex_lock(&d.c1.mu);
   snprintf(d.want, sizeof(d.want), "again");
   pthread_mutex_unlock(&d.c1.mu);
-  c1_wait(&d.c1);
+  c1_wait_or_die(&d.c1, "d1 again");
   for (int i = 0; i < D1_EXPIRIES; i++) {
     t0 = expire_session(w);
-    ex[i] = (double)(c1_wait(&d.c1) - t0) / 1e6;
+    ex[i] = (double)(c1_wait_or_die(&d.c1, "d1 re-registration") - t0) / 1e6;
   }
   record(round, "D1-reregister-after-expiry", "zkrecipes", "p50_ms", "ms",
          pct(ex, D1_EXPIRIES, 0.5));
