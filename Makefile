@@ -64,9 +64,12 @@ ifeq ($(WERROR),1)
 WARNFLAGS += -Werror
 endif
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DTHREADED -pthread -fPIC -fvisibility=hidden \
-             -Iinclude -Ilib -Irecipes $(CPPFLAGS) $(WARNFLAGS) $(SANFLAGS) $(CFLAGS) -MMD -MP
+             -Iinclude -Ilib -Irecipes $(JANSSON_CFLAGS) $(CPPFLAGS) $(WARNFLAGS) $(SANFLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = -pthread $(SANFLAGS) $(LDFLAGS)
-ZK_LIBS := -lzookeeper_mt
+# JSON (service discovery's instances, zkr --json) through jansson (libjansson-dev).
+JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
+JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+ZK_LIBS := -lzookeeper_mt $(JANSSON_LIBS)
 
 LIB_SRCS := $(wildcard lib/*.c) $(wildcard recipes/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -146,13 +149,9 @@ $(TEST_BIN): $(TEST_OBJS) $(STATIC)
 
 # The command-line tool; linked with the static library so that it runs from the
 # build tree and once installed alike (it still needs libzookeeper_mt).
-# JSON output (--json) through jansson (libjansson-dev).
-JANSSON_CFLAGS = $(shell pkg-config --cflags jansson 2>/dev/null)
-JANSSON_LIBS = $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 $(ZKR_BIN): tools/zkr.c $(STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(JANSSON_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(ZK_LIBS) \
-	    $(JANSSON_LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(ZK_LIBS)
 
 $(FAULT_BIN): faults/fault_client.c $(STATIC)
 	@mkdir -p $(dir $@)

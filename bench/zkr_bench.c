@@ -1181,6 +1181,24 @@ static int64_t c1_wait(c1_ctx_t *c) {
   return t;
 }
 
+/* c1_wait with a bound: a broken run fails instead of hanging. */
+static int64_t c1_wait_or_die(c1_ctx_t *c, const char *what) {
+  struct timespec until;
+  int64_t t;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 60;
+  pthread_mutex_lock(&c->mu);
+  while (c->at_ns == 0)
+    if (pthread_cond_timedwait(&c->cv, &c->mu, &until) != 0 && c->at_ns == 0) {
+      pthread_mutex_unlock(&c->mu);
+      die(what, ZKR_ETIMEDOUT);
+    }
+  t = c->at_ns;
+  c->at_ns = 0;
+  pthread_mutex_unlock(&c->mu);
+  return t;
+}
+
 /* mode 0: raw watch; 1: raw watch + get; 2: node cache. */
 static void c1_run(int round, int mode) {
   static const char *libs[] = {"raw-c", "raw-c", "zkrecipes"};
@@ -1319,6 +1337,204 @@ static void j1_run(int round) {
     snprintf(jp, sizeof(jp), "%s.zkr-journal", path);
     zoo_delete(zw, jp, -1);
   }
+  zkr_session_free(r);
+  zkr_session_free(w);
+}
+
+/* D1: service discovery. (a) A registration made on one session, seen by a
+ * watching reader on another (p50/p99 over D1_CHANGES): zkrecipes' service
+ * cache listener vs the raw floor (create the instance node; the reader's
+ * child watch fires, it lists and reads the new child). (b) Lookups per second
+ * from the cached provider (3 instances, round robin). (c) Re-registration
+ * after an expiry on the server: from the close of the session's second
+ * handle (the expiry) to the reader seeing the instance again. */
+#define D1_CHANGES 200
+#define D1_EXPIRIES 5
+#define D1_LOOKUPS 200000
+
+static const char d1_json[] =
+    "{\"name\":\"svc\",\"id\":\"x\",\"address\":\"10.0.0.7\",\"port\":8080,\"sslPort\":null,"
+    "\"payload\":null,\"registrationTimeUTC\":1700000000000,\"serviceType\":\"DYNAMIC\","
+    "\"uriSpec\":null}";
+
+typedef struct d1_ctx {
+  c1_ctx_t c1;     /* at_ns: when the awaited id came */
+  char want[64];   /* the id awaited (ADDED) */
+  zhandle_t *zh;   /* floor: the reader's handle */
+  const char *dir; /* floor: the watched path */
+  int nknown;      /* floor: children seen */
+} d1_ctx_t;
+
+static void d1_listener(zkr_service_cache_t *c, int ev, const char *id, void *arg) {
+  d1_ctx_t *d = arg;
+  int hit;
+  (void)c;
+  pthread_mutex_lock(&d->c1.mu);
+  hit = (ev == ZKR_CACHE_ADDED || ev == ZKR_CACHE_REPLACED) && id && !strcmp(id, d->want);
+  pthread_mutex_unlock(&d->c1.mu);
+  if (hit)
+    c1_got(ZOK, NULL, 0, NULL, &d->c1);
+}
+
+static void d1_floor_watch(zhandle_t *zh, int type, int state, const char *path, void *ctx);
+
+static void d1_floor_got(int rc, const char *v, int len, const struct Stat *st,
+                         const void *data) {
+  d1_ctx_t *d = (d1_ctx_t *)data;
+  (void)v, (void)len, (void)st;
+  if (rc == ZOK)
+    c1_got(ZOK, NULL, 0, NULL, &d->c1);
+}
+
+static void d1_floor_listed(int rc, const struct String_vector *sv, const void *data) {
+  d1_ctx_t *d = (d1_ctx_t *)data;
+  char p[256];
+  if (rc != ZOK || !sv)
+    return;
+  for (int i = 0; i < sv->count; i++)
+    if (!strcmp(sv->data[i], d->want)) {
+      snprintf(p, sizeof(p), "%s/%s", d->dir, sv->data[i]);
+      zoo_aget(d->zh, p, 0, d1_floor_got, d);
+    }
+}
+
+static void d1_floor_watch(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
+  d1_ctx_t *d = ctx;
+  (void)state, (void)path;
+  if (type == ZOO_CHILD_EVENT)
+    zoo_awget_children(zh, d->dir, d1_floor_watch, d, d1_floor_listed, d);
+}
+
+/* Expire s on the server: a second handle with its id and password, closed;
+ * again until a further one is told the session has expired. Returns when
+ * (now_ns) the closing that ended it was made. */
+static int64_t expire_session(zkr_session_t *s) {
+  clientid_t victim = *zoo_client_id(zkr_session_zhandle(s));
+  int64_t closed = now_ns();
+  for (int attempt = 0; attempt < 20; attempt++) {
+    clientid_t id = victim;
+    zhandle_t *zh = zookeeper_init(hosts, NULL, 10000, &id, NULL, 0);
+    int64_t deadline = now_ns() + 15000000000LL;
+    int st = 0;
+    while (zh && (st = zoo_state(zh)) != ZOO_CONNECTED_STATE &&
+           st != ZOO_EXPIRED_SESSION_STATE && now_ns() < deadline)
+      usleep(500);
+    if (!zh)
+      die("d1 expire", ZKR_ESYSTEM);
+    if (st == ZOO_CONNECTED_STATE)
+      closed = now_ns();
+    zookeeper_close(zh);
+    if (st == ZOO_EXPIRED_SESSION_STATE)
+      return closed;
+  }
+  die("d1 expire", ZSESSIONEXPIRED);
+  return 0;
+}
+
+static void d1_run(int round) {
+  zkr_session_t *w = open_session(), *r = open_session();
+  zhandle_t *zw = zkr_session_zhandle(w), *zr = zkr_session_zhandle(r);
+  d1_ctx_t d = {{PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, NULL, 0}, "", NULL,
+                NULL, 0};
+  zkr_service_cache_t *c;
+  zkr_service_provider_t *p;
+  zkr_service_reg_t *reg, *three[3];
+  zkr_service_instance_t in;
+  double raw[D1_CHANGES], zk[D1_CHANGES], ex[D1_EXPIRIES];
+  char base[160], dir[200], node[260];
+  int64_t t0;
+  int rc;
+
+  snprintf(base, sizeof(base), "%s/d1-%d", root, round);
+  snprintf(dir, sizeof(dir), "%s/floor", base);
+  ensure(zw, base);
+  ensure(zw, dir);
+  /* (a) the floor */
+  d.zh = zr;
+  d.dir = dir;
+  if ((rc = zoo_awget_children(zr, dir, d1_floor_watch, &d, d1_floor_listed, &d)) != ZOK)
+    die("d1 floor watch", rc);
+  for (int i = 0; i < D1_CHANGES; i++) {
+    pthread_mutex_lock(&d.c1.mu);
+    snprintf(d.want, sizeof(d.want), "i%d", i);
+    pthread_mutex_unlock(&d.c1.mu);
+    snprintf(node, sizeof(node), "%s/i%d", dir, i);
+    t0 = now_ns();
+    if ((rc = zoo_create(zw, node, d1_json, (int)strlen(d1_json), &ZOO_OPEN_ACL_UNSAFE,
+                         ZOO_EPHEMERAL, NULL, 0)) != ZOK)
+      die("d1 floor create", rc);
+    raw[i] = (double)(c1_wait_or_die(&d.c1, "d1 floor") - t0) / 1e3;
+  }
+  record(round, "create->watch+list+get", "raw-c", "p50_us", "us", pct(raw, D1_CHANGES, 0.5));
+  record(round, "create->watch+list+get", "raw-c", "p99_us", "us", pct(raw, D1_CHANGES, 0.99));
+
+  /* (a) zkrecipes */
+  zkr_service_instance_init(&in);
+  in.name = "svc";
+  in.address = "10.0.0.7";
+  in.port = 8080;
+  if ((rc = zkr_service_cache_new(r, base, "svc", &c)) != 0 ||
+      (rc = zkr_service_cache_set_listener(c, d1_listener, &d)) != 0 ||
+      (rc = zkr_service_cache_start(c)) != 0 || (rc = zkr_service_cache_wait_ready(c, 10000)))
+    die("d1 cache", rc);
+  for (int i = 0; i < D1_CHANGES; i++) {
+    char id[16];
+    snprintf(id, sizeof(id), "z%d", i);
+    pthread_mutex_lock(&d.c1.mu);
+    snprintf(d.want, sizeof(d.want), "%s", id);
+    pthread_mutex_unlock(&d.c1.mu);
+    in.id = id;
+    t0 = now_ns();
+    if ((rc = zkr_service_register(w, base, &in, 10000, &reg)) != 0)
+      die("d1 register", rc);
+    zk[i] = (double)(c1_wait_or_die(&d.c1, "d1 seen") - t0) / 1e3;
+    zkr_service_reg_free(reg);
+  }
+  record(round, "D1-register-seen", "zkrecipes", "p50_us", "us", pct(zk, D1_CHANGES, 0.5));
+  record(round, "D1-register-seen", "zkrecipes", "p99_us", "us", pct(zk, D1_CHANGES, 0.99));
+  record(round, "D1-register-seen", "ratio", "p50 vs create->watch+list+get", "x",
+         pct(zk, D1_CHANGES, 0.5) / pct(raw, D1_CHANGES, 0.5));
+
+  /* (b) lookups from the cached provider */
+  for (int i = 0; i < 3; i++) {
+    char id[16];
+    snprintf(id, sizeof(id), "p%d", i);
+    in.id = id;
+    if ((rc = zkr_service_register(w, base, &in, 10000, &three[i])) != 0)
+      die("d1 register", rc);
+  }
+  if ((rc = zkr_service_provider_new(r, base, "svc", ZKR_PICK_ROUND_ROBIN, &p)) != 0 ||
+      (rc = zkr_service_provider_wait_ready(p, 10000)) != 0)
+    die("d1 provider", rc);
+  t0 = now_ns();
+  for (int i = 0; i < D1_LOOKUPS; i++) {
+    zkr_service_instance_t got;
+    if ((rc = zkr_service_provider_get(p, &got)) != 0)
+      die("d1 lookup", rc);
+    zkr_service_instance_clear(&got);
+  }
+  record(round, "D1-lookup", "zkrecipes", "lookups_per_s", "/s",
+         D1_LOOKUPS / ((double)(now_ns() - t0) / 1e9));
+  zkr_service_provider_free(p);
+  for (int i = 0; i < 3; i++)
+    zkr_service_reg_free(three[i]);
+
+  /* (c) re-registration after an expiry */
+  in.id = "again";
+  if ((rc = zkr_service_register(w, base, &in, 10000, &reg)) != 0)
+    die("d1 register", rc);
+  pthread_mutex_lock(&d.c1.mu);
+  snprintf(d.want, sizeof(d.want), "again");
+  pthread_mutex_unlock(&d.c1.mu);
+  c1_wait_or_die(&d.c1, "d1 again");
+  for (int i = 0; i < D1_EXPIRIES; i++) {
+    t0 = expire_session(w);
+    ex[i] = (double)(c1_wait_or_die(&d.c1, "d1 re-registration") - t0) / 1e6;
+  }
+  record(round, "D1-reregister-after-expiry", "zkrecipes", "p50_ms", "ms",
+         pct(ex, D1_EXPIRIES, 0.5));
+  zkr_service_reg_free(reg);
+  zkr_service_cache_free(c);
   zkr_session_free(r);
   zkr_session_free(w);
 }
@@ -1561,7 +1777,7 @@ static int wanted(const char *list, const char *w) {
 }
 
 int main(int argc, char **argv) {
-  const char *only = "w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,c3,j1,rss";
+  const char *only = "w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,c3,j1,d1,rss";
   int rounds = 3, opt, warm = 1, table = 1;
 
   if (argc == 5 && !strcmp(argv[1], "--rss")) {
@@ -1582,7 +1798,7 @@ int main(int argc, char **argv) {
     case 'q': table = 0; break; /* RESULT lines only (a driver makes the tables) */
     default:
       fprintf(stderr,
-              "usage: %s [-r ROUNDS] [-n] [-q] [-w w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,c3,j1,rss] "
+              "usage: %s [-r ROUNDS] [-n] [-q] [-w w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,c3,j1,d1,rss] "
               "HOSTS\n",
               argv[0]);
       return 2;
@@ -1679,6 +1895,8 @@ int main(int argc, char **argv) {
     }
     if (wanted(only, "c3"))
       c3_run(r);
+    if (wanted(only, "d1"))
+      d1_run(r);
     if (wanted(only, "j1")) {
       j1_run(r);
       if (wanted(only, "c1"))

@@ -17,6 +17,10 @@
  *   fault_client journal OPTIONS   follow the journal on PATH from its start; log every
  *                                  event; at the end, wait until the position is the
  *                                  server's newest entry
+ *   fault_client member  OPTIONS   join the group PATH as NAME; loop: stay a member a
+ *                                  while, leave, join again; log every step and event
+ *   fault_client group   OPTIONS   follow the group PATH; log every event; at the end,
+ *                                  wait until the view equals the server's children
  *   fault_client expire  -h HOSTS -S SESSION_FILE
  *                                  end the session named in SESSION_FILE on the server
  *   fault_client inspect -h HOSTS -p PATH
@@ -825,6 +829,109 @@ static int run_journal(void) {
   return 0;
 }
 
+/* ---- membership workloads ---- */
+
+static void on_member_event(zkr_member_t *m, int ev, int64_t epoch, void *arg) {
+  (void)m, (void)arg;
+  event("member-event",
+        ev == ZKR_MEMBER_JOINED  ? "JOINED"
+        : ev == ZKR_MEMBER_LEFT  ? "LEFT"
+        : ev == ZKR_MEMBER_DUPLICATE ? "DUPLICATE"
+                                     : "?",
+        "\"epoch\":%" PRId64, epoch);
+}
+
+static int run_member(void) {
+  int64_t end = now_ns() + (int64_t)duration_ms * 1000000;
+  zkr_member_t *m;
+  int rc;
+
+  if ((rc = zkr_member_new(sess, path, name, ZKR_GROUP_CURATOR, &m)) != 0 ||
+      (rc = zkr_member_set_data(m, name, (int)strlen(name))) != 0 ||
+      (rc = zkr_member_set_listener(m, on_member_event, NULL)) != 0)
+    fatal("member", rc);
+  while (now_ns() < end) {
+    int64_t epoch = 0;
+    event("join", "invoke", NULL);
+    rc = zkr_member_join(m, 5000, &epoch);
+    event("join", rc == 0 ? "ok" : "fail", "\"epoch\":%" PRId64 ",\"err\":\"%s\"", epoch,
+          zkr_errname(rc));
+    if (rc == ZKR_EDUPLICATE)
+      break; /* a violation for the checker; nothing more to do */
+    sleep_ms(1000 + (int)(rand_r(&seed) % 3000));
+    if (now_ns() >= end)
+      break;
+    event("leave", "invoke", NULL);
+    rc = zkr_member_leave(m, 5000);
+    event("leave", rc == 0 ? "ok" : "other", "\"err\":\"%s\"", zkr_errname(rc));
+    sleep_ms(200 + (int)(rand_r(&seed) % 800));
+  }
+  event("final", zkr_member_is_member(m) ? "member" : "out", NULL);
+  zkr_member_free(m);
+  return 0;
+}
+
+static void on_group_event(zkr_group_t *g, int ev, const zkr_group_member_t *mb, void *arg) {
+  (void)g, (void)arg;
+  event("group-event", zkr_cache_event_name(ev),
+        "\"id\":\"%s\",\"epoch\":%" PRId64 ",\"owner\":\"0x%" PRIx64 "\"",
+        mb && !strpbrk(mb->id, "\"\\") ? mb->id : "", mb ? mb->epoch : 0,
+        mb ? (uint64_t)mb->owner : 0);
+}
+
+static int group_match(zhandle_t *zh, void *arg, char *why, size_t whylen) {
+  zkr_group_t *g = arg;
+  struct String_vector sv = {0, NULL};
+  zkr_group_member_t *list = NULL;
+  int n = 0, src = zoo_get_children(zh, path, 0, &sv), crc = zkr_group_list(g, &list, &n),
+      match = 1;
+
+  if (src == ZNONODE)
+    sv.count = 0;
+  else if (src != ZOK) {
+    snprintf(why, whylen, "server: %s", zkr_errname(src));
+    match = 0;
+  }
+  if (match && crc != 0 && crc != ZNONODE) {
+    snprintf(why, whylen, "view: %s", zkr_errname(crc));
+    match = 0;
+  }
+  if (match && sv.count != n) {
+    snprintf(why, whylen, "server %d members, view %d", sv.count, n);
+    match = 0;
+  }
+  for (int i = 0; match && i < sv.count; i++) {
+    int found = 0;
+    for (int j = 0; j < n && !found; j++)
+      found = !strcmp(sv.data[i], list[j].node);
+    if (!found) {
+      snprintf(why, whylen, "%s not in the view", sv.data[i]);
+      match = 0;
+    }
+  }
+  if (src == ZOK)
+    deallocate_String_vector(&sv);
+  zkr_group_members_free(list, n);
+  return match;
+}
+
+static int run_group(void) {
+  int64_t end = now_ns() + (int64_t)duration_ms * 1000000;
+  zkr_group_t *g;
+  int rc;
+
+  if ((rc = zkr_group_new(sess, path, &g)) != 0 ||
+      (rc = zkr_group_set_listener(g, on_group_event, NULL)) != 0 ||
+      (rc = zkr_group_start(g)) != 0)
+    fatal("group", rc);
+  while (now_ns() < end)
+    sleep_ms(50);
+  /* The members stop about now: their nodes go as they leave. */
+  converge(group_match, g);
+  zkr_group_free(g);
+  return 0;
+}
+
 /* ---- inspect: children with owners, and the node's data as a counter ---- */
 
 static int run_inspect(void) {
@@ -857,7 +964,7 @@ static int run_inspect(void) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: fault_client lock|counter|elect|cwrite|cache|jwrite|journal|expire|inspect -h HOSTS [-p PATH] "
+  fprintf(stderr, "usage: fault_client lock|counter|elect|cwrite|cache|jwrite|journal|member|group|expire|inspect -h HOSTS [-p PATH] "
                   "[-n NAME] [-H HISTORY] [-S SESSION_FILE] [-d MS] [-t MS] [-F STORE] "
                   "[-L LOG_PATH] [-o OPS] [-M] [-g HOLD_MS] [-s SEED]\n");
   exit(2);
@@ -932,6 +1039,10 @@ int main(int argc, char **argv) {
     rc = run_cache();
   else if (strcmp(mode, "jwrite") == 0)
     rc = run_jwrite();
+  else if (strcmp(mode, "member") == 0)
+    rc = run_member();
+  else if (strcmp(mode, "group") == 0)
+    rc = run_group();
   else if (strcmp(mode, "journal") == 0)
     rc = run_journal();
   else

@@ -27,6 +27,11 @@ histories the clients wrote:
             unless a TRIMMED event covers it; nothing that was never written,
             nothing twice, no RESTARTED; each reader reaches the newest entry
             within a bound after the run
+  group     members join, leave and join again while a reader follows the group:
+            no member ever meets its own id held (DUPLICATE), the reader's view
+            comes to the server's children, no member node is left once the
+            members are gone, and a member is reported REMOVED while it was in
+            only when a fault (or its own lost connection) explains it
 
 Prints per-scenario figures and "N passed, N failed"; exits 1 on any violation.
 The seed is printed; --seed replays the same scenario mix (make faultcheck SEED=..).
@@ -53,6 +58,7 @@ HEAL_BY_S = 14
 N_LOCK, N_COUNTER, N_ELECT = 5, 4, 3
 N_CWRITE, N_CACHE = 1, 2
 N_JWRITE, N_JOURNAL = 1, 2
+N_MEMBER, N_GROUP = 3, 1
 CONVERGE_MS = 15000  # a reader's bound, after the run, to hold the server's state
 
 
@@ -206,6 +212,8 @@ class Client:
             args += ["-p", sc.root + "/cfg"]
         elif kind in ("jwrite", "journal"):
             args += ["-p", sc.root + "/jcfg"]
+        elif kind in ("member", "group"):
+            args += ["-p", sc.root + "/group"]
         else:
             args += ["-p", sc.root + "/election", "-L", sc.root + "/leader-log"]
         self.err = open(os.path.join(sc.dir, self.name + ".stderr"), "w")
@@ -326,7 +334,7 @@ class Scenario:
         ups = [fc.ens.members[i] for i in (1, 2, 3)]
         kinds = [("lock", N_LOCK), ("counter", N_COUNTER), ("elect", N_ELECT),
                  ("cwrite", N_CWRITE), ("cache", N_CACHE), ("jwrite", N_JWRITE),
-                 ("journal", N_JOURNAL)]
+                 ("journal", N_JOURNAL), ("member", N_MEMBER), ("group", N_GROUP)]
         self.t0 = now()
         for kind, n in kinds:
             for i in range(n):
@@ -414,7 +422,7 @@ def isolate_holders(sc, secs, cut):
     """SIGSTOP (or, with cut, blackhole at the proxy) the lock holder, in a long
     hold, the election leader, a cache reader and a journal reader for secs."""
     targets = [c for c in (sc.long_holder(), sc.leader_client(), sc.by_kind("cache")[0],
-                           sc.by_kind("journal")[0]) if c]
+                           sc.by_kind("journal")[0], sc.by_kind("member")[0]) if c]
     t = now()
     for c in targets:
         c.proxy.blackhole() if cut else c.stop()
@@ -437,7 +445,8 @@ def expire_some(sc):
     targets = [c for c in (sc.long_holder(), sc.leader_client(),
                            sc.rng.choice(sc.by_kind("counter")),
                            sc.rng.choice(sc.by_kind("cache")),
-                           sc.rng.choice(sc.by_kind("journal"))) if c]
+                           sc.rng.choice(sc.by_kind("journal")),
+                           sc.rng.choice(sc.by_kind("member"))) if c]
     t = now()
     done = [c.name for c in targets if sc.expire(c)]
     sc.log_fault("expire sessions of " + "+".join(done), t, now())
@@ -862,6 +871,79 @@ def check_journal(sc, res):
     return v
 
 
+def check_group(sc, res):
+    v = []
+    joins, leaves, removed, explained = 0, 0, 0, 0
+    hist = {}  # member id -> its events
+    for c in sc.by_kind("member"):
+        evs = c.events()
+        hist[c.name] = evs
+        for e in evs:
+            if e["op"] == "join" and e["type"] == "ok":
+                joins += 1
+            elif e["op"] == "leave" and e["type"] == "invoke":
+                leaves += 1
+            if (e["op"] == "member-event" and e["type"] == "DUPLICATE") or (
+                    e["op"] == "join" and e.get("err") == "ZKR_EDUPLICATE"):
+                v.append(f"group: {c.name} met its own id held by another session at "
+                         f"t={e['t']}")
+    worst = 0
+    for r in sc.by_kind("group"):
+        converged = None
+        for e in r.events():
+            if e["op"] == "converge":
+                converged = e
+            if e["op"] != "group-event" or e["type"] != "REMOVED" or e["id"] not in hist:
+                continue
+            removed += 1
+            t = ns(e["t"])
+            # Was the member in (last word before t: joined), with nothing to
+            # explain the removal (its own leave, its connection or session lost,
+            # the reader's, or a fault)?
+            state = None
+            for m in hist[e["id"]]:
+                if ns(m["t"]) > t:
+                    break
+                if m["op"] == "join" and m["type"] == "ok":
+                    state = "in"
+                elif m["op"] == "leave" and m["type"] == "invoke":
+                    state = "leaving"
+            if state != "in":
+                continue
+            window = (t - SESSION_MS / 1000 - 2, t)
+            own = [m for m in hist[e["id"]] + r.events()
+                   if window[0] <= ns(m["t"]) <= t and
+                   ((m["op"] == "session" and m["type"] in ("SUSPENDED", "LOST")) or
+                    (m["op"] == "member-event" and m["type"] == "LEFT"))]
+            faults = [f for f in sc.faults if f[1] <= window[1] and f[2] + SESSION_MS / 1000 + 2
+                      >= window[0]]
+            if own or faults:
+                explained += 1
+            else:
+                v.append(f"group: {r.name} saw {e['id']} REMOVED at t={e['t']} while it was a "
+                         f"member, its session alive and no fault active")
+        worst = max(worst, check_converged("group", r, converged, v))
+    # No ghost: once every member is gone, so are their nodes (within a
+    # session timeout for one that was killed).
+    left = None
+    deadline = now() + 2 * SESSION_MS / 1000 + 5
+    while now() < deadline:
+        try:
+            left = len(sc.inspect(sc.root + "/group")["children"])
+        except (RuntimeError, ValueError, KeyError):
+            left = None
+        if left == 0:
+            break
+        time.sleep(0.2)
+    if left:
+        v.append(f"group: {left} member node(s) left after every member ended")
+    res["group"] = (f"{N_MEMBER} members, {joins} joins, {leaves} leaves; {N_GROUP} reader, "
+                    f"{removed} removals seen ({explained} by a fault or a lost connection), "
+                    f"converged in {worst} ms at worst, {left if left is not None else '?'} "
+                    f"nodes left")
+    return v
+
+
 def recovery(sc):
     """Per fault: time from its heal to the first success of each workload."""
     oks = {"lock": [], "counter": [], "elect": []}
@@ -940,7 +1022,8 @@ def main():
         fc.ens.start()
         say(f"faultcheck: ensemble {fc.ens.hosts}; {N_LOCK} lock, {N_COUNTER} counter, "
             f"{N_ELECT} election, {N_CWRITE} cache writer, {N_CACHE} cache reader, "
-            f"{N_JWRITE} journal writer, {N_JOURNAL} journal reader clients "
+            f"{N_JWRITE} journal writer, {N_JOURNAL} journal reader, {N_MEMBER} member, "
+            f"{N_GROUP} group reader clients "
             f"per scenario, each through its own proxy; "
             f"sessions {SESSION_MS} ms, {RUN_S} s per scenario")
         for idx, (name, nem, overlap_ok) in enumerate(chosen, 1):
@@ -953,6 +1036,7 @@ def main():
             v += check_election(sc, res)
             v += check_cache(sc, res)
             v += check_journal(sc, res)
+            v += check_group(sc, res)
             rec = recovery(sc)
             for what, text, never in rec:
                 if never:
@@ -963,7 +1047,7 @@ def main():
             say(f"\n[{status}] {name} ({now() - t:.1f} s, {len(v)} violations)")
             for what, t_in, t_out in sc.faults:
                 say(f"  fault at {t_in - sc.t0:5.1f} s, healed at {t_out - sc.t0:5.1f} s: {what}")
-            for k in ("lock", "counter", "election", "cache", "journal"):
+            for k in ("lock", "counter", "election", "cache", "journal", "group"):
                 say(f"  {k:9s} {res[k]}")
             for what, text, _ in rec:
                 say(f"  recovery after '{what}': {text}")

@@ -39,5 +39,7 @@
 #include <zkrecipes/election.h>
 #include <zkrecipes/cache.h>
 #include <zkrecipes/journal.h>
+#include <zkrecipes/group.h>
+#include <zkrecipes/discovery.h>
 
 #endif /* ZKRECIPES_H */

@@ -149,6 +149,11 @@ ZKR__HIDDEN void zkr__session_outstanding(zkr_session_t *s, int *requests, int *
 /* Generation of the current client handle (0 when there is none); it changes
  * whenever a new handle (hence a new ZooKeeper session) replaces the old one. */
 ZKR__HIDDEN uint64_t zkr__session_gen(zkr_session_t *s);
+/* 1 if sid is the ZooKeeper session this one has now or one of the last 16 it
+ * had (what an ephemeral's ephemeralOwner says about whose it is). */
+ZKR__HIDDEN int zkr__session_was_ours(zkr_session_t *s, int64_t sid);
+/* Test hook: count sid among the sessions s had (as if it had expired). */
+ZKR__HIDDEN void zkr__session_note_past(zkr_session_t *s, int64_t sid);
 
 /* ---- statistics (lib/stats.c; zkr_session_stats) ---- */
 enum {

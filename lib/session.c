@@ -702,6 +702,7 @@ static void on_session_event(zhandle_t *zh, int type, int state, const char *pat
     if (!h->connected) {
       h->connected = 1;
       s->session_id = cid ? cid->client_id : 0;
+      s->past_ids[s->npast++ % ZKR__PAST_IDS] = s->session_id;
       set_state_locked(s, ZKR_STATE_CONNECTED);
       event = ZKR_SESSION_CONNECTED;
       finish = h->auth_done;
@@ -879,4 +880,21 @@ uint64_t zkr__session_gen(zkr_session_t *s) {
   g = s->cur ? s->cur->gen : 0;
   pthread_mutex_unlock(&s->mu);
   return g;
+}
+
+int zkr__session_was_ours(zkr_session_t *s, int64_t sid) {
+  int ours = 0;
+  if (!s || sid == 0)
+    return 0;
+  pthread_mutex_lock(&s->mu);
+  for (unsigned i = 0; i < ZKR__PAST_IDS && i < s->npast && !ours; i++)
+    ours = s->past_ids[i] == sid;
+  pthread_mutex_unlock(&s->mu);
+  return ours;
+}
+
+void zkr__session_note_past(zkr_session_t *s, int64_t sid) {
+  pthread_mutex_lock(&s->mu);
+  s->past_ids[s->npast++ % ZKR__PAST_IDS] = sid;
+  pthread_mutex_unlock(&s->mu);
 }

@@ -8,6 +8,8 @@
 
 #include "internal.h"
 
+#define ZKR__PAST_IDS 16
+
 typedef struct zkr__handle zkr__handle_t;
 typedef struct zkr__rec zkr__rec_t;
 
@@ -72,6 +74,10 @@ struct zkr_session {
   zkr__handle_t *cur; /* the live handle, or NULL */
   uint64_t last_gen;
   int64_t session_id;
+  int64_t past_ids[ZKR__PAST_IDS]; /* the ZooKeeper sessions this one had, newest
+                                      last (ring): ephemerals of ours may outlive
+                                      them for a moment after an expiry */
+  unsigned npast;
   int negotiated_ms;
   int connect_pending; /* a connect call waits for its outcome */
   zkr_session_connect_cb connect_cb;

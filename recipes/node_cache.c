@@ -354,6 +354,7 @@ const char *zkr_cache_event_name(int type) {
   case ZKR_CACHE_PARENT_ABSENT: return "PARENT_ABSENT";
   case ZKR_CACHE_CHILDREN_MISSED: return "CHILDREN_MISSED";
   case ZKR_CACHE_STOPPED: return "STOPPED";
+  case ZKR_CACHE_SETTLED: return "SETTLED";
   default: return "UNKNOWN";
   }
 }

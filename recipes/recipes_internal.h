@@ -36,4 +36,12 @@ typedef struct zkr__journal_stats {
 } zkr__journal_stats_t;
 ZKR__HIDDEN int zkr__journal_stats(zkr_journal_t *j, zkr__journal_stats_t *out);
 
+/* The member engine (recipes/member.c) for other recipes: a node parent/name
+ * kept there while wanted, with the member's ownership rules. PERSISTENT: a
+ * persistent node (an existing persistent node is ours, updated in place);
+ * KEEP_ON_FREE: freeing the object leaves the node (leave deletes it). */
+enum { ZKR__MEMBER_PERSISTENT = 1, ZKR__MEMBER_KEEP_ON_FREE = 2 };
+ZKR__HIDDEN int zkr__member_new(zkr_session_t *s, const char *parent, const char *name,
+                                int flags, zkr_member_t **out);
+
 #endif /* ZKR_RECIPES_INTERNAL_H */

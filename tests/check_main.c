@@ -36,6 +36,8 @@ static const struct {
     {"counter", counter_suite}, {"election", election_suite}, {"async", async_suite},
     {"cache", cache_suite},
     {"journal", journal_suite},
+    {"group", group_suite},
+    {"discovery", discovery_suite},
 };
 
 int main(int argc, char **argv) {

@@ -88,6 +88,17 @@ sed 's/^/install-smoke: config_reload: /' "$stage/config_reload.out"
   { echo "install-smoke: config_reload did not see absent, threads=8, threads=16" >&2; exit 1; }
 if [ -x "${BUILD:-build}/tests/zkraw" ]; then "${BUILD:-build}/tests/zkraw" "$hosts" delete "$cfg"; fi
 
+# The service-pool example: workers register in Curator's format, a client
+# spreads calls over the live ones; one worker stops halfway.
+# shellcheck disable=SC2086
+"${CC:-cc}" -std=c11 -Wall -Wextra -Werror -o "$stage/service_pool" \
+  examples/service_pool.c $flags -pthread
+out=$(LD_LIBRARY_PATH="$stage/usr/lib" timeout 60 "$stage/service_pool" "$hosts" 3 30) ||
+  { echo "$out" >&2; echo "install-smoke: service_pool failed" >&2; exit 1; }
+echo "$out" | sed 's/^/install-smoke: service_pool: /'
+grep -q "^errors: 0, calls to the stopped worker after it stopped: 0" <<<"$out" ||
+  { echo "install-smoke: service_pool: calls went wrong" >&2; exit 1; }
+
 # The command-line tool is installed too, with its man pages (which render
 # without a warning) and its bash completion (which completes).
 [ -x "$stage/usr/bin/zkr" ] || { echo "install-smoke: usr/bin/zkr not installed" >&2; exit 1; }

@@ -18,5 +18,7 @@ Suite *election_suite(void);
 Suite *async_suite(void);
 Suite *cache_suite(void);
 Suite *journal_suite(void);
+Suite *group_suite(void);
+Suite *discovery_suite(void);
 
 #endif

@@ -95,6 +95,9 @@ static zkr_lock_t *g_lock;
 static zkr_election_t *g_election;
 static zkr_node_cache_t *g_cache;
 static zkr_journal_t *g_journal;
+static zkr_member_t *g_member;
+static zkr_group_t *g_group;
+static zkr_service_reg_t *g_reg;
 
 static struct {
   const char *hosts;
@@ -119,8 +122,18 @@ static struct {
   int64_t after;         /* journal follow --after SEQ (-1: from the start) */
   int once;              /* journal follow --once */
   int keep;              /* journal trim --keep N */
+  const char *data;      /* join --data D */
+  int kazoo;             /* join --kazoo: kazoo Party's format */
+  const char *base;      /* register, services, pick: --base BASE */
+  const char *name;      /* register --name NAME */
+  const char *address;   /* register --address A */
+  int port, ssl_port;    /* register --port P, --ssl-port P (-1: none) */
+  const char *payload;   /* register --payload JSON */
+  const char *uri_spec;  /* register --uri-spec T */
+  int service_type;      /* register --permanent / --static (DYNAMIC by default) */
+  int strategy;          /* pick --strategy */
 } opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0, 0, -1, 0, -1,
-         -1, 0, 0};
+         -1, 0, 0, NULL, 0, NULL, NULL, NULL, -1, -1, NULL, NULL, 0, 0};
 
 static void tty_reclaim(void);
 
@@ -170,6 +183,12 @@ static void cleanup_objects(void) {
   g_tree = NULL;
   zkr_journal_free(g_journal);
   g_journal = NULL;
+  zkr_member_free(g_member);
+  g_member = NULL;
+  zkr_group_free(g_group);
+  g_group = NULL;
+  zkr_service_reg_free(g_reg); /* DYNAMIC and STATIC go; PERMANENT stays */
+  g_reg = NULL;
   session_end(g_session);
   g_session = NULL;
 }
@@ -244,6 +263,12 @@ static const char *usage_main =
     "  watch PATH [--children] [-c 'CMD' | -- CMD...] follow a node (or its children)\n"
     "  journal PATH write VALUE|follow|trim UP_TO     journaled configuration: every\n"
     "                                                 change logged and replayed\n"
+    "  members PATH [--watch]                         who is in a group\n"
+    "  join PATH --id ID [--data D] [-- CMD...]       be a member (while CMD runs)\n"
+    "  register --base B --name N --address A --port P [--permanent] [-- CMD...]\n"
+    "                                                 register a service instance\n"
+    "  services --base B [NAME]                       service names, or instances\n"
+    "  pick --base B NAME [--strategy S]              one instance's address:port\n"
     "  help [COMMAND]                                 this text, or a command's\n"
     "\n"
     "Options:\n"
@@ -435,6 +460,55 @@ static const char *usage_journal =
     "least the newest N (--keep, default 0); followers behind it get TRIMMED.\n"
     "Prints how many entries were deleted.\n";
 
+static const char *usage_members =
+    "usage: zkr [OPTIONS] members PATH [--json] [--watch]\n"
+    "\n"
+    "List the members of the group at PATH, one line each: ID, the library whose\n"
+    "format the member has (curator, kazoo, kazoo-shallow), its epoch (the node's\n"
+    "czxid: a member that left and joined again has a new one) and its data.\n"
+    "--json: one JSON array of {\"id\", \"format\", \"epoch\", \"owner\", \"node\",\n"
+    "\"data\"}. --watch: a line now for each member, then one per change (ADDED,\n"
+    "UPDATED, REPLACED, REMOVED ID), until a signal ends zkr.\n";
+
+static const char *usage_join =
+    "usage: zkr [OPTIONS] join PATH --id ID [--data D] [--kazoo] [-c 'CMD' | -- CMD...]\n"
+    "\n"
+    "Join the group at PATH as ID (the node PATH/ID, ephemeral, data D; --kazoo: kazoo\n"
+    "Party's format, PATH/<hex>__party__ with ID as data) and stay a member while CMD\n"
+    "runs (or, with no command, until a signal ends zkr); the membership is renewed by\n"
+    "itself after a session expiry. CMD gets ZKR_MEMBER_NODE and ZKR_EPOCH. An ID held\n"
+    "by another session is a conflict (exit status 75, or -E N): never taken over.\n"
+    "-w SEC bounds the join (default: as long as it takes).\n";
+
+static const char *usage_register =
+    "usage: zkr [OPTIONS] register --base BASE --name NAME [--id ID] --address A\n"
+    "           [--port P] [--ssl-port P] [--payload JSON] [--uri-spec T]\n"
+    "           [--permanent | --static] [-c 'CMD' | -- CMD...]\n"
+    "\n"
+    "Register an instance of service NAME at BASE/NAME/ID in Apache Curator's format\n"
+    "(curator-x-discovery, Spring Cloud Zookeeper): ID defaults to a random UUID,\n"
+    "printed on standard output. A dynamic instance (the default) is ephemeral and\n"
+    "stays while CMD runs (or until a signal ends zkr); --static is persistent and\n"
+    "deleted when zkr ends; --permanent is persistent and stays: zkr registers it\n"
+    "and exits (a new registration of the same ID updates it in place). --payload is\n"
+    "raw JSON passed through (a Java consumer may expect its \"@class\"); --uri-spec\n"
+    "a Curator URI template such as '{scheme}://{address}:{port}'. An ID held by\n"
+    "another session is a conflict (exit status 75, or -E N).\n";
+
+static const char *usage_services =
+    "usage: zkr [OPTIONS] services --base BASE [NAME] [--json]\n"
+    "\n"
+    "Without NAME: the service names under BASE, one per line. With NAME: its\n"
+    "instances, one per line: ID ADDRESS:PORT (and \"disabled\" when an instance says\n"
+    "so); nodes that are not instances are skipped with a warning. --json: an array\n"
+    "of names, or of instances with every field.\n";
+
+static const char *usage_pick =
+    "usage: zkr [OPTIONS] pick --base BASE NAME [--strategy random|round-robin]\n"
+    "\n"
+    "Print ADDRESS:PORT of one enabled instance of service NAME (random by default;\n"
+    "--json: the whole instance). No instance: exit status 70.\n";
+
 static const char *usage_watch =
     "usage: zkr [OPTIONS] watch PATH [--children | --tree DEPTH] [--json]\n"
     "       zkr [OPTIONS] watch PATH [--children | --tree DEPTH] -c 'CMD' | -- CMD...\n"
@@ -488,6 +562,16 @@ static int help(const char *cmd, FILE *to) {
     fputs(usage_watch, to);
   else if (!strcmp(cmd, "journal"))
     fputs(usage_journal, to);
+  else if (!strcmp(cmd, "members"))
+    fputs(usage_members, to);
+  else if (!strcmp(cmd, "join"))
+    fputs(usage_join, to);
+  else if (!strcmp(cmd, "register"))
+    fputs(usage_register, to);
+  else if (!strcmp(cmd, "services"))
+    fputs(usage_services, to);
+  else if (!strcmp(cmd, "pick"))
+    fputs(usage_pick, to);
   else
     return -1;
   return 0;
@@ -2535,6 +2619,417 @@ static int cmd_journal(char **pos, int npos, char **cmd, int ncmd, int dashdash)
   die(EXIT_USAGE, "journal: unknown '%s' (write, follow, trim; see zkr help journal)", sub);
 }
 
+/* ---- membership and discovery ---- */
+
+/* The command of join/register: -c 'CMD' as a shell's argv, or what came after
+ * "--", or NULL for none. */
+static char **shell_or(char **cmd, int *ncmd, int dashdash, const char *what) {
+  static char *shell_argv[4];
+  if (opt.shell_cmd && dashdash)
+    die(EXIT_USAGE, "%s: give the command either with -c or after '--', not both", what);
+  if (opt.shell_cmd) {
+    const char *sh = getenv("SHELL");
+    shell_argv[0] = (char *)(sh && *sh ? sh : "/bin/sh");
+    shell_argv[1] = "-c";
+    shell_argv[2] = (char *)opt.shell_cmd;
+    *ncmd = 3;
+    return shell_argv;
+  }
+  if (dashdash && *ncmd == 0)
+    die(EXIT_USAGE, "%s: missing the command after '--'", what);
+  return dashdash ? cmd : NULL;
+}
+
+/* Run cmd in its own process group with extra in its environment, until it
+ * and its group are gone (signals passed on); its exit status. No command:
+ * wait for a signal (which ends zkr as usual). */
+static int run_while_member(char **cmd, int ncmd, char **extra) {
+  int rc;
+  if (!cmd) {
+    for (;;)
+      if (ev_next(-1) == EV_SIGNAL)
+        quit_if_signalled();
+  }
+  R.what = "membership";
+  R.grace = 1e12; /* a membership is renewed, never a reason to stop CMD */
+  R.env = build_env(extra);
+  build_exec(cmd, ncmd);
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  start_watchdog();
+  spawn(cmd);
+  free_exec();
+  rc = supervise();
+  stop_watchdog();
+  return rc;
+}
+
+static int cmd_join(const char *path, char **cmd, int ncmd) {
+  char env1[PATH_MAX + 32], env2[64];
+  char *extra[] = {env1, env2, NULL};
+  zkr_session_t *s;
+  int64_t epoch = 0;
+  int rc;
+
+  if (!opt.id || !*opt.id)
+    die(EXIT_USAGE, "join: --id ID is required (see zkr help join)");
+  setup_signals();
+  s = session_make();
+  rc = zkr_member_new(s, path, opt.id, opt.kazoo ? ZKR_GROUP_KAZOO : ZKR_GROUP_CURATOR,
+                      &g_member);
+  if (rc == ZKR_EINVAL)
+    die(EXIT_USAGE, "join %s: a bad path or id ('%s': a node name, no '/')", path, opt.id);
+  if (rc == 0 && opt.data)
+    rc = zkr_member_set_data(g_member, opt.data, (int)strlen(opt.data));
+  if (rc != 0)
+    die(EXIT_FAILURE_ZK, "join %s: %s", path, zkr_strerror(rc));
+  session_connect(s);
+  rc = zkr_member_join(g_member, seconds_to_ms(opt.wait_s), &epoch);
+  if (rc == ZKR_EDUPLICATE)
+    conflict("join %s: id %s is held by another session", path, opt.id);
+  if (rc == ZKR_ETIMEDOUT)
+    conflict("join %s: not joined within the wait time", path);
+  if (rc != 0)
+    die(EXIT_FAILURE_ZK, "join %s: %s", path, zkr_strerror(rc));
+  snprintf(env1, sizeof(env1), "ZKR_MEMBER_NODE=%s", zkr_member_node(g_member));
+  snprintf(env2, sizeof(env2), "ZKR_EPOCH=%" PRId64, epoch);
+  rc = run_while_member(cmd, ncmd, extra);
+  cleanup_objects(); /* leaves: the node goes */
+  return rc;
+}
+
+/* members --watch: events wait in a list for the main thread. */
+typedef struct mev {
+  struct mev *next;
+  int type;
+  int64_t epoch;
+  char id[];
+} mev_t;
+
+static pthread_mutex_t mev_mu = PTHREAD_MUTEX_INITIALIZER;
+static mev_t *mev_head, **mev_tail = &mev_head;
+
+static void on_group_event(zkr_group_t *g, int ev, const zkr_group_member_t *m, void *arg) {
+  size_t n = m ? strlen(m->id) : 0;
+  mev_t *e = calloc(1, sizeof(*e) + n + 1);
+  (void)g, (void)arg;
+  if (!e)
+    return;
+  e->type = ev;
+  e->epoch = m ? m->epoch : 0;
+  if (m)
+    memcpy(e->id, m->id, n);
+  pthread_mutex_lock(&mev_mu);
+  *mev_tail = e;
+  mev_tail = &e->next;
+  pthread_mutex_unlock(&mev_mu);
+  post(EV_WATCH);
+}
+
+static json_t *member_json(const zkr_group_member_t *m) {
+  json_t *o = json_object();
+  char owner[32];
+  snprintf(owner, sizeof(owner), "0x%" PRIx64, (uint64_t)m->owner);
+  json_object_set_new(o, "id", json_string(m->id));
+  json_object_set_new(o, "format", json_string(zkr_group_profile_name(m->format)));
+  json_object_set_new(o, "epoch", json_integer(m->epoch));
+  json_object_set_new(o, "owner", json_string(owner));
+  json_object_set_new(o, "node", json_string(m->node));
+  json_data(o, "data", m->data, m->len);
+  return o;
+}
+
+static void print_members(zkr_group_member_t *list, int n) {
+  if (opt.json) {
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++)
+      json_array_append_new(a, member_json(&list[i]));
+    print_json(a);
+    return;
+  }
+  for (int i = 0; i < n; i++) {
+    printf("%s\t%s\t0x%" PRIx64 "\t", list[i].id, zkr_group_profile_name(list[i].format),
+           (uint64_t)list[i].epoch);
+    print_data(stdout, list[i].data, list[i].len);
+    putchar('\n');
+  }
+}
+
+static int cmd_members(const char *path) {
+  zkr_session_t *s;
+  zkr_group_member_t *list = NULL;
+  int n = 0, rc;
+  double until;
+
+  setup_signals();
+  s = session_make();
+  if ((rc = zkr_group_new(s, path, &g_group)) != 0)
+    die(rc == ZKR_EINVAL ? EXIT_USAGE : EXIT_FAILURE_ZK, "members %s: %s", path,
+        rc == ZKR_EINVAL ? "the root and paths under /zookeeper cannot be used"
+                         : zkr_strerror(rc));
+  zkr_group_set_listener(g_group, on_group_event, NULL);
+  session_connect(s);
+  if ((rc = zkr_group_start(g_group)) != 0)
+    die(EXIT_FAILURE_ZK, "members %s: %s", path, zkr_strerror(rc));
+  /* The first listing: INITIALIZED among the events. */
+  until = now_s() + 30;
+  for (int ready = 0; !ready;) {
+    int ev = ev_next(ms_until(until));
+    if (ev < 0)
+      die(EXIT_FAILURE_ZK, "members %s: no answer from ZooKeeper in 30 s", path);
+    if (ev == EV_SIGNAL)
+      quit_if_signalled();
+    pthread_mutex_lock(&mev_mu);
+    for (mev_t *e = mev_head; e; e = e->next)
+      ready |= e->type == ZKR_CACHE_INITIALIZED;
+    pthread_mutex_unlock(&mev_mu);
+  }
+  rc = zkr_group_list(g_group, &list, &n);
+  if (rc == ZNONODE && !opt.watch)
+    die(EXIT_FAILURE_ZK, "members %s: no such group", path);
+  if (rc != 0 && rc != ZNONODE)
+    die(EXIT_FAILURE_ZK, "members %s: %s", path, zkr_strerror(rc));
+  if (!opt.watch) {
+    print_members(list, n);
+    zkr_group_members_free(list, n);
+    fflush(stdout);
+    cleanup_objects();
+    return 0;
+  }
+  /* --watch: the members now, then each change. */
+  for (int i = 0; i < n; i++) {
+    if (opt.json) {
+      json_t *o = member_json(&list[i]);
+      json_object_set_new(o, "event", json_string("ADDED"));
+      print_json(o);
+    } else {
+      printf("ADDED %s\n", list[i].id);
+    }
+  }
+  zkr_group_members_free(list, n);
+  fflush(stdout);
+  pthread_mutex_lock(&mev_mu); /* what the listing already shows */
+  while (mev_head) {
+    mev_t *e = mev_head;
+    mev_head = e->next;
+    free(e);
+  }
+  mev_tail = &mev_head;
+  pthread_mutex_unlock(&mev_mu);
+  for (;;) {
+    int ev = ev_next(-1);
+    mev_t *all;
+    if (ev == EV_SIGNAL)
+      quit_if_signalled();
+    if (ev != EV_WATCH)
+      continue;
+    pthread_mutex_lock(&mev_mu);
+    all = mev_head;
+    mev_head = NULL;
+    mev_tail = &mev_head;
+    pthread_mutex_unlock(&mev_mu);
+    while (all) {
+      mev_t *e = all;
+      all = e->next;
+      if (opt.json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "event", json_string(zkr_cache_event_name(e->type)));
+        json_object_set_new(o, "id", e->id[0] || e->type <= ZKR_CACHE_REMOVED
+                                         ? json_string(e->id)
+                                         : json_null());
+        json_object_set_new(o, "epoch", json_integer(e->epoch));
+        print_json(o);
+      } else if (e->id[0]) {
+        printf("%s %s\n", zkr_cache_event_name(e->type), e->id);
+      } else {
+        printf("%s\n", zkr_cache_event_name(e->type));
+      }
+      free(e);
+    }
+    if (fflush(stdout) != 0) {
+      cleanup_objects();
+      exit(errno == EPIPE ? 0 : EXIT_FAILURE_ZK);
+    }
+  }
+}
+
+static json_t *instance_json(const zkr_service_instance_t *in) {
+  char *raw = NULL;
+  json_t *o;
+  json_error_t err;
+  /* The instance as Curator writes it, plus what the node told. */
+  if (zkr_service_instance_to_json(in, &raw) != 0 || !(o = json_loads(raw, 0, &err)))
+    o = json_object();
+  free(raw);
+  json_object_set_new(o, "enabled", json_boolean(in->enabled));
+  json_object_set_new(o, "epoch", json_integer(in->epoch));
+  return o;
+}
+
+static int cmd_register(char **cmd, int ncmd) {
+  zkr_service_instance_t in;
+  zkr_session_t *s;
+  char env1[PATH_MAX + 32], env2[160];
+  char *extra[] = {env1, env2, NULL};
+  int rc;
+
+  if (!opt.name || !opt.address)
+    die(EXIT_USAGE, "register: --name and --address are required (see zkr help register)");
+  if (opt.service_type == ZKR_SERVICE_PERMANENT && cmd)
+    die(EXIT_USAGE, "register: a --permanent instance stays: it takes no command");
+  zkr_service_instance_init(&in);
+  in.name = (char *)opt.name;
+  in.id = (char *)opt.id;
+  in.address = (char *)opt.address;
+  in.port = opt.port;
+  in.ssl_port = opt.ssl_port;
+  in.payload = (char *)opt.payload;
+  in.uri_spec = (char *)opt.uri_spec;
+  in.service_type = opt.service_type;
+  {
+    char *probe = NULL; /* bad fields are usage errors, before connecting */
+    if (!in.id)
+      in.id = "probe";
+    if (zkr_service_instance_to_json(&in, &probe) != 0)
+      die(EXIT_USAGE, "register: --payload must be JSON, --uri-spec a template with "
+                      "closed '{...}'");
+    free(probe);
+    in.id = (char *)opt.id;
+  }
+  setup_signals();
+  s = session_make();
+  session_connect(s);
+  rc = zkr_service_register(s, opt.base, &in, seconds_to_ms(opt.wait_s), &g_reg);
+  if (rc == ZKR_EINVAL)
+    die(EXIT_USAGE, "register: a bad --base, --name or --id");
+  if (rc == ZKR_EDUPLICATE)
+    conflict("register %s/%s: id %s is held by another session", opt.base, opt.name,
+             opt.id ? opt.id : "?");
+  if (rc == ZKR_ETIMEDOUT)
+    conflict("register %s/%s: not registered within the wait time", opt.base, opt.name);
+  if (rc != 0)
+    die(EXIT_FAILURE_ZK, "register %s/%s: %s", opt.base, opt.name, zkr_strerror(rc));
+  printf("%s\n", zkr_service_reg_id(g_reg));
+  fflush(stdout);
+  if (opt.service_type == ZKR_SERVICE_PERMANENT) {
+    cleanup_objects(); /* it stays */
+    return 0;
+  }
+  snprintf(env1, sizeof(env1), "ZKR_SERVICE_NODE=%s", zkr_service_reg_node(g_reg));
+  snprintf(env2, sizeof(env2), "ZKR_SERVICE_ID=%s", zkr_service_reg_id(g_reg));
+  rc = run_while_member(cmd, ncmd, extra);
+  cleanup_objects(); /* unregisters */
+  return rc;
+}
+
+static int cmd_services(const char *name) {
+  zkr_session_t *s = session_make();
+  int rc;
+
+  session_connect(s);
+  if (!name) {
+    char **names = NULL;
+    int n = 0;
+    rc = zkr_service_names(s, opt.base, 30000, &names, &n);
+    if (rc == ZNONODE)
+      die(EXIT_FAILURE_ZK, "services %s: no such node", opt.base);
+    if (rc != 0)
+      die(EXIT_FAILURE_ZK, "services %s: %s", opt.base, zkr_strerror(rc));
+    if (opt.json) {
+      json_t *a = json_array();
+      for (int i = 0; i < n; i++)
+        json_array_append_new(a, json_string(names[i]));
+      print_json(a);
+    } else {
+      for (int i = 0; i < n; i++)
+        printf("%s\n", names[i]);
+    }
+    zkr_service_names_free(names, n);
+  } else {
+    zkr_service_cache_t *c;
+    zkr_service_instance_t *list = NULL;
+    int n = 0;
+    if ((rc = zkr_service_cache_new(s, opt.base, name, &c)) != 0)
+      die(rc == ZKR_EINVAL ? EXIT_USAGE : EXIT_FAILURE_ZK, "services %s %s: %s", opt.base,
+          name, zkr_strerror(rc));
+    if ((rc = zkr_service_cache_start(c)) != 0 ||
+        (rc = zkr_service_cache_wait_ready(c, 30000)) != 0 ||
+        (rc = zkr_service_cache_list(c, 0, &list, &n)) != 0)
+      die(EXIT_FAILURE_ZK, "services %s %s: %s", opt.base, name, zkr_strerror(rc));
+    if (opt.json) {
+      json_t *a = json_array();
+      for (int i = 0; i < n; i++)
+        json_array_append_new(a, instance_json(&list[i]));
+      print_json(a);
+    } else {
+      for (int i = 0; i < n; i++) {
+        printf("%s %s", list[i].id, list[i].address ? list[i].address : "-");
+        if (list[i].port >= 0)
+          printf(":%d", list[i].port);
+        printf("%s\n", list[i].enabled ? "" : " disabled");
+      }
+    }
+    zkr_service_instances_free(list, n);
+    zkr_service_cache_free(c);
+  }
+  fflush(stdout);
+  cleanup_objects();
+  return 0;
+}
+
+static int cmd_pick(const char *name) {
+  zkr_session_t *s = session_make();
+  zkr_service_provider_t *p;
+  zkr_service_instance_t got;
+  int rc;
+
+  session_connect(s);
+  if ((rc = zkr_service_provider_new(s, opt.base, name, opt.strategy, &p)) != 0)
+    die(rc == ZKR_EINVAL ? EXIT_USAGE : EXIT_FAILURE_ZK, "pick %s %s: %s", opt.base, name,
+        zkr_strerror(rc));
+  if ((rc = zkr_service_provider_wait_ready(p, 30000)) != 0 ||
+      (rc = zkr_service_provider_get(p, &got)) != 0) {
+    zkr_service_provider_free(p);
+    if (rc == ZNONODE)
+      die(EXIT_FAILURE_ZK, "pick %s %s: no instance", opt.base, name);
+    die(EXIT_FAILURE_ZK, "pick %s %s: %s", opt.base, name, zkr_strerror(rc));
+  }
+  if (opt.json) {
+    print_json(instance_json(&got));
+  } else {
+    printf("%s", got.address ? got.address : "");
+    if (got.port >= 0)
+      printf(":%d", got.port);
+    putchar('\n');
+  }
+  zkr_service_instance_clear(&got);
+  zkr_service_provider_free(p);
+  fflush(stdout);
+  cleanup_objects();
+  return 0;
+}
+
+static int cmd_discovery(const char *command, char **pos, int npos, char **cmd, int ncmd,
+                         int dashdash) {
+  if (!opt.base)
+    die(EXIT_USAGE, "%s: --base BASE is required (see zkr help %s)", command, command);
+  check_path(opt.base);
+  if (!strcmp(command, "register")) {
+    if (npos > 0)
+      die(EXIT_USAGE, "register: unexpected '%s' (see zkr help register)", pos[0]);
+    return cmd_register(shell_or(cmd, &ncmd, dashdash, "register"), ncmd);
+  }
+  if (dashdash || opt.shell_cmd)
+    die(EXIT_USAGE, "%s: does not run a command", command);
+  if (!strcmp(command, "services")) {
+    if (npos > 1)
+      die(EXIT_USAGE, "services: unexpected '%s' (see zkr help services)", pos[1]);
+    return cmd_services(npos ? pos[0] : NULL);
+  }
+  if (npos != 1)
+    die(EXIT_USAGE, "pick: want --base BASE NAME (see zkr help pick)");
+  return cmd_pick(pos[0]);
+}
+
 static int cmd_leader(const char *path) {
   zkr_contender_t *c;
   int n, leads;
@@ -2625,6 +3120,18 @@ static const struct option longopts[] = {
     {"after", required_argument, NULL, 'A'},
     {"once", no_argument, NULL, 'O'},
     {"keep", required_argument, NULL, 'P'},
+    {"data", required_argument, NULL, 1001},
+    {"kazoo", no_argument, NULL, 1002},
+    {"base", required_argument, NULL, 1003},
+    {"name", required_argument, NULL, 1004},
+    {"address", required_argument, NULL, 1005},
+    {"port", required_argument, NULL, 1006},
+    {"ssl-port", required_argument, NULL, 1007},
+    {"payload", required_argument, NULL, 1008},
+    {"permanent", no_argument, NULL, 1009},
+    {"static", no_argument, NULL, 1010},
+    {"uri-spec", required_argument, NULL, 1011},
+    {"strategy", required_argument, NULL, 1012},
     {NULL, 0, NULL, 0}};
 static const char *shortopts = ":H:s:c:a:vhw:nE:qV";
 static int want_help;
@@ -2649,6 +3156,25 @@ static void apply(int o, const char *arg, const char *as_given) {
   case 'A': opt.after = parse_int("--after", arg, -1, INT32_MAX); break;
   case 'O': opt.once = 1; break;
   case 'P': opt.keep = parse_int("--keep", arg, 0, INT32_MAX); break;
+  case 1001: opt.data = arg; break;
+  case 1002: opt.kazoo = 1; break;
+  case 1003: opt.base = arg; break;
+  case 1004: opt.name = arg; break;
+  case 1005: opt.address = arg; break;
+  case 1006: opt.port = parse_int("--port", arg, 0, 65535); break;
+  case 1007: opt.ssl_port = parse_int("--ssl-port", arg, 0, 65535); break;
+  case 1008: opt.payload = arg; break;
+  case 1009: opt.service_type = ZKR_SERVICE_PERMANENT; break;
+  case 1010: opt.service_type = ZKR_SERVICE_STATIC; break;
+  case 1011: opt.uri_spec = arg; break;
+  case 1012:
+    if (!strcmp(arg, "random"))
+      opt.strategy = ZKR_PICK_RANDOM;
+    else if (!strcmp(arg, "round-robin"))
+      opt.strategy = ZKR_PICK_ROUND_ROBIN;
+    else
+      die(EXIT_USAGE, "--strategy: random or round-robin, not '%s'", arg);
+    break;
   case 'a': opt.auth = arg; break;
   case 'v': opt.verbose++; break;
   case 'h': want_help = 1; break;
@@ -2802,10 +3328,12 @@ int main(int argc, char **argv) {
   }
   if (strcmp(command, "lock") && strcmp(command, "elect") && strcmp(command, "counter") &&
       strcmp(command, "holders") && strcmp(command, "leader") && strcmp(command, "get") &&
-      strcmp(command, "set") && strcmp(command, "watch") && strcmp(command, "journal"))
+      strcmp(command, "set") && strcmp(command, "watch") && strcmp(command, "journal") &&
+      strcmp(command, "members") && strcmp(command, "join") && strcmp(command, "register") &&
+      strcmp(command, "services") && strcmp(command, "pick"))
     die(EXIT_USAGE,
         "unknown command '%s' (lock, elect, counter, holders, leader, get, set, watch, "
-        "journal; see zkr --help)",
+        "journal, members, join, register, services, pick; see zkr --help)",
         command);
   if (!strcmp(command, "set") || !strcmp(command, "journal")) {
     /* set's --version V is not the global --version: take it out first. */
@@ -2841,9 +3369,22 @@ int main(int argc, char **argv) {
   if (opt.verbose)
     zkr_log_set_callback(log_to_stderr, NULL,
                          opt.verbose > 1 ? ZKR_LOG_DEBUG : ZKR_LOG_INFO);
+  if (!strcmp(command, "register") || !strcmp(command, "services") ||
+      !strcmp(command, "pick"))
+    return cmd_discovery(command, pos, npos, cmd, ncmd, dashdash);
   if (npos < 1)
     die(EXIT_USAGE, "%s: missing PATH (see zkr help %s)", command, command);
   check_path(pos[0]);
+  if (!strcmp(command, "members")) {
+    if (npos > 1 || dashdash || opt.shell_cmd)
+      die(EXIT_USAGE, "members: takes only PATH (see zkr help members)");
+    return cmd_members(pos[0]);
+  }
+  if (!strcmp(command, "join")) {
+    if (npos > 1)
+      die(EXIT_USAGE, "join: unexpected '%s' (see zkr help join)", pos[1]);
+    return cmd_join(pos[0], shell_or(cmd, &ncmd, dashdash, "join"), ncmd);
+  }
   if (!strcmp(command, "journal"))
     return cmd_journal(pos, npos, cmd, ncmd, dashdash);
   if (!strcmp(command, "lock") || !strcmp(command, "elect") ||

@@ -53,6 +53,14 @@ import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.recipes.shared.SharedCount;
 import org.apache.curator.framework.recipes.shared.VersionedValue;
 import org.apache.curator.retry.RetryNTimes;
+import org.apache.curator.x.discovery.ServiceCache;
+import org.apache.curator.x.discovery.ServiceDiscovery;
+import org.apache.curator.x.discovery.ServiceDiscoveryBuilder;
+import org.apache.curator.x.discovery.ServiceInstance;
+import org.apache.curator.x.discovery.ServiceProvider;
+import org.apache.curator.x.discovery.details.ServiceCacheListener;
+import org.apache.curator.x.discovery.strategies.RoundRobinStrategy;
+import org.apache.curator.framework.state.ConnectionState;
 
 public class CuratorBench {
 
@@ -92,8 +100,8 @@ public class CuratorBench {
             w = w.trim().toLowerCase(Locale.ROOT);
             if (w.isEmpty())
                 continue;
-            if (!Arrays.asList("w1", "w2", "w3a", "w3b", "w4", "c1", "c2").contains(w)) {
-                System.err.println("CuratorBench: unknown workload '" + w + "' (expected w1,w2,w3a,w3b,w4,c1,c2)");
+            if (!Arrays.asList("w1", "w2", "w3a", "w3b", "w4", "c1", "c2", "d1").contains(w)) {
+                System.err.println("CuratorBench: unknown workload '" + w + "' (expected w1,w2,w3a,w3b,w4,c1,c2,d1)");
                 System.exit(2);
             }
             wanted.add(w);
@@ -140,6 +148,12 @@ public class CuratorBench {
                     progress("c2 " + n);
                     c2(root + "/c2-" + n, n, true);
                 }
+            }
+            if (wanted.contains("d1")) {
+                progress("d1 warm-up");
+                d1(root + "/warm-d1", 50, 0, 1, false);
+                progress("d1");
+                d1(root + "/d1", 200, 200000, 5, true);
             }
         } catch (Throwable t) {
             System.out.flush();
@@ -706,6 +720,132 @@ public class CuratorBench {
             pcc.close();
             r.close();
         }
+    }
+
+    /* D1: service discovery. A registration (ServiceDiscovery.registerService) on
+     * one client, seen by a ServiceCache listener on another; lookups per second
+     * from a ServiceProvider (round robin, 3 instances); re-registration after the
+     * writer's session is expired on the server (a second handle with its id and
+     * password, closed), until the reader's cache holds the instance again. */
+    static void d1(String base, int changes, int lookups, int expiries, boolean emit) throws Exception {
+        CuratorFramework w = newClient(), r = newClient();
+        try {
+            ServiceDiscovery<Void> wd = ServiceDiscoveryBuilder.builder(Void.class).client(w).basePath(base).build();
+            ServiceDiscovery<Void> rd = ServiceDiscoveryBuilder.builder(Void.class).client(r).basePath(base).build();
+            wd.start();
+            rd.start();
+            ServiceCache<Void> cache = rd.serviceCacheBuilder().name("svc").build();
+            AtomicReference<String> want = new AtomicReference<>("");
+            java.util.concurrent.Semaphore seen = new java.util.concurrent.Semaphore(0);
+            AtomicLong at = new AtomicLong();
+            cache.addListener(new ServiceCacheListener() {
+                public void cacheChanged() {
+                    for (ServiceInstance<Void> i : cache.getInstances())
+                        if (i.getId().equals(want.get())) {
+                            at.set(System.nanoTime());
+                            want.set(""); /* once */
+                            seen.release();
+                            return;
+                        }
+                }
+                public void stateChanged(CuratorFramework c, ConnectionState s) {}
+            });
+            cache.start();
+            long[] d = new long[changes];
+            for (int i = 0; i < changes; i++) {
+                ServiceInstance<Void> in = ServiceInstance.<Void>builder().name("svc").id("c" + i)
+                        .address("10.0.0.7").port(8080).build();
+                want.set("c" + i);
+                long t0 = System.nanoTime();
+                wd.registerService(in);
+                if (!seen.tryAcquire(30, TimeUnit.SECONDS))
+                    throw new Exception("ServiceCache never saw instance c" + i);
+                d[i] = at.get() - t0;
+                wd.unregisterService(in);
+            }
+            if (emit) {
+                result("curator", "D1-register-seen", "p50_us", pctUs(d, 0.5));
+                result("curator", "D1-register-seen", "p99_us", pctUs(d, 0.99));
+            }
+            if (lookups > 0) {
+                for (int i = 0; i < 3; i++)
+                    wd.registerService(ServiceInstance.<Void>builder().name("svc").id("p" + i)
+                            .address("10.0.0.7").port(8080 + i).build());
+                ServiceProvider<Void> p = rd.serviceProviderBuilder().serviceName("svc")
+                        .providerStrategy(new RoundRobinStrategy<>()).build();
+                p.start();
+                long until = System.nanoTime() + 10_000_000_000L;
+                while (p.getAllInstances().size() < 3 && System.nanoTime() < until)
+                    Thread.sleep(1);
+                long t0 = System.nanoTime();
+                for (int i = 0; i < lookups; i++)
+                    if (p.getInstance() == null)
+                        throw new Exception("ServiceProvider gave no instance");
+                if (emit)
+                    result("curator", "D1-lookup", "lookups_per_s", lookups / ((System.nanoTime() - t0) / 1e9));
+                p.close();
+            }
+            if (expiries > 0) {
+                ServiceInstance<Void> in = ServiceInstance.<Void>builder().name("svc").id("again")
+                        .address("10.0.0.7").port(8080).build();
+                want.set("again");
+                wd.registerService(in);
+                if (!seen.tryAcquire(30, TimeUnit.SECONDS))
+                    throw new Exception("ServiceCache never saw instance again");
+                long[] e = new long[expiries];
+                for (int i = 0; i < expiries; i++) {
+                    /* Gone first (the cache no longer holds it), then back. */
+                    long closed = expire(w);
+                    long until = System.nanoTime() + 30_000_000_000L;
+                    while (cache.getInstances().stream().anyMatch(x -> x.getId().equals("again"))
+                            && System.nanoTime() < until)
+                        Thread.sleep(0, 200_000);
+                    want.set("again");
+                    if (cache.getInstances().stream().anyMatch(x -> x.getId().equals("again"))) {
+                        /* back already: re-registered before the cache saw it gone */
+                        at.set(System.nanoTime());
+                        want.set("");
+                    } else if (!seen.tryAcquire(30, TimeUnit.SECONDS)) {
+                        throw new Exception("the instance was not registered again after an expiry");
+                    }
+                    seen.drainPermits();
+                    e[i] = at.get() - closed;
+                }
+                if (emit)
+                    result("curator", "D1-reregister-after-expiry", "p50_ms", pctUs(e, 0.5) / 1e3);
+            }
+            cache.close();
+            rd.close();
+            wd.close();
+        } finally {
+            r.close();
+            w.close();
+        }
+    }
+
+    /* Expire c's session on the server; returns when (nanoTime) the closing that
+     * ended it was made. */
+    static long expire(CuratorFramework c) throws Exception {
+        org.apache.zookeeper.ZooKeeper zk = c.getZookeeperClient().getZooKeeper();
+        long id = zk.getSessionId();
+        byte[] pw = zk.getSessionPasswd();
+        long closed = System.nanoTime();
+        for (int attempt = 0; attempt < 20; attempt++) {
+            CountDownLatch up = new CountDownLatch(1);
+            AtomicReference<org.apache.zookeeper.Watcher.Event.KeeperState> st = new AtomicReference<>();
+            org.apache.zookeeper.ZooKeeper clone = new org.apache.zookeeper.ZooKeeper(hosts, SESSION_TIMEOUT_MS,
+                    ev -> {
+                        st.set(ev.getState());
+                        up.countDown();
+                    }, id, pw);
+            up.await(15, TimeUnit.SECONDS);
+            if (st.get() == org.apache.zookeeper.Watcher.Event.KeeperState.SyncConnected)
+                closed = System.nanoTime();
+            clone.close();
+            if (st.get() == org.apache.zookeeper.Watcher.Event.KeeperState.Expired)
+                return closed;
+        }
+        throw new Exception("could not expire session 0x" + Long.toHexString(id));
     }
 
     static CuratorFramework newClient() throws Exception {

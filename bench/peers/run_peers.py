@@ -18,7 +18,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Elsewhere (the lent many-core machine: no compiler, no Debian paths) these say
 # where Java, the classpath, the compiled CuratorBench class and Python are.
 JAVA = os.environ.get("ZKR_PEERS_JAVA", "java")
-CURATOR_CP = os.environ.get("ZKR_PEERS_CP", "/usr/share/java/curator-recipes.jar")
+CURATOR_CP = os.environ.get("ZKR_PEERS_CP", "/usr/share/java/curator-recipes.jar:"
+                            "/usr/share/java/curator-x-discovery.jar")
 CURATOR_CLASSES = os.environ.get("ZKR_PEERS_CLASSES")  # a directory with CuratorBench.class
 PYTHON = os.environ.get("ZKR_PEERS_PYTHON", "/usr/bin/python3")
 COST_KEYS = ["cpu_us_per_op", "server_requests_per_op", "server_txns_per_op"]
@@ -119,6 +120,17 @@ TABLES = [
       ("curator-pcc", "Curator PathChildrenCache"), ("kazoo", "kazoo TreeCache")],
      ["load_ms", "heap_bytes_per_child"],
      "load_ms", False, (f"list+get-{n}", "raw-c", "load_ms")) for n in (1000, 10000)
+] + [
+    ("D1-register-seen", "D1 a registration on one session, seen by a watching reader on another",
+     [("zkrecipes", "zkrecipes service cache"),
+      ("curator", "Curator ServiceDiscovery + ServiceCache"), ("kazoo", "kazoo Party + ChildrenWatch")],
+     ["p50_us", "p99_us"], "p50_us", False, ("create->watch+list+get", "raw-c", "p50_us")),
+    ("D1-lookup", "D1 lookups from a cached provider (3 instances, round robin)",
+     [("zkrecipes", "zkrecipes provider"), ("curator", "Curator ServiceProvider")],
+     ["lookups_per_s"], "lookups_per_s", True, None),
+    ("D1-reregister-after-expiry", "D1 re-registration after an expiry, until a reader sees it",
+     [("zkrecipes", "zkrecipes"), ("curator", "Curator ServiceDiscovery"), ("kazoo", "kazoo Party")],
+     ["p50_ms", "rejoined_within_10s"], "p50_ms", False, None),
 ]
 
 # Our W3 rows are reported under work names of their own by zkr_bench.
@@ -149,24 +161,29 @@ def measure(a):
         # Round 1 warms the server up first (zkr_bench's warm-up). The order of the
         # libraries turns by one each round, so that none always runs first after a
         # quiet server or last behind a busy log.
-        bench = [a.bench, "-r", "1", "-q", "-w", "w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,c3",
-                 a.hosts]
+        ours, theirs = "w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,c3,d1", "w1,w2,w3a,w3b,w4,c1,c2,d1"
+        if a.only:
+            keep = a.only.split(",")
+            ours = ",".join(w for w in ours.split(",") if w in keep)
+            theirs = ",".join(w for w in theirs.split(",") if w in keep)
+        bench = [a.bench, "-r", "1", "-q", "-w", ours, a.hosts]
         if rnd > 1:
             bench.insert(1, "-n")
         steps = [
             (bench, "zkrecipes + raw floors"),
             (curator_cmd() + [a.hosts, f"/zkr-peers-{pid}-r{rnd}-curator",
-                               "w1,w2,w3a,w3b,w4,c1,c2"], "Curator"),
+                               theirs], "Curator"),
             ([PYTHON, os.path.join(HERE, "kazoo_bench.py"), a.hosts,
-              f"/zkr-peers-{pid}-r{rnd}-kazoo", "w1,w2,w3a,w3b,w4,c1,c2"], "kazoo"),
+              f"/zkr-peers-{pid}-r{rnd}-kazoo", theirs], "kazoo"),
         ]
         if rnd > 1:
             k = (rnd - 1) % len(steps)
             steps = steps[k:] + steps[:k]
         for cmd, what in steps:
             parse(run(cmd, what, 1800), rnd, rows)
-    parse(run([a.bench, "-r", "1", "-q", "-n", "-w", "rss", a.hosts], "memory", 600), a.rounds,
-          rows)
+    if not a.only or "rss" in a.only.split(","):
+        parse(run([a.bench, "-r", "1", "-q", "-n", "-w", "rss", a.hosts], "memory", 600), a.rounds,
+              rows)
     return rows
 
 
@@ -193,6 +210,7 @@ def main():
     ap.add_argument("--bench", help="path of zkr_bench")
     ap.add_argument("--out", required=True, help="directory for results and the chart")
     ap.add_argument("--label", default="standalone server")
+    ap.add_argument("--only", default="", help="comma list of workloads (default: all)")
     ap.add_argument("--from", dest="src", metavar="RESULTS",
                     help="print the tables and draw the chart again from a saved "
                          "peers-results.txt instead of measuring")
@@ -233,11 +251,12 @@ def main():
                 vals = [v for r in rounds for v in [value(rows, r, lib, work, kk)] if v is not None]
                 cells.append(fmt(vals, 0 if "us" in k or "per_s" in k else 1))
             print(f"  {label:32} " + " ".join(f"{c:>26}" for c in cells))
-        fw, fl, fk = floor
-        fvals = [v for r in rounds for v in [value(rows, r, fl, fw, fk)] if v is not None]
-        print(f"  {'floor: raw C ' + fw:32} {fmt(fvals, 0):>26}  ({fk})")
+        fw, fl, fk = floor if floor else (None, None, None)
+        if floor:
+            fvals = [v for r in rounds for v in [value(rows, r, fl, fw, fk)] if v is not None]
+            print(f"  {'floor: raw C ' + fw:32} {fmt(fvals, 0):>26}  ({fk})")
         fcost = []
-        for k in COST_KEYS:
+        for k in COST_KEYS if floor else []:
             kv = [v for r in rounds for v in [value(rows, r, fl, fw, k)] if v is not None]
             if kv:
                 fcost.append(f"{k} {fmt(kv, 0 if 'us' in k else 1)}")
@@ -246,7 +265,7 @@ def main():
         ours = [(l, lab) for l, lab in libs if l.startswith("zkrecipes")]
         peers = [(l, lab) for l, lab in libs if not l.startswith("zkrecipes")]
         for olib, olabel in ours:
-            for lib, label in peers + [(f"{fl}:{fw}", "floor")]:
+            for lib, label in peers + ([(f"{fl}:{fw}", "floor")] if floor else []):
                 pk = fk if label == "floor" else rkey
                 rs = ratio_rows(rows, rounds, work, olib, rkey, lib, work, pk)
                 print(f"  ratio {olabel + ' / ' + label:56} {fmt(rs, 2):>14}")
@@ -283,6 +302,9 @@ def main():
                ("W3b", "Curator SharedCount"): 1.2, ("W3b", "floor"): 1.2,
                ("W4", "Curator LeaderLatch"): 0.8, ("W4", "kazoo Election"): 0.8,
                ("W4", "floor"): 1.2}
+    # A registration seen in at most 0.8x the time of the best peer.
+    for peer in ("Curator ServiceDiscovery + ServiceCache", "kazoo Party + ChildrenWatch"):
+        targets[("D1-register-seen", peer)] = 0.8
     for n in (1000, 10000):  # at least twice as fast as each peer: half the time or less
         for peer in ("Curator CuratorCache", "Curator PathChildrenCache", "kazoo TreeCache"):
             targets[(f"C2-children-{n}", peer)] = 0.5

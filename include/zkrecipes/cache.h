@@ -54,9 +54,11 @@ typedef enum zkr_cache_event_type {
   ZKR_CACHE_CHILDREN_MISSED = 12, /* children were created and deleted between two
                                      listings, unseen: missed says how many changes
                                      (the parent's cversion told) */
-  ZKR_CACHE_STOPPED = 13 /* the cache stopped following: error says why
+  ZKR_CACHE_STOPPED = 13, /* the cache stopped following: error says why
                             (ZKR_ELIMIT: its next watch would go over the
                             session's watch budget); its view is frozen */
+  ZKR_CACHE_SETTLED = 14   /* group view with a settle period: no change for
+                              that long since the last one */
 } zkr_cache_event_type_t;
 
 /* One event: the type and the view as of the event (for RESYNC_BEGIN and

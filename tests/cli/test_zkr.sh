@@ -45,6 +45,7 @@ has_contenders() { [ "$(contenders "$1")" -eq "$2" ]; }
 file_has() { grep -q -- "$2" "$1" 2>/dev/null; }
 no_nodes() { [ "$("$RAW" "$HOSTS" count "$1")" -eq 0 ]; }
 count_is() { [ "$("$RAW" "$HOSTS" count "$1")" -eq "$2" ]; }
+has_members() { [ "$("$ZKR" members "$1" 2>/dev/null | wc -l)" -ge "$2" ]; }
 no_children() { [ -z "$(cat /proc/"$1"/task/*/children 2>/dev/null | tr -d ' ')" ]; }
 lines_ge() { [ "$(wc -l <"$1" 2>/dev/null || echo 0)" -ge "$2" ]; }
 # gone PID...: none of them runs any more (a zombie counts as gone: its parent
@@ -1105,6 +1106,76 @@ expect_usage journal-unknown-op 64 "unknown 'frob'" journal "$J" frob
 expect_usage journal-write-missing-value 64 "want PATH write VALUE" journal "$J" write
 expect_usage journal-trim-not-a-number 64 "not a number" journal "$J" trim soon
 expect_usage journal-json-with-command 64 "does not go with a command" journal "$J" follow --json -- true
+
+# ---- membership and discovery ----
+t=join-while-command
+G="$ROOT/grp"
+"$ZKR" join "$G" --id w1 --data hello -- sh -c 'echo "$ZKR_MEMBER_NODE $ZKR_EPOCH" >"$1"; sleep 30' sh "$WORK/join.env" &
+jpid=$!
+bgpids+=($jpid)
+steps_ok=1
+wait_for 15 file_has "$WORK/join.env" "^$G/w1 [0-9]" || steps_ok=0
+out=$("$ZKR" members "$G")
+[ "$(cut -f1,2,4 <<<"$out")" = "$(printf 'w1\tcurator\thello')" ] || steps_ok=0
+err=$("$ZKR" join "$G" --id w1 -w 2 -- true 2>&1)
+code=$?
+[ $code -eq 75 ] && grep -q "held by another session" <<<"$err" || steps_ok=0
+kill $jpid 2>/dev/null
+wait $jpid 2>/dev/null
+bgpids=()
+wait_for 10 no_nodes "$G" || steps_ok=0
+[ $steps_ok -eq 1 ] && ok $t || bad $t "members '$out', duplicate exit $code: $err"
+
+t=members-json-kazoo
+"$ZKR" join "$G" --id k1 --kazoo -- sh -c 'sleep 30' &
+jpid=$!
+bgpids+=($jpid)
+wait_for 15 has_members "$G" 1
+out=$("$ZKR" members --json "$G")
+kill $jpid 2>/dev/null
+wait $jpid 2>/dev/null
+bgpids=()
+[ "$(/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[0]["id"], d[0]["format"], d[0]["node"].endswith("__party__"))' <<<"$out")" = "k1 kazoo True" ] &&
+  ok $t || bad $t "$out"
+
+t=register-services-pick
+B="$ROOT/svc"
+"$ZKR" register --base "$B" --name orders --id o1 --address 10.0.0.7 --port 8080 -- sh -c 'echo "$ZKR_SERVICE_ID" >"$1"; sleep 30' sh "$WORK/reg.env" >"$WORK/reg.out" &
+rpid=$!
+bgpids+=($rpid)
+steps_ok=1
+wait_for 15 file_has "$WORK/reg.env" "^o1" || steps_ok=0
+[ "$(cat "$WORK/reg.out")" = o1 ] || steps_ok=0
+[ "$("$ZKR" services --base "$B")" = orders ] || steps_ok=0
+[ "$("$ZKR" services --base "$B" orders)" = "o1 10.0.0.7:8080" ] || steps_ok=0
+[ "$("$ZKR" pick --base "$B" orders --strategy round-robin)" = "10.0.0.7:8080" ] || steps_ok=0
+kill $rpid 2>/dev/null
+wait $rpid 2>/dev/null
+bgpids=()
+wait_for 10 no_nodes "$B/orders" || steps_ok=0
+"$ZKR" pick --base "$B" orders 2>"$WORK/pick.err"
+code=$?
+[ $code -eq 70 ] && grep -q "no instance" "$WORK/pick.err" || steps_ok=0
+[ $steps_ok -eq 1 ] && ok $t || bad $t "pick exit $code"
+
+t=register-permanent-stays
+id=$("$ZKR" register --base "$B" --name batch --id b1 --address 10.0.0.9 --port 9000 --permanent)
+code=$?
+out1=$("$ZKR" services --base "$B" batch)
+"$ZKR" register --base "$B" --name batch --id b1 --address 10.0.0.9 --port 9001 --permanent >/dev/null
+out2=$("$ZKR" services --base "$B" batch)
+[ $code -eq 0 ] && [ "$id" = b1 ] && [ "$out1" = "b1 10.0.0.9:9000" ] && [ "$out2" = "b1 10.0.0.9:9001" ] &&
+  ok $t || bad $t "exit $code, '$id', '$out1', '$out2'"
+"$RAW" "$HOSTS" delete "$B/batch/b1"
+
+expect_usage join-needs-id 64 "--id ID is required" join "$G"
+expect_usage register-needs-base 64 "--base BASE is required" register --name x --address y
+expect_usage register-needs-name 64 "--name and --address are required" register --base "$B"
+expect_usage register-bad-payload 64 "must be JSON" register --base "$B" --name x --address y --payload '{'
+expect_usage register-permanent-no-command 64 "takes no command" register --base "$B" --name x --address y --permanent -- true
+expect_usage pick-needs-name 64 "want --base BASE NAME" pick --base "$B"
+expect_usage pick-bad-strategy 64 "random or round-robin" pick --base "$B" x --strategy sticky
+expect_usage members-no-command 64 "takes only PATH" members "$G" -- true
 
 # ---- no node left behind ----
 t=no-nodes-left
