@@ -155,7 +155,7 @@ static int send_create(zkr__queue_t *q, bool with_parents) {
   n = strlen(q->path) + strlen(q->rule->tag) + 48;
   if (!(prefix = malloc(n)))
     return ZKR_ENOMEM;
-  snprintf(prefix, n, "%s/_c_%s-%s-", strcmp(q->path, "/") ? q->path : "", q->guid,
+  snprintf(prefix, n, "%s/_c_%s-%s", strcmp(q->path, "/") ? q->path : "", q->guid,
            q->rule->tag);
   if ((rc = begin(&x, q, ZKR__K_CREATE, on_created, q->create_tok)) == 0)
     rc = zkr__send_end(&x, zoo_acreate2(x.c.zh, prefix, q->data, q->data_len, acl_of(q),

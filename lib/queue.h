@@ -48,7 +48,8 @@ typedef struct zkr__queue_rule zkr__queue_rule_t;
 typedef bool (*zkr__decide_fn)(const zkr__queue_rule_t *rule, const zkr__child_t *c,
                                int n, int me, int *watch, bool *last);
 struct zkr__queue_rule {
-  const char *tag;    /* "lock", "latch", ... */
+  const char *tag;    /* the name's marker, before the sequence: "lock-",
+                         "latch-", "__READ__", "__WRIT__" */
   int order_mode;     /* zkr__children_order's latch_mode: which formats count */
   bool mark_on_grant; /* rewrite our node once granted (see zkr__queue_mark) */
   int limit;          /* zkr__rule_first_n: how many hold at once */

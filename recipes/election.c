@@ -78,7 +78,7 @@ static void run_await(zkr__obj_t *o, const zkr__effect_t *e) {
 
 /* ---- the queue's hooks (mu held) ---- */
 
-static const zkr__queue_rule_t rule = {.tag = "latch",
+static const zkr__queue_rule_t rule = {.tag = "latch-",
                                        .order_mode = 1,
                                        .mark_on_grant = true,
                                        .decide = zkr__rule_exclusive};
