@@ -259,7 +259,7 @@ int zkr_election_guard(zkr_election_t *e, zoo_op_t *op) {
   if (!e->leader || e->q.state != ZKR__Q_HELD)
     rc = ZKR_ENOTHELD;
   else
-    zoo_check_op_init(op, e->q.node_path, -1);
+    rc = zkr__queue_guard(&e->q, op);
   pthread_mutex_unlock(&e->o.mu);
   return rc;
 }

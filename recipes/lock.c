@@ -413,7 +413,7 @@ int zkr_lock_guard(zkr_lock_t *l, zoo_op_t *op) {
   if (l->q.state != ZKR__Q_HELD)
     rc = ZKR_ENOTHELD;
   else
-    zoo_check_op_init(op, l->q.node_path, -1);
+    rc = zkr__queue_guard(&l->q, op);
   pthread_mutex_unlock(&l->o.mu);
   return rc;
 }

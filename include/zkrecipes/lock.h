@@ -147,8 +147,9 @@ ZKR_API int zkr_lock_token(zkr_lock_t *l, zkr_lock_token_t *out);
 /*
  * Fill *op with a check op on the lock node, to put first in a zoo_multi so the
  * transaction commits only while this lock is held (it fails with ZNONODE once the
- * lock is lost or released). The op points into the lock object: use it before
- * the next acquire and before zkr_lock_free. ZKR_ENOTHELD if not held.
+ * lock is lost or released). The op points into the lock object: it names the
+ * node of this grant (a later grant does not change it) and stays valid until
+ * zkr_lock_free. ZKR_ENOTHELD if not held.
  * Prefer zoo_amulti: libzookeeper-mt's synchronous zoo_multi leaks the per-op
  * records of a transaction whose connection is lost (seen under LeakSanitizer).
  */
