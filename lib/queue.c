@@ -155,7 +155,7 @@ static int send_create(zkr__queue_t *q, bool with_parents) {
   n = strlen(q->path) + strlen(q->rule->tag) + 48;
   if (!(prefix = malloc(n)))
     return ZKR_ENOMEM;
-  snprintf(prefix, n, "%s/_c_%s-%s-", strcmp(q->path, "/") ? q->path : "", q->guid,
+  snprintf(prefix, n, "%s/_c_%s-%s", strcmp(q->path, "/") ? q->path : "", q->guid,
            q->rule->tag);
   if ((rc = begin(&x, q, ZKR__K_CREATE, on_created, q->create_tok)) == 0)
     rc = zkr__send_end(&x, zoo_acreate2(x.c.zh, prefix, q->data, q->data_len, acl_of(q),
@@ -246,6 +246,7 @@ static void grant(zkr__queue_t *q, zkr__fx_t *fx) {
   reset_attempt(q);
   if (q->rule->mark_on_grant)
     zkr__queue_mark(q); /* best effort: a failure only costs the next one a read */
+  q->guard_current = false; /* a new grant: guards taken now name its node */
   q->hooks->granted(q, fx);
 }
 
@@ -862,7 +863,34 @@ int zkr__queue_init(zkr__queue_t *q, zkr__obj_t *o, const char *path,
   return default_data(&q->data, &q->data_len);
 }
 
+struct zkr__guard_path {
+  struct zkr__guard_path *next;
+  char path[];
+};
+
+int zkr__queue_guard(zkr__queue_t *q, zoo_op_t *op) {
+  if (q->state != ZKR__Q_HELD)
+    return ZKR_ENOTHELD;
+  if (!q->guard_current) {
+    size_t n = strlen(q->node_path) + 1;
+    struct zkr__guard_path *g = malloc(sizeof(*g) + n);
+    if (!g)
+      return ZKR_ENOMEM;
+    memcpy(g->path, q->node_path, n);
+    g->next = q->guard_paths;
+    q->guard_paths = g;
+    q->guard_current = true;
+  }
+  zoo_check_op_init(op, q->guard_paths->path, -1);
+  return 0;
+}
+
 void zkr__queue_fini(zkr__queue_t *q) {
+  while (q->guard_paths) {
+    struct zkr__guard_path *g = q->guard_paths;
+    q->guard_paths = g->next;
+    free(g);
+  }
   deallocate_ACL_vector(&q->acl);
   free(q->pred);
   free(q->data);

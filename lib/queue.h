@@ -48,7 +48,8 @@ typedef struct zkr__queue_rule zkr__queue_rule_t;
 typedef bool (*zkr__decide_fn)(const zkr__queue_rule_t *rule, const zkr__child_t *c,
                                int n, int me, int *watch, bool *last);
 struct zkr__queue_rule {
-  const char *tag;    /* "lock", "latch", ... */
+  const char *tag;    /* the name's marker, before the sequence: "lock-",
+                         "latch-", "__READ__", "__WRIT__" */
   int order_mode;     /* zkr__children_order's latch_mode: which formats count */
   bool mark_on_grant; /* rewrite our node once granted (see zkr__queue_mark) */
   int limit;          /* zkr__rule_first_n: how many hold at once */
@@ -122,6 +123,12 @@ struct zkr__queue {
   int64_t czxid;
   int64_t sid;
 
+  /* Guard ops name the node of the grant they were taken for: a copy of its
+   * path per grant, kept until the entry goes (node_path is rewritten by the
+   * next attempt, e.g. a rejoin, and a stale guard must not pass by it). */
+  struct zkr__guard_path *guard_paths;
+  bool guard_current; /* guard_paths' head is this grant's */
+
   int64_t started_ns; /* when the acquire began, for the debug trace */
   bool waited;        /* the attempt waited (counted once in the statistics) */
   int64_t granted_ns; /* when it was granted */
@@ -150,6 +157,10 @@ ZKR__HIDDEN void zkr__queue_leave(zkr__queue_t *q, int why);
 /* Give up the held node: the janitor deletes it and calls done (may be NULL).
  * State IDLE at once. ZKR_ENOTHELD unless HELD. */
 ZKR__HIDDEN int zkr__queue_release(zkr__queue_t *q, zkr__done_fn done, void *arg);
+/* A check op on the held node for the caller's multi (ZKR_ENOTHELD unless
+ * HELD): its path stays valid, and names this grant's node, until the entry
+ * goes. */
+ZKR__HIDDEN int zkr__queue_guard(zkr__queue_t *q, zoo_op_t *op);
 /* Rewrite the held node's data unchanged, so that the one watching it hears a
  * change and lists again, off the critical path of the next hand-over. */
 ZKR__HIDDEN int zkr__queue_mark(zkr__queue_t *q);

@@ -78,7 +78,7 @@ static void run_await(zkr__obj_t *o, const zkr__effect_t *e) {
 
 /* ---- the queue's hooks (mu held) ---- */
 
-static const zkr__queue_rule_t rule = {.tag = "latch",
+static const zkr__queue_rule_t rule = {.tag = "latch-",
                                        .order_mode = 1,
                                        .mark_on_grant = true,
                                        .decide = zkr__rule_exclusive};
@@ -259,7 +259,7 @@ int zkr_election_guard(zkr_election_t *e, zoo_op_t *op) {
   if (!e->leader || e->q.state != ZKR__Q_HELD)
     rc = ZKR_ENOTHELD;
   else
-    zoo_check_op_init(op, e->q.node_path, -1);
+    rc = zkr__queue_guard(&e->q, op);
   pthread_mutex_unlock(&e->o.mu);
   return rc;
 }

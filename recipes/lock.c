@@ -30,13 +30,18 @@
 #include "recipes_internal.h"
 #include "zkrecipes/lock.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+enum { KIND_MUTEX, KIND_READ, KIND_WRITE };
+
 struct zkr_lock {
   zkr__obj_t o;
   zkr__queue_t q;
+  int kind;           /* KIND_*: fixed at creation */
+  zkr_rwlock_t *pair; /* the read/write lock it belongs to (NULL: a mutex) */
 
   /* (o.mu) */
   int holds;
@@ -68,14 +73,37 @@ static void end_acquire(zkr_lock_t *l, int rc, zkr__fx_t *fx) {
 
 /* ---- the queue's hooks (o.mu held) ---- */
 
-static const zkr__queue_rule_t rule = {.tag = "lock",
+static const zkr__queue_rule_t rule = {.tag = "lock-",
                                        .order_mode = 0,
                                        .mark_on_grant = false,
                                        .decide = zkr__rule_exclusive};
 
+/* Read/write lock (Curator InterProcessReadWriteLock's names): a reader holds
+ * while no writer of any format is ahead and watches the nearest one; a writer
+ * holds when it is first, and watches the one right ahead. */
+static const zkr__queue_rule_t read_rule = {
+    .tag = "__READ__", .order_mode = 0, .mark_on_grant = false, .decide = zkr__rule_read};
+static const zkr__queue_rule_t write_rule = {.tag = "__WRIT__",
+                                             .order_mode = 0,
+                                             .mark_on_grant = false,
+                                             .decide = zkr__rule_exclusive};
+
+/* A read/write lock: its two lock objects, and whether its read lock holds
+ * (a write acquire while it does is an upgrade: refused, never a hang). */
+struct zkr_rwlock {
+  zkr_lock_t *r, *w;
+  _Atomic int read_held;
+};
+
+static void read_held(zkr_lock_t *l, int held) {
+  if (l->kind == KIND_READ && l->pair)
+    atomic_store(&l->pair->read_held, held);
+}
+
 static void q_granted(zkr__queue_t *q, zkr__fx_t *fx) {
   zkr_lock_t *l = LOCK(q->o);
   l->holds = 1;
+  read_held(l, 1);
   end_acquire(l, 0, fx);
 }
 
@@ -85,8 +113,10 @@ static void q_failed(zkr__queue_t *q, int rc, zkr__fx_t *fx) {
 
 static void q_event(zkr__queue_t *q, int ev, zkr__fx_t *fx) {
   zkr_lock_t *l = LOCK(q->o);
-  if (ev == ZKR__Q_LOST && q->state == ZKR__Q_IDLE)
+  if (ev == ZKR__Q_LOST && q->state == ZKR__Q_IDLE) {
     l->holds = 0;
+    read_held(l, 0);
+  }
   zkr__fx_event(fx, &l->o, call_listener,
                 ev == ZKR__Q_SUSPECT     ? ZKR_LOCK_SUSPECT
                 : ev == ZKR__Q_RECOVERED ? ZKR_LOCK_RECOVERED
@@ -111,7 +141,7 @@ static void on_deadline(zkr__obj_t *o, int fired, zkr__fx_t *fx) {
 
 /* ---- public ---- */
 
-int zkr_lock_new(zkr_session_t *s, const char *path, zkr_lock_t **out) {
+static int lock_new(zkr_session_t *s, const char *path, int kind, zkr_lock_t **out) {
   zkr_lock_t *l;
   int rc;
 
@@ -122,13 +152,72 @@ int zkr_lock_new(zkr_session_t *s, const char *path, zkr_lock_t **out) {
     return ZKR_EINVAL;
   if (!(l = zkr__obj_new(sizeof(*l), &ops, s)))
     return ZKR_ENOMEM;
-  if ((rc = zkr__queue_init(&l->q, &l->o, path, &rule, &hooks)) != 0 ||
+  l->kind = kind;
+  if ((rc = zkr__queue_init(&l->q, &l->o, path,
+                            kind == KIND_READ    ? &read_rule
+                            : kind == KIND_WRITE ? &write_rule
+                                                 : &rule,
+                            &hooks)) != 0 ||
       (rc = zkr__obj_listen(&l->o)) != 0) {
     zkr__obj_unref(&l->o);
     return rc;
   }
   *out = l;
   return 0;
+}
+
+int zkr_lock_new(zkr_session_t *s, const char *path, zkr_lock_t **out) {
+  return lock_new(s, path, KIND_MUTEX, out);
+}
+
+int zkr_rwlock_new(zkr_session_t *s, const char *path, zkr_rwlock_t **out) {
+  zkr_rwlock_t *rw;
+  int rc;
+
+  if (!out)
+    return ZKR_EINVAL;
+  *out = NULL;
+  if (!(rw = calloc(1, sizeof(*rw))))
+    return ZKR_ENOMEM;
+  if ((rc = lock_new(s, path, KIND_READ, &rw->r)) != 0 ||
+      (rc = lock_new(s, path, KIND_WRITE, &rw->w)) != 0) {
+    zkr_lock_free(rw->r);
+    free(rw);
+    return rc;
+  }
+  rw->r->pair = rw->w->pair = rw;
+  *out = rw;
+  return 0;
+}
+
+zkr_lock_t *zkr_rwlock_read(zkr_rwlock_t *rw) {
+  return rw ? rw->r : NULL;
+}
+
+zkr_lock_t *zkr_rwlock_write(zkr_rwlock_t *rw) {
+  return rw ? rw->w : NULL;
+}
+
+void zkr_rwlock_free(zkr_rwlock_t *rw) {
+  if (!rw)
+    return;
+  /* zkr_lock_free works on them now; their hooks (under o.mu) see no pair. */
+  pthread_mutex_lock(&rw->r->o.mu);
+  rw->r->pair = NULL;
+  pthread_mutex_unlock(&rw->r->o.mu);
+  pthread_mutex_lock(&rw->w->o.mu);
+  rw->w->pair = NULL;
+  pthread_mutex_unlock(&rw->w->o.mu);
+  zkr_lock_free(rw->w);
+  zkr_lock_free(rw->r);
+  free(rw);
+}
+
+int zkr_lock_kind(zkr_lock_t *l) {
+  return !l                      ? -1
+         : l->kind == KIND_READ  ? ZKR_LOCK_READ
+         : l->kind == KIND_WRITE ? ZKR_LOCK_WRITE
+                                 : ZKR_LOCK_MUTEX;
 }
 
 int zkr_lock_set_data(zkr_lock_t *l, const void *data, int len) {
@@ -172,6 +261,8 @@ int zkr_lock_acquire_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb, void *
       l->holds++;
   } else if (l->q.state == ZKR__Q_ACQUIRING) {
     rc = ZKR_EBUSY;
+  } else if (l->kind == KIND_WRITE && l->pair && atomic_load(&l->pair->read_held)) {
+    rc = ZKR_EDEADLK; /* an upgrade: release the read lock first */
   } else if ((rc = zkr__queue_start(&l->q, timeout_ms == 0)) == 0) {
     l->acb = cb;
     l->aarg = arg;
@@ -240,6 +331,7 @@ int zkr_lock_release_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb, void *
      * session sends later (so a next acquire queues behind it). */
     if ((rc = zkr__queue_release(&l->q, NULL, NULL)) == 0) {
       l->holds = 0;
+      read_held(l, 0);
       if (cb) /* on failure (out of memory) released all the same, and no callback */
         rc = zkr__obj_defer(&l->o, 0, run_cb, ZKR__FN(cb), arg, 0, 0);
     }
@@ -251,6 +343,7 @@ int zkr_lock_release_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb, void *
       zkr__obj_unowe(w); /* the janitor never started */
     } else {
       l->holds = 0;
+      read_held(l, 0);
       /* The delete goes on after the deadline (the janitor owns the node). */
       if (timeout_ms > 0 &&
           zkr__obj_owe_by(w, zkr__now_ms() + timeout_ms, ZKR_ETIMEDOUT, 0) != 0)
@@ -320,7 +413,7 @@ int zkr_lock_guard(zkr_lock_t *l, zoo_op_t *op) {
   if (l->q.state != ZKR__Q_HELD)
     rc = ZKR_ENOTHELD;
   else
-    zoo_check_op_init(op, l->q.node_path, -1);
+    rc = zkr__queue_guard(&l->q, op);
   pthread_mutex_unlock(&l->o.mu);
   return rc;
 }
@@ -332,7 +425,15 @@ const char *zkr_lock_path(zkr_lock_t *l) {
 void zkr_lock_free(zkr_lock_t *l) {
   zkr__fx_t fx = ZKR__FX_INIT;
 
-  if (!l || !zkr__obj_free_begin(&l->o))
+  if (!l)
+    return;
+  pthread_mutex_lock(&l->o.mu);
+  if (l->pair) { /* a read/write lock's own: zkr_rwlock_free frees it */
+    pthread_mutex_unlock(&l->o.mu);
+    return;
+  }
+  pthread_mutex_unlock(&l->o.mu);
+  if (!zkr__obj_free_begin(&l->o))
     return;
   if (l->q.state == ZKR__Q_ACQUIRING) {
     zkr__queue_leave(&l->q, ZKR_ECANCELED);
@@ -341,6 +442,7 @@ void zkr_lock_free(zkr_lock_t *l) {
     zkr__queue_release(&l->q, NULL, NULL);
     l->holds = 0;
   }
+  read_held(l, 0);
   zkr__obj_free_end(&l->o, &fx);
 }
 

@@ -38,6 +38,7 @@ static const struct {
     {"journal", journal_suite},
     {"group", group_suite},
     {"discovery", discovery_suite},
+    {"rwlock", rwlock_suite},
 };
 
 int main(int argc, char **argv) {

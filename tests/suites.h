@@ -20,5 +20,6 @@ Suite *cache_suite(void);
 Suite *journal_suite(void);
 Suite *group_suite(void);
 Suite *discovery_suite(void);
+Suite *rwlock_suite(void);
 
 #endif

@@ -202,6 +202,8 @@ START_TEST(leader_expired_lost_next_leads_guard_fails) {
   /* a asked to rejoin: it is queued again, behind b, on its new session. */
   tu_wait_children(zh, path, 2, 10000);
   ck_assert(zkr_election_is_leader(b.e) && !zkr_election_is_leader(a.e));
+  /* ... and the old guard still names the old node, not a's new one. */
+  ck_assert_int_eq(zoo_multi(zh, 2, ops, res), ZNONODE);
   /* b leaves: a leads again, with a newer epoch. */
   ck_assert_int_eq(zkr_election_resign(b.e, 0), 0);
   ck_assert_int_eq(zkr_election_await(a.e, 10000, &ea), 0);

@@ -92,6 +92,7 @@ static zkr_session_t *g_session;
 static zkr_children_cache_t *g_kids;
 static zkr_tree_cache_t *g_tree;
 static zkr_lock_t *g_lock;
+static zkr_rwlock_t *g_rwlock; /* lock --read/--write: g_lock is one of its two */
 static zkr_election_t *g_election;
 static zkr_node_cache_t *g_cache;
 static zkr_journal_t *g_journal;
@@ -132,8 +133,9 @@ static struct {
   const char *uri_spec;  /* register --uri-spec T */
   int service_type;      /* register --permanent / --static (DYNAMIC by default) */
   int strategy;          /* pick --strategy */
+  int rw;                /* lock --read (1) / --write (2): the read/write lock */
 } opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0, 0, -1, 0, -1,
-         -1, 0, 0, NULL, 0, NULL, NULL, NULL, -1, -1, NULL, NULL, 0, 0};
+         -1, 0, 0, NULL, 0, NULL, NULL, NULL, -1, -1, NULL, NULL, 0, 0, 0};
 
 static void tty_reclaim(void);
 
@@ -171,8 +173,10 @@ static void session_end(zkr_session_t *s) {
 /* Free what we made on the server's side, in order: recipe, then session. */
 static void cleanup_objects(void) {
   tty_reclaim();
-  zkr_lock_free(g_lock);
+  zkr_lock_free(g_lock); /* (a read/write lock's own: freed with it below) */
   g_lock = NULL;
+  zkr_rwlock_free(g_rwlock);
+  g_rwlock = NULL;
   zkr_election_free(g_election);
   g_election = NULL;
   zkr_node_cache_free(g_cache);
@@ -300,8 +304,8 @@ static const char *usage_main =
     "dies of the signal (128+N).\n";
 
 static const char *usage_lock =
-    "usage: zkr [OPTIONS] lock PATH [-n | -w SEC] [--id ID] [--grace SEC]\n"
-    "                       [--kill-after SEC] -c 'CMD' | -- CMD [ARGS...]\n"
+    "usage: zkr [OPTIONS] lock PATH [--read | --write] [-n | -w SEC] [--id ID]\n"
+    "                       [--grace SEC] [--kill-after SEC] -c 'CMD' | -- CMD [ARGS...]\n"
     "\n"
     "Like flock(1), with a ZooKeeper lock: wait for the lock at PATH, run CMD while it\n"
     "is held, and exit with CMD's status. The lock is held until CMD and every\n"
@@ -321,6 +325,10 @@ static const char *usage_lock =
     "                        default: wait forever (as does a SEC too large to count\n"
     "                        in milliseconds)\n"
     "  -E N, -q              exit status and silence on a conflict, as for flock\n"
+    "  --read, --write       the read/write lock's read or write side (Curator's\n"
+    "                        InterProcessReadWriteLock nodes): readers run together,\n"
+    "                        a writer alone; every writer format on the path (this\n"
+    "                        exclusive lock, kazoo's) excludes readers\n"
     "  --id ID               data of the lock node (default: hostname:pid)\n"
     "  --grace SEC           how long a lost connection is ridden out before the lock\n"
     "                        counts as lost (default: the session timeout)\n"
@@ -1591,7 +1599,10 @@ static int cmd_run(const char *path, char **cmd, int ncmd, int elect) {
     if (rc == 0) /* a candidate whose session expired while it waits joins again */
       rc = zkr_election_set_rejoin(g_election, 1);
   } else {
-    rc = zkr_lock_new(s, path, &g_lock);
+    if (opt.rw && (rc = zkr_rwlock_new(s, path, &g_rwlock)) == 0)
+      g_lock = opt.rw == 1 ? zkr_rwlock_read(g_rwlock) : zkr_rwlock_write(g_rwlock);
+    else if (!opt.rw)
+      rc = zkr_lock_new(s, path, &g_lock);
     if (rc == 0 && opt.id &&
         (rc = zkr_lock_set_data(g_lock, opt.id, (int)strlen(opt.id))))
       die(EXIT_USAGE, "--id: %s", zkr_strerror(rc));
@@ -3068,13 +3079,18 @@ static int cmd_holders(const char *path, int nargs) {
   }
   printf("%-4s %-11s %-18s %-24s %-56s %s\n", "POS", "SEQUENCE", "OWNER", "FORMAT",
          "NODE", "DATA");
-  for (int i = 0; i < n; i++) {
+  for (int i = 0, writer_ahead = 0; i < n; i++) {
     char pos[16], seq[16], owner[24];
+    /* Holding (*): the first; with readers, every reader before the first
+     * writer too (they hold together). */
+    int holds = i == 0 || (c[i].reader && !writer_ahead);
     if (c[i].format == ZKR_FORMAT_UNKNOWN) {
       snprintf(pos, sizeof(pos), "-");
       snprintf(seq, sizeof(seq), "-");
     } else {
-      snprintf(pos, sizeof(pos), "%d%s", i + 1, i == 0 ? "*" : "");
+      if (!c[i].reader)
+        writer_ahead = 1;
+      snprintf(pos, sizeof(pos), "%d%s", i + 1, holds ? "*" : "");
       snprintf(seq, sizeof(seq), "%" PRId32, c[i].sequence);
     }
     if (c[i].owner_session)
@@ -3132,6 +3148,8 @@ static const struct option longopts[] = {
     {"static", no_argument, NULL, 1010},
     {"uri-spec", required_argument, NULL, 1011},
     {"strategy", required_argument, NULL, 1012},
+    {"read", no_argument, NULL, 1013},
+    {"write", no_argument, NULL, 1014},
     {NULL, 0, NULL, 0}};
 static const char *shortopts = ":H:s:c:a:vhw:nE:qV";
 static int want_help;
@@ -3167,6 +3185,8 @@ static void apply(int o, const char *arg, const char *as_given) {
   case 1009: opt.service_type = ZKR_SERVICE_PERMANENT; break;
   case 1010: opt.service_type = ZKR_SERVICE_STATIC; break;
   case 1011: opt.uri_spec = arg; break;
+  case 1013: opt.rw = 1; break;
+  case 1014: opt.rw = 2; break;
   case 1012:
     if (!strcmp(arg, "random"))
       opt.strategy = ZKR_PICK_RANDOM;

@@ -85,8 +85,9 @@ ZKR_API int zkr_election_await_async(zkr_election_t *e, int timeout_ms,
 ZKR_API int zkr_election_epoch(zkr_election_t *e, int64_t *epoch);
 
 /* A check op on our node for a zoo_multi: the transaction commits only while we
- * lead. Valid until the next start/resign and zkr_election_free. ZKR_ENOTHELD when
- * not leading. Prefer zoo_amulti: libzookeeper-mt's synchronous zoo_multi leaks
+ * lead. It names the node of this leadership (a later one, after a rejoin, does
+ * not change it) and stays valid until zkr_election_free. ZKR_ENOTHELD when not
+ * leading. Prefer zoo_amulti: libzookeeper-mt's synchronous zoo_multi leaks
  * the per-op records of a transaction whose connection is lost. */
 ZKR_API int zkr_election_guard(zkr_election_t *e, zoo_op_t *op);
 

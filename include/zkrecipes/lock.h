@@ -59,6 +59,36 @@ typedef void (*zkr_lock_listener_fn)(zkr_lock_t *l, int event, void *arg);
  * parents are created as container nodes at the first acquire. */
 ZKR_API int zkr_lock_new(zkr_session_t *s, const char *path, zkr_lock_t **out);
 
+/*
+ * Read/write lock (Apache Curator InterProcessReadWriteLock's nodes,
+ * _c_<uuid>-__READ__<seq> and _c_<uuid>-__WRIT__<seq>): a pair of lock objects
+ * on path, the read lock and the write lock, each used with the zkr_lock_*
+ * functions (acquire, release, token, guard, listener), and freed with the
+ * pair (zkr_lock_free on them does nothing). Readers hold together while no
+ * writer is ahead of them; a writer holds alone. Every writer format on the
+ * path counts as a writer (Curator __WRIT__, kazoo __lock__, a mutex's lock-,
+ * the ZooKeeper recipe's x-<sid>-) and every reader format as a reader
+ * (__READ__, kazoo __rlock__); the order is the sequence (wrap-aware). A
+ * reader watches the nearest writer ahead, a writer the node right ahead: one
+ * notification per waiter per grant. Fair: a reader behind a waiting writer
+ * waits. Acquiring the write lock while the pair's read lock holds (an
+ * upgrade, which would wait for itself for ever) is ZKR_EDEADLK at once.
+ */
+typedef struct zkr_rwlock zkr_rwlock_t;
+ZKR_API int zkr_rwlock_new(zkr_session_t *s, const char *path, zkr_rwlock_t **out);
+ZKR_API zkr_lock_t *zkr_rwlock_read(zkr_rwlock_t *rw);
+ZKR_API zkr_lock_t *zkr_rwlock_write(zkr_rwlock_t *rw);
+/* Release what is held, end what waits, and free both locks. NULL: no-op. */
+ZKR_API void zkr_rwlock_free(zkr_rwlock_t *rw);
+
+/* What a lock object is (zkr_lock_kind). */
+typedef enum zkr_lock_kind {
+  ZKR_LOCK_MUTEX = 0, /* zkr_lock_new */
+  ZKR_LOCK_READ = 1,  /* zkr_rwlock_read */
+  ZKR_LOCK_WRITE = 2  /* zkr_rwlock_write */
+} zkr_lock_kind_t;
+ZKR_API int zkr_lock_kind(zkr_lock_t *l);
+
 /* Data stored in the lock node (default "<hostname>:<pid>"); at most 1000000 bytes.
  * ZKR_EBUSY while held or acquiring. */
 ZKR_API int zkr_lock_set_data(zkr_lock_t *l, const void *data, int len);
@@ -117,8 +147,9 @@ ZKR_API int zkr_lock_token(zkr_lock_t *l, zkr_lock_token_t *out);
 /*
  * Fill *op with a check op on the lock node, to put first in a zoo_multi so the
  * transaction commits only while this lock is held (it fails with ZNONODE once the
- * lock is lost or released). The op points into the lock object: use it before
- * the next acquire and before zkr_lock_free. ZKR_ENOTHELD if not held.
+ * lock is lost or released). The op points into the lock object: it names the
+ * node of this grant (a later grant does not change it) and stays valid until
+ * zkr_lock_free. ZKR_ENOTHELD if not held.
  * Prefer zoo_amulti: libzookeeper-mt's synchronous zoo_multi leaks the per-op
  * records of a transaction whose connection is lost (seen under LeakSanitizer).
  */

@@ -1107,6 +1107,31 @@ expect_usage journal-write-missing-value 64 "want PATH write VALUE" journal "$J"
 expect_usage journal-trim-not-a-number 64 "not a number" journal "$J" trim soon
 expect_usage journal-json-with-command 64 "does not go with a command" journal "$J" follow --json -- true
 
+# ---- read/write lock ----
+t=lock-read-write
+RW="$ROOT/rw"
+"$ZKR" lock --read "$RW" -- sh -c 'touch "$1"; sleep 30' sh "$WORK/rw.held" &
+rwpid=$!
+bgpids+=($rwpid)
+steps_ok=1
+wait_for 15 test -e "$WORK/rw.held" || steps_ok=0
+"$ZKR" lock --read -n "$RW" -- true
+c1=$?
+"$ZKR" lock --write -n -q "$RW" -- true
+c2=$?
+"$ZKR" lock -n -q "$RW" -- true
+c3=$?
+out=$("$ZKR" holders "$RW")
+kill $rwpid 2>/dev/null
+wait $rwpid 2>/dev/null
+bgpids=()
+wait_for 10 no_nodes "$RW" || steps_ok=0
+"$ZKR" lock --write -n "$RW" -- true
+c4=$?
+[ $steps_ok -eq 1 ] && [ $c1 -eq 0 ] && [ $c2 -eq 75 ] && [ $c3 -eq 75 ] && [ $c4 -eq 0 ] &&
+  grep -q "__READ__.*\[reader\]" <<<"$out" && ok $t ||
+  bad $t "reader beside a reader $c1, writer $c2, mutex $c3, writer after $c4: $out"
+
 # ---- membership and discovery ----
 t=join-while-command
 G="$ROOT/grp"
