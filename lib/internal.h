@@ -37,6 +37,10 @@ ZKR__HIDDEN int64_t zkr__now_ms(void);
 ZKR__HIDDEN int64_t zkr__now_ns(void);
 /* Absolute deadline for a poll(2)-style timeout: -1 stays -1 (forever). */
 ZKR__HIDDEN int64_t zkr__deadline(int timeout_ms);
+/* With mu held: wait on cv until *flag is non-zero, at most timeout_ms (-1: no
+ * limit, 0: only look). 0, or ZKR_ETIMEDOUT (mu held again either way). */
+ZKR__HIDDEN int zkr__cond_wait_flag(pthread_cond_t *cv, pthread_mutex_t *mu, const int *flag,
+                                    int timeout_ms);
 
 /* ---- logging ---- */
 ZKR__HIDDEN int zkr__log_enabled(int level);

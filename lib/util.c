@@ -21,6 +21,27 @@ int64_t zkr__deadline(int timeout_ms) {
   return timeout_ms < 0 ? -1 : zkr__now_ms() + timeout_ms;
 }
 
+int zkr__cond_wait_flag(pthread_cond_t *cv, pthread_mutex_t *mu, const int *flag,
+                        int timeout_ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  if (timeout_ms > 0) {
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000;
+    }
+  }
+  while (!*flag) {
+    if (timeout_ms < 0)
+      pthread_cond_wait(cv, mu);
+    else if (timeout_ms == 0 || pthread_cond_timedwait(cv, mu, &until) == ETIMEDOUT)
+      return *flag ? 0 : ZKR_ETIMEDOUT;
+  }
+  return 0;
+}
+
 /*
  * The waiter is a semaphore, not a mutex and condition variable: the signalling
  * thread posts once and never touches the waiter again, so the waiting thread

@@ -540,29 +540,14 @@ int zkr_service_cache_start(zkr_service_cache_t *c) {
 }
 
 int zkr_service_cache_wait_ready(zkr_service_cache_t *c, int timeout_ms) {
-  struct timespec until;
-  int rc = 0;
+  int rc;
 
   if (!c || timeout_ms < -1)
     return ZKR_EINVAL;
   if (zkr__in_callback())
     return ZKR_EDEADLK;
-  clock_gettime(CLOCK_REALTIME, &until);
-  if (timeout_ms > 0) {
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000;
-    }
-  }
   pthread_mutex_lock(&c->mu);
-  while (!c->ready && rc == 0) {
-    if (timeout_ms < 0)
-      pthread_cond_wait(&c->cv, &c->mu);
-    else if (timeout_ms == 0 || pthread_cond_timedwait(&c->cv, &c->mu, &until) == ETIMEDOUT)
-      rc = c->ready ? 0 : ZKR_ETIMEDOUT;
-  }
+  rc = zkr__cond_wait_flag(&c->cv, &c->mu, &c->ready, timeout_ms);
   pthread_mutex_unlock(&c->mu);
   return rc;
 }

@@ -335,29 +335,14 @@ int zkr_group_start(zkr_group_t *g) {
 }
 
 int zkr_group_wait_ready(zkr_group_t *g, int timeout_ms) {
-  struct timespec until;
-  int rc = 0;
+  int rc;
 
   if (!g || timeout_ms < -1)
     return ZKR_EINVAL;
   if (zkr__in_callback())
     return ZKR_EDEADLK;
-  clock_gettime(CLOCK_REALTIME, &until);
-  if (timeout_ms > 0) {
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000;
-    }
-  }
   pthread_mutex_lock(&g->mu);
-  while (!g->ready && rc == 0) {
-    if (timeout_ms < 0)
-      pthread_cond_wait(&g->cv, &g->mu);
-    else if (timeout_ms == 0 || pthread_cond_timedwait(&g->cv, &g->mu, &until) == ETIMEDOUT)
-      rc = g->ready ? 0 : ZKR_ETIMEDOUT;
-  }
+  rc = zkr__cond_wait_flag(&g->cv, &g->mu, &g->ready, timeout_ms);
   pthread_mutex_unlock(&g->mu);
   return rc;
 }

@@ -239,6 +239,14 @@ static bool same_data(const zkr_member_t *m, const zkr__reply_t *r) {
   return have == want && memcmp(r->data, m->data, (size_t)want) == 0;
 }
 
+/* Our node, read: write our data (at the version read) if it differs. */
+static void write_if_differs(zkr_member_t *m, const zkr__reply_t *r) {
+  zkr__send_t x;
+  if (!same_data(m, r) && zkr__send_begin(&x, &m->o, 0, ZKR__K_SET, on_set, m->tok, 0) == 0)
+    zkr__send_end(&x, zoo_aset(x.c.zh, m->node, m->data, m->len, r->stat->version,
+                               zkr__cb_stat, x.c.op));
+}
+
 static void on_checked(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
                        zkr__fx_t *fx) {
   zkr_member_t *m = MEM(o);
@@ -259,21 +267,11 @@ static void on_checked(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
   if ((m->flags & ZKR__MEMBER_PERSISTENT) && owner == 0) {
     /* A persistent node under our id is ours (a registration by id): kept,
      * updated in place. */
-    if (!same_data(m, r)) {
-      zkr__send_t x;
-      if (zkr__send_begin(&x, o, 0, ZKR__K_SET, on_set, m->tok, 0) == 0)
-        zkr__send_end(&x, zoo_aset(x.c.zh, m->node, m->data, m->len, r->stat->version,
-                                   zkr__cb_stat, x.c.op));
-    }
+    write_if_differs(m, r);
     joined(m, r->stat, rq->gen, fx);
   } else if (owner != 0 && owner == zkr_session_id(o->s) &&
              !(m->flags & ZKR__MEMBER_PERSISTENT)) {
-    if (!same_data(m, r)) {
-      zkr__send_t x;
-      if (zkr__send_begin(&x, o, 0, ZKR__K_SET, on_set, m->tok, 0) == 0)
-        zkr__send_end(&x, zoo_aset(x.c.zh, m->node, m->data, m->len, r->stat->version,
-                                   zkr__cb_stat, x.c.op));
-    }
+    write_if_differs(m, r);
     joined(m, r->stat, rq->gen, fx);
   } else if (owner != 0 && (zkr__session_was_ours(o->s, owner) ||
                             (owner == zkr_session_id(o->s)))) {
@@ -588,7 +586,6 @@ static int stop(zkr_member_t *m, zkr__done_fn done, void *arg, zkr__fx_t *fx) {
 int zkr_member_leave(zkr_member_t *m, int timeout_ms) {
   zkr__fx_t fx = ZKR__FX_INIT;
   leave_wait_t *w;
-  struct timespec until;
   int rc;
 
   if (!m || timeout_ms < -1)
@@ -608,20 +605,8 @@ int zkr_member_leave(zkr_member_t *m, int timeout_ms) {
     leave_put(w);
     return rc;
   }
-  clock_gettime(CLOCK_REALTIME, &until);
-  if (timeout_ms >= 0) {
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000;
-    }
-  }
   pthread_mutex_lock(&w->mu);
-  while (!w->done && (timeout_ms < 0 || pthread_cond_timedwait(&w->cv, &w->mu, &until) !=
-                                            ETIMEDOUT))
-    if (timeout_ms < 0)
-      pthread_cond_wait(&w->cv, &w->mu);
+  zkr__cond_wait_flag(&w->cv, &w->mu, &w->done, timeout_ms);
   rc = w->done ? w->rc : ZKR_ETIMEDOUT;
   pthread_mutex_unlock(&w->mu);
   leave_put(w);
