@@ -3492,8 +3492,6 @@ int main(int argc, char **argv) {
                       "(see zkr help semaphore)");
     if (opt.rw)
       die(EXIT_USAGE, "semaphore: --read and --write are lock options");
-    if (opt.id)
-      die(EXIT_USAGE, "semaphore: --id is not taken (the lease data records its slot)");
     if (opt.max_from)
       check_path(opt.max_from);
   } else if (opt.max || opt.max_from) {
