@@ -3130,9 +3130,31 @@ static int cmd_holders(const char *path, int nargs) {
   zkr_contender_t *c;
   int n;
 
+  char *leases = NULL;
+  int max = -1;
+
   if (nargs != 0)
     die(EXIT_USAGE, "holders: takes only PATH");
   list_contenders("holders", path, &c, &n);
+  /* A semaphore's path: its leases are what holds. */
+  for (int i = 0; i < n && !leases; i++) {
+    if (!strcmp(c[i].name, "leases") && asprintf(&leases, "%s/leases", path) < 0)
+      die(EXIT_FAILURE_ZK, "holders: out of memory");
+  }
+  if (leases) {
+    zkr_contenders_free(c, n);
+    list_contenders("holders", leases, &c, &n);
+    path = leases;
+  }
+  /* Leases hold while there are at most max (a zkrecipes lease's data says it);
+   * a lease beyond that, the newest, waits. */
+  for (int i = 0, slot, m; i < n && max < 0; i++) {
+    if (c[i].format == ZKR_FORMAT_CURATOR_LEASE && c[i].data &&
+        sscanf(c[i].data, "zkr-lease %d/%d", &slot, &m) == 2)
+      max = m;
+    else if (c[i].data && sscanf(c[i].data, "zkr-lease ?/%d", &m) == 1)
+      max = m;
+  }
   if (opt.json) {
     json_t *doc = json_object(), *arr = json_array();
     for (int i = 0; i < n; i++)
@@ -3141,6 +3163,7 @@ static int cmd_holders(const char *path, int nargs) {
     json_object_set_new(doc, "contenders", arr);
     print_json(doc);
     zkr_contenders_free(c, n);
+    free(leases);
     return 0;
   }
   printf("%-4s %-11s %-18s %-24s %-56s %s\n", "POS", "SEQUENCE", "OWNER", "FORMAT",
@@ -3149,7 +3172,8 @@ static int cmd_holders(const char *path, int nargs) {
     char pos[16], seq[16], owner[24];
     /* Holding (*): the first; with readers, every reader before the first
      * writer too (they hold together). */
-    int holds = i == 0 || (c[i].reader && !writer_ahead);
+    int lease = c[i].format == ZKR_FORMAT_CURATOR_LEASE;
+    int holds = lease ? max < 0 || i < max : i == 0 || (c[i].reader && !writer_ahead);
     if (c[i].format == ZKR_FORMAT_UNKNOWN) {
       snprintf(pos, sizeof(pos), "-");
       snprintf(seq, sizeof(seq), "-");
@@ -3166,9 +3190,10 @@ static int cmd_holders(const char *path, int nargs) {
     printf("%-4s %-11s %-18s %-24s %-56s ", pos, seq, owner, zkr_format_name(c[i].format),
            c[i].name);
     print_data(stdout, c[i].data, c[i].data_len);
-    printf("%s\n", c[i].reader ? " [reader]" : "");
+    printf("%s\n", c[i].reader ? " [reader]" : lease ? " [lease]" : "");
   }
   zkr_contenders_free(c, n);
+  free(leases);
   return 0;
 }
 
