@@ -41,5 +41,6 @@
 #include <zkrecipes/journal.h>
 #include <zkrecipes/group.h>
 #include <zkrecipes/discovery.h>
+#include <zkrecipes/semaphore.h>
 
 #endif /* ZKRECIPES_H */

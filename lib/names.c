@@ -93,6 +93,8 @@ void zkr__child_parse(const char *name, zkr__child_t *c) {
     c->format = ZKR_FORMAT_CURATOR_RW;
   } else if ((at = marker_at(name, "latch-", &c->seq)) >= 0) {
     c->format = ZKR_FORMAT_CURATOR_LATCH;
+  } else if ((at = marker_at(name, "-lease-", &c->seq)) >= 0) {
+    c->format = ZKR_FORMAT_CURATOR_LEASE;
   } else if ((at = marker_at(name, "lock-", &c->seq)) >= 0) {
     /* _c_<uuid36>-lock- (Curator, us), _c_<hex32>-lock- (go), else plain. */
     if (strncmp(name, "_c_", 3) == 0 && at == 3 + 36 + 1 && is_uuid36(name + 3) &&
@@ -201,6 +203,7 @@ const char *zkr_format_name(int format) {
   case ZKR_FORMAT_ZK_C: return "zk-c-recipe";
   case ZKR_FORMAT_ZK_JAVA: return "zk-java-recipe";
   case ZKR_FORMAT_PLAIN: return "plain-lock";
+  case ZKR_FORMAT_CURATOR_LEASE: return "zkrecipes/curator-lease";
   default: return "unknown";
   }
 }

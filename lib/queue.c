@@ -43,6 +43,7 @@
 #include "queue.h"
 
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -806,6 +807,27 @@ int zkr__queue_mark(zkr__queue_t *q) {
       &x, zoo_aset(x.c.zh, q->node_path, q->data, q->data_len, -1, zkr__cb_stat, x.c.op));
 }
 
+int zkr__queue_rewrite(zkr__queue_t *q, const void *data, int len, zkr__step_fn step) {
+  zkr__send_t x;
+  char *copy;
+  int rc;
+  if (q->state != ZKR__Q_HELD)
+    return ZKR_ENOTHELD;
+  if (len < 0 || !(copy = malloc(len > 0 ? (size_t)len : 1)))
+    return len < 0 ? ZKR_EINVAL : ZKR_ENOMEM;
+  if (len > 0)
+    memcpy(copy, data, (size_t)len);
+  if ((rc = begin(&x, q, ZKR__K_SET, step, 0)) != 0) {
+    free(copy);
+    return rc;
+  }
+  free(q->data);
+  q->data = copy;
+  q->data_len = len;
+  return zkr__send_end(
+      &x, zoo_aset(x.c.zh, q->node_path, q->data, q->data_len, -1, zkr__cb_stat, x.c.op));
+}
+
 /* ---- rules ---- */
 
 bool zkr__rule_exclusive(const zkr__queue_rule_t *rule, const zkr__child_t *c, int n,
@@ -837,6 +859,14 @@ bool zkr__rule_first_n(const zkr__queue_rule_t *rule, const zkr__child_t *c, int
   *watch = -1;
   *last = false;
   return me < rule->limit;
+}
+
+bool zkr__rule_count(const zkr__queue_rule_t *rule, const zkr__child_t *c, int n, int me,
+                     int *watch, bool *last) {
+  (void)c, (void)me;
+  *watch = -1;
+  *last = false;
+  return n <= atomic_load(rule->max);
 }
 
 /* ---- set-up ---- */

@@ -53,6 +53,7 @@ struct zkr__queue_rule {
   int order_mode;     /* zkr__children_order's latch_mode: which formats count */
   bool mark_on_grant; /* rewrite our node once granted (see zkr__queue_mark) */
   int limit;          /* zkr__rule_first_n: how many hold at once */
+  const _Atomic int *max; /* zkr__rule_count: the maximum, read at each decision */
   zkr__decide_fn decide;
 };
 
@@ -67,6 +68,12 @@ ZKR__HIDDEN bool zkr__rule_read(const zkr__queue_rule_t *rule, const zkr__child_
  * matters, so the children are watched. */
 ZKR__HIDDEN bool zkr__rule_first_n(const zkr__queue_rule_t *rule, const zkr__child_t *c,
                                    int n, int me, int *watch, bool *last);
+
+/* Every contender holds while there are at most *rule->max of them (Curator's
+ * InterProcessSemaphoreV2 lease rule: safe whatever the order; live when one
+ * contender at a time waits, which its mutex ensures); the children are watched. */
+ZKR__HIDDEN bool zkr__rule_count(const zkr__queue_rule_t *rule, const zkr__child_t *c,
+                                 int n, int me, int *watch, bool *last);
 
 /* Outcomes, with o->mu held (add effects; do not call into the queue's sends). */
 enum { ZKR__Q_SUSPECT = 1, ZKR__Q_RECOVERED, ZKR__Q_LOST };
@@ -164,6 +171,11 @@ ZKR__HIDDEN int zkr__queue_guard(zkr__queue_t *q, zoo_op_t *op);
 /* Rewrite the held node's data unchanged, so that the one watching it hears a
  * change and lists again, off the critical path of the next hand-over. */
 ZKR__HIDDEN int zkr__queue_mark(zkr__queue_t *q);
+
+/* Rewrite the held node's data with data (copied: the data of the next attempts
+ * too); step sees the reply (ZNONODE: the node is gone). */
+ZKR__HIDDEN int zkr__queue_rewrite(zkr__queue_t *q, const void *data, int len,
+                                   zkr__step_fn step);
 
 /* A copy of the statistics, with next_in_line as of now (takes o->mu). */
 ZKR__HIDDEN int zkr__queue_stats(zkr__queue_t *q, zkr__queue_stats_t *out);

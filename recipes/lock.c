@@ -29,19 +29,28 @@
 #include "queue.h"
 #include "recipes_internal.h"
 #include "zkrecipes/lock.h"
+#include "zkrecipes/semaphore.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { KIND_MUTEX, KIND_READ, KIND_WRITE };
+enum { KIND_MUTEX, KIND_READ, KIND_WRITE, KIND_LEASE };
 
 struct zkr_lock {
   zkr__obj_t o;
   zkr__queue_t q;
   int kind;           /* KIND_*: fixed at creation */
   zkr_rwlock_t *pair; /* the read/write lock it belongs to (NULL: a mutex) */
+  /* A semaphore's lease: its own rule (the count of leases against max, which
+   * the semaphore may change while it waits) and its slot. */
+  zkr__queue_rule_t lrule;
+  _Atomic int lmax;
+  _Atomic int slot;
+  bool lease_started; /* (o.mu) acquired once: never again */
+  zkr_lock_cb rcb;    /* (o.mu) the pending rewrite's callback */
+  void *rarg;
 
   /* (o.mu) */
   int holds;
@@ -141,6 +150,11 @@ static void on_deadline(zkr__obj_t *o, int fired, zkr__fx_t *fx) {
 
 /* ---- public ---- */
 
+static const zkr__queue_rule_t lease_rule = {.tag = "lease-",
+                                             .order_mode = 0,
+                                             .mark_on_grant = false,
+                                             .decide = zkr__rule_count};
+
 static int lock_new(zkr_session_t *s, const char *path, int kind, zkr_lock_t **out) {
   zkr_lock_t *l;
   int rc;
@@ -153,9 +167,14 @@ static int lock_new(zkr_session_t *s, const char *path, int kind, zkr_lock_t **o
   if (!(l = zkr__obj_new(sizeof(*l), &ops, s)))
     return ZKR_ENOMEM;
   l->kind = kind;
+  l->lrule = lease_rule;
+  l->lrule.max = &l->lmax;
+  atomic_init(&l->lmax, 0);
+  atomic_init(&l->slot, -1);
   if ((rc = zkr__queue_init(&l->q, &l->o, path,
                             kind == KIND_READ    ? &read_rule
                             : kind == KIND_WRITE ? &write_rule
+                            : kind == KIND_LEASE ? &l->lrule
                                                  : &rule,
                             &hooks)) != 0 ||
       (rc = zkr__obj_listen(&l->o)) != 0) {
@@ -217,6 +236,7 @@ int zkr_lock_kind(zkr_lock_t *l) {
   return !l                      ? -1
          : l->kind == KIND_READ  ? ZKR_LOCK_READ
          : l->kind == KIND_WRITE ? ZKR_LOCK_WRITE
+         : l->kind == KIND_LEASE ? ZKR_LOCK_LEASE
                                  : ZKR_LOCK_MUTEX;
 }
 
@@ -247,7 +267,8 @@ int zkr_lock_set_listener(zkr_lock_t *l, zkr_lock_listener_fn fn, void *arg) {
   return 0;
 }
 
-int zkr_lock_acquire_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb, void *arg) {
+static int acquire_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb, void *arg,
+                         bool by_semaphore) {
   int rc;
 
   if (!l || !cb || timeout_ms < -1)
@@ -255,6 +276,8 @@ int zkr_lock_acquire_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb, void *
   pthread_mutex_lock(&l->o.mu);
   if (l->o.freed) {
     rc = ZKR_ECLOSED;
+  } else if (l->kind == KIND_LEASE && (!by_semaphore || l->lease_started)) {
+    rc = ZKR_EINVAL; /* a lease comes from its semaphore, once */
   } else if (l->q.state == ZKR__Q_HELD) {
     /* Reentrant: one more hold, completed on the worker. */
     if ((rc = zkr__obj_defer(&l->o, 0, run_cb, ZKR__FN(cb), arg, 0, 0)) == 0)
@@ -266,6 +289,7 @@ int zkr_lock_acquire_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb, void *
   } else if ((rc = zkr__queue_start(&l->q, timeout_ms == 0)) == 0) {
     l->acb = cb;
     l->aarg = arg;
+    l->lease_started = l->kind == KIND_LEASE;
     if (timeout_ms > 0 &&
         (rc = zkr__obj_timer(&l->o, &l->deadline, (zkr__now_ms() + timeout_ms) * 1000,
                              on_deadline)) != 0) {
@@ -275,6 +299,76 @@ int zkr_lock_acquire_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb, void *
   }
   pthread_mutex_unlock(&l->o.mu);
   return rc;
+}
+
+int zkr_lock_acquire_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb, void *arg) {
+  return acquire_async(l, timeout_ms, cb, arg, false);
+}
+
+/* ---- leases (the semaphore's) ---- */
+
+int zkr__lease_new(zkr_session_t *s, const char *leases_path, int max, const void *data,
+                   int len, zkr_lock_t **out) {
+  int rc = lock_new(s, leases_path, KIND_LEASE, out);
+  if (rc == 0) {
+    atomic_store(&(*out)->lmax, max);
+    if ((rc = zkr_lock_set_data(*out, data, len)) != 0) {
+      zkr_lock_free(*out);
+      *out = NULL;
+    }
+  }
+  return rc;
+}
+
+int zkr__lease_acquire_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb, void *arg) {
+  return acquire_async(l, timeout_ms, cb, arg, true);
+}
+
+void zkr__lease_set_max(zkr_lock_t *l, int max) {
+  atomic_store(&l->lmax, max);
+}
+
+static void run_rcb(zkr__obj_t *o, const zkr__effect_t *e) {
+  ((zkr_lock_cb)e->cb)(LOCK(o), e->rc, e->arg);
+}
+
+static void on_rewritten(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                         zkr__fx_t *fx) {
+  zkr_lock_t *l = LOCK(o);
+  (void)rq, (void)r;
+  if (l->rcb)
+    zkr__fx_add(fx, run_rcb, ZKR__FN(l->rcb), l->rarg, rc);
+  l->rcb = NULL;
+}
+
+int zkr__lease_set_slot_async(zkr_lock_t *l, int slot, const void *data, int len,
+                              zkr_lock_cb cb, void *arg) {
+  int rc;
+  pthread_mutex_lock(&l->o.mu);
+  if (l->rcb) {
+    rc = ZKR_EBUSY;
+  } else if ((rc = zkr__queue_rewrite(&l->q, data, len, on_rewritten)) == 0) {
+    l->rcb = cb;
+    l->rarg = arg;
+    atomic_store(&l->slot, slot);
+  }
+  pthread_mutex_unlock(&l->o.mu);
+  return rc;
+}
+
+void zkr__lease_note_slot(zkr_lock_t *l, int slot) {
+  atomic_store(&l->slot, slot);
+}
+
+void zkr__lock_ref(zkr_lock_t *l, int delta) {
+  if (delta > 0)
+    zkr__obj_ref(&l->o);
+  else
+    zkr__obj_unref(&l->o);
+}
+
+int zkr_lease_slot(zkr_lock_t *l) {
+  return l && l->kind == KIND_LEASE ? atomic_load(&l->slot) : -1;
 }
 
 static void sync_cb(zkr_lock_t *l, int rc, void *arg) {

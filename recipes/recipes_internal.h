@@ -44,4 +44,21 @@ enum { ZKR__MEMBER_PERSISTENT = 1, ZKR__MEMBER_KEEP_ON_FREE = 2 };
 ZKR__HIDDEN int zkr__member_new(zkr_session_t *s, const char *parent, const char *name,
                                 int flags, zkr_member_t **out);
 
+/* A semaphore's lease (recipes/semaphore.c): a lock object of kind
+ * ZKR_LOCK_LEASE on leases_path, granted while at most max leases exist
+ * (zkr__lease_set_max changes it, for a waiting lease too); acquired once, by
+ * the semaphore only. set_slot rewrites the held node's data and tells cb the
+ * setData's outcome. */
+ZKR__HIDDEN int zkr__lease_new(zkr_session_t *s, const char *leases_path, int max,
+                               const void *data, int len, zkr_lock_t **out);
+ZKR__HIDDEN int zkr__lease_acquire_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb,
+                                         void *arg);
+ZKR__HIDDEN void zkr__lease_set_max(zkr_lock_t *l, int max);
+ZKR__HIDDEN int zkr__lease_set_slot_async(zkr_lock_t *l, int slot, const void *data,
+                                          int len, zkr_lock_cb cb, void *arg);
+ZKR__HIDDEN void zkr__lease_note_slot(zkr_lock_t *l, int slot);
+/* Keep a lock object in memory (+1) past a zkr_lock_free, or let it go (-1):
+ * calls on a freed one find it idle. */
+ZKR__HIDDEN void zkr__lock_ref(zkr_lock_t *l, int delta);
+
 #endif /* ZKR_RECIPES_INTERNAL_H */

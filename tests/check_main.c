@@ -39,6 +39,7 @@ static const struct {
     {"group", group_suite},
     {"discovery", discovery_suite},
     {"rwlock", rwlock_suite},
+    {"semaphore", semaphore_suite},
 };
 
 int main(int argc, char **argv) {

@@ -48,7 +48,8 @@ LD_LIBRARY_PATH="$stage/usr/lib" "$stage/session" "$hosts"
 "${CC:-cc}" -std=c11 -Wall -Wextra -Werror -o "$stage/readme" "$stage/readme.c" $flags
 out=$(LD_LIBRARY_PATH="$stage/usr/lib" "$stage/readme" "$hosts")
 echo "$out" | sed 's/^/install-smoke: README program: /'
-for want in "exclusive work, fencing token [0-9]" "hits: [0-9]" "leading, epoch [0-9]"; do
+for want in "exclusive work, fencing token [0-9]" "hits: [0-9]" "leading, epoch [0-9]" \
+  "export slot [0-2]"; do
   grep -q "^$want" <<<"$out" || { echo "install-smoke: README program: no '$want'" >&2; exit 1; }
 done
 

@@ -8,6 +8,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD:-build}
 failed=()
+# The suites' output is kept so that their failure lines can be repeated at the
+# end, where a log's tail (all that a CI summary may show) will have them.
+suite_log=$(mktemp)
+trap 'rm -f "$suite_log"' EXIT
 if [ "${TSAN:-}" = 1 ]; then
   # For every program of the run (the suites, zkr): a report fails it (exit 66);
   # the one known race inside libzookeeper_mt is suppressed (tests/tsan.supp).
@@ -20,11 +24,12 @@ if [ "${VALGRIND:-}" = 1 ]; then
   CK_FORK=no timeout 900 valgrind --quiet --error-exitcode=99 --leak-check=full \
     --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible \
     --suppressions=tests/valgrind.supp --gen-suppressions=all \
-    "$build/tests/check_zkrecipes" || failed+=("Check suites under valgrind")
+    "$build/tests/check_zkrecipes" 2>&1 | tee "$suite_log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("Check suites under valgrind")
 elif [ "${TSAN:-}" = 1 ]; then
   # One process, so that a report anywhere fails the run through its exit status.
-  CK_FORK=no timeout 1800 "$build/tests/check_zkrecipes"
-  rc=$?
+  CK_FORK=no timeout 1800 "$build/tests/check_zkrecipes" 2>&1 | tee "$suite_log"
+  rc=${PIPESTATUS[0]}
   if [ $rc -ne 0 ]; then
     echo "check_zkrecipes under ThreadSanitizer exited with status $rc" >&2
     failed+=("Check suites under ThreadSanitizer")
@@ -36,8 +41,8 @@ else
   # suppression looks.
   ASAN_OPTIONS=${ASAN_OPTIONS:-fast_unwind_on_malloc=0} \
     LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0} \
-    timeout 1800 "$build/tests/check_zkrecipes"
-  rc=$?
+    timeout 1800 "$build/tests/check_zkrecipes" 2>&1 | tee "$suite_log"
+  rc=${PIPESTATUS[0]}
   if [ $rc -ne 0 ]; then
     # Say how it ended: a runner that printed no failures and still exited
     # non-zero died after the tests (128+N: signal N).
@@ -59,6 +64,10 @@ echo "== SONAME and exported symbols"
 tests/check-symbols.sh build || failed+=("exported symbols")
 
 if [ ${#failed[@]} -ne 0 ]; then
+  # Check's lines for failed tests ("file:line:F:suite:test:...") and the
+  # sanitizers' summaries, once more.
+  grep -E '^[^ ]+:[0-9]+:[FE]:|SUMMARY: |ThreadSanitizer: |ERROR SUMMARY: [1-9]|definitely lost: [1-9]' \
+    "$suite_log" | head -40 >&2
   printf 'make check: FAILED: %s\n' "${failed[@]}" >&2
   exit 1
 fi

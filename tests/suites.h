@@ -21,5 +21,6 @@ Suite *journal_suite(void);
 Suite *group_suite(void);
 Suite *discovery_suite(void);
 Suite *rwlock_suite(void);
+Suite *semaphore_suite(void);
 
 #endif

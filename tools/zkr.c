@@ -92,6 +92,7 @@ static zkr_session_t *g_session;
 static zkr_children_cache_t *g_kids;
 static zkr_tree_cache_t *g_tree;
 static zkr_lock_t *g_lock;
+static zkr_semaphore_t *g_sem; /* semaphore: g_lock is its lease */
 static zkr_rwlock_t *g_rwlock; /* lock --read/--write: g_lock is one of its two */
 static zkr_election_t *g_election;
 static zkr_node_cache_t *g_cache;
@@ -134,8 +135,11 @@ static struct {
   int service_type;      /* register --permanent / --static (DYNAMIC by default) */
   int strategy;          /* pick --strategy */
   int rw;                /* lock --read (1) / --write (2): the read/write lock */
+  int max;               /* semaphore --max N (0: not given) */
+  const char *max_from;  /* semaphore --max-from COUNTER_PATH */
+  int semaphore;         /* the command is semaphore */
 } opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0, 0, -1, 0, -1,
-         -1, 0, 0, NULL, 0, NULL, NULL, NULL, -1, -1, NULL, NULL, 0, 0, 0};
+         -1, 0, 0, NULL, 0, NULL, NULL, NULL, -1, -1, NULL, NULL, 0, 0, 0, 0, NULL, 0};
 
 static void tty_reclaim(void);
 
@@ -177,6 +181,8 @@ static void cleanup_objects(void) {
   g_lock = NULL;
   zkr_rwlock_free(g_rwlock);
   g_rwlock = NULL;
+  zkr_semaphore_free(g_sem);
+  g_sem = NULL;
   zkr_election_free(g_election);
   g_election = NULL;
   zkr_node_cache_free(g_cache);
@@ -256,6 +262,8 @@ static const char *usage_main =
     "Commands:\n"
     "  lock PATH [-n|-w SEC] -c 'CMD' | -- CMD [ARGS...]\n"
     "                                                 run CMD while holding a lock\n"
+    "  semaphore PATH --max N [-n|-w SEC] -- CMD [ARGS...]\n"
+    "                                                 run CMD holding one of N leases\n"
     "  elect PATH --id ID [-w SEC] -c 'CMD' | -- CMD [ARGS...]\n"
     "                                                 run CMD while leading an "
     "election\n"
@@ -302,6 +310,32 @@ static const char *usage_main =
     "lock or leadership lost (CMD was not started, or was terminated). Killed by\n"
     "SIGINT, SIGTERM or SIGHUP while it connects or waits, zkr leaves the queue and\n"
     "dies of the signal (128+N).\n";
+
+static const char *usage_semaphore =
+    "usage: zkr [OPTIONS] semaphore PATH (--max N | --max-from COUNTER_PATH)\n"
+    "                       [--profile curator] [-n | -w SEC] [--grace SEC]\n"
+    "                       [--kill-after SEC] -c 'CMD' | -- CMD [ARGS...]\n"
+    "\n"
+    "Take one lease of the counting semaphore at PATH (at most N at once), run CMD\n"
+    "while it is held, and exit with CMD's status: zkr lock, for N holders. The\n"
+    "nodes are Apache Curator InterProcessSemaphoreV2's (PATH/locks, PATH/leases),\n"
+    "so Java services with the same maximum share the path.\n"
+    "\n"
+    "CMD's environment gets ZKR_FENCE (the lease's fencing token), ZKR_LEASE_SLOT (a\n"
+    "number in 0..N-1 that no other zkrecipes holder of the path has meanwhile: a\n"
+    "worker id), ZKR_LOCK_PATH and ZKR_LOCK_NODE (the lease node).\n"
+    "\n"
+    "  --max N               the maximum (1..100000); every client must use the same:\n"
+    "                        a zkrecipes lease taken with another is an error (70)\n"
+    "  --max-from PATH       the maximum is the 4-byte value at PATH (Curator's\n"
+    "                        SharedCount; zkr counter --int32 sets it)\n"
+    "  --profile curator     the node layout (the default, and the only one so far)\n"
+    "  -n, -w SEC, -E N, -q, -c, --grace, --kill-after\n"
+    "                        as for zkr lock (no lease free in time: 75)\n"
+    "\n"
+    "Another library's structure under PATH (kazoo's Semaphore leases) is an error\n"
+    "(70): sharing it would over-grant on both sides. Loss of the lease is handled as\n"
+    "for zkr lock: CMD's group is ended and zkr exits with 79.\n";
 
 static const char *usage_lock =
     "usage: zkr [OPTIONS] lock PATH [--read | --write] [-n | -w SEC] [--id ID]\n"
@@ -556,6 +590,8 @@ static int help(const char *cmd, FILE *to) {
     fputs(usage_lock, to);
   else if (!strcmp(cmd, "elect"))
     fputs(usage_elect, to);
+  else if (!strcmp(cmd, "semaphore"))
+    fputs(usage_semaphore, to);
   else if (!strcmp(cmd, "counter"))
     fputs(usage_counter, to);
   else if (!strcmp(cmd, "holders"))
@@ -1024,6 +1060,18 @@ static void on_granted(zkr_lock_t *l, int rc, void *arg) {
   post(EV_GRANTED);
 }
 
+static void lock_event(zkr_lock_t *l, int ev, void *arg);
+
+/* The semaphore's one lease becomes the lock zkr holds while CMD runs. */
+static void on_leased(zkr_semaphore_t *sem, int rc, zkr_lock_t **leases, int n, void *arg) {
+  (void)sem, (void)arg;
+  if (rc == 0 && n == 1) {
+    g_lock = leases[0];
+    (void)zkr_lock_set_listener(g_lock, lock_event, NULL);
+  }
+  on_granted(NULL, rc, NULL);
+}
+
 static void election_event(zkr_election_t *e, int ev, int64_t epoch, void *arg) {
   (void)e, (void)epoch, (void)arg;
   if (ev == ZKR_ELECTION_LEADER)
@@ -1054,9 +1102,17 @@ static void await_grant(void) {
       if (rc == 0)
         return;
       if (rc == ZKR_ETIMEDOUT)
-        conflict("lock %s: %s", R.path,
-                 opt.wait_s == 0 ? "held elsewhere" : "not acquired within the wait time");
-      die(EXIT_FAILURE_ZK, "lock %s: %s", R.path, zkr_strerror(rc));
+        conflict("%s %s: %s", opt.semaphore ? "semaphore" : "lock", R.path,
+                 opt.wait_s != 0  ? "not acquired within the wait time"
+                 : opt.semaphore ? "no lease free"
+                                 : "held elsewhere");
+      if (rc == ZKR_EMISMATCH && opt.semaphore)
+        die(EXIT_FAILURE_ZK,
+            "semaphore %s: a lease there was taken with another maximum than ours (%d); "
+            "every client must use the same",
+            R.path, zkr_semaphore_max(g_sem));
+      die(EXIT_FAILURE_ZK, "%s %s: %s", opt.semaphore ? "semaphore" : "lock", R.path,
+          zkr_strerror(rc));
     case EV_LEADER: return;
     case EV_AWAITED:
       rc = atomic_load(&await_rc);
@@ -1577,8 +1633,8 @@ static void release_at_exit(zkr_session_t *s, const char *path) {
 
 static int cmd_run(const char *path, char **cmd, int ncmd, int elect) {
   zkr_session_t *s;
-  char fence[64], env1[PATH_MAX + 32], env2[128];
-  char *extra[] = {fence, env1, env2, NULL};
+  char fence[64], env1[PATH_MAX + 32], env2[128], env3[64];
+  char *extra[] = {fence, env1, env2, NULL, NULL};
   int rc, timeout_ms = seconds_to_ms(opt.wait_s);
 
   R.elect = elect;
@@ -1599,14 +1655,17 @@ static int cmd_run(const char *path, char **cmd, int ncmd, int elect) {
     if (rc == 0) /* a candidate whose session expired while it waits joins again */
       rc = zkr_election_set_rejoin(g_election, 1);
   } else {
-    if (opt.rw && (rc = zkr_rwlock_new(s, path, &g_rwlock)) == 0)
+    if (opt.semaphore)
+      rc = opt.max_from ? zkr_semaphore_new_shared(s, path, opt.max_from, &g_sem)
+                        : zkr_semaphore_new(s, path, opt.max, &g_sem);
+    else if (opt.rw && (rc = zkr_rwlock_new(s, path, &g_rwlock)) == 0)
       g_lock = opt.rw == 1 ? zkr_rwlock_read(g_rwlock) : zkr_rwlock_write(g_rwlock);
     else if (!opt.rw)
       rc = zkr_lock_new(s, path, &g_lock);
-    if (rc == 0 && opt.id &&
+    if (rc == 0 && opt.id && !opt.semaphore &&
         (rc = zkr_lock_set_data(g_lock, opt.id, (int)strlen(opt.id))))
       die(EXIT_USAGE, "--id: %s", zkr_strerror(rc));
-    if (rc == 0)
+    if (rc == 0 && !opt.semaphore)
       rc = zkr_lock_set_listener(g_lock, lock_event, NULL);
   }
   if (rc == ZKR_EINVAL)
@@ -1621,6 +1680,9 @@ static int cmd_run(const char *path, char **cmd, int ncmd, int elect) {
     if ((rc = zkr_election_start(g_election)) != 0 ||
         (rc = zkr_election_await_async(g_election, timeout_ms, on_awaited, NULL)) != 0)
       die(EXIT_FAILURE_ZK, "elect %s: %s", path, zkr_strerror(rc));
+  } else if (opt.semaphore) {
+    if ((rc = zkr_semaphore_acquire_async(g_sem, 1, timeout_ms, on_leased, NULL)) != 0)
+      die(EXIT_FAILURE_ZK, "semaphore %s: %s", path, zkr_strerror(rc));
   } else if ((rc = zkr_lock_acquire_async(g_lock, timeout_ms, on_granted, NULL)) != 0) {
     die(EXIT_FAILURE_ZK, "lock %s: %s", path, zkr_strerror(rc));
   }
@@ -1644,6 +1706,10 @@ static int cmd_run(const char *path, char **cmd, int ncmd, int elect) {
     snprintf(fence, sizeof(fence), "ZKR_FENCE=%" PRId64, tok.czxid);
     snprintf(env1, sizeof(env1), "ZKR_LOCK_PATH=%s", path);
     snprintf(env2, sizeof(env2), "ZKR_LOCK_NODE=%s", tok.node);
+    if (opt.semaphore) {
+      snprintf(env3, sizeof(env3), "ZKR_LEASE_SLOT=%d", zkr_lease_slot(g_lock));
+      extra[3] = env3;
+    }
   }
   R.env = build_env(extra);
   build_exec(cmd, ncmd);
@@ -3064,9 +3130,31 @@ static int cmd_holders(const char *path, int nargs) {
   zkr_contender_t *c;
   int n;
 
+  char *leases = NULL;
+  int max = -1;
+
   if (nargs != 0)
     die(EXIT_USAGE, "holders: takes only PATH");
   list_contenders("holders", path, &c, &n);
+  /* A semaphore's path: its leases are what holds. */
+  for (int i = 0; i < n && !leases; i++) {
+    if (!strcmp(c[i].name, "leases") && asprintf(&leases, "%s/leases", path) < 0)
+      die(EXIT_FAILURE_ZK, "holders: out of memory");
+  }
+  if (leases) {
+    zkr_contenders_free(c, n);
+    list_contenders("holders", leases, &c, &n);
+    path = leases;
+  }
+  /* Leases hold while there are at most max (a zkrecipes lease's data says it);
+   * a lease beyond that, the newest, waits. */
+  for (int i = 0, slot, m; i < n && max < 0; i++) {
+    if (c[i].format == ZKR_FORMAT_CURATOR_LEASE && c[i].data &&
+        sscanf(c[i].data, "zkr-lease %d/%d", &slot, &m) == 2)
+      max = m;
+    else if (c[i].data && sscanf(c[i].data, "zkr-lease ?/%d", &m) == 1)
+      max = m;
+  }
   if (opt.json) {
     json_t *doc = json_object(), *arr = json_array();
     for (int i = 0; i < n; i++)
@@ -3075,6 +3163,7 @@ static int cmd_holders(const char *path, int nargs) {
     json_object_set_new(doc, "contenders", arr);
     print_json(doc);
     zkr_contenders_free(c, n);
+    free(leases);
     return 0;
   }
   printf("%-4s %-11s %-18s %-24s %-56s %s\n", "POS", "SEQUENCE", "OWNER", "FORMAT",
@@ -3083,7 +3172,8 @@ static int cmd_holders(const char *path, int nargs) {
     char pos[16], seq[16], owner[24];
     /* Holding (*): the first; with readers, every reader before the first
      * writer too (they hold together). */
-    int holds = i == 0 || (c[i].reader && !writer_ahead);
+    int lease = c[i].format == ZKR_FORMAT_CURATOR_LEASE;
+    int holds = lease ? max < 0 || i < max : i == 0 || (c[i].reader && !writer_ahead);
     if (c[i].format == ZKR_FORMAT_UNKNOWN) {
       snprintf(pos, sizeof(pos), "-");
       snprintf(seq, sizeof(seq), "-");
@@ -3100,9 +3190,10 @@ static int cmd_holders(const char *path, int nargs) {
     printf("%-4s %-11s %-18s %-24s %-56s ", pos, seq, owner, zkr_format_name(c[i].format),
            c[i].name);
     print_data(stdout, c[i].data, c[i].data_len);
-    printf("%s\n", c[i].reader ? " [reader]" : "");
+    printf("%s\n", c[i].reader ? " [reader]" : lease ? " [lease]" : "");
   }
   zkr_contenders_free(c, n);
+  free(leases);
   return 0;
 }
 
@@ -3150,6 +3241,9 @@ static const struct option longopts[] = {
     {"strategy", required_argument, NULL, 1012},
     {"read", no_argument, NULL, 1013},
     {"write", no_argument, NULL, 1014},
+    {"max", required_argument, NULL, 1015},
+    {"max-from", required_argument, NULL, 1016},
+    {"profile", required_argument, NULL, 1017},
     {NULL, 0, NULL, 0}};
 static const char *shortopts = ":H:s:c:a:vhw:nE:qV";
 static int want_help;
@@ -3187,6 +3281,15 @@ static void apply(int o, const char *arg, const char *as_given) {
   case 1011: opt.uri_spec = arg; break;
   case 1013: opt.rw = 1; break;
   case 1014: opt.rw = 2; break;
+  case 1015: opt.max = parse_int("--max", arg, 1, 100000); break;
+  case 1016: opt.max_from = arg; break;
+  case 1017:
+    if (strcmp(arg, "curator"))
+      die(EXIT_USAGE,
+          "--profile: only 'curator' (InterProcessSemaphoreV2's nodes) is built so far, "
+          "not '%s'",
+          arg);
+    break;
   case 1012:
     if (!strcmp(arg, "random"))
       opt.strategy = ZKR_PICK_RANDOM;
@@ -3350,10 +3453,10 @@ int main(int argc, char **argv) {
       strcmp(command, "holders") && strcmp(command, "leader") && strcmp(command, "get") &&
       strcmp(command, "set") && strcmp(command, "watch") && strcmp(command, "journal") &&
       strcmp(command, "members") && strcmp(command, "join") && strcmp(command, "register") &&
-      strcmp(command, "services") && strcmp(command, "pick"))
+      strcmp(command, "services") && strcmp(command, "pick") && strcmp(command, "semaphore"))
     die(EXIT_USAGE,
-        "unknown command '%s' (lock, elect, counter, holders, leader, get, set, watch, "
-        "journal, members, join, register, services, pick; see zkr --help)",
+        "unknown command '%s' (lock, semaphore, elect, counter, holders, leader, get, set, "
+        "watch, journal, members, join, register, services, pick; see zkr --help)",
         command);
   if (!strcmp(command, "set") || !strcmp(command, "journal")) {
     /* set's --version V is not the global --version: take it out first. */
@@ -3407,7 +3510,19 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(command, "journal"))
     return cmd_journal(pos, npos, cmd, ncmd, dashdash);
-  if (!strcmp(command, "lock") || !strcmp(command, "elect") ||
+  if (!strcmp(command, "semaphore")) {
+    opt.semaphore = 1;
+    if (!opt.max == !opt.max_from)
+      die(EXIT_USAGE, "semaphore: give the maximum: --max N or --max-from COUNTER_PATH "
+                      "(see zkr help semaphore)");
+    if (opt.rw)
+      die(EXIT_USAGE, "semaphore: --read and --write are lock options");
+    if (opt.max_from)
+      check_path(opt.max_from);
+  } else if (opt.max || opt.max_from) {
+    die(EXIT_USAGE, "%s: --max and --max-from are semaphore options", command);
+  }
+  if (!strcmp(command, "lock") || !strcmp(command, "elect") || !strcmp(command, "semaphore") ||
       (!strcmp(command, "watch") && (dashdash || opt.shell_cmd))) {
     static char *shell_argv[4];
     if (opt.shell_cmd && dashdash)

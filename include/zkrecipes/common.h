@@ -53,7 +53,8 @@ extern "C" {
   X(ERESOLVE, -1014, "no server address could be resolved")                             \
   X(ENOTREADY, -1015, "no answer from the server yet")                                   \
   X(ELIMIT, -1016, "over the session's budget of watched path bytes")                    \
-  X(EDUPLICATE, -1017, "another session holds this id")
+  X(EDUPLICATE, -1017, "another session holds this id")                                 \
+  X(EFOREIGN, -1018, "another library's structure is on this path")
 
 /* ZooKeeper's codes, listed so zkr_strerror()/zkr_errname() cover them too. */
 #define ZKR_ZOO_ERRNO_MAP(X)                                                             \

@@ -28,7 +28,9 @@ typedef enum zkr_format {
   ZKR_FORMAT_KAZOO = 5,      /* <hex32>__lock__N / __rlock__N: kazoo */
   ZKR_FORMAT_ZK_C = 6,       /* x-<session hex16>-N: ZooKeeper's C lock recipe */
   ZKR_FORMAT_ZK_JAVA = 7,    /* x-<session decimal>-N: ZooKeeper's Java WriteLock */
-  ZKR_FORMAT_PLAIN = 8       /* ...lock-N without a protection prefix */
+  ZKR_FORMAT_PLAIN = 8,      /* ...lock-N without a protection prefix */
+  ZKR_FORMAT_CURATOR_LEASE = 9 /* _c_<uuid>-lease-N: zkrecipes semaphore, Curator
+                                  InterProcessSemaphoreV2 (under P/leases) */
 } zkr_format_t;
 
 /* Static name of a format: "zkrecipes/curator", "kazoo", "go", "zk-c-recipe", ... */

@@ -85,7 +85,8 @@ ZKR_API void zkr_rwlock_free(zkr_rwlock_t *rw);
 typedef enum zkr_lock_kind {
   ZKR_LOCK_MUTEX = 0, /* zkr_lock_new */
   ZKR_LOCK_READ = 1,  /* zkr_rwlock_read */
-  ZKR_LOCK_WRITE = 2  /* zkr_rwlock_write */
+  ZKR_LOCK_WRITE = 2, /* zkr_rwlock_write */
+  ZKR_LOCK_LEASE = 3  /* a semaphore's lease (zkrecipes/semaphore.h) */
 } zkr_lock_kind_t;
 ZKR_API int zkr_lock_kind(zkr_lock_t *l);
 

@@ -1132,6 +1132,40 @@ c4=$?
   grep -q "__READ__.*\[reader\]" <<<"$out" && ok $t ||
   bad $t "reader beside a reader $c1, writer $c2, mutex $c3, writer after $c4: $out"
 
+# ---- semaphore ----
+t=semaphore-two-of-two
+SEM="$ROOT/sem"
+spids=()
+for i in 1 2; do
+  "$ZKR" semaphore "$SEM" --max 2 -- sh -c 'echo "$ZKR_LEASE_SLOT $ZKR_FENCE" >"$1"; sleep 30' sh "$WORK/sem.$i" &
+  spids+=($!)
+  bgpids+=($!)
+done
+steps_ok=1
+wait_for 15 file_has "$WORK/sem.1" "^[01] [0-9]" || steps_ok=0
+wait_for 15 file_has "$WORK/sem.2" "^[01] [0-9]" || steps_ok=0
+slots="$(cut -d' ' -f1 "$WORK/sem.1" "$WORK/sem.2" | sort | tr '\n' ' ')"
+"$ZKR" semaphore "$SEM" --max 2 -n -q -- true
+c1=$?
+err=$("$ZKR" semaphore "$SEM" --max 3 -n -- true 2>&1)
+c2=$?
+out=$("$ZKR" holders "$SEM")
+kill "${spids[@]}" 2>/dev/null
+wait "${spids[@]}" 2>/dev/null
+bgpids=()
+wait_for 10 no_nodes "$SEM/leases" || steps_ok=0
+"$ZKR" semaphore "$SEM" --max 2 -n -- sh -c 'test "$ZKR_LEASE_SLOT" = 0'
+c3=$?
+[ $steps_ok -eq 1 ] && [ "$slots" = "0 1 " ] && [ $c1 -eq 75 ] && [ $c2 -eq 70 ] &&
+  [ $c3 -eq 0 ] && grep -q "another maximum than ours (3)" <<<"$err" &&
+  [ "$(grep -c -- "-lease-.*zkr-lease [01]/2 .*\[lease\]" <<<"$out")" = 2 ] && ok $t ||
+  bad $t "slots '$slots', third $c1, other maximum $c2 ($err), after $c3: $out"
+
+expect_usage semaphore-no-max 64 "give the maximum" semaphore "$SEM" -- true
+expect_usage semaphore-max-range 64 "--max" semaphore "$SEM" --max 0 -- true
+expect_usage semaphore-profile 64 "only 'curator'" semaphore "$SEM" --max 2 --profile kazoo -- true
+expect_usage max-not-for-lock 64 "semaphore options" lock "$SEM" --max 2 -- true
+
 # ---- membership and discovery ----
 t=join-while-command
 G="$ROOT/grp"

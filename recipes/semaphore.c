@@ -1,0 +1,619 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Counting semaphore (Curator InterProcessSemaphoreV2's nodes).
+ *
+ * Znodes under the semaphore path P:
+ *   P/locks/_c_<uuid>-lock-<seq>    the mutex: a zkrecipes lock on P/locks
+ *   P/leases/_c_<uuid>-lease-<seq>  EPHEMERAL_SEQUENTIAL (a lock object of kind
+ *                                   lease), data "zkr-lease <slot>/<max> <host>:<pid>"
+ *                                   ("?" for a slot not known yet)
+ * Curator writes the same names (its lease data is opaque to it) and counts
+ * every child of P/leases.
+ *
+ * Algorithm of an acquire of n leases, a chain of asynchronous steps:
+ *   1. the mutex, with what is left of the deadline;
+ *   2. three reads at once: the children of P (another library's structure:
+ *      ZKR_EFOREIGN), the leases with their data (slots in use, maxima of
+ *      other zkrecipes clients: ZKR_EMISMATCH, orphans of earlier sessions of
+ *      ours: deleted), and for a shared maximum the counter node;
+ *   3. lease after lease: create, granted while at most max lease nodes exist,
+ *      else wait for the leases to change (zkr__rule_count, in the queue
+ *      engine, which also resolves a create whose reply was lost and hands
+ *      every node it gives up to the janitor). The slot was chosen in step 2
+ *      from the free ones; a lease that had to wait (no slot was free) lists
+ *      the leases again once granted and records its slot then;
+ *   4. the mutex is released (the delete is on its way) and the caller told.
+ * Any failure frees the leases of the attempt (their nodes deleted), releases
+ * the mutex and reports rc: all or none.
+ *
+ * Invariant: only the holder of the mutex creates leases, and a lease holds
+ * only while the lease nodes number at most max (whatever their order, so a
+ * lease re-queued without the mutex after a session expiry over-grants
+ * nothing either; see zkr__rule_count).
+ *
+ * Locking: sem->mu guards the pending acquire pointer, closing and the refs;
+ * an acquire's fields are touched by one step at a time (the chain), except
+ * canceled (atomic). The semaphore is reference counted (the user and each
+ * pending acquire), so that a chain ending after zkr_semaphore_free from a
+ * callback still finds it.
+ */
+#include "internal.h"
+#include "recipes_internal.h"
+#include "zkrecipes/contenders.h"
+#include "zkrecipes/counter.h"
+#include "zkrecipes/semaphore.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_MAX 100000
+#define LIST_CHUNK_MS 5000 /* a listing waits this long at most, then again */
+
+typedef struct acq acq_t;
+
+struct zkr_semaphore {
+  zkr_session_t *s;
+  char *path, *leases_path, *locks_path;
+  zkr_lock_t *mutex;
+  zkr_counter_t *count; /* shared maximum, else NULL */
+  _Atomic int max;
+  _Atomic uint64_t swept;
+  char host[300]; /* "<host>:<pid>" for the lease data */
+
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  /* (mu) */
+  int refs;
+  acq_t *acq;         /* the pending acquire */
+  zkr_lock_t *waiting; /* the lock object it waits on now (mutex or lease) */
+};
+
+enum { STEP_MUTEX = 1, STEP_READ, STEP_LEASE, STEP_SLOT };
+
+struct acq {
+  zkr_semaphore_t *sem;
+  int n, got;
+  zkr_lock_t **leases; /* n */
+  int *slots;          /* n: chosen in step 2, -1 none free then */
+  int64_t deadline;    /* ms; -1 none */
+  bool once;           /* timeout 0: try once */
+  zkr_semaphore_cb cb;
+  void *arg;
+  _Atomic int canceled;
+  int step;
+
+  /* step 2 */
+  int reads, rc;
+  zkr_contender_t *top, *ls;
+  int ntop, nls;
+  int64_t count;
+  bool have_count;
+};
+
+static void sem_unref(zkr_semaphore_t *sem);
+
+/* ---- steps ---- */
+
+/* What is left of the deadline for the next step: -1 none, 0 try once; -2 past. */
+static int remaining(const acq_t *a, int cap) {
+  int64_t left;
+  if (a->once)
+    return 0;
+  if (a->deadline < 0)
+    return cap;
+  left = a->deadline - zkr__now_ms();
+  if (left <= 0)
+    return -2;
+  return cap > 0 && left > cap ? cap : (int)left;
+}
+
+static void lease_data(const acq_t *a, int slot, char *buf, size_t size, int *len) {
+  char s[16] = "?";
+  if (slot >= 0)
+    snprintf(s, sizeof(s), "%d", slot);
+  *len = snprintf(buf, size, "zkr-lease %s/%d %s", s, atomic_load(&a->sem->max),
+                  a->sem->host);
+  if (*len < 0 || (size_t)*len >= size)
+    *len = (int)strlen(buf);
+}
+
+/* The chain ends: the mutex goes, the leases of a failed attempt too, the
+ * caller is told, and the object may take the next acquire. */
+static void finish(acq_t *a, int rc) {
+  zkr_semaphore_t *sem = a->sem;
+  bool ok = rc == 0;
+
+  if (zkr_lock_is_held(sem->mutex))
+    (void)zkr_lock_release(sem->mutex, 0);
+  pthread_mutex_lock(&sem->mu);
+  sem->waiting = NULL;
+  pthread_mutex_unlock(&sem->mu);
+  if (!ok) {
+    for (int i = 0; i < a->n; i++)
+      zkr_lock_free(a->leases[i]); /* deletes its node, if any */
+  }
+  zkr__log(ok ? ZKR_LOG_DEBUG : ZKR_LOG_INFO, "semaphore %s: acquire of %d: %s", sem->path,
+           a->n, ok ? "granted" : zkr_strerror(rc));
+  pthread_mutex_lock(&sem->mu);
+  sem->acq = NULL;
+  pthread_cond_broadcast(&sem->cv);
+  pthread_mutex_unlock(&sem->mu);
+  a->cb(sem, rc, ok ? a->leases : NULL, ok ? a->n : 0, a->arg);
+  zkr_contenders_free(a->top, a->ntop);
+  zkr_contenders_free(a->ls, a->nls);
+  free(a->leases);
+  free(a->slots);
+  free(a);
+  sem_unref(sem);
+}
+
+static void set_waiting(acq_t *a, zkr_lock_t *l, int step) {
+  pthread_mutex_lock(&a->sem->mu);
+  a->sem->waiting = l;
+  a->step = step;
+  pthread_mutex_unlock(&a->sem->mu);
+}
+
+static void on_lease(zkr_lock_t *l, int rc, void *arg);
+static void start_reads(acq_t *a);
+
+static void start_lease(acq_t *a) {
+  zkr_semaphore_t *sem = a->sem;
+  char data[400];
+  int len, rc, rem = remaining(a, -1);
+
+  if (atomic_load(&a->canceled)) {
+    finish(a, ZKR_ECANCELED);
+    return;
+  }
+  if (rem == -2) {
+    finish(a, ZKR_ETIMEDOUT);
+    return;
+  }
+  lease_data(a, a->slots[a->got], data, sizeof(data), &len);
+  if ((rc = zkr__lease_new(sem->s, sem->leases_path, atomic_load(&sem->max), data, len,
+                           &a->leases[a->got])) != 0) {
+    finish(a, rc);
+    return;
+  }
+  zkr__lease_note_slot(a->leases[a->got], a->slots[a->got]);
+  set_waiting(a, a->leases[a->got], STEP_LEASE);
+  if ((rc = zkr__lease_acquire_async(a->leases[a->got], rem, on_lease, a)) != 0)
+    finish(a, rc);
+}
+
+static void next_lease(acq_t *a) {
+  if (++a->got < a->n)
+    start_lease(a);
+  else
+    finish(a, atomic_load(&a->canceled) ? ZKR_ECANCELED : 0);
+}
+
+static void on_slot_set(zkr_lock_t *l, int rc, void *arg) {
+  acq_t *a = arg;
+  if (rc != 0) {
+    zkr__lease_note_slot(l, -1);
+    zkr__log(ZKR_LOG_WARN, "semaphore %s: the slot of a lease could not be recorded: %s",
+             a->sem->path, zkr_strerror(rc));
+  }
+  next_lease(a);
+}
+
+/* Smallest slot in [0, max) that no listed zkrecipes lease (nor taken[0..nt))
+ * claims; -1 if none. */
+static int free_slot(const zkr_contender_t *ls, int nls, const int *taken, int nt, int max) {
+  for (int s = 0; s < max; s++) {
+    bool used = false;
+    for (int i = 0; i < nls && !used; i++) {
+      int slot, m;
+      used = ls[i].data && sscanf(ls[i].data, "zkr-lease %d/%d", &slot, &m) == 2 &&
+             slot == s;
+    }
+    for (int i = 0; i < nt && !used; i++)
+      used = taken[i] == s;
+    if (!used)
+      return s;
+  }
+  return -1;
+}
+
+static void on_relisted(int rc, zkr_contender_t *list, int count, void *arg) {
+  acq_t *a = arg;
+  zkr_lock_t *l = a->leases[a->got];
+  zkr_lock_token_t tok;
+  char data[400];
+  int len, slot = -1;
+
+  if (rc == 0 && zkr_lock_token(l, &tok) == 0) {
+    /* our own node says "?": it claims nothing */
+    slot = free_slot(list, count, a->slots, a->got, atomic_load(&a->sem->max));
+  }
+  zkr_contenders_free(list, count);
+  if (slot < 0) {
+    on_slot_set(l, rc != 0 ? rc : ZKR_EOVERFLOW, a);
+    return;
+  }
+  a->slots[a->got] = slot;
+  lease_data(a, slot, data, sizeof(data), &len);
+  if ((rc = zkr__lease_set_slot_async(l, slot, data, len, on_slot_set, a)) != 0)
+    on_slot_set(l, rc, a);
+}
+
+static void on_lease(zkr_lock_t *l, int rc, void *arg) {
+  acq_t *a = arg;
+  int rem;
+  (void)l;
+  if (rc != 0) {
+    finish(a, rc);
+    return;
+  }
+  set_waiting(a, NULL, STEP_SLOT);
+  if (a->slots[a->got] >= 0) {
+    next_lease(a);
+    return;
+  }
+  /* It waited for a lease to go: which slot is free now? (still under the mutex) */
+  rem = remaining(a, LIST_CHUNK_MS);
+  if (rem == -2 || rem == 0)
+    rem = 1000; /* granted already: a short look */
+  if ((rc = zkr_contenders_list_async(a->sem->s, a->sem->leases_path, rem, on_relisted, a)) !=
+      0)
+    on_relisted(rc, NULL, 0, a);
+}
+
+/* Another library's structure directly under P? */
+static const char *foreign(const zkr_contender_t *c) {
+  size_t n = strlen(c->name);
+  if (strcmp(c->name, "locks") == 0 || strcmp(c->name, "leases") == 0)
+    return NULL;
+  if (n == 32 && strspn(c->name, "0123456789abcdef") == 32)
+    return "a kazoo Semaphore lease";
+  if (c->format != ZKR_FORMAT_UNKNOWN)
+    return "a lock or semaphore node directly under the path (Curator's "
+           "InterProcessSemaphore v1, a mutex, or kazoo)";
+  return NULL;
+}
+
+static void after_reads(acq_t *a) {
+  zkr_semaphore_t *sem = a->sem;
+  int64_t current = zkr_session_id(sem->s);
+  int max, nfree = 0;
+
+  if (a->rc == ZKR_ETIMEDOUT && remaining(a, -1) != -2 && !a->once) {
+    start_reads(a); /* a listing waited its chunk (no connection): again */
+    return;
+  }
+  if (a->rc != 0) {
+    finish(a, a->rc);
+    return;
+  }
+  if (atomic_load(&a->canceled)) {
+    finish(a, ZKR_ECANCELED);
+    return;
+  }
+  if (a->have_count) {
+    int m = a->count < 0 ? 0 : a->count > MAX_MAX ? MAX_MAX : (int)a->count;
+    atomic_store(&sem->max, m);
+  }
+  max = atomic_load(&sem->max);
+  for (int i = 0; i < a->ntop; i++) {
+    const char *what = foreign(&a->top[i]);
+    if (what) {
+      zkr__log(ZKR_LOG_ERROR,
+               "semaphore %s: %s is there (%s): not Curator InterProcessSemaphoreV2's "
+               "structure; both would over-grant",
+               sem->path, a->top[i].name, what);
+      finish(a, ZKR_EFOREIGN);
+      return;
+    }
+  }
+  for (int i = 0; i < a->nls; i++) {
+    zkr_contender_t *c = &a->ls[i];
+    int slot, m;
+    if (c->owner_session && c->owner_session != current &&
+        zkr__session_was_ours(sem->s, c->owner_session)) {
+      char *p = zkr__path_join(sem->leases_path, c->name);
+      zkr__log(ZKR_LOG_INFO, "semaphore %s: deleting %s, an orphan of our session 0x%llx",
+               sem->path, c->name, (unsigned long long)c->owner_session);
+      if (p && zkr__janitor_delete(sem->s, zkr__session_gen(sem->s), p, NULL, NULL) == 0)
+        atomic_fetch_add(&sem->swept, 1);
+      free(p);
+      free(c->data); /* it claims no slot */
+      c->data = NULL;
+      continue;
+    }
+    if (c->data && sscanf(c->data, "zkr-lease %d/%d", &slot, &m) == 2 && m != max) {
+      zkr__log(ZKR_LOG_ERROR,
+               "semaphore %s: lease %s was taken with maximum %d, ours is %d: "
+               "configure every client alike",
+               sem->path, c->name, m, max);
+      finish(a, ZKR_EMISMATCH);
+      return;
+    }
+  }
+  if (a->n > max) {
+    finish(a, max > 0 ? ZKR_EOVERFLOW : ZKR_ETIMEDOUT);
+    return;
+  }
+  for (int i = 0; i < a->n; i++) {
+    a->slots[i] = free_slot(a->ls, a->nls, a->slots, i, max);
+    nfree += a->slots[i] >= 0;
+    if (a->slots[i] < 0)
+      break; /* the rest learn theirs once granted */
+  }
+  for (int i = nfree; i < a->n; i++)
+    a->slots[i] = -1;
+  start_lease(a);
+}
+
+static void read_done(acq_t *a, int rc) {
+  bool last;
+  pthread_mutex_lock(&a->sem->mu);
+  if (rc != 0 && a->rc == 0)
+    a->rc = rc;
+  last = --a->reads == 0;
+  pthread_mutex_unlock(&a->sem->mu);
+  if (last)
+    after_reads(a);
+}
+
+static void on_top(int rc, zkr_contender_t *list, int count, void *arg) {
+  acq_t *a = arg;
+  a->top = list;
+  a->ntop = count;
+  read_done(a, rc);
+}
+
+static void on_leases(int rc, zkr_contender_t *list, int count, void *arg) {
+  acq_t *a = arg;
+  a->ls = list;
+  a->nls = count;
+  read_done(a, rc);
+}
+
+static void on_count(zkr_counter_t *c, int rc, int64_t value, void *arg) {
+  acq_t *a = arg;
+  (void)c;
+  if (rc == 0) {
+    a->count = value;
+    a->have_count = true;
+  }
+  read_done(a, rc);
+}
+
+static void start_reads(acq_t *a) {
+  zkr_semaphore_t *sem = a->sem;
+  int rem = remaining(a, LIST_CHUNK_MS), rc;
+
+  if (rem == -2) {
+    finish(a, ZKR_ETIMEDOUT);
+    return;
+  }
+  zkr_contenders_free(a->top, a->ntop);
+  zkr_contenders_free(a->ls, a->nls);
+  a->top = a->ls = NULL;
+  a->ntop = a->nls = 0;
+  a->rc = 0;
+  a->reads = sem->count ? 4 : 3; /* one for this function, until all are sent */
+  if ((rc = zkr_contenders_list_async(sem->s, sem->path, rem, on_top, a)) != 0)
+    read_done(a, rc);
+  if ((rc = zkr_contenders_list_async(sem->s, sem->leases_path, rem, on_leases, a)) != 0)
+    read_done(a, rc);
+  if (sem->count && (rc = zkr_counter_get_async(sem->count, rem, on_count, a)) != 0)
+    read_done(a, rc);
+  read_done(a, 0);
+}
+
+static void on_mutex(zkr_lock_t *l, int rc, void *arg) {
+  acq_t *a = arg;
+  (void)l;
+  set_waiting(a, NULL, STEP_READ);
+  if (rc != 0)
+    finish(a, rc);
+  else if (atomic_load(&a->canceled))
+    finish(a, ZKR_ECANCELED);
+  else
+    start_reads(a);
+}
+
+/* ---- public ---- */
+
+static void sem_unref(zkr_semaphore_t *sem) {
+  bool last;
+  pthread_mutex_lock(&sem->mu);
+  last = --sem->refs == 0;
+  pthread_mutex_unlock(&sem->mu);
+  if (!last)
+    return;
+  zkr_lock_free(sem->mutex);
+  zkr_counter_free(sem->count);
+  pthread_cond_destroy(&sem->cv);
+  pthread_mutex_destroy(&sem->mu);
+  free(sem->path);
+  free(sem->leases_path);
+  free(sem->locks_path);
+  free(sem);
+}
+
+static void on_count_change(zkr_counter_t *c, int64_t value, int32_t version, void *arg) {
+  zkr_semaphore_t *sem = arg;
+  int m = value < 0 ? 0 : value > MAX_MAX ? MAX_MAX : (int)value;
+  (void)c, (void)version;
+  atomic_store(&sem->max, m);
+  pthread_mutex_lock(&sem->mu);
+  if (sem->acq && sem->waiting && sem->acq->step == STEP_LEASE)
+    zkr__lease_set_max(sem->waiting, m); /* seen at its next look at the leases */
+  pthread_mutex_unlock(&sem->mu);
+}
+
+static int sem_new(zkr_session_t *s, const char *path, int max, const char *count_path,
+                   zkr_semaphore_t **out) {
+  zkr_semaphore_t *sem;
+  char host[256];
+  int rc;
+
+  if (!out)
+    return ZKR_EINVAL;
+  *out = NULL;
+  if (!s || zkr__recipe_path_check(path) != 0 ||
+      (count_path && zkr__recipe_path_check(count_path) != 0) ||
+      (!count_path && (max < 1 || max > MAX_MAX)) || strlen(path) > 1000)
+    return ZKR_EINVAL;
+  if (!(sem = calloc(1, sizeof(*sem))))
+    return ZKR_ENOMEM;
+  sem->s = s;
+  sem->refs = 1;
+  atomic_init(&sem->max, count_path ? 0 : max);
+  atomic_init(&sem->swept, 0);
+  pthread_mutex_init(&sem->mu, NULL);
+  pthread_cond_init(&sem->cv, NULL);
+  if (gethostname(host, sizeof(host)) != 0)
+    snprintf(host, sizeof(host), "unknown");
+  host[sizeof(host) - 1] = '\0';
+  snprintf(sem->host, sizeof(sem->host), "%s:%ld", host, (long)getpid());
+  if (!(sem->path = strdup(path)) || !(sem->leases_path = zkr__path_join(path, "leases")) ||
+      !(sem->locks_path = zkr__path_join(path, "locks"))) {
+    rc = ZKR_ENOMEM;
+  } else if ((rc = zkr_lock_new(s, sem->locks_path, &sem->mutex)) == 0 && count_path &&
+             (rc = zkr_counter_new(s, count_path, ZKR_COUNTER_INT32, &sem->count)) == 0) {
+    rc = zkr_counter_set_listener(sem->count, on_count_change, sem);
+  }
+  if (rc != 0) {
+    sem_unref(sem);
+    return rc;
+  }
+  *out = sem;
+  return 0;
+}
+
+int zkr_semaphore_new(zkr_session_t *s, const char *path, int max, zkr_semaphore_t **out) {
+  return sem_new(s, path, max, NULL, out);
+}
+
+int zkr_semaphore_new_shared(zkr_session_t *s, const char *path, const char *count_path,
+                             zkr_semaphore_t **out) {
+  if (!count_path)
+    return out ? (*out = NULL, ZKR_EINVAL) : ZKR_EINVAL;
+  return sem_new(s, path, 0, count_path, out);
+}
+
+int zkr_semaphore_max(zkr_semaphore_t *sem) {
+  return sem ? atomic_load(&sem->max) : ZKR_EINVAL;
+}
+
+uint64_t zkr_semaphore_swept(zkr_semaphore_t *sem) {
+  return sem ? atomic_load(&sem->swept) : 0;
+}
+
+int zkr_semaphore_acquire_async(zkr_semaphore_t *sem, int n, int timeout_ms,
+                                zkr_semaphore_cb cb, void *arg) {
+  acq_t *a;
+  int rc;
+
+  if (!sem || !cb || timeout_ms < -1 || n < 1 || n > MAX_MAX)
+    return ZKR_EINVAL;
+  if (!sem->count && n > atomic_load(&sem->max))
+    return ZKR_EOVERFLOW; /* could never be granted */
+  if (!(a = calloc(1, sizeof(*a))) || !(a->leases = calloc((size_t)n, sizeof(*a->leases))) ||
+      !(a->slots = calloc((size_t)n, sizeof(*a->slots)))) {
+    if (a)
+      free(a->leases);
+    free(a);
+    return ZKR_ENOMEM;
+  }
+  a->sem = sem;
+  a->n = n;
+  a->cb = cb;
+  a->arg = arg;
+  a->once = timeout_ms == 0;
+  a->deadline = timeout_ms > 0 ? zkr__now_ms() + timeout_ms : -1;
+  atomic_init(&a->canceled, 0);
+  pthread_mutex_lock(&sem->mu);
+  if (sem->acq) {
+    pthread_mutex_unlock(&sem->mu);
+    free(a->leases);
+    free(a->slots);
+    free(a);
+    return ZKR_EBUSY;
+  }
+  sem->acq = a;
+  sem->refs++;
+  sem->waiting = sem->mutex;
+  a->step = STEP_MUTEX;
+  pthread_mutex_unlock(&sem->mu);
+  if ((rc = zkr_lock_acquire_async(sem->mutex, timeout_ms, on_mutex, a)) != 0) {
+    pthread_mutex_lock(&sem->mu);
+    sem->acq = NULL;
+    sem->waiting = NULL;
+    sem->refs--;
+    pthread_cond_broadcast(&sem->cv);
+    pthread_mutex_unlock(&sem->mu);
+    free(a->leases);
+    free(a->slots);
+    free(a);
+  }
+  return rc;
+}
+
+typedef struct {
+  zkr__sync_t y;
+  zkr_lock_t **out;
+} sync_acq_t;
+
+static void sync_cb(zkr_semaphore_t *sem, int rc, zkr_lock_t **leases, int n, void *arg) {
+  sync_acq_t *w = arg;
+  (void)sem;
+  for (int i = 0; i < n; i++)
+    w->out[i] = leases[i];
+  zkr__sync_signal(&w->y, rc);
+}
+
+int zkr_semaphore_acquire(zkr_semaphore_t *sem, int n, int timeout_ms, zkr_lock_t **leases) {
+  sync_acq_t w = {.out = leases};
+  int rc;
+
+  if (!sem || !leases || timeout_ms < -1)
+    return ZKR_EINVAL;
+  if ((rc = zkr__sync_init(&w.y)) != 0)
+    return rc;
+  return zkr__sync_wait(&w.y, zkr_semaphore_acquire_async(sem, n, timeout_ms, sync_cb, &w));
+}
+
+int zkr_semaphore_cancel(zkr_semaphore_t *sem) {
+  acq_t *a;
+  zkr_lock_t *w;
+
+  if (!sem)
+    return ZKR_EINVAL;
+  pthread_mutex_lock(&sem->mu);
+  if (!(a = sem->acq)) {
+    pthread_mutex_unlock(&sem->mu);
+    return ZKR_ENOTHELD;
+  }
+  atomic_store(&a->canceled, 1);
+  if ((w = sem->waiting) != NULL)
+    zkr__lock_ref(w, 1); /* the chain may free it meanwhile: kept in memory */
+  pthread_mutex_unlock(&sem->mu);
+  if (w) {
+    (void)zkr_lock_cancel(w); /* ENOTHELD: it was granted meanwhile; the chain sees canceled */
+    zkr__lock_ref(w, -1);
+  }
+  if (!zkr__in_callback()) {
+    pthread_mutex_lock(&sem->mu);
+    while (sem->acq == a)
+      pthread_cond_wait(&sem->cv, &sem->mu);
+    pthread_mutex_unlock(&sem->mu);
+  }
+  return 0;
+}
+
+void zkr_semaphore_free(zkr_semaphore_t *sem) {
+  if (!sem)
+    return;
+  (void)zkr_semaphore_cancel(sem);
+  sem_unref(sem);
+}
