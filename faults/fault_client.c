@@ -410,7 +410,7 @@ static int run_rwlock(void) {
       event("release", "ok", NULL);
     else
       event("release", "fail", "\"err\":\"%s\"", zkr_errname(rc));
-    sleep_ms((int)(rand_r(&seed) % 20));
+    sleep_ms(50 + (int)(rand_r(&seed) % 50)); /* lighter than the lock: 30 clients, 2 cores */
   }
   zkr_rwlock_free(rw);
   event("orphans", "info", "\"n\":%d", own_nodes_left(path));
@@ -503,7 +503,7 @@ static int run_semaphore(void) {
     else
       event("release", "fail", "\"err\":\"%s\"", zkr_errname(rc));
     zkr_lock_free(l);
-    sleep_ms((int)(rand_r(&seed) % 20));
+    sleep_ms(50 + (int)(rand_r(&seed) % 50));
   }
   {
     char leases[4096];

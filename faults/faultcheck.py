@@ -643,16 +643,18 @@ def check_lock(sc, res):
 
 
 def holder_intervals(c):
-    """[start, end, side, told_lost, client] per grant a client believed in; a
-    downgrade ends the write interval and starts a read one."""
+    """[start, end, side, told_lost, client, slot] per grant a client believed in;
+    asking for a downgrade ends the write interval (the writer writes no more),
+    its success starts a read one."""
     out, cur = [], None
     for e in c.events():
         op, ty = e["op"], e["type"]
         if op == "acquire" and ty == "ok":
             cur = [e["t"], None, e.get("side", "lease"), False, c.name, e.get("slot", -1)]
             out.append(cur)
-        elif op == "downgrade" and ty == "ok" and cur and cur[1] is None:
-            cur[1] = e["t"]
+        elif op == "downgrade" and ty == "invoke" and cur and cur[1] is None:
+            cur[1] = e["t"]  # it writes no more: it waits for the downgrade
+        elif op == "downgrade" and ty == "ok" and cur:
             cur = [e["t"], None, "read", False, c.name, -1]
             out.append(cur)
         elif (op == "release" and ty == "invoke") or (op == "lock-event" and ty == "LOST"):
@@ -1106,15 +1108,18 @@ def check_group(sc, res):
 
 def recovery(sc):
     """Per fault: time from its heal to the first success of each workload."""
-    oks = {"lock": [], "counter": [], "elect": []}
+    kinds = ("lock", "counter", "elect", "rwlock", "semaphore")
+    oks = {k: [] for k in kinds}
     for c in sc.clients:
+        if c.kind not in oks:
+            continue
         for e in c.events():
             if e["type"] == "ok" and e["op"] in ("acquire", "add", "append"):
                 oks[c.kind].append(ns(e["t"]))
     out = []
     for what, _, healed in sc.faults:
         parts = []
-        for kind in ("lock", "counter", "elect"):
+        for kind in kinds:
             after = [t for t in oks[kind] if t >= healed]
             parts.append(f"{kind} {1000 * (min(after) - healed):.0f} ms" if after
                          else f"{kind} never")

@@ -59,6 +59,7 @@ struct zkr_lock {
   uint32_t dtok;
   int dmulti_rc;
   bool dwaiting; /* for the connection, to ask again */
+  bool dlost;    /* LOST came meanwhile: told at the end, unless the read lock holds */
 
   /* (o.mu) */
   int holds;
@@ -134,6 +135,10 @@ static void q_event(zkr__queue_t *q, int ev, zkr__fx_t *fx) {
   if (ev == ZKR__Q_LOST && q->state == ZKR__Q_IDLE) {
     l->holds = 0;
     read_held(l, 0);
+  }
+  if (l->dcb && ev == ZKR__Q_LOST) {
+    l->dlost = true; /* its node may be gone by the downgrade itself: see its end */
+    return;
   }
   zkr__fx_event(fx, &l->o, call_listener,
                 ev == ZKR__Q_SUSPECT     ? ZKR_LOCK_SUSPECT
@@ -334,6 +339,9 @@ typedef struct dg_req {
 } dg_req_t;
 
 static void end_downgrade(zkr_lock_t *w, int rc, zkr__fx_t *fx) {
+  if (w->dlost && rc != 0)
+    zkr__fx_event(fx, &w->o, call_listener, ZKR_LOCK_LOST);
+  w->dlost = false;
   zkr__fx_add(fx, run_cb, ZKR__FN(w->dcb), w->darg, rc);
   w->dcb = NULL;
   w->dtok = 0;
@@ -362,8 +370,10 @@ static void on_dg_exists(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply
 
   if (rq->tok != w->dtok || !w->dcb)
     return;
-  if (rc == ZOK && r->stat && r->stat->ephemeralOwner == w->q.sid && w->pair &&
-      w->q.state == ZKR__Q_HELD) {
+  /* Applied: the read node is there, ours. (The write lock may have been told
+   * LOST meanwhile: after a reconnect its check found its node gone, deleted
+   * by this very transaction. The read lock takes the place all the same.) */
+  if (rc == ZOK && r->stat && r->stat->ephemeralOwner == w->q.sid && w->pair) {
     rd = w->pair->r;
     pthread_mutex_lock(&rd->o.mu); /* order: the write lock, then the read lock */
     if (zkr__queue_adopt(&rd->q, w->dpath, r->stat->czxid, w->q.sid, w->q.gen, w->q.guid) ==
@@ -372,14 +382,19 @@ static void on_dg_exists(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply
       read_held(rd, 1);
     }
     pthread_mutex_unlock(&rd->o.mu);
-    zkr__queue_disown(&w->q); /* its node went in the same transaction */
+    zkr__queue_disown(&w->q); /* its node went in the same transaction (no-op if IDLE) */
     w->holds = 0;
     end_downgrade(w, 0, fx);
-  } else if (rc == ZNONODE || (rc == ZOK && w->q.state == ZKR__Q_HELD)) {
-    /* Not applied (the multi was answered first): still the writer. */
-    end_downgrade(w, w->dmulti_rc != 0 ? w->dmulti_rc : ZKR_EUNKNOWN, fx);
-  } else if (cls == ZKR__RC_CONN && w->q.state == ZKR__Q_HELD) {
-    w->dwaiting = true; /* ask again once connected */
+  } else if (rc == ZNONODE || rc == ZOK) {
+    /* Not applied (the multi was answered first): still the writer, unless
+     * the write node is gone too (the session ended). */
+    end_downgrade(w,
+                  w->q.state != ZKR__Q_HELD ? ZKR_ELOST
+                  : w->dmulti_rc != 0       ? w->dmulti_rc
+                                            : ZKR_EUNKNOWN,
+                  fx);
+  } else if (cls == ZKR__RC_CONN) {
+    w->dwaiting = true; /* ask again once connected (the session's end ends it) */
     zkr__obj_wait(&w->o, ZKR__WAIT_CONN, w->q.gen);
   } else {
     end_downgrade(w, cls == ZKR__RC_CLOSED ? ZKR_ECLOSED : ZKR_ELOST, fx);
@@ -410,9 +425,9 @@ static void lock_resume(zkr__obj_t *o, zkr__fx_t *fx) {
 static void lock_on_session(zkr__obj_t *o, int event, zkr__fx_t *fx) {
   zkr_lock_t *l = LOCK(o);
   zkr__queue_obj_on_session(o, event, fx);
-  /* The write lock gone with its session: the read node, if made, went too. */
-  if (l->dcb && l->q.state != ZKR__Q_HELD)
-    end_downgrade(l, ZKR_ELOST, fx);
+  /* The session gone: the read node, if the transaction made it, went too. */
+  if (l->dcb && (event == ZKR_SESSION_LOST || event == ZKR_SESSION_CLOSED))
+    end_downgrade(l, event == ZKR_SESSION_CLOSED ? ZKR_ECLOSED : ZKR_ELOST, fx);
 }
 
 int zkr_rwlock_downgrade_async(zkr_rwlock_t *rw, zkr_lock_cb cb, void *arg) {
@@ -452,6 +467,7 @@ int zkr_rwlock_downgrade_async(zkr_rwlock_t *rw, zkr_lock_cb cb, void *arg) {
       w->dtok = zkr__obj_token(&w->o);
       w->dmulti_rc = 0;
       w->dwaiting = false;
+      w->dlost = false;
       if ((rc = zkr__send_begin(&x, &w->o, w->q.gen, ZKR__K_MULTI, on_dg_multi, w->dtok,
                                 sizeof(dg_req_t))) == 0) {
         zoo_create_op_init(&mops[0], w->dpath, rd->q.data, rd->q.data_len,

@@ -293,6 +293,15 @@ START_TEST(writer_expiry) {
 }
 END_TEST
 
+/* Loses the reply of the first multi (the downgrade's) after it applied. */
+static _Atomic int multi_lost;
+static int lose_multi_reply(void *arg, zkr_session_t *s, int kind, int rc) {
+  (void)arg, (void)s;
+  if (kind == ZKR__K_MULTI && rc == ZOK && atomic_exchange(&multi_lost, 1) == 0)
+    return ZCONNECTIONLOSS;
+  return rc;
+}
+
 /* A downgrade keeps the writer's place: the read node has its sequence, a
  * reader waiting behind is granted, a writer waiting behind is not; the write
  * guard fails afterwards; errors when there is nothing to downgrade. */
@@ -353,6 +362,15 @@ START_TEST(downgrade_keeps_the_place) {
   ck_assert_int_eq(zkr_lock_release(r2, 5000), 0);
   ck_assert_int_eq(done_wait(&dw, 10000), 0); /* the readers gone: the writer */
   ck_assert_int_eq(zkr_lock_release(w3, 5000), 0);
+  /* The downgrade's own reply lost: the read node tells it applied. */
+  ck_assert_int_eq(zkr_lock_acquire(w1, 5000), 0);
+  zkr__set_fault_hook(lose_multi_reply, NULL);
+  ck_assert_int_eq(zkr_rwlock_downgrade(rw1), 0);
+  zkr__set_fault_hook(NULL, NULL);
+  ck_assert_int_eq(atomic_load(&multi_lost), 1);
+  ck_assert_int_eq(zkr_lock_is_held(r1), 1);
+  ck_assert_int_eq(zkr_lock_is_held(w1), 0);
+  ck_assert_int_eq(zkr_lock_release(r1, 5000), 0);
   /* The read side busy: no downgrade. */
   ck_assert_int_eq(zkr_lock_acquire(w1, 5000), 0);
   ck_assert_int_eq(zkr_lock_acquire(w1, 5000), 0); /* held twice */
