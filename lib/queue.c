@@ -862,9 +862,12 @@ void zkr__queue_disown(zkr__queue_t *q) {
 
 bool zkr__rule_exclusive(const zkr__queue_rule_t *rule, const zkr__child_t *c, int n,
                          int me, int *watch, bool *last) {
-  (void)rule, (void)c, (void)n;
+  (void)rule, (void)n;
   *watch = me - 1;
-  *last = me == 1;
+  /* The departure of the one ahead grants us without a listing, unless it is
+   * a read/write lock's writer: a downgrade replaces it, in the transaction
+   * that deletes it, by a reader with its sequence, which we must see. */
+  *last = me == 1 && !(c[0].format == ZKR_FORMAT_CURATOR_RW && !c[0].reader);
   return me == 0;
 }
 

@@ -362,6 +362,38 @@ START_TEST(downgrade_keeps_the_place) {
   ck_assert_int_eq(zkr_lock_release(r2, 5000), 0);
   ck_assert_int_eq(done_wait(&dw, 10000), 0); /* the readers gone: the writer */
   ck_assert_int_eq(zkr_lock_release(w3, 5000), 0);
+  /* A writer right behind the one that downgrades: the reader that takes
+   * its place stays ahead of it (its departure is no grant). */
+  {
+    done_t dw2 = {0};
+    zkr__queue_stats_t st = {0};
+    int64_t until;
+    uint64_t watches0, lists0;
+    ck_assert_int_eq(zkr_lock_acquire(w1, 5000), 0);
+    ck_assert_int_eq(zkr__lock_stats(w3, &st), 0); /* (counts since w3 was made) */
+    watches0 = st.watches;
+    ck_assert_int_eq(zkr_lock_acquire_async(w3, 20000, on_done, &dw2), 0);
+    until = tu_now_ms() + 10000;
+    do { /* w3 watches the write node, the one right ahead of it */
+      ck_assert_int_eq(zkr__lock_stats(w3, &st), 0);
+      if (st.watches == watches0)
+        usleep(1000);
+    } while (st.watches == watches0 && tu_now_ms() < until);
+    ck_assert_int_eq(st.watches, watches0 + 1);
+    lists0 = st.lists;
+    ck_assert_int_eq(zkr_rwlock_downgrade(rw1), 0);
+    until = tu_now_ms() + 10000;
+    do { /* w3 heard of the write node's deletion: held (wrong) or listed again */
+      ck_assert_int_eq(zkr__lock_stats(w3, &st), 0);
+      if (st.lists == lists0 && !zkr_lock_is_held(w3))
+        usleep(1000);
+    } while (st.lists == lists0 && !zkr_lock_is_held(w3) && tu_now_ms() < until);
+    ck_assert_int_eq(zkr_lock_is_held(w3), 0);
+    ck_assert_int_eq(atomic_load(&dw2.n), 0);
+    ck_assert_int_eq(zkr_lock_release(r1, 5000), 0);
+    ck_assert_int_eq(done_wait(&dw2, 10000), 0);
+    ck_assert_int_eq(zkr_lock_release(w3, 5000), 0);
+  }
   /* The downgrade's own reply lost: the read node tells it applied. */
   ck_assert_int_eq(zkr_lock_acquire(w1, 5000), 0);
   zkr__set_fault_hook(lose_multi_reply, NULL);
