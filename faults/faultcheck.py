@@ -304,6 +304,24 @@ class Scenario:
             time.sleep(0.02)
         return None
 
+    def holding(self, kind, timeout=1.0):
+        """A client of kind that holds now (its last acquire has no release or
+        LOST after it), else any client of kind."""
+        deadline = now() + timeout
+        while now() < deadline:
+            for c in self.rng.sample(self.by_kind(kind), len(self.by_kind(kind))):
+                held = False
+                for e in c.events():
+                    if e["op"] in ("acquire", "downgrade") and e["type"] == "ok":
+                        held = True
+                    elif (e["op"] == "release" and e["type"] == "invoke") or (
+                            e["op"] == "lock-event" and e["type"] == "LOST"):
+                        held = False
+                if held:
+                    return c
+            time.sleep(0.005)
+        return self.rng.choice(self.by_kind(kind))
+
     def long_holder(self, timeout=6.0):
         """Ask a holder for a long hold (SIGUSR1) and return it once it is in one."""
         deadline = now() + timeout
@@ -435,9 +453,11 @@ def nem_server_pause(sc):
 
 def isolate_holders(sc, secs, cut):
     """SIGSTOP (or, with cut, blackhole at the proxy) the lock holder, in a long
-    hold, the election leader, a cache reader and a journal reader for secs."""
+    hold, the election leader, a cache reader, a journal reader, a member, and a
+    read/write lock and a semaphore client, holders if there are, for secs."""
     targets = [c for c in (sc.long_holder(), sc.leader_client(), sc.by_kind("cache")[0],
-                           sc.by_kind("journal")[0], sc.by_kind("member")[0]) if c]
+                           sc.by_kind("journal")[0], sc.by_kind("member")[0],
+                           sc.holding("rwlock"), sc.holding("semaphore")) if c]
     t = now()
     for c in targets:
         c.proxy.blackhole() if cut else c.stop()
@@ -461,7 +481,8 @@ def expire_some(sc):
                            sc.rng.choice(sc.by_kind("counter")),
                            sc.rng.choice(sc.by_kind("cache")),
                            sc.rng.choice(sc.by_kind("journal")),
-                           sc.rng.choice(sc.by_kind("member"))) if c]
+                           sc.rng.choice(sc.by_kind("member")),
+                           sc.holding("rwlock"), sc.holding("semaphore")) if c]
     t = now()
     done = [c.name for c in targets if sc.expire(c)]
     sc.log_fault("expire sessions of " + "+".join(done), t, now())
