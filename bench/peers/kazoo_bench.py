@@ -36,6 +36,7 @@ JOIN_TIMEOUT = 600.0  # seconds for the threads of a workload to finish
 ALL_WORKLOADS = ("w1", "w2", "r1", "r2", "s1", "w3a", "w3b", "w4", "c1", "c2", "d1")
 
 W1_CYCLES = 2000
+SHARED_TIMEOUT = 120.0  # seconds for R1, R2, S1 (each takes a few seconds)
 W2_SESSIONS, W2_CYCLES = 8, 250
 W3A_INCREMENTS = 2000
 W3B_SESSIONS, W3B_INCREMENTS = 8, 250
@@ -109,7 +110,11 @@ def close_clients(clients):
         raise err
 
 
-def run_threads(targets, name):
+class Hung(BenchError):
+    """The threads of a workload did not finish in time."""
+
+
+def run_threads(targets, name, timeout=JOIN_TIMEOUT):
     """Run each target in its own thread; re-raise the first failure."""
     errors = []
 
@@ -126,14 +131,13 @@ def run_threads(targets, name):
                for i, fn in enumerate(targets)]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + JOIN_TIMEOUT
+    deadline = time.monotonic() + timeout
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
     if errors:
         raise errors[0]
     if any(t.is_alive() for t in threads):
-        raise BenchError("%s: threads still running after %.0f s"
-                         % (name, JOIN_TIMEOUT))
+        raise Hung("%s: threads still running after %.0f s" % (name, timeout))
 
 
 def start_barrier(parties):
@@ -351,7 +355,18 @@ def shared(work, n, writers, per, max_leases):
             return fn
 
         c0 = cost_now()
-        run_threads([target(i) for i in range(len(clients))], work.lower())
+        try:
+            run_threads([target(i) for i in range(len(clients))], work.lower(),
+                        SHARED_TIMEOUT)
+        except Hung:
+            # kazoo's ReadLock/WriteLock can wait for ever when readers and
+            # writers mix: say so, with how far it got, and go on.
+            done = sum(len(lat) for lat in latencies)
+            progress("%s: hung after %d of %d acquires (%.0f s)"
+                     % (work, done, n * per, SHARED_TIMEOUT))
+            result(work, "hung", 1)
+            result(work, "acquires_before_hang", done)
+            return
         c1 = cost_now()
         elapsed = max(finished) - started[0]
     finally:

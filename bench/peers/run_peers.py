@@ -101,7 +101,7 @@ TABLES = [
     ("R2", "R2 read/write lock: 8 readers + 2 writers x 50 cycles, 1 ms hold",
      [("zkrecipes", "zkrecipes"), ("curator", "Curator InterProcessReadWriteLock"),
       ("kazoo", "kazoo ReadLock + WriteLock")],
-     ["cycles_per_s", "acquire_p50_us", "writer_wait_p99_us", "violations"] + COST_KEYS,
+     ["cycles_per_s", "acquire_p50_us", "writer_wait_p99_us", "violations", "hung"] + COST_KEYS,
      "cycles_per_s", True, None),
     ("S1", "S1 semaphore, max 3: 8 sessions x 60 cycles, 1 ms hold",
      [("zkrecipes", "zkrecipes semaphore"), ("curator", "Curator InterProcessSemaphoreV2"),
