@@ -7,7 +7,8 @@
  *        HOSTS ROOT WORKLOADS
  *
  * HOSTS is a ZooKeeper connect string, ROOT a znode prefix that may not exist
- * yet, WORKLOADS a comma list of w1,w2,w3a,w3b,w4,c1,c2 (always run in that order).
+ * yet, WORKLOADS a comma list of w1,w2,r1,r2,s1,w3a,w3b,w4,c1,c2,d1 (always run in that
+ * order).
  *
  * stdout carries only "RESULT lib=<lib> work=<W> <key>=<value>" lines; progress
  * goes to stderr. Exit status 0 on success, 1 (with a one-line message on

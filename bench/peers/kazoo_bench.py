@@ -5,7 +5,8 @@
     /usr/bin/python3 kazoo_bench.py HOSTS ROOT WORKLOADS
 
 HOSTS is a ZooKeeper connect string, ROOT a znode path prefix (created when
-missing), WORKLOADS a comma list of w1,w2,w3a,w3b,w4 (run in that order).
+missing), WORKLOADS a comma list of w1,w2,r1,r2,s1,w3a,w3b,w4,c1,c2,d1 (run in
+that order).
 
 stdout carries only machine-readable lines
     RESULT lib=kazoo work=<W> <key>=<value>
