@@ -21,6 +21,10 @@
  *         most once (zkr_counter_set_mode)
  *   w3b   raw get + versioned set retried on conflict (the floor), then the
  *         counter, 8 sessions x 250 increments on one counter (W3b, W3b-amo)
+ *   r1    the read lock, 8 sessions x 100 cycles on one path, 1 ms hold (R1)
+ *   r2    the read/write lock, 8 readers + 2 writers x 50 cycles, 1 ms hold (R2):
+ *         throughput and the writers' wait
+ *   s1    the semaphore (max 3), 8 sessions x 60 cycles, 1 ms hold (S1)
  *   w4    election failover: 5 candidates; the leader's session is closed; time
  *         from the close call to the next leader's "became leader" callback, 10
  *         times; the floor: closing a raw session that holds an ephemeral node to
@@ -479,6 +483,134 @@ static void floor_list(int round) {
   zoo_delete(zh, dir, -1);
   free(lat);
   zkr_session_free(s);
+}
+
+/* ---- R1, R2, S1: read/write lock and semaphore, 1 ms hold ---- */
+
+enum { SH_READ, SH_WRITE, SH_LEASE };
+#define SH_HOLD_US 1000
+
+typedef struct sh_run {
+  const char *path;
+  int per, writers, max;
+  pthread_barrier_t start;
+  _Atomic int readers_in, writers_in, leases_in, violations;
+  double *acq, *wacq; /* per cycle: every acquire; the writers' */
+  _Atomic int nw;
+} sh_run_t;
+
+typedef struct sh_ctx {
+  sh_run_t *r;
+  int idx;
+} sh_ctx_t;
+
+static void *sh_worker(void *arg) {
+  sh_ctx_t *c = arg;
+  sh_run_t *r = c->r;
+  zkr_session_t *s = open_session();
+  zkr_rwlock_t *rw = NULL;
+  zkr_semaphore_t *sem = NULL;
+  int kind = r->max > 0 ? SH_LEASE : c->idx < r->writers ? SH_WRITE : SH_READ, rc;
+
+  if (kind == SH_LEASE)
+    rc = zkr_semaphore_new(s, r->path, r->max, &sem);
+  else
+    rc = zkr_rwlock_new(s, r->path, &rw);
+  if (rc != 0)
+    die("shared new", rc);
+  pthread_barrier_wait(&r->start);
+  for (int i = 0; i < r->per; i++) {
+    zkr_lock_t *l = kind == SH_READ ? zkr_rwlock_read(rw) : kind == SH_WRITE ? zkr_rwlock_write(rw) : NULL;
+    int64_t a = now_ns();
+    double us;
+    if (kind == SH_LEASE)
+      rc = zkr_semaphore_acquire(sem, 1, 60000, &l);
+    else
+      rc = zkr_lock_acquire(l, 60000);
+    if (rc != 0)
+      die("shared acquire", rc);
+    us = (double)(now_ns() - a) / 1e3;
+    r->acq[c->idx * r->per + i] = us;
+    if (kind == SH_WRITE) {
+      r->wacq[atomic_fetch_add(&r->nw, 1)] = us;
+      if (atomic_fetch_add(&r->writers_in, 1) != 0 || atomic_load(&r->readers_in) != 0)
+        atomic_fetch_add(&r->violations, 1);
+    } else if (kind == SH_READ) {
+      atomic_fetch_add(&r->readers_in, 1);
+      if (atomic_load(&r->writers_in) != 0)
+        atomic_fetch_add(&r->violations, 1);
+    } else if (atomic_fetch_add(&r->leases_in, 1) >= r->max) {
+      atomic_fetch_add(&r->violations, 1);
+    }
+    usleep(SH_HOLD_US);
+    atomic_fetch_sub(kind == SH_WRITE ? &r->writers_in : kind == SH_READ ? &r->readers_in
+                                                                          : &r->leases_in,
+                     1);
+    if ((rc = zkr_lock_release(l, 60000)) != 0)
+      die("shared release", rc);
+    if (kind == SH_LEASE)
+      zkr_lock_free(l);
+  }
+  zkr_rwlock_free(rw);
+  zkr_semaphore_free(sem);
+  zkr_session_free(s);
+  return NULL;
+}
+
+static void shared_run(int round, const char *work, int n, int writers, int per, int max) {
+  sh_run_t r = {.per = per, .writers = writers, .max = max};
+  pthread_t t[64];
+  sh_ctx_t c[64];
+  cost_t c0, c1, cost = {.ok = 1};
+  char path[128];
+  int total = n * per;
+  int64_t t0;
+  double secs;
+
+  snprintf(path, sizeof(path), "%s/%s-%d", root, work, round);
+  r.path = path;
+  r.acq = calloc((size_t)total, sizeof(double));
+  r.wacq = calloc((size_t)total, sizeof(double));
+  {
+    zkr_session_t *s = open_session(); /* parents first, outside the clock */
+    zkr_semaphore_t *sem;
+    zkr_rwlock_t *rw;
+    zkr_lock_t *l;
+    if (max > 0 && zkr_semaphore_new(s, path, max, &sem) == 0) {
+      if (zkr_semaphore_acquire(sem, 1, 10000, &l) == 0)
+        zkr_lock_free(l);
+      zkr_semaphore_free(sem);
+    } else if (max == 0 && zkr_rwlock_new(s, path, &rw) == 0) {
+      if (zkr_lock_acquire(zkr_rwlock_write(rw), 10000) == 0)
+        zkr_lock_release(zkr_rwlock_write(rw), 10000);
+      zkr_rwlock_free(rw);
+    }
+    zkr_session_free(s);
+  }
+  pthread_barrier_init(&r.start, NULL, (unsigned)n + 1);
+  for (int i = 0; i < n; i++) {
+    c[i] = (sh_ctx_t){&r, i};
+    pthread_create(&t[i], NULL, sh_worker, &c[i]);
+  }
+  cost_now(&c0);
+  pthread_barrier_wait(&r.start);
+  t0 = now_ns();
+  for (int i = 0; i < n; i++)
+    pthread_join(t[i], NULL);
+  secs = (double)(now_ns() - t0) / 1e9;
+  cost_now(&c1);
+  cost_add(&cost, &c0, &c1);
+  pthread_barrier_destroy(&r.start);
+  record(round, work, "zkrecipes", "cycles_per_s", "/s", total / secs);
+  cost_record(round, work, "zkrecipes", &cost, total);
+  record(round, work, "zkrecipes", "acquire_p50_us", "us", pct(r.acq, total, 0.5));
+  record(round, work, "zkrecipes", "acquire_p99_us", "us", pct(r.acq, total, 0.99));
+  if (writers > 0)
+    record(round, work, "zkrecipes", "writer_wait_p99_us", "us",
+           pct(r.wacq, atomic_load(&r.nw), 0.99));
+  record(round, work, "zkrecipes", "violations", "", atomic_load(&r.violations));
+  free(r.acq);
+  free(r.wacq);
 }
 
 /* ---- W2: contended lock ---- */
@@ -1777,7 +1909,7 @@ static int wanted(const char *list, const char *w) {
 }
 
 int main(int argc, char **argv) {
-  const char *only = "w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,c3,j1,d1,rss";
+  const char *only = "w1,ls,ceiling,w2,herd,r1,r2,s1,w3a,w3b,w4,c1,c2,c3,j1,d1,rss";
   int rounds = 3, opt, warm = 1, table = 1;
 
   if (argc == 5 && !strcmp(argv[1], "--rss")) {
@@ -1798,7 +1930,7 @@ int main(int argc, char **argv) {
     case 'q': table = 0; break; /* RESULT lines only (a driver makes the tables) */
     default:
       fprintf(stderr,
-              "usage: %s [-r ROUNDS] [-n] [-q] [-w w1,ls,ceiling,w2,herd,w3a,w3b,w4,c1,c2,c3,j1,d1,rss] "
+              "usage: %s [-r ROUNDS] [-n] [-q] [-w w1,ls,ceiling,w2,herd,r1,r2,s1,w3a,w3b,w4,c1,c2,c3,j1,d1,rss] "
               "HOSTS\n",
               argv[0]);
       return 2;
@@ -1893,6 +2025,12 @@ int main(int argc, char **argv) {
       c2_run(r, 1000);
       c2_run(r, 10000);
     }
+    if (wanted(only, "r1"))
+      shared_run(r, "R1", 8, 0, 100, 0);
+    if (wanted(only, "r2"))
+      shared_run(r, "R2", 10, 2, 50, 0);
+    if (wanted(only, "s1"))
+      shared_run(r, "S1", 8, 0, 60, 3);
     if (wanted(only, "c3"))
       c3_run(r);
     if (wanted(only, "d1"))

@@ -3,6 +3,10 @@
  * fault_client - the fault suite's workload and inspection program.
  *
  *   fault_client lock    OPTIONS   loop: acquire -> two writes to a fenced store -> release
+ *   fault_client rwlock  OPTIONS   loop: read (two fenced reads) or write (two fenced
+ *                                  writes, sometimes a downgrade and two reads)
+ *   fault_client semaphore OPTIONS loop: one lease of 2 -> two writes to its slot's
+ *                                  fenced store -> release
  *   fault_client counter OPTIONS   loop: add 1
  *   fault_client elect   OPTIONS   stand for leader; while leading, append to a leader
  *                                  log with a guarded multi; resign now and then
@@ -301,6 +305,213 @@ static int run_lock(void) {
         st.grants, st.notifications, st.lists, st.recoveries, st.verify_failed);
   zkr_lock_free(l);
   event("orphans", "info", "\"n\":%d", own_nodes_left(path));
+  return 0;
+}
+
+/* ---- read/write lock workload ---- */
+
+/* A read from the fenced store: accepted iff no write with a higher token was
+ * accepted (a stale reader's view is refused); accepted reads go to
+ * <store>.rlog as "token name t". Returns 1 accepted. */
+static int store_read(int64_t token, int64_t *highest_out) {
+  int fd = open(store_path, O_RDWR | O_CREAT, 0644), ok = 0;
+  char buf[64] = "";
+  int64_t highest = -1;
+  ssize_t n;
+
+  if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+    perror("fault_client: store");
+    exit(1);
+  }
+  n = pread(fd, buf, sizeof(buf) - 1, 0);
+  if (n > 0) {
+    buf[n] = '\0';
+    highest = strtoll(buf, NULL, 10);
+  }
+  if (token >= highest) {
+    char logp[4096], line[128];
+    int lf, len;
+    snprintf(logp, sizeof(logp), "%s.rlog", store_path);
+    lf = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    len = snprintf(line, sizeof(line), "%" PRId64 " %s %" PRId64 "\n", token, name, now_ns());
+    if (lf < 0 || write(lf, line, (size_t)len) != len) {
+      perror("fault_client: store read log");
+      exit(1);
+    }
+    close(lf);
+    ok = 1;
+  }
+  *highest_out = highest;
+  flock(fd, LOCK_UN);
+  close(fd);
+  return ok;
+}
+
+static void read_step(int64_t token, int k) {
+  int64_t highest;
+  if (store_read(token, &highest))
+    event("read", "ok", "\"token\":%" PRId64 ",\"k\":%d", token, k);
+  else
+    event("read", "fenced", "\"token\":%" PRId64 ",\"highest\":%" PRId64 ",\"k\":%d", token,
+          highest, k);
+}
+
+/* Loop: a reader (two reads of the store) or, one time in three, a writer (two
+ * writes; one writer in three then downgrades and reads twice as a reader). */
+static int run_rwlock(void) {
+  zkr_rwlock_t *rw;
+  zkr_lock_t *sides[2];
+  int rc;
+  int64_t end = now_ns() + (int64_t)duration_ms * 1000000;
+
+  if ((rc = zkr_rwlock_new(sess, path, &rw)) != 0)
+    fatal("rwlock", rc);
+  sides[0] = zkr_rwlock_read(rw);
+  sides[1] = zkr_rwlock_write(rw);
+  zkr_lock_set_listener(sides[0], on_lock_event, NULL);
+  zkr_lock_set_listener(sides[1], on_lock_event, NULL);
+  while (now_ns() < end) {
+    int writer = rand_r(&seed) % 3 == 0;
+    zkr_lock_t *l = sides[writer];
+    zkr_lock_token_t tok;
+    event("acquire", "invoke", "\"side\":\"%s\"", writer ? "write" : "read");
+    if ((rc = zkr_lock_acquire(l, 12000)) != 0) {
+      event("acquire", "fail", "\"err\":\"%s\"", zkr_errname(rc));
+      sleep_ms(50);
+      continue;
+    }
+    zkr_lock_token(l, &tok);
+    event("acquire", "ok", "\"side\":\"%s\",\"token\":%" PRId64, writer ? "write" : "read",
+          tok.czxid);
+    for (int k = 1; k <= 2; k++) {
+      if (k > 1)
+        sleep_ms(hold_ms);
+      if (writer)
+        store_step(tok.czxid, k);
+      else
+        read_step(tok.czxid, k);
+    }
+    if (writer && rand_r(&seed) % 3 == 0) {
+      event("downgrade", "invoke", NULL);
+      if ((rc = zkr_rwlock_downgrade(rw)) == 0 && zkr_lock_token(sides[0], &tok) == 0) {
+        event("downgrade", "ok", "\"token\":%" PRId64, tok.czxid);
+        l = sides[0];
+        for (int k = 1; k <= 2; k++) {
+          sleep_ms(hold_ms / 2);
+          read_step(tok.czxid, k);
+        }
+      } else {
+        event("downgrade", "fail", "\"err\":\"%s\"", zkr_errname(rc != 0 ? rc : ZKR_ELOST));
+      }
+    }
+    event("release", "invoke", NULL);
+    rc = zkr_lock_release(l, 4000);
+    if (rc == 0)
+      event("release", "ok", NULL);
+    else
+      event("release", "fail", "\"err\":\"%s\"", zkr_errname(rc));
+    sleep_ms(50 + (int)(rand_r(&seed) % 50)); /* lighter than the lock: 30 clients, 2 cores */
+  }
+  zkr_rwlock_free(rw);
+  event("orphans", "info", "\"n\":%d", own_nodes_left(path));
+  return 0;
+}
+
+/* ---- semaphore workload ---- */
+
+#define SEM_MAX 2
+
+/* The fenced store of a semaphore: one token file per slot (<store>.<slot>);
+ * a write with a token below its slot's highest is refused. Accepted writes go
+ * to <store>.log as "slot token name t". */
+static int slot_write(int slot, int64_t token, int64_t *highest_out) {
+  char p[4096], buf[64] = "";
+  int fd, ok = 0;
+  int64_t highest = -1;
+  ssize_t n;
+
+  snprintf(p, sizeof(p), "%s.%d", store_path, slot);
+  if ((fd = open(p, O_RDWR | O_CREAT, 0644)) < 0 || flock(fd, LOCK_EX) != 0) {
+    perror("fault_client: slot store");
+    exit(1);
+  }
+  if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) > 0) {
+    buf[n] = '\0';
+    highest = strtoll(buf, NULL, 10);
+  }
+  if (token >= highest) {
+    char line[160];
+    int lf, len = snprintf(buf, sizeof(buf), "%" PRId64 "\n", token);
+    if (pwrite(fd, buf, (size_t)len, 0) != len || ftruncate(fd, len) != 0) {
+      perror("fault_client: slot store write");
+      exit(1);
+    }
+    snprintf(p, sizeof(p), "%s.log", store_path);
+    lf = open(p, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    len = snprintf(line, sizeof(line), "%d %" PRId64 " %s %" PRId64 "\n", slot, token, name,
+                   now_ns());
+    if (lf < 0 || write(lf, line, (size_t)len) != len) {
+      perror("fault_client: slot store log");
+      exit(1);
+    }
+    close(lf);
+    ok = 1;
+  }
+  *highest_out = highest;
+  flock(fd, LOCK_UN);
+  close(fd);
+  return ok;
+}
+
+static int run_semaphore(void) {
+  zkr_semaphore_t *sem;
+  int rc;
+  int64_t end = now_ns() + (int64_t)duration_ms * 1000000;
+
+  if ((rc = zkr_semaphore_new(sess, path, SEM_MAX, &sem)) != 0)
+    fatal("semaphore", rc);
+  while (now_ns() < end) {
+    zkr_lock_t *l;
+    zkr_lock_token_t tok;
+    int slot;
+    event("acquire", "invoke", NULL);
+    if ((rc = zkr_semaphore_acquire(sem, 1, 12000, &l)) != 0) {
+      event("acquire", "fail", "\"err\":\"%s\"", zkr_errname(rc));
+      sleep_ms(50);
+      continue;
+    }
+    zkr_lock_set_listener(l, on_lock_event, NULL);
+    zkr_lock_token(l, &tok);
+    slot = zkr_lease_slot(l);
+    event("acquire", "ok", "\"token\":%" PRId64 ",\"slot\":%d", tok.czxid, slot);
+    for (int k = 1; k <= 2; k++) {
+      int64_t highest;
+      if (k > 1)
+        sleep_ms(hold_ms);
+      if (slot < 0)
+        event("write", "noslot", NULL);
+      else if (slot_write(slot, tok.czxid, &highest))
+        event("write", "ok", "\"token\":%" PRId64 ",\"slot\":%d", tok.czxid, slot);
+      else
+        event("write", "fenced", "\"token\":%" PRId64 ",\"slot\":%d,\"highest\":%" PRId64,
+              tok.czxid, slot, highest);
+    }
+    event("release", "invoke", NULL);
+    rc = zkr_lock_release(l, 4000);
+    if (rc == 0)
+      event("release", "ok", NULL);
+    else
+      event("release", "fail", "\"err\":\"%s\"", zkr_errname(rc));
+    zkr_lock_free(l);
+    sleep_ms(50 + (int)(rand_r(&seed) % 50));
+  }
+  {
+    char leases[4096];
+    snprintf(leases, sizeof(leases), "%s/leases", path);
+    event("swept", "info", "\"n\":%" PRIu64, zkr_semaphore_swept(sem));
+    zkr_semaphore_free(sem);
+    event("orphans", "info", "\"n\":%d", own_nodes_left(leases));
+  }
   return 0;
 }
 
@@ -964,7 +1175,7 @@ static int run_inspect(void) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: fault_client lock|counter|elect|cwrite|cache|jwrite|journal|member|group|expire|inspect -h HOSTS [-p PATH] "
+  fprintf(stderr, "usage: fault_client lock|rwlock|semaphore|counter|elect|cwrite|cache|jwrite|journal|member|group|expire|inspect -h HOSTS [-p PATH] "
                   "[-n NAME] [-H HISTORY] [-S SESSION_FILE] [-d MS] [-t MS] [-F STORE] "
                   "[-L LOG_PATH] [-o OPS] [-M] [-g HOLD_MS] [-s SEED]\n");
   exit(2);
@@ -1017,7 +1228,9 @@ int main(int argc, char **argv) {
     zkr_session_free(sess);
     return rc;
   }
-  if (strcmp(mode, "lock") == 0 && !store_path)
+  if ((strcmp(mode, "lock") == 0 || strcmp(mode, "rwlock") == 0 ||
+       strcmp(mode, "semaphore") == 0) &&
+      !store_path)
     usage();
   {
     sigset_t set; /* threads started from here on inherit SIGUSR1 blocked */
@@ -1029,6 +1242,10 @@ int main(int argc, char **argv) {
   event("start", "info", "\"mode\":\"%s\",\"pid\":%d", mode, (int)getpid());
   if (strcmp(mode, "lock") == 0)
     rc = run_lock();
+  else if (strcmp(mode, "rwlock") == 0)
+    rc = run_rwlock();
+  else if (strcmp(mode, "semaphore") == 0)
+    rc = run_semaphore();
   else if (strcmp(mode, "counter") == 0)
     rc = run_counter();
   else if (strcmp(mode, "elect") == 0)

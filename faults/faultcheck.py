@@ -27,6 +27,15 @@ histories the clients wrote:
             unless a TRIMMED event covers it; nothing that was never written,
             nothing twice, no RESTARTED; each reader reaches the newest entry
             within a bound after the run
+  rwlock    readers and writers (some writers downgrade) share a read/write lock
+            and a fenced store: no writer's interval overlaps another holder's
+            unless the earlier one was cut off (told LOST), no stale write
+            accepted, every accepted read came after the last accepted write
+            with a lower token, no orphan nodes
+  semaphore clients take one lease of 2 and write to their slot's fenced
+            store: never more than 2 believed holders but for holders cut off
+            (told LOST), no stale token accepted per slot, no two holders of
+            one slot, no orphan lease or mutex nodes
   group     members join, leave and join again while a reader follows the group:
             no member ever meets its own id held (DUPLICATE), the reader's view
             comes to the server's children, no member node is left once the
@@ -59,6 +68,7 @@ N_LOCK, N_COUNTER, N_ELECT = 5, 4, 3
 N_CWRITE, N_CACHE = 1, 2
 N_JWRITE, N_JOURNAL = 1, 2
 N_MEMBER, N_GROUP = 3, 1
+N_RW, N_SEM, SEM_MAX = 3, 3, 2  # SEM_MAX: fault_client's semaphore maximum
 CONVERGE_MS = 15000  # a reader's bound, after the run, to hold the server's state
 
 
@@ -204,6 +214,10 @@ class Client:
                 "-s", str(sc.rng.randrange(1, 1 << 30))]
         if kind == "lock":
             args += ["-p", sc.root + "/lock", "-F", os.path.join(sc.dir, "store")]
+        elif kind == "rwlock":
+            args += ["-p", sc.root + "/rw", "-F", os.path.join(sc.dir, "rwstore")]
+        elif kind == "semaphore":
+            args += ["-p", sc.root + "/sem", "-F", os.path.join(sc.dir, "semstore")]
         elif kind == "counter":
             args += ["-p", sc.root + "/counter"]
             if idx == N_COUNTER - 1:
@@ -290,6 +304,24 @@ class Scenario:
             time.sleep(0.02)
         return None
 
+    def holding(self, kind, timeout=1.0):
+        """A client of kind that holds now (its last acquire has no release or
+        LOST after it), else any client of kind."""
+        deadline = now() + timeout
+        while now() < deadline:
+            for c in self.rng.sample(self.by_kind(kind), len(self.by_kind(kind))):
+                held = False
+                for e in c.events():
+                    if e["op"] in ("acquire", "downgrade") and e["type"] == "ok":
+                        held = True
+                    elif (e["op"] == "release" and e["type"] == "invoke") or (
+                            e["op"] == "lock-event" and e["type"] == "LOST"):
+                        held = False
+                if held:
+                    return c
+            time.sleep(0.005)
+        return self.rng.choice(self.by_kind(kind))
+
     def long_holder(self, timeout=6.0):
         """Ask a holder for a long hold (SIGUSR1) and return it once it is in one."""
         deadline = now() + timeout
@@ -334,7 +366,8 @@ class Scenario:
         ups = [fc.ens.members[i] for i in (1, 2, 3)]
         kinds = [("lock", N_LOCK), ("counter", N_COUNTER), ("elect", N_ELECT),
                  ("cwrite", N_CWRITE), ("cache", N_CACHE), ("jwrite", N_JWRITE),
-                 ("journal", N_JOURNAL), ("member", N_MEMBER), ("group", N_GROUP)]
+                 ("journal", N_JOURNAL), ("member", N_MEMBER), ("group", N_GROUP),
+                 ("rwlock", N_RW), ("semaphore", N_SEM)]
         self.t0 = now()
         for kind, n in kinds:
             for i in range(n):
@@ -420,9 +453,11 @@ def nem_server_pause(sc):
 
 def isolate_holders(sc, secs, cut):
     """SIGSTOP (or, with cut, blackhole at the proxy) the lock holder, in a long
-    hold, the election leader, a cache reader and a journal reader for secs."""
+    hold, the election leader, a cache reader, a journal reader, a member, and a
+    read/write lock and a semaphore client, holders if there are, for secs."""
     targets = [c for c in (sc.long_holder(), sc.leader_client(), sc.by_kind("cache")[0],
-                           sc.by_kind("journal")[0], sc.by_kind("member")[0]) if c]
+                           sc.by_kind("journal")[0], sc.by_kind("member")[0],
+                           sc.holding("rwlock"), sc.holding("semaphore")) if c]
     t = now()
     for c in targets:
         c.proxy.blackhole() if cut else c.stop()
@@ -446,7 +481,8 @@ def expire_some(sc):
                            sc.rng.choice(sc.by_kind("counter")),
                            sc.rng.choice(sc.by_kind("cache")),
                            sc.rng.choice(sc.by_kind("journal")),
-                           sc.rng.choice(sc.by_kind("member"))) if c]
+                           sc.rng.choice(sc.by_kind("member")),
+                           sc.holding("rwlock"), sc.holding("semaphore")) if c]
     t = now()
     done = [c.name for c in targets if sc.expire(c)]
     sc.log_fault("expire sessions of " + "+".join(done), t, now())
@@ -624,6 +660,153 @@ def check_lock(sc, res):
         v.append(f"lock: orphan nodes: {orphans} seen by their clients, {len(left)} after close")
     if not grants:
         v.append("lock: no grant at all")
+    return v
+
+
+def holder_intervals(c):
+    """[start, end, side, told_lost, client, slot] per grant a client believed in;
+    asking for a downgrade ends the write interval (the writer writes no more),
+    its success starts a read one."""
+    out, cur = [], None
+    for e in c.events():
+        op, ty = e["op"], e["type"]
+        if op == "acquire" and ty == "ok":
+            cur = [e["t"], None, e.get("side", "lease"), False, c.name, e.get("slot", -1)]
+            out.append(cur)
+        elif op == "downgrade" and ty == "invoke" and cur and cur[1] is None:
+            cur[1] = e["t"]  # it writes no more: it waits for the downgrade
+        elif op == "downgrade" and ty == "ok" and cur:
+            cur = [e["t"], None, "read", False, c.name, -1]
+            out.append(cur)
+        elif (op == "release" and ty == "invoke") or (op == "lock-event" and ty == "LOST"):
+            if cur and cur[1] is None:
+                cur[1] = e["t"]
+                cur[3] = ty == "LOST"
+            cur = None
+    for iv in out:
+        if iv[1] is None:
+            iv[1] = float("inf")
+    return out
+
+
+def count_events(clients, op, ty):
+    return sum(1 for c in clients for e in c.events() if e["op"] == op and e["type"] == ty)
+
+
+def orphans_of(clients):
+    return sum(e["n"] for c in clients for e in c.events() if e["op"] == "orphans")
+
+
+def check_rwlock(sc, res):
+    clients = sc.by_kind("rwlock")
+    ivs = sorted(iv for c in clients for iv in holder_intervals(c))
+    fails = {}
+    for c in clients:
+        for e in c.events():
+            if e["op"] == "acquire" and e["type"] == "fail":
+                fails[e["err"]] = fails.get(e["err"], 0) + 1
+    # a writer beside anyone else: the earlier one must have been cut off
+    clash, unexplained = 0, 0
+    for i, a in enumerate(ivs):
+        for b in ivs[i + 1:]:
+            if b[0] >= a[1]:
+                continue
+            if b[4] != a[4] and "write" in (a[2], b[2]):
+                clash += 1
+                unexplained += not a[3]
+    writes, reads, stale_w, stale_r = [], [], 0, 0
+    try:
+        with open(os.path.join(sc.dir, "rwstore.log")) as f:
+            writes = [(int(x.split()[2]), int(x.split()[0])) for x in f]
+    except FileNotFoundError:
+        pass
+    try:
+        with open(os.path.join(sc.dir, "rwstore.rlog")) as f:
+            reads = [(int(x.split()[2]), int(x.split()[0])) for x in f]
+    except FileNotFoundError:
+        pass
+    hi = -1
+    for _, tok in writes:
+        stale_w += tok < hi
+        hi = max(hi, tok)
+    for t, tok in reads:  # the highest write accepted before this read
+        before = [w for wt, w in writes if wt < t]
+        stale_r += bool(before) and tok < max(before)
+    left = sc.inspect(sc.root + "/rw")["children"]
+    grants = {"read": 0, "write": 0}
+    for iv in ivs:
+        grants[iv[2]] = grants.get(iv[2], 0) + 1
+    orphans = orphans_of(clients)
+    res["rwlock"] = (f"{grants['write']} write and {grants['read']} read grants "
+                     f"({count_events(clients, 'downgrade', 'ok')} by downgrade), "
+                     f"{len(writes)} writes and {len(reads)} reads accepted, "
+                     f"{count_events(clients, 'write', 'fenced')} writes and "
+                     f"{count_events(clients, 'read', 'fenced')} reads fenced, stale accepted "
+                     f"{stale_w}+{stale_r}, writer overlaps {clash} ({unexplained} never told "
+                     f"LOST), orphans {orphans}+{len(left)}{why(fails)}")
+    v = []
+    if stale_w or stale_r:
+        v.append(f"rwlock: the store accepted {stale_w} stale write(s), {stale_r} stale read(s)")
+    if unexplained and not sc.overlap_ok:
+        v.append(f"rwlock: {unexplained} writer overlap(s), the earlier holder never told "
+                 "LOST, in a scenario that cuts no holder off")
+    if orphans or left:
+        v.append(f"rwlock: orphan nodes: {orphans} seen by their clients, {len(left)} after close")
+    if not grants["write"] or not grants["read"]:
+        v.append(f"rwlock: no {'write' if not grants['write'] else 'read'} grant at all")
+    return v
+
+
+def check_semaphore(sc, res):
+    clients = sc.by_kind("semaphore")
+    ivs = sorted(iv for c in clients for iv in holder_intervals(c))
+    fails = {}
+    for c in clients:
+        for e in c.events():
+            if e["op"] == "acquire" and e["type"] == "fail":
+                fails[e["err"]] = fails.get(e["err"], 0) + 1
+    over, unexplained, most, slot_clash = 0, 0, 0, 0
+    for b in ivs:  # who believed to hold when b was granted
+        alive = [a for a in ivs if a is not b and a[0] <= b[0] < a[1] and a[4] != b[4]]
+        most = max(most, len(alive) + 1)
+        if len(alive) + 1 > SEM_MAX:
+            over += 1
+            unexplained += sum(1 for a in alive if not a[3]) + 1 > SEM_MAX
+        slot_clash += any(a[5] == b[5] and not a[3] for a in alive)
+    stale = accepted = 0
+    try:
+        hi = {}
+        with open(os.path.join(sc.dir, "semstore.log")) as f:
+            for line in f:
+                slot, tok = int(line.split()[0]), int(line.split()[1])
+                accepted += 1
+                stale += tok < hi.get(slot, -1)
+                hi[slot] = max(hi.get(slot, -1), tok)
+    except FileNotFoundError:
+        pass
+    left = (sc.inspect(sc.root + "/sem/leases")["children"] +
+            sc.inspect(sc.root + "/sem/locks")["children"])
+    orphans = orphans_of(clients)
+    swept = sum(e["n"] for c in clients for e in c.events() if e["op"] == "swept")
+    res["semaphore"] = (f"{len(ivs)} leases granted, most believed at once {most} (max "
+                        f"{SEM_MAX}), over-grants {over} ({unexplained} not explained by a "
+                        f"holder told LOST), same slot twice {slot_clash}, {accepted} writes "
+                        f"accepted, {count_events(clients, 'write', 'fenced')} fenced, stale "
+                        f"accepted {stale}, swept {swept}, orphans {orphans}+{len(left)}"
+                        f"{why(fails)}")
+    v = []
+    if stale:
+        v.append(f"semaphore: the store accepted {stale} stale token(s)")
+    if unexplained and not sc.overlap_ok:
+        v.append(f"semaphore: {unexplained} grant(s) beyond {SEM_MAX} holders not explained "
+                 "by a holder cut off")
+    if slot_clash and not sc.overlap_ok:
+        v.append(f"semaphore: {slot_clash} grant(s) of a slot another holder had")
+    if orphans or left:
+        v.append(f"semaphore: orphan nodes: {orphans} seen by their clients, {len(left)} after "
+                 "close")
+    if not ivs:
+        v.append("semaphore: no grant at all")
     return v
 
 
@@ -946,15 +1129,18 @@ def check_group(sc, res):
 
 def recovery(sc):
     """Per fault: time from its heal to the first success of each workload."""
-    oks = {"lock": [], "counter": [], "elect": []}
+    kinds = ("lock", "counter", "elect", "rwlock", "semaphore")
+    oks = {k: [] for k in kinds}
     for c in sc.clients:
+        if c.kind not in oks:
+            continue
         for e in c.events():
             if e["type"] == "ok" and e["op"] in ("acquire", "add", "append"):
                 oks[c.kind].append(ns(e["t"]))
     out = []
     for what, _, healed in sc.faults:
         parts = []
-        for kind in ("lock", "counter", "elect"):
+        for kind in kinds:
             after = [t for t in oks[kind] if t >= healed]
             parts.append(f"{kind} {1000 * (min(after) - healed):.0f} ms" if after
                          else f"{kind} never")
@@ -1023,7 +1209,7 @@ def main():
         say(f"faultcheck: ensemble {fc.ens.hosts}; {N_LOCK} lock, {N_COUNTER} counter, "
             f"{N_ELECT} election, {N_CWRITE} cache writer, {N_CACHE} cache reader, "
             f"{N_JWRITE} journal writer, {N_JOURNAL} journal reader, {N_MEMBER} member, "
-            f"{N_GROUP} group reader clients "
+            f"{N_GROUP} group reader, {N_RW} read/write lock, {N_SEM} semaphore clients "
             f"per scenario, each through its own proxy; "
             f"sessions {SESSION_MS} ms, {RUN_S} s per scenario")
         for idx, (name, nem, overlap_ok) in enumerate(chosen, 1):
@@ -1037,6 +1223,8 @@ def main():
             v += check_cache(sc, res)
             v += check_journal(sc, res)
             v += check_group(sc, res)
+            v += check_rwlock(sc, res)
+            v += check_semaphore(sc, res)
             rec = recovery(sc)
             for what, text, never in rec:
                 if never:
@@ -1047,7 +1235,8 @@ def main():
             say(f"\n[{status}] {name} ({now() - t:.1f} s, {len(v)} violations)")
             for what, t_in, t_out in sc.faults:
                 say(f"  fault at {t_in - sc.t0:5.1f} s, healed at {t_out - sc.t0:5.1f} s: {what}")
-            for k in ("lock", "counter", "election", "cache", "journal", "group"):
+            for k in ("lock", "counter", "election", "cache", "journal", "group", "rwlock",
+                      "semaphore"):
                 say(f"  {k:9s} {res[k]}")
             for what, text, _ in rec:
                 say(f"  recovery after '{what}': {text}")

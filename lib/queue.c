@@ -828,13 +828,46 @@ int zkr__queue_rewrite(zkr__queue_t *q, const void *data, int len, zkr__step_fn 
       &x, zoo_aset(x.c.zh, q->node_path, q->data, q->data_len, -1, zkr__cb_stat, x.c.op));
 }
 
+int zkr__queue_adopt(zkr__queue_t *q, const char *node_path, int64_t czxid, int64_t sid,
+                     uint64_t gen, const char *guid) {
+  int rc;
+  if (q->state != ZKR__Q_IDLE)
+    return ZKR_EBUSY;
+  if ((rc = set_node(q, node_path)) != 0)
+    return rc;
+  q->seq = node_seq(q->node_name);
+  q->czxid = czxid;
+  q->sid = sid;
+  q->gen = gen;
+  snprintf(q->guid, sizeof(q->guid), "%s", guid);
+  q->suspect = false;
+  q->state = ZKR__Q_HELD;
+  q->stats.grants++;
+  q->started_ns = q->granted_ns = zkr__now_ns();
+  q->guard_current = false;
+  QTRACE(q, "holds %s (sequence %d) handed over, token 0x%llx", q->node_name, q->seq,
+         (unsigned long long)q->czxid);
+  return 0;
+}
+
+void zkr__queue_disown(zkr__queue_t *q) {
+  if (q->state != ZKR__Q_HELD)
+    return;
+  QTRACE(q, "handed %s over after holding %.3f ms", q->node_name, ms_since(q->granted_ns));
+  q->state = ZKR__Q_IDLE;
+  q->suspect = false;
+}
+
 /* ---- rules ---- */
 
 bool zkr__rule_exclusive(const zkr__queue_rule_t *rule, const zkr__child_t *c, int n,
                          int me, int *watch, bool *last) {
-  (void)rule, (void)c, (void)n;
+  (void)rule, (void)n;
   *watch = me - 1;
-  *last = me == 1;
+  /* The departure of the one ahead grants us without a listing, unless it is
+   * a read/write lock's writer: a downgrade replaces it, in the transaction
+   * that deletes it, by a reader with its sequence, which we must see. */
+  *last = me == 1 && !(c[0].format == ZKR_FORMAT_CURATOR_RW && !c[0].reader);
   return me == 0;
 }
 

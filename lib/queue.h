@@ -177,6 +177,14 @@ ZKR__HIDDEN int zkr__queue_mark(zkr__queue_t *q);
 ZKR__HIDDEN int zkr__queue_rewrite(zkr__queue_t *q, const void *data, int len,
                                    zkr__step_fn step);
 
+/* A node made for this entry by someone else's transaction (a downgrade:
+ * created in the same multi that deleted the node of another entry): IDLE ->
+ * HELD on it, with its token; no hook runs. ZKR_EBUSY unless IDLE. */
+ZKR__HIDDEN int zkr__queue_adopt(zkr__queue_t *q, const char *node_path, int64_t czxid,
+                                 int64_t sid, uint64_t gen, const char *guid);
+/* HELD -> IDLE without a delete: the node is gone by the caller's doing. */
+ZKR__HIDDEN void zkr__queue_disown(zkr__queue_t *q);
+
 /* A copy of the statistics, with next_in_line as of now (takes o->mu). */
 ZKR__HIDDEN int zkr__queue_stats(zkr__queue_t *q, zkr__queue_stats_t *out);
 

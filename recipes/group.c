@@ -226,6 +226,9 @@ static void on_settle_timer(void *ctx, int fired) {
   settle_put(st);
 }
 
+static void deliver(zkr_group_t *g, const zkr_cache_event_t *ev, zkr_group_listener_fn fn,
+                    void *fa);
+
 static void on_kids(zkr_children_cache_t *cc, const zkr_cache_event_t *ev, void *arg) {
   zkr_group_t *g = arg;
   zkr_group_listener_fn fn;
@@ -240,16 +243,22 @@ static void on_kids(zkr_children_cache_t *cc, const zkr_cache_event_t *ev, void 
     pthread_cond_broadcast(&g->cv);
   }
   pthread_mutex_unlock(&g->mu);
+  if (fn) /* (kazoo ids are kept only for a listener) */
+    deliver(g, ev, fn, fa);
   if (g->st && ev->type != ZKR_CACHE_RESYNC_BEGIN) {
-    /* A change (or the first view): a quiet spell starts now. */
+    /* A change (or the first view), told to the listener by now: a quiet
+     * spell starts, so SETTLED comes at least settle_ms after the listener
+     * heard the last change. */
     pthread_mutex_lock(&g->st->mu);
     g->st->last = zkr__now_ms();
     if (!g->st->armed)
       settle_arm(g->st, g->s, g->st->last + g->settle_ms);
     pthread_mutex_unlock(&g->st->mu);
   }
-  if (!fn)
-    return; /* (kazoo ids are kept only for a listener) */
+}
+
+static void deliver(zkr_group_t *g, const zkr_cache_event_t *ev, zkr_group_listener_fn fn,
+                    void *fa) {
   if (strlen(ev->path) > g->plen && ev->path[g->plen] == '/' &&
       ev->type != ZKR_CACHE_INITIALIZED && ev->type != ZKR_CACHE_PARENT_ABSENT) {
     zkr_group_member_t m;

@@ -51,6 +51,15 @@ struct zkr_lock {
   bool lease_started; /* (o.mu) acquired once: never again */
   zkr_lock_cb rcb;    /* (o.mu) the pending rewrite's callback */
   void *rarg;
+  /* A write lock's downgrade in flight (o.mu): the read node's path, the
+   * callback, the multi's outcome, and the token of the exists that decides. */
+  char *dpath;
+  zkr_lock_cb dcb;
+  void *darg;
+  uint32_t dtok;
+  int dmulti_rc;
+  bool dwaiting; /* for the connection, to ask again */
+  bool dlost;    /* LOST came meanwhile: told at the end, unless the read lock holds */
 
   /* (o.mu) */
   int holds;
@@ -102,6 +111,7 @@ static const zkr__queue_rule_t write_rule = {.tag = "__WRIT__",
 struct zkr_rwlock {
   zkr_lock_t *r, *w;
   _Atomic int read_held;
+  _Atomic int downgrading; /* the read lock is being handed the write node's place */
 };
 
 static void read_held(zkr_lock_t *l, int held) {
@@ -126,6 +136,10 @@ static void q_event(zkr__queue_t *q, int ev, zkr__fx_t *fx) {
     l->holds = 0;
     read_held(l, 0);
   }
+  if (l->dcb && ev == ZKR__Q_LOST) {
+    l->dlost = true; /* its node may be gone by the downgrade itself: see its end */
+    return;
+  }
   zkr__fx_event(fx, &l->o, call_listener,
                 ev == ZKR__Q_SUSPECT     ? ZKR_LOCK_SUSPECT
                 : ev == ZKR__Q_RECOVERED ? ZKR_LOCK_RECOVERED
@@ -135,10 +149,18 @@ static void q_event(zkr__queue_t *q, int ev, zkr__fx_t *fx) {
 static const zkr__queue_hooks_t hooks = {
     .granted = q_granted, .failed = q_failed, .waiting = NULL, .event = q_event};
 
+static void lock_resume(zkr__obj_t *o, zkr__fx_t *fx);
+static void lock_on_session(zkr__obj_t *o, int event, zkr__fx_t *fx);
+
+static void lock_destroy(zkr__obj_t *o) {
+  free(LOCK(o)->dpath);
+  zkr__queue_obj_destroy(o);
+}
+
 static const zkr__obj_ops_t ops = {.name = "lock",
-                                   .on_session = zkr__queue_obj_on_session,
-                                   .resume = zkr__queue_obj_resume,
-                                   .destroy = zkr__queue_obj_destroy};
+                                   .on_session = lock_on_session,
+                                   .resume = lock_resume,
+                                   .destroy = lock_destroy};
 
 static void on_deadline(zkr__obj_t *o, int fired, zkr__fx_t *fx) {
   zkr_lock_t *l = LOCK(o);
@@ -284,6 +306,8 @@ static int acquire_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb, void *ar
       l->holds++;
   } else if (l->q.state == ZKR__Q_ACQUIRING) {
     rc = ZKR_EBUSY;
+  } else if (l->kind == KIND_READ && l->pair && atomic_load(&l->pair->downgrading)) {
+    rc = ZKR_EBUSY; /* the write lock is turning into this read lock */
   } else if (l->kind == KIND_WRITE && l->pair && atomic_load(&l->pair->read_held)) {
     rc = ZKR_EDEADLK; /* an upgrade: release the read lock first */
   } else if ((rc = zkr__queue_start(&l->q, timeout_ms == 0)) == 0) {
@@ -303,6 +327,193 @@ static int acquire_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb, void *ar
 
 int zkr_lock_acquire_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb, void *arg) {
   return acquire_async(l, timeout_ms, cb, arg, false);
+}
+
+static void sync_cb(zkr_lock_t *l, int rc, void *arg);
+
+/* ---- downgrade (write -> read, keeping the place) ---- */
+
+typedef struct dg_req {
+  zkr__req_t rq;
+  char created[ZKR__PATH_MAX + 64];
+} dg_req_t;
+
+static void end_downgrade(zkr_lock_t *w, int rc, zkr__fx_t *fx) {
+  if (w->dlost && rc != 0)
+    zkr__fx_event(fx, &w->o, call_listener, ZKR_LOCK_LOST);
+  w->dlost = false;
+  zkr__fx_add(fx, run_cb, ZKR__FN(w->dcb), w->darg, rc);
+  w->dcb = NULL;
+  w->dtok = 0;
+  w->dwaiting = false;
+  free(w->dpath);
+  w->dpath = NULL;
+  if (w->pair)
+    atomic_store(&w->pair->downgrading, 0);
+}
+
+static void on_dg_multi(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                        zkr__fx_t *fx) {
+  zkr_lock_t *w = LOCK(o);
+  (void)r, (void)fx;
+  if (rq->tok == w->dtok)
+    w->dmulti_rc = rc;
+}
+
+static int send_dg_exists(zkr_lock_t *w);
+
+/* The exists after the multi decides: the read node there, ours: done. */
+static void on_dg_exists(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                         zkr__fx_t *fx) {
+  zkr_lock_t *w = LOCK(o), *rd;
+  int cls = zkr__rc_class(rc);
+
+  if (rq->tok != w->dtok || !w->dcb)
+    return;
+  /* Applied: the read node is there, ours. (The write lock may have been told
+   * LOST meanwhile: after a reconnect its check found its node gone, deleted
+   * by this very transaction. The read lock takes the place all the same.) */
+  if (rc == ZOK && r->stat && r->stat->ephemeralOwner == w->q.sid && w->pair) {
+    rd = w->pair->r;
+    pthread_mutex_lock(&rd->o.mu); /* order: the write lock, then the read lock */
+    if (zkr__queue_adopt(&rd->q, w->dpath, r->stat->czxid, w->q.sid, w->q.gen, w->q.guid) ==
+        0) {
+      rd->holds = 1;
+      read_held(rd, 1);
+    }
+    pthread_mutex_unlock(&rd->o.mu);
+    zkr__queue_disown(&w->q); /* its node went in the same transaction (no-op if IDLE) */
+    w->holds = 0;
+    end_downgrade(w, 0, fx);
+  } else if (rc == ZNONODE || rc == ZOK) {
+    /* Not applied (the multi was answered first): still the writer, unless
+     * the write node is gone too (the session ended). */
+    end_downgrade(w,
+                  w->q.state != ZKR__Q_HELD ? ZKR_ELOST
+                  : w->dmulti_rc != 0       ? w->dmulti_rc
+                                            : ZKR_EUNKNOWN,
+                  fx);
+  } else if (cls == ZKR__RC_CONN) {
+    w->dwaiting = true; /* ask again once connected (the session's end ends it) */
+    zkr__obj_wait(&w->o, ZKR__WAIT_CONN, w->q.gen);
+  } else {
+    end_downgrade(w, cls == ZKR__RC_CLOSED ? ZKR_ECLOSED : ZKR_ELOST, fx);
+  }
+}
+
+static int send_dg_exists(zkr_lock_t *w) {
+  zkr__send_t x;
+  int rc;
+  if ((rc = zkr__send_begin(&x, &w->o, w->q.gen, ZKR__K_EXISTS, on_dg_exists, w->dtok, 0)) !=
+      0)
+    return rc;
+  return zkr__send_end(&x, zoo_aexists(x.c.zh, w->dpath, 0, zkr__cb_stat, x.c.op));
+}
+
+static void lock_resume(zkr__obj_t *o, zkr__fx_t *fx) {
+  zkr_lock_t *l = LOCK(o);
+  if (l->dcb && l->dwaiting) {
+    l->dwaiting = false;
+    if (send_dg_exists(l) != 0) {
+      l->dwaiting = true;
+      zkr__obj_wait(&l->o, ZKR__WAIT_CONN, l->q.gen);
+    }
+  }
+  zkr__queue_obj_resume(o, fx);
+}
+
+static void lock_on_session(zkr__obj_t *o, int event, zkr__fx_t *fx) {
+  zkr_lock_t *l = LOCK(o);
+  zkr__queue_obj_on_session(o, event, fx);
+  /* The session gone: the read node, if the transaction made it, went too. */
+  if (l->dcb && (event == ZKR_SESSION_LOST || event == ZKR_SESSION_CLOSED))
+    end_downgrade(l, event == ZKR_SESSION_CLOSED ? ZKR_ECLOSED : ZKR_ELOST, fx);
+}
+
+int zkr_rwlock_downgrade_async(zkr_rwlock_t *rw, zkr_lock_cb cb, void *arg) {
+  zkr_lock_t *w, *rd;
+  zkr__send_t x;
+  zoo_op_t mops[2];
+  char seq[16];
+  size_t n;
+  int rc = 0;
+
+  if (!rw || !cb)
+    return ZKR_EINVAL;
+  w = rw->w;
+  rd = rw->r;
+  pthread_mutex_lock(&w->o.mu);
+  if (w->q.state != ZKR__Q_HELD) {
+    rc = ZKR_ENOTHELD;
+  } else if (w->holds > 1 || w->dcb) {
+    rc = ZKR_EBUSY; /* release the write lock's extra holds first */
+  } else {
+    pthread_mutex_lock(&rd->o.mu);
+    if (rd->q.state != ZKR__Q_IDLE)
+      rc = ZKR_EBUSY; /* the read lock holds or waits already */
+    else
+      atomic_store(&rw->downgrading, 1);
+    pthread_mutex_unlock(&rd->o.mu);
+  }
+  if (rc == 0) {
+    /* _c_<guid>-__READ__<the writer's sequence>: the same place in the queue. */
+    snprintf(seq, sizeof(seq), "%010d", w->q.seq);
+    n = strlen(w->q.path) + strlen(w->q.guid) + strlen(seq) + 32;
+    if (!(w->dpath = malloc(n))) {
+      rc = ZKR_ENOMEM;
+    } else {
+      snprintf(w->dpath, n, "%s/_c_%s-%s%s", strcmp(w->q.path, "/") ? w->q.path : "",
+               w->q.guid, read_rule.tag, seq);
+      w->dtok = zkr__obj_token(&w->o);
+      w->dmulti_rc = 0;
+      w->dwaiting = false;
+      w->dlost = false;
+      if ((rc = zkr__send_begin(&x, &w->o, w->q.gen, ZKR__K_MULTI, on_dg_multi, w->dtok,
+                                sizeof(dg_req_t))) == 0) {
+        zoo_create_op_init(&mops[0], w->dpath, rd->q.data, rd->q.data_len,
+                           rd->q.acl.count ? &rd->q.acl : zkr_session_acl(w->o.s),
+                           ZOO_EPHEMERAL, ((dg_req_t *)x.rq)->created,
+                           (int)sizeof(((dg_req_t *)x.rq)->created));
+        zoo_delete_op_init(&mops[1], w->q.node_path, -1);
+        if ((rc = zkr__send_results(&x, 2)) != 0)
+          rc = zkr__send_end(&x, rc);
+        else
+          rc = zkr__send_end(
+              &x, zoo_amulti(x.c.zh, 2, mops, x.c.results, zkr__cb_void, x.c.op));
+      }
+      /* Pipelined: answered after the multi, so it tells what the multi did
+       * even when the multi's own reply is lost. */
+      if (rc == 0 && (rc = send_dg_exists(w)) != 0) {
+        w->dcb = cb; /* the multi is out: the outcome comes after a reconnect */
+        w->darg = arg;
+        w->dwaiting = true;
+        zkr__obj_wait(&w->o, ZKR__WAIT_CONN, w->q.gen);
+        rc = 0;
+      } else if (rc == 0) {
+        w->dcb = cb;
+        w->darg = arg;
+      }
+    }
+    if (rc != 0) {
+      free(w->dpath);
+      w->dpath = NULL;
+      w->dtok = 0;
+      atomic_store(&rw->downgrading, 0);
+    }
+  }
+  pthread_mutex_unlock(&w->o.mu);
+  return rc;
+}
+
+int zkr_rwlock_downgrade(zkr_rwlock_t *rw) {
+  zkr__sync_t y;
+  int rc;
+
+  if (!rw)
+    return ZKR_EINVAL;
+  if ((rc = zkr__sync_init(&y)) != 0)
+    return rc;
+  return zkr__sync_wait(&y, zkr_rwlock_downgrade_async(rw, sync_cb, &y));
 }
 
 /* ---- leases (the semaphore's) ---- */

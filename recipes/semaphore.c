@@ -12,16 +12,21 @@
  *
  * Algorithm of an acquire of n leases, a chain of asynchronous steps:
  *   1. the mutex, with what is left of the deadline;
- *   2. three reads at once: the children of P (another library's structure:
- *      ZKR_EFOREIGN), the leases with their data (slots in use, maxima of
- *      other zkrecipes clients: ZKR_EMISMATCH, orphans of earlier sessions of
- *      ours: deleted), and for a shared maximum the counter node;
- *   3. lease after lease: create, granted while at most max lease nodes exist,
- *      else wait for the leases to change (zkr__rule_count, in the queue
- *      engine, which also resolves a create whose reply was lost and hands
- *      every node it gives up to the janitor). The slot was chosen in step 2
- *      from the free ones; a lease that had to wait (no slot was free) lists
- *      the leases again once granted and records its slot then;
+ *   2. the first acquire of an object, and every one with a shared maximum,
+ *      reads at once: the children of P (another library's structure:
+ *      ZKR_EFOREIGN, nothing created), the leases with their data and the
+ *      counter node; later ones list the leases beside step 3's first create.
+ *      The listing sweeps orphans of earlier sessions of ours (deleted at
+ *      once: a lease may be waiting for them) and finds zkrecipes leases of
+ *      another maximum (ZKR_EMISMATCH);
+ *   3. lease after lease: create (data slot "?"), granted while at most max
+ *      lease nodes exist, else wait for the leases to change (zkr__rule_count,
+ *      in the queue engine, which also resolves a create whose reply was lost
+ *      and hands every node it gives up to the janitor). Once granted, its
+ *      slot: the smallest one free in the listing (still free: under the mutex
+ *      holders only leave), or, if none was, free in a new listing; recorded
+ *      by a setData not waited for (it precedes the mutex's release in this
+ *      session's order, so the next holder of the mutex sees it);
  *   4. the mutex is released (the delete is on its way) and the caller told.
  * Any failure frees the leases of the attempt (their nodes deleted), releases
  * the mutex and reports rc: all or none.
@@ -62,6 +67,7 @@ struct zkr_semaphore {
   zkr_counter_t *count; /* shared maximum, else NULL */
   _Atomic int max;
   _Atomic uint64_t swept;
+  _Atomic int top_checked; /* the path's structure was found to be ours once */
   char host[300]; /* "<host>:<pid>" for the lease data */
 
   pthread_mutex_t mu;
@@ -78,7 +84,7 @@ struct acq {
   zkr_semaphore_t *sem;
   int n, got;
   zkr_lock_t **leases; /* n */
-  int *slots;          /* n: chosen in step 2, -1 none free then */
+  int *slots;          /* n: recorded once granted */
   int64_t deadline;    /* ms; -1 none */
   bool once;           /* timeout 0: try once */
   zkr_semaphore_cb cb;
@@ -87,7 +93,8 @@ struct acq {
   int step;
 
   /* step 2 */
-  int reads, rc;
+  int reads, rc, lease_rc;
+  bool listed; /* ls is a listing of the leases taken under the mutex */
   zkr_contender_t *top, *ls;
   int ntop, nls;
   int64_t count;
@@ -159,30 +166,32 @@ static void set_waiting(acq_t *a, zkr_lock_t *l, int step) {
 }
 
 static void on_lease(zkr_lock_t *l, int rc, void *arg);
+static void on_lease_fast(zkr_lock_t *l, int rc, void *arg);
+static void on_leases_fast(int rc, zkr_contender_t *list, int count, void *arg);
 static void start_reads(acq_t *a);
 
-static void start_lease(acq_t *a) {
+/* Create lease a->got (its slot is recorded once it is granted) and wait for
+ * it; its outcome goes to cb. */
+static int send_lease(acq_t *a, zkr_lock_cb cb) {
   zkr_semaphore_t *sem = a->sem;
   char data[400];
   int len, rc, rem = remaining(a, -1);
 
-  if (atomic_load(&a->canceled)) {
-    finish(a, ZKR_ECANCELED);
-    return;
-  }
-  if (rem == -2) {
-    finish(a, ZKR_ETIMEDOUT);
-    return;
-  }
-  lease_data(a, a->slots[a->got], data, sizeof(data), &len);
+  if (rem == -2)
+    return ZKR_ETIMEDOUT;
+  lease_data(a, -1, data, sizeof(data), &len);
   if ((rc = zkr__lease_new(sem->s, sem->leases_path, atomic_load(&sem->max), data, len,
-                           &a->leases[a->got])) != 0) {
-    finish(a, rc);
-    return;
-  }
-  zkr__lease_note_slot(a->leases[a->got], a->slots[a->got]);
+                           &a->leases[a->got])) != 0)
+    return rc;
   set_waiting(a, a->leases[a->got], STEP_LEASE);
-  if ((rc = zkr__lease_acquire_async(a->leases[a->got], rem, on_lease, a)) != 0)
+  return zkr__lease_acquire_async(a->leases[a->got], rem, cb, a);
+}
+
+static void start_lease(acq_t *a) {
+  int rc;
+  if (atomic_load(&a->canceled))
+    finish(a, ZKR_ECANCELED);
+  else if ((rc = send_lease(a, on_lease)) != 0)
     finish(a, rc);
 }
 
@@ -194,13 +203,12 @@ static void next_lease(acq_t *a) {
 }
 
 static void on_slot_set(zkr_lock_t *l, int rc, void *arg) {
-  acq_t *a = arg;
+  (void)arg;
   if (rc != 0) {
     zkr__lease_note_slot(l, -1);
-    zkr__log(ZKR_LOG_WARN, "semaphore %s: the slot of a lease could not be recorded: %s",
-             a->sem->path, zkr_strerror(rc));
+    zkr__log(ZKR_LOG_WARN, "semaphore lease %s: its slot could not be recorded: %s",
+             zkr_lock_path(l), zkr_strerror(rc));
   }
-  next_lease(a);
 }
 
 /* Smallest slot in [0, max) that no listed zkrecipes lease (nor taken[0..nt))
@@ -221,48 +229,70 @@ static int free_slot(const zkr_contender_t *ls, int nls, const int *taken, int n
   return -1;
 }
 
-static void on_relisted(int rc, zkr_contender_t *list, int count, void *arg) {
-  acq_t *a = arg;
+/* Record slot in the granted lease a->got's node. The setData is not waited
+ * for: it goes ahead of the mutex's release on this session, so the next
+ * holder of the mutex reads it; a failure is logged (the slot becomes -1). */
+static void record_slot(acq_t *a, int slot) {
   zkr_lock_t *l = a->leases[a->got];
-  zkr_lock_token_t tok;
   char data[400];
-  int len, slot = -1;
+  int len, rc;
 
-  if (rc == 0 && zkr_lock_token(l, &tok) == 0) {
-    /* our own node says "?": it claims nothing */
-    slot = free_slot(list, count, a->slots, a->got, atomic_load(&a->sem->max));
-  }
-  zkr_contenders_free(list, count);
-  if (slot < 0) {
-    on_slot_set(l, rc != 0 ? rc : ZKR_EOVERFLOW, a);
-    return;
-  }
   a->slots[a->got] = slot;
   lease_data(a, slot, data, sizeof(data), &len);
-  if ((rc = zkr__lease_set_slot_async(l, slot, data, len, on_slot_set, a)) != 0)
-    on_slot_set(l, rc, a);
+  if ((rc = zkr__lease_set_slot_async(l, slot, data, len, on_slot_set, NULL)) != 0)
+    on_slot_set(l, rc, NULL);
 }
 
-static void on_lease(zkr_lock_t *l, int rc, void *arg) {
+static void on_relisted(int rc, zkr_contender_t *list, int count, void *arg) {
   acq_t *a = arg;
-  int rem;
-  (void)l;
-  if (rc != 0) {
-    finish(a, rc);
-    return;
+  int slot = -1;
+
+  if (rc == 0) {
+    zkr_contenders_free(a->ls, a->nls);
+    a->ls = list; /* our own node says "?": it claims nothing */
+    a->nls = count;
+    a->listed = true;
+    slot = free_slot(a->ls, a->nls, a->slots, a->got, atomic_load(&a->sem->max));
   }
+  if (slot >= 0) {
+    record_slot(a, slot);
+  } else {
+    a->slots[a->got] = -1;
+    zkr__lease_note_slot(a->leases[a->got], -1);
+    zkr__log(ZKR_LOG_WARN, "semaphore %s: no slot for a lease: %s", a->sem->path,
+             rc != 0 ? zkr_strerror(rc) : "every slot is claimed");
+  }
+  next_lease(a);
+}
+
+/* Lease a->got is granted (under the mutex: nobody else creates one). A slot
+ * free in the listing is free still (holders only leave meanwhile); if none
+ * was, one of them left for us to be granted: list again. */
+static void lease_granted(acq_t *a) {
+  int rc, rem,
+      slot = a->listed ? free_slot(a->ls, a->nls, a->slots, a->got, atomic_load(&a->sem->max))
+                       : -1;
+
   set_waiting(a, NULL, STEP_SLOT);
-  if (a->slots[a->got] >= 0) {
+  if (slot >= 0) {
+    record_slot(a, slot);
     next_lease(a);
     return;
   }
-  /* It waited for a lease to go: which slot is free now? (still under the mutex) */
   rem = remaining(a, LIST_CHUNK_MS);
   if (rem == -2 || rem == 0)
     rem = 1000; /* granted already: a short look */
   if ((rc = zkr_contenders_list_async(a->sem->s, a->sem->leases_path, rem, on_relisted, a)) !=
       0)
     on_relisted(rc, NULL, 0, a);
+}
+
+static void on_lease(zkr_lock_t *l, int rc, void *arg) {
+  (void)l;
+  if (rc != 0)
+    finish(arg, rc);
+  else
+    lease_granted(arg);
 }
 
 /* Another library's structure directly under P? */
@@ -278,10 +308,43 @@ static const char *foreign(const zkr_contender_t *c) {
   return NULL;
 }
 
-static void after_reads(acq_t *a) {
+/* The leases listed: sweep orphans of earlier sessions of ours (they claim no
+ * slot then); ZKR_EMISMATCH for a zkrecipes lease of another maximum. */
+static int check_leases(acq_t *a) {
   zkr_semaphore_t *sem = a->sem;
   int64_t current = zkr_session_id(sem->s);
-  int max, nfree = 0;
+  int max = atomic_load(&sem->max);
+
+  for (int i = 0; i < a->nls; i++) {
+    zkr_contender_t *c = &a->ls[i];
+    int slot, m;
+    if (c->owner_session && c->owner_session != current &&
+        zkr__session_was_ours(sem->s, c->owner_session)) {
+      char *p = zkr__path_join(sem->leases_path, c->name);
+      zkr__log(ZKR_LOG_INFO, "semaphore %s: deleting %s, an orphan of our session 0x%llx",
+               sem->path, c->name, (unsigned long long)c->owner_session);
+      if (p && zkr__janitor_delete(sem->s, zkr__session_gen(sem->s), p, NULL, NULL) == 0)
+        atomic_fetch_add(&sem->swept, 1);
+      free(p);
+      free(c->data); /* it claims no slot */
+      c->data = NULL;
+      c->data_len = -1;
+      continue;
+    }
+    if (c->data && sscanf(c->data, "zkr-lease %d/%d", &slot, &m) == 2 && m != max) {
+      zkr__log(ZKR_LOG_ERROR,
+               "semaphore %s: lease %s was taken with maximum %d, ours is %d: "
+               "configure every client alike",
+               sem->path, c->name, m, max);
+      return ZKR_EMISMATCH;
+    }
+  }
+  return 0;
+}
+
+static void after_reads(acq_t *a) {
+  zkr_semaphore_t *sem = a->sem;
+  int max, rc;
 
   if (a->rc == ZKR_ETIMEDOUT && remaining(a, -1) != -2 && !a->once) {
     start_reads(a); /* a listing waited its chunk (no connection): again */
@@ -311,42 +374,16 @@ static void after_reads(acq_t *a) {
       return;
     }
   }
-  for (int i = 0; i < a->nls; i++) {
-    zkr_contender_t *c = &a->ls[i];
-    int slot, m;
-    if (c->owner_session && c->owner_session != current &&
-        zkr__session_was_ours(sem->s, c->owner_session)) {
-      char *p = zkr__path_join(sem->leases_path, c->name);
-      zkr__log(ZKR_LOG_INFO, "semaphore %s: deleting %s, an orphan of our session 0x%llx",
-               sem->path, c->name, (unsigned long long)c->owner_session);
-      if (p && zkr__janitor_delete(sem->s, zkr__session_gen(sem->s), p, NULL, NULL) == 0)
-        atomic_fetch_add(&sem->swept, 1);
-      free(p);
-      free(c->data); /* it claims no slot */
-      c->data = NULL;
-      continue;
-    }
-    if (c->data && sscanf(c->data, "zkr-lease %d/%d", &slot, &m) == 2 && m != max) {
-      zkr__log(ZKR_LOG_ERROR,
-               "semaphore %s: lease %s was taken with maximum %d, ours is %d: "
-               "configure every client alike",
-               sem->path, c->name, m, max);
-      finish(a, ZKR_EMISMATCH);
-      return;
-    }
+  atomic_store(&sem->top_checked, 1);
+  a->listed = true;
+  if ((rc = check_leases(a)) != 0) {
+    finish(a, rc);
+    return;
   }
   if (a->n > max) {
     finish(a, max > 0 ? ZKR_EOVERFLOW : ZKR_ETIMEDOUT);
     return;
   }
-  for (int i = 0; i < a->n; i++) {
-    a->slots[i] = free_slot(a->ls, a->nls, a->slots, i, max);
-    nfree += a->slots[i] >= 0;
-    if (a->slots[i] < 0)
-      break; /* the rest learn theirs once granted */
-  }
-  for (int i = nfree; i < a->n; i++)
-    a->slots[i] = -1;
   start_lease(a);
 }
 
@@ -385,6 +422,9 @@ static void on_count(zkr_counter_t *c, int rc, int64_t value, void *arg) {
   read_done(a, rc);
 }
 
+/* The first acquire of the object, and every one with a shared maximum: the
+ * reads first (the path's structure, the leases, the maximum), then the
+ * leases. */
 static void start_reads(acq_t *a) {
   zkr_semaphore_t *sem = a->sem;
   int rem = remaining(a, LIST_CHUNK_MS), rc;
@@ -408,16 +448,84 @@ static void start_reads(acq_t *a) {
   read_done(a, 0);
 }
 
-static void on_mutex(zkr_lock_t *l, int rc, void *arg) {
+/* The fast way, once the path's structure was checked and the maximum is a
+ * constant: the first lease is created at once, beside the listing of the
+ * leases (which sweeps and checks the maxima as soon as it comes). */
+static void fast_done(acq_t *a) {
+  bool last;
+  int rc;
+  pthread_mutex_lock(&a->sem->mu);
+  last = --a->reads == 0;
+  pthread_mutex_unlock(&a->sem->mu);
+  if (!last)
+    return;
+  if (a->rc == ZKR_EMISMATCH)
+    finish(a, a->rc); /* the listing's verdict wins */
+  else if ((rc = a->lease_rc) != 0)
+    finish(a, rc);
+  else
+    lease_granted(a); /* without a listing (it failed), the slot is looked up again */
+}
+
+static void on_lease_fast(zkr_lock_t *l, int rc, void *arg) {
   acq_t *a = arg;
   (void)l;
+  a->lease_rc = rc;
+  fast_done(a);
+}
+
+static void on_leases_fast(int rc, zkr_contender_t *list, int count, void *arg) {
+  acq_t *a = arg;
+  zkr_lock_t *w = NULL;
+
+  a->ls = list;
+  a->nls = count;
+  a->listed = rc == 0;
+  if (rc == 0)
+    rc = check_leases(a); /* orphans go now: our lease may be waiting for them */
+  if (rc == ZKR_EMISMATCH) {
+    pthread_mutex_lock(&a->sem->mu);
+    if ((w = a->sem->waiting) != NULL)
+      zkr__lock_ref(w, 1);
+    pthread_mutex_unlock(&a->sem->mu);
+  }
+  pthread_mutex_lock(&a->sem->mu);
+  a->rc = rc;
+  pthread_mutex_unlock(&a->sem->mu);
+  if (w) {
+    (void)zkr_lock_cancel(w); /* its own callback counts it done */
+    zkr__lock_ref(w, -1);
+  }
+  fast_done(a);
+}
+
+static void on_mutex(zkr_lock_t *l, int rc, void *arg) {
+  acq_t *a = arg;
+  zkr_semaphore_t *sem = a->sem;
+  int rem;
+  (void)l;
   set_waiting(a, NULL, STEP_READ);
-  if (rc != 0)
+  if (rc != 0) {
     finish(a, rc);
-  else if (atomic_load(&a->canceled))
+  } else if (atomic_load(&a->canceled)) {
     finish(a, ZKR_ECANCELED);
-  else
+  } else if (sem->count || !atomic_load(&sem->top_checked) || a->n > atomic_load(&sem->max)) {
     start_reads(a);
+  } else if ((rem = remaining(a, LIST_CHUNK_MS)) == -2) {
+    finish(a, ZKR_ETIMEDOUT);
+  } else {
+    a->rc = a->lease_rc = 0;
+    a->reads = 3; /* the listing, the first lease, and this function */
+    if ((rc = zkr_contenders_list_async(sem->s, sem->leases_path, rem == 0 ? 1000 : rem,
+                                        on_leases_fast, a)) != 0)
+      on_leases_fast(rc, NULL, 0, a);
+    if ((rc = send_lease(a, on_lease_fast)) != 0) {
+      if (a->leases[a->got]) /* made but not started: nothing to wait for */
+        set_waiting(a, NULL, STEP_READ);
+      on_lease_fast(NULL, rc, a);
+    }
+    fast_done(a);
+  }
 }
 
 /* ---- public ---- */
@@ -469,6 +577,7 @@ static int sem_new(zkr_session_t *s, const char *path, int max, const char *coun
   sem->refs = 1;
   atomic_init(&sem->max, count_path ? 0 : max);
   atomic_init(&sem->swept, 0);
+  atomic_init(&sem->top_checked, 0);
   pthread_mutex_init(&sem->mu, NULL);
   pthread_cond_init(&sem->cv, NULL);
   if (gethostname(host, sizeof(host)) != 0)

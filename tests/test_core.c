@@ -198,6 +198,33 @@ START_TEST(sequences_and_formats) {
     ck_assert_str_eq(o[3].name, "junk");
     free(o);
   }
+  /* A read/write lock across the wrap: the writer made before it (2147483646)
+   * is ahead of the reader made after it (INT32_MIN), whatever a string or a
+   * plain integer comparison says; a lease name is a contender too. */
+  {
+    struct String_vector sv;
+    char *names[] = {"_c_6ba7b810-9dad-41d1-80b4-00c04fd430c8-__READ__-2147483648",
+                     "_c_0123abcd-9dad-41d1-80b4-00c04fd430c8-__WRIT__2147483646",
+                     "_c_6ba7b810-9dad-41d1-80b4-00c04fd430c8-lease-0000000007"};
+    zkr__child_t *o;
+    zkr__queue_rule_t rule = {.tag = "__READ__"};
+    int k, watch;
+    bool last;
+    sv.count = 2;
+    sv.data = names;
+    ck_assert_int_eq(zkr__children_order(&sv, 0, &o, &k), 0);
+    ck_assert_int_eq(k, 2);
+    ck_assert_int_eq(o[0].seq, 2147483646);
+    ck_assert_int_eq(o[0].reader, 0);
+    ck_assert_int_eq(o[1].reader, 1);
+    ck_assert(!zkr__rule_read(&rule, o, k, 1, &watch, &last)); /* the reader waits */
+    ck_assert_int_eq(watch, 0);
+    ck_assert(last);
+    free(o);
+    zkr__child_parse(names[2], &c);
+    ck_assert_int_eq(c.format, ZKR_FORMAT_CURATOR_LEASE);
+    ck_assert_int_eq(c.seq, 7);
+  }
 }
 END_TEST
 

@@ -293,6 +293,134 @@ START_TEST(writer_expiry) {
 }
 END_TEST
 
+/* Loses the reply of the first multi (the downgrade's) after it applied. */
+static _Atomic int multi_lost;
+static int lose_multi_reply(void *arg, zkr_session_t *s, int kind, int rc) {
+  (void)arg, (void)s;
+  if (kind == ZKR__K_MULTI && rc == ZOK && atomic_exchange(&multi_lost, 1) == 0)
+    return ZCONNECTIONLOSS;
+  return rc;
+}
+
+/* A downgrade keeps the writer's place: the read node has its sequence, a
+ * reader waiting behind is granted, a writer waiting behind is not; the write
+ * guard fails afterwards; errors when there is nothing to downgrade. */
+START_TEST(downgrade_keeps_the_place) {
+  char root[64], path[128], target[160], data[] = "x";
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(t);
+  zkr_rwlock_t *rw1, *rw2, *rw3;
+  zkr_lock_t *w1, *r1, *r2, *w3;
+  zkr_lock_token_t wt, rt;
+  done_t dr = {0}, dw = {0};
+  zkr_contender_t *c;
+  int n;
+  zoo_op_t ops[2];
+  zoo_op_result_t res[2];
+
+  path_of(root, sizeof(root), path, sizeof(path));
+  snprintf(target, sizeof(target), "%s/target", root);
+  ck_assert_int_eq(zkr_rwlock_new(s, path, &rw1), 0);
+  ck_assert_int_eq(zkr_rwlock_new(t, path, &rw2), 0);
+  ck_assert_int_eq(zkr_rwlock_new(t, path, &rw3), 0);
+  w1 = zkr_rwlock_write(rw1);
+  r1 = zkr_rwlock_read(rw1);
+  r2 = zkr_rwlock_read(rw2);
+  w3 = zkr_rwlock_write(rw3);
+  ck_assert_int_eq(zkr_rwlock_downgrade(rw1), ZKR_ENOTHELD);
+  ck_assert_int_eq(zkr_lock_acquire(w1, 5000), 0);
+  ck_assert_int_eq(zkr_lock_token(w1, &wt), 0);
+  ck_assert_int_eq(zkr_lock_guard(w1, &ops[0]), 0);
+  ck_assert_int_eq(zkr_lock_acquire_async(r2, 20000, on_done, &dr), 0);
+  tu_wait_children(zh, path, 2, 5000);
+  ck_assert_int_eq(zkr_lock_acquire_async(w3, 20000, on_done, &dw), 0);
+  tu_wait_children(zh, path, 3, 5000);
+
+  ck_assert_int_eq(zkr_rwlock_downgrade(rw1), 0);
+  ck_assert_int_eq(zkr_lock_is_held(w1), 0);
+  ck_assert_int_eq(zkr_lock_is_held(r1), 1);
+  ck_assert_int_eq(zkr_lock_token(r1, &rt), 0);
+  ck_assert_int_eq(rt.sequence, wt.sequence); /* the same place */
+  ck_assert(is_curator_name(rt.node, "__READ__"));
+  ck_assert_int_gt(rt.czxid, wt.czxid);
+  ck_assert_int_eq(done_wait(&dr, 10000), 0); /* the reader behind: granted */
+  ck_assert_int_eq(zkr_lock_is_held(w3), 0);  /* the writer behind: still waits */
+  ck_assert_int_eq(zkr_contenders_list(t, path, 5000, &c, &n), 0);
+  ck_assert_int_eq(n, 3);
+  ck_assert_str_eq(c[0].name, rt.node);
+  ck_assert_int_eq(c[0].reader, 1);
+  zkr_contenders_free(c, n);
+  ck_assert_int_eq(zkr_lock_is_held(w3), 0);
+  ck_assert_int_eq(atomic_load(&dw.n), 0);
+  /* The write grant's guard fails now. */
+  zoo_create_op_init(&ops[1], target, data, 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+  ck_assert_int_ne(zoo_multi(zh, 2, ops, res), ZOK);
+  ck_assert_int_eq(zoo_exists(zh, target, 0, NULL), ZNONODE);
+  ck_assert_int_eq(zkr_rwlock_downgrade(rw1), ZKR_ENOTHELD);
+
+  ck_assert_int_eq(zkr_lock_release(r1, 5000), 0);
+  ck_assert_int_eq(zkr_lock_release(r2, 5000), 0);
+  ck_assert_int_eq(done_wait(&dw, 10000), 0); /* the readers gone: the writer */
+  ck_assert_int_eq(zkr_lock_release(w3, 5000), 0);
+  /* A writer right behind the one that downgrades: the reader that takes
+   * its place stays ahead of it (its departure is no grant). */
+  {
+    done_t dw2 = {0};
+    zkr__queue_stats_t st = {0};
+    int64_t until;
+    uint64_t watches0, lists0;
+    ck_assert_int_eq(zkr_lock_acquire(w1, 5000), 0);
+    ck_assert_int_eq(zkr__lock_stats(w3, &st), 0); /* (counts since w3 was made) */
+    watches0 = st.watches;
+    ck_assert_int_eq(zkr_lock_acquire_async(w3, 20000, on_done, &dw2), 0);
+    until = tu_now_ms() + 10000;
+    do { /* w3 watches the write node, the one right ahead of it */
+      ck_assert_int_eq(zkr__lock_stats(w3, &st), 0);
+      if (st.watches == watches0)
+        usleep(1000);
+    } while (st.watches == watches0 && tu_now_ms() < until);
+    ck_assert_int_eq(st.watches, watches0 + 1);
+    lists0 = st.lists;
+    ck_assert_int_eq(zkr_rwlock_downgrade(rw1), 0);
+    until = tu_now_ms() + 10000;
+    do { /* w3 heard of the write node's deletion: held (wrong) or listed again */
+      ck_assert_int_eq(zkr__lock_stats(w3, &st), 0);
+      if (st.lists == lists0 && !zkr_lock_is_held(w3))
+        usleep(1000);
+    } while (st.lists == lists0 && !zkr_lock_is_held(w3) && tu_now_ms() < until);
+    ck_assert_int_eq(zkr_lock_is_held(w3), 0);
+    ck_assert_int_eq(atomic_load(&dw2.n), 0);
+    ck_assert_int_eq(zkr_lock_release(r1, 5000), 0);
+    ck_assert_int_eq(done_wait(&dw2, 10000), 0);
+    ck_assert_int_eq(zkr_lock_release(w3, 5000), 0);
+  }
+  /* The downgrade's own reply lost: the read node tells it applied. */
+  ck_assert_int_eq(zkr_lock_acquire(w1, 5000), 0);
+  zkr__set_fault_hook(lose_multi_reply, NULL);
+  ck_assert_int_eq(zkr_rwlock_downgrade(rw1), 0);
+  zkr__set_fault_hook(NULL, NULL);
+  ck_assert_int_eq(atomic_load(&multi_lost), 1);
+  ck_assert_int_eq(zkr_lock_is_held(r1), 1);
+  ck_assert_int_eq(zkr_lock_is_held(w1), 0);
+  ck_assert_int_eq(zkr_lock_release(r1, 5000), 0);
+  /* The read side busy: no downgrade. */
+  ck_assert_int_eq(zkr_lock_acquire(w1, 5000), 0);
+  ck_assert_int_eq(zkr_lock_acquire(w1, 5000), 0); /* held twice */
+  ck_assert_int_eq(zkr_rwlock_downgrade(rw1), ZKR_EBUSY);
+  ck_assert_int_eq(zkr_lock_release(w1, 5000), 0);
+  ck_assert_int_eq(zkr_rwlock_downgrade(rw1), 0);
+  ck_assert_int_eq(zkr_lock_is_held(r1), 1);
+  ck_assert_int_eq(zkr_lock_hold_count(r1), 1);
+  zkr_rwlock_free(rw1);
+  zkr_rwlock_free(rw2);
+  zkr_rwlock_free(rw3);
+  tu_wait_children(zh, path, 0, 5000);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
 Suite *rwlock_suite(void) {
   Suite *su = suite_create("rwlock");
   TCase *tc = tcase_create("rwlock");
@@ -302,6 +430,7 @@ Suite *rwlock_suite(void) {
   tcase_add_test(tc, upgrade_is_an_error);
   tcase_add_test(tc, one_notification_per_waiter);
   tcase_add_test(tc, writer_expiry);
+  tcase_add_test(tc, downgrade_keeps_the_place);
   suite_add_tcase(su, tc);
   return su;
 }

@@ -289,8 +289,17 @@ START_TEST(mismatch_and_foreign) {
   paths(root, sizeof(root), path, sizeof(path), leases, sizeof(leases));
   ck_assert_int_eq(zkr_semaphore_new(s, path, 2, &a), 0);
   ck_assert_int_eq(zkr_semaphore_new(t, path, 3, &b), 0);
+  /* b's first acquire checks the path before creating; its next ones list
+   * the leases beside their first create: both find the other maximum. */
+  ck_assert_int_eq(zkr_semaphore_acquire(b, 1, 5000, &m), 0);
+  zkr_lock_free(m);
+  tu_wait_children(zh, leases, 0, 5000);
   ck_assert_int_eq(zkr_semaphore_acquire(a, 1, 5000, &l), 0);
   ck_assert_int_eq(zkr_semaphore_acquire(b, 1, 5000, &m), ZKR_EMISMATCH);
+  tu_wait_children(zh, leases, 1, 5000);
+  ck_assert_int_eq(zkr_semaphore_new(t, path, 3, &c), 0);
+  ck_assert_int_eq(zkr_semaphore_acquire(c, 1, 5000, &m), ZKR_EMISMATCH);
+  zkr_semaphore_free(c);
   tu_wait_children(zh, leases, 1, 5000);
 
   snprintf(other, sizeof(other), "%s/kz", root);

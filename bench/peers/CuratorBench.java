@@ -7,7 +7,8 @@
  *        HOSTS ROOT WORKLOADS
  *
  * HOSTS is a ZooKeeper connect string, ROOT a znode prefix that may not exist
- * yet, WORKLOADS a comma list of w1,w2,w3a,w3b,w4,c1,c2 (always run in that order).
+ * yet, WORKLOADS a comma list of w1,w2,r1,r2,s1,w3a,w3b,w4,c1,c2,d1 (always run in that
+ * order).
  *
  * stdout carries only "RESULT lib=<lib> work=<W> <key>=<value>" lines; progress
  * goes to stderr. Exit status 0 on success, 1 (with a one-line message on
@@ -50,6 +51,9 @@ import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.leader.LeaderLatchListener;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
+import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
+import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
+import org.apache.curator.framework.recipes.locks.Lease;
 import org.apache.curator.framework.recipes.shared.SharedCount;
 import org.apache.curator.framework.recipes.shared.VersionedValue;
 import org.apache.curator.retry.RetryNTimes;
@@ -100,8 +104,8 @@ public class CuratorBench {
             w = w.trim().toLowerCase(Locale.ROOT);
             if (w.isEmpty())
                 continue;
-            if (!Arrays.asList("w1", "w2", "w3a", "w3b", "w4", "c1", "c2", "d1").contains(w)) {
-                System.err.println("CuratorBench: unknown workload '" + w + "' (expected w1,w2,w3a,w3b,w4,c1,c2,d1)");
+            if (!Arrays.asList("w1", "w2", "r1", "r2", "s1", "w3a", "w3b", "w4", "c1", "c2", "d1").contains(w)) {
+                System.err.println("CuratorBench: unknown workload '" + w + "' (expected w1,w2,r1,r2,s1,w3a,w3b,w4,c1,c2,d1)");
                 System.exit(2);
             }
             wanted.add(w);
@@ -124,6 +128,24 @@ public class CuratorBench {
                 w2(root + "/warm-w2", W2_SESSIONS, W2_WARM, false);
                 progress("w2");
                 w2(root + "/w2", W2_SESSIONS, W2_CYCLES, true);
+            }
+            if (wanted.contains("r1")) {
+                progress("r1 warm-up");
+                shared("R1", root + "/warm-r1", 8, 0, 10, 0, false);
+                progress("r1");
+                shared("R1", root + "/r1", 8, 0, 100, 0, true);
+            }
+            if (wanted.contains("r2")) {
+                progress("r2 warm-up");
+                shared("R2", root + "/warm-r2", 10, 2, 5, 0, false);
+                progress("r2");
+                shared("R2", root + "/r2", 10, 2, 50, 0, true);
+            }
+            if (wanted.contains("s1")) {
+                progress("s1 warm-up");
+                shared("S1", root + "/warm-s1", 8, 0, 6, 3, false);
+                progress("s1");
+                shared("S1", root + "/s1", 8, 0, 60, 3, true);
             }
             if (wanted.contains("w3a"))
                 w3("w3a", "W3a", 1, W3A_INCREMENTS, W3A_WARM);
@@ -322,6 +344,103 @@ public class CuratorBench {
                 result("curator", "W2", "acquire_p50_us", pctUs(acq, 0.5));
                 result("curator", "W2", "acquire_p99_us", pctUs(acq, 0.99));
                 result("curator", "W2", "exclusion_violations", violations.get());
+            }
+        } finally {
+            closeAll(clients);
+        }
+    }
+
+    // ---- R1, R2, S1: read/write lock and semaphore, one session per thread, 1 ms hold ----
+
+    /* n sessions, the first `writers` of them writers (the rest readers), or with
+     * max > 0 all taking one lease of an InterProcessSemaphoreV2 of max. */
+    static void shared(String work, String path, int n, int writers, int per, int max, boolean emit)
+            throws Exception {
+        List<CuratorFramework> clients = new ArrayList<>();
+        try {
+            CuratorFramework first = newClient();
+            clients.add(first);
+            if (max > 0) { // parents first, outside the clock
+                InterProcessSemaphoreV2 pre = new InterProcessSemaphoreV2(first, path, max);
+                pre.returnLease(pre.acquire(ACQUIRE_TIMEOUT_S, TimeUnit.SECONDS));
+            } else {
+                InterProcessMutex pre = new InterProcessReadWriteLock(first, path).writeLock();
+                acquire(pre);
+                pre.release();
+            }
+            for (int i = 1; i < n; i++)
+                clients.add(newClient());
+            long[] acq = new long[n * per], wacq = new long[Math.max(1, writers * per)];
+            AtomicInteger readersIn = new AtomicInteger(), writersIn = new AtomicInteger(),
+                    leasesIn = new AtomicInteger(), violations = new AtomicInteger(), nw = new AtomicInteger();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            CountDownLatch go = new CountDownLatch(1);
+            Thread[] t = new Thread[n];
+            for (int i = 0; i < n; i++) {
+                final int base = i * per;
+                final boolean writer = max == 0 && i < writers;
+                final CuratorFramework c = clients.get(i);
+                final InterProcessSemaphoreV2 sem = max > 0 ? new InterProcessSemaphoreV2(c, path, max) : null;
+                final InterProcessReadWriteLock rw = max > 0 ? null : new InterProcessReadWriteLock(c, path);
+                t[i] = new Thread(() -> {
+                    try {
+                        go.await();
+                        for (int k = 0; k < per; k++) {
+                            long a = System.nanoTime();
+                            Lease lease = null;
+                            InterProcessMutex m = null;
+                            if (sem != null) {
+                                lease = sem.acquire(ACQUIRE_TIMEOUT_S, TimeUnit.SECONDS);
+                                if (lease == null)
+                                    throw new Exception("no lease within " + ACQUIRE_TIMEOUT_S + " s");
+                            } else {
+                                m = writer ? rw.writeLock() : rw.readLock();
+                                acquire(m);
+                            }
+                            long waited = System.nanoTime() - a;
+                            acq[base + k] = waited;
+                            if (writer) {
+                                wacq[nw.getAndIncrement()] = waited;
+                                if (writersIn.getAndIncrement() != 0 || readersIn.get() != 0)
+                                    violations.incrementAndGet();
+                            } else if (sem == null) {
+                                readersIn.incrementAndGet();
+                                if (writersIn.get() != 0)
+                                    violations.incrementAndGet();
+                            } else if (leasesIn.getAndIncrement() >= max) {
+                                violations.incrementAndGet();
+                            }
+                            Thread.sleep(1);
+                            (writer ? writersIn : sem == null ? readersIn : leasesIn).decrementAndGet();
+                            if (sem != null)
+                                sem.returnLease(lease);
+                            else
+                                m.release();
+                        }
+                    } catch (Throwable e) {
+                        failure.compareAndSet(null, e);
+                    }
+                }, work + "-" + i);
+                t[i].start();
+            }
+            Cost c0 = emit ? Cost.now() : null;
+            go.countDown();
+            long t0 = System.nanoTime();
+            for (Thread th : t)
+                th.join();
+            double secs = (System.nanoTime() - t0) / 1e9;
+            Cost c1 = emit ? Cost.now() : null;
+            if (failure.get() != null)
+                throw new Exception(work + " worker: " + describe(failure.get()), failure.get());
+            if (emit) {
+                String lib = "curator";
+                Cost.record(lib, work, c0, c1, n * per);
+                result(lib, work, "cycles_per_s", n * per / secs);
+                result(lib, work, "acquire_p50_us", pctUs(acq, 0.5));
+                result(lib, work, "acquire_p99_us", pctUs(acq, 0.99));
+                if (writers > 0)
+                    result(lib, work, "writer_wait_p99_us", pctUs(Arrays.copyOf(wacq, nw.get()), 0.99));
+                result(lib, work, "violations", violations.get());
             }
         } finally {
             closeAll(clients);

@@ -5,7 +5,8 @@
     /usr/bin/python3 kazoo_bench.py HOSTS ROOT WORKLOADS
 
 HOSTS is a ZooKeeper connect string, ROOT a znode path prefix (created when
-missing), WORKLOADS a comma list of w1,w2,w3a,w3b,w4 (run in that order).
+missing), WORKLOADS a comma list of w1,w2,r1,r2,s1,w3a,w3b,w4,c1,c2,d1 (run in
+that order).
 
 stdout carries only machine-readable lines
     RESULT lib=kazoo work=<W> <key>=<value>
@@ -33,9 +34,10 @@ SESSION_TIMEOUT = 10.0  # seconds
 START_TIMEOUT = 15  # seconds
 BARRIER_TIMEOUT = 60.0  # seconds for all threads of a workload to line up
 JOIN_TIMEOUT = 600.0  # seconds for the threads of a workload to finish
-ALL_WORKLOADS = ("w1", "w2", "w3a", "w3b", "w4", "c1", "c2", "d1")
+ALL_WORKLOADS = ("w1", "w2", "r1", "r2", "s1", "w3a", "w3b", "w4", "c1", "c2", "d1")
 
 W1_CYCLES = 2000
+SHARED_TIMEOUT = 120.0  # seconds for R1, R2, S1 (each takes a few seconds)
 W2_SESSIONS, W2_CYCLES = 8, 250
 W3A_INCREMENTS = 2000
 W3B_SESSIONS, W3B_INCREMENTS = 8, 250
@@ -109,7 +111,11 @@ def close_clients(clients):
         raise err
 
 
-def run_threads(targets, name):
+class Hung(BenchError):
+    """The threads of a workload did not finish in time."""
+
+
+def run_threads(targets, name, timeout=JOIN_TIMEOUT):
     """Run each target in its own thread; re-raise the first failure."""
     errors = []
 
@@ -126,14 +132,13 @@ def run_threads(targets, name):
                for i, fn in enumerate(targets)]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + JOIN_TIMEOUT
+    deadline = time.monotonic() + timeout
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
     if errors:
         raise errors[0]
     if any(t.is_alive() for t in threads):
-        raise BenchError("%s: threads still running after %.0f s"
-                         % (name, JOIN_TIMEOUT))
+        raise Hung("%s: threads still running after %.0f s" % (name, timeout))
 
 
 def start_barrier(parties):
@@ -283,6 +288,113 @@ def w2():
     result("W2", "acquire_p50_us", us(pct(acq, 0.5)))
     result("W2", "acquire_p99_us", us(pct(acq, 0.99)))
     result("W2", "exclusion_violations", state["violations"])
+
+
+# ---------------------------------------------------------- R1, R2, S1 ----
+
+def shared(work, n, writers, per, max_leases):
+    """n sessions, the first `writers` of them writers (the rest readers) of a
+    ReadLock/WriteLock pair, or with max_leases all taking a Semaphore of that
+    size; each holds 1 ms."""
+    path = ROOT + "/" + work.lower()
+    clients = []
+    try:
+        for _ in range(n):
+            clients.append(new_client())
+        barrier, started = start_barrier(n)
+        guard = threading.Lock()
+        state = {"readers": 0, "writers": 0, "leases": 0, "violations": 0}
+        latencies = [[] for _ in clients]
+        writer_lat = []
+        finished = [0] * len(clients)
+
+        def worker(i):
+            writer = not max_leases and i < writers
+            if max_leases:
+                lock = clients[i].Semaphore(path, "bench-%d" % i, max_leases)
+                side = "leases"
+            elif writer:
+                lock, side = clients[i].WriteLock(path, "bench"), "writers"
+            else:
+                lock, side = clients[i].ReadLock(path, "bench"), "readers"
+            lat = latencies[i]
+            clock = time.perf_counter_ns
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                raise BenchError(work + ": start barrier broken")
+            for _ in range(per):
+                t0 = clock()
+                if not lock.acquire():
+                    raise BenchError(work + ": acquire returned False")
+                waited = clock() - t0
+                lat.append(waited)
+                with guard:
+                    if writer:
+                        writer_lat.append(waited)
+                        if state["writers"] or state["readers"]:
+                            state["violations"] += 1
+                    elif max_leases:
+                        if state["leases"] >= max_leases:
+                            state["violations"] += 1
+                    elif state["writers"]:
+                        state["violations"] += 1
+                    state[side] += 1
+                time.sleep(0.001)
+                with guard:
+                    state[side] -= 1
+                lock.release()
+            finished[i] = clock()
+
+        def target(i):
+            def fn():
+                try:
+                    worker(i)
+                except BaseException:
+                    barrier.abort()
+                    raise
+            return fn
+
+        c0 = cost_now()
+        try:
+            run_threads([target(i) for i in range(len(clients))], work.lower(),
+                        SHARED_TIMEOUT)
+        except Hung:
+            # kazoo's ReadLock/WriteLock can wait for ever when readers and
+            # writers mix: say so, with how far it got, and go on.
+            done = sum(len(lat) for lat in latencies)
+            progress("%s: hung after %d of %d acquires (%.0f s)"
+                     % (work, done, n * per, SHARED_TIMEOUT))
+            result(work, "hung", 1)
+            result(work, "acquires_before_hang", done)
+            return
+        c1 = cost_now()
+        elapsed = max(finished) - started[0]
+    finally:
+        close_clients(clients)
+    total = n * per
+    cost_record(work, c0, c1, total)
+    acq = [x for lat in latencies for x in lat]
+    if len(acq) != total:
+        raise BenchError("%s: %d acquires measured, expected %d" % (work, len(acq), total))
+    result(work, "cycles_per_s", total / (elapsed / 1e9))
+    result(work, "acquire_p50_us", us(pct(acq, 0.5)))
+    result(work, "acquire_p99_us", us(pct(acq, 0.99)))
+    if writers:
+        result(work, "writer_wait_p99_us", us(pct(writer_lat, 0.99)))
+    result(work, "violations", state["violations"])
+
+
+def r1():
+    shared("R1", 8, 0, 100, 0)
+
+
+def r2():
+    shared("R2", 10, 2, 50, 0)
+
+
+def s1():
+    shared("S1", 8, 0, 60, 3)
 
 
 # ---------------------------------------------------------------- W3 ----
@@ -692,7 +804,7 @@ def d1():
     d1_run(ROOT + "/d1", 200, 1, True)
 
 
-WORKLOADS = {"w1": w1, "w2": w2, "w3a": w3a, "w3b": w3b, "w4": w4, "c1": c1, "c2": c2,
+WORKLOADS = {"w1": w1, "w2": w2, "r1": r1, "r2": r2, "s1": s1, "w3a": w3a, "w3b": w3b, "w4": w4, "c1": c1, "c2": c2,
              "d1": d1}
 
 

@@ -114,8 +114,9 @@ typedef void (*zkr_group_listener_fn)(zkr_group_t *g, int ev, const zkr_group_me
 
 /* Follow the members of the group at path (read-only; any format). */
 ZKR_API int zkr_group_new(zkr_session_t *s, const char *path, zkr_group_t **out);
-/* A settled view: quiet_ms after the last change (and after INITIALIZED), a
- * ZKR_CACHE_SETTLED event (member NULL), once per quiet spell, so that a
+/* A settled view: quiet_ms after the last change (and after INITIALIZED)
+ * was told to the listener (its call returned), a ZKR_CACHE_SETTLED event
+ * (member NULL), once per quiet spell, so that a
  * consumer can act on a membership that has stopped moving (a rolling
  * restart, a burst of joins) rather than on each step. 0 (the default): none.
  * Set it before zkr_group_start(). */

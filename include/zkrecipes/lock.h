@@ -78,6 +78,22 @@ typedef struct zkr_rwlock zkr_rwlock_t;
 ZKR_API int zkr_rwlock_new(zkr_session_t *s, const char *path, zkr_rwlock_t **out);
 ZKR_API zkr_lock_t *zkr_rwlock_read(zkr_rwlock_t *rw);
 ZKR_API zkr_lock_t *zkr_rwlock_write(zkr_rwlock_t *rw);
+/*
+ * Downgrade: the write lock (held once) becomes the read lock, keeping its
+ * place. One transaction creates the read node with the write node's
+ * sequence and deletes the write node, so no writer waiting behind can get in
+ * between, and readers behind are granted. Afterwards the read lock holds
+ * (with a new token: the read node's czxid) and the write lock does not; its
+ * guard ops fail. Returns once the outcome is known: the server's answer, or,
+ * when the connection is lost meanwhile, an answer after the reconnect (the
+ * transaction applies entirely or not at all). ZKR_ENOTHELD if the write lock
+ * does not hold; ZKR_EBUSY if it holds more than once or the read lock holds
+ * or waits; ZKR_ELOST if the session ended meanwhile. On another failure the
+ * write lock still holds.
+ */
+ZKR_API int zkr_rwlock_downgrade(zkr_rwlock_t *rw);
+ZKR_API int zkr_rwlock_downgrade_async(zkr_rwlock_t *rw, zkr_lock_cb cb, void *arg);
+
 /* Release what is held, end what waits, and free both locks. NULL: no-op. */
 ZKR_API void zkr_rwlock_free(zkr_rwlock_t *rw);
 
