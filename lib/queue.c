@@ -828,6 +828,16 @@ int zkr__queue_rewrite(zkr__queue_t *q, const void *data, int len, zkr__step_fn 
       &x, zoo_aset(x.c.zh, q->node_path, q->data, q->data_len, -1, zkr__cb_stat, x.c.op));
 }
 
+int zkr__queue_relist(zkr__queue_t *q) {
+  /* Only an attempt waiting with its node made and no listing in flight (a
+   * listing in flight decides with what the rule says when it is answered). */
+  if (q->state != ZKR__Q_ACQUIRING || !q->have_node || q->list_tok != 0 ||
+      q->o->wait != ZKR__WAIT_NONE)
+    return 0;
+  QTRACE(q, "listing again: %s", "the rule's input changed");
+  return send_list(q, false);
+}
+
 int zkr__queue_adopt(zkr__queue_t *q, const char *node_path, int64_t czxid, int64_t sid,
                      uint64_t gen, const char *guid) {
   int rc;

@@ -177,6 +177,10 @@ ZKR__HIDDEN int zkr__queue_mark(zkr__queue_t *q);
 ZKR__HIDDEN int zkr__queue_rewrite(zkr__queue_t *q, const void *data, int len,
                                    zkr__step_fn step);
 
+/* The rule's input changed (a semaphore's maximum): a waiting attempt lists
+ * again to decide anew. No-op when nothing waits or a listing is on its way. */
+ZKR__HIDDEN int zkr__queue_relist(zkr__queue_t *q);
+
 /* A node made for this entry by someone else's transaction (a downgrade:
  * created in the same multi that deleted the node of another entry): IDLE ->
  * HELD on it, with its token; no hook runs. ZKR_EBUSY unless IDLE. */

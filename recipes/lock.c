@@ -536,7 +536,11 @@ int zkr__lease_acquire_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb, void
 }
 
 void zkr__lease_set_max(zkr_lock_t *l, int max) {
-  atomic_store(&l->lmax, max);
+  pthread_mutex_lock(&l->o.mu);
+  if (atomic_exchange(&l->lmax, max) < max && zkr__queue_relist(&l->q) != 0)
+    zkr__log(ZKR_LOG_WARN, "semaphore lease %s: no listing after the maximum rose",
+             l->q.path); /* the next change of the leases decides */
+  pthread_mutex_unlock(&l->o.mu);
 }
 
 static void run_rcb(zkr__obj_t *o, const zkr__effect_t *e) {

@@ -46,7 +46,7 @@ ZKR__HIDDEN int zkr__member_new(zkr_session_t *s, const char *parent, const char
 
 /* A semaphore's lease (recipes/semaphore.c): a lock object of kind
  * ZKR_LOCK_LEASE on leases_path, granted while at most max leases exist
- * (zkr__lease_set_max changes it, for a waiting lease too); acquired once, by
+ * (zkr__lease_set_max changes it; a waiting lease lists again on a rise); acquired once, by
  * the semaphore only. set_slot rewrites the held node's data and tells cb the
  * setData's outcome. */
 ZKR__HIDDEN int zkr__lease_new(zkr_session_t *s, const char *leases_path, int max,

@@ -554,7 +554,7 @@ static void on_count_change(zkr_counter_t *c, int64_t value, int32_t version, vo
   atomic_store(&sem->max, m);
   pthread_mutex_lock(&sem->mu);
   if (sem->acq && sem->waiting && sem->acq->step == STEP_LEASE)
-    zkr__lease_set_max(sem->waiting, m); /* seen at its next look at the leases */
+    zkr__lease_set_max(sem->waiting, m); /* a rise: it looks at the leases again */
   pthread_mutex_unlock(&sem->mu);
 }
 

@@ -343,7 +343,18 @@ START_TEST(shared_maximum) {
   ck_assert_int_eq(zkr_semaphore_max(a), 2);
   ck_assert_int_eq(zkr_lease_slot(l[0]) + zkr_lease_slot(l[1]), 1);
   ck_assert_int_eq(zkr_semaphore_acquire(a, 1, 0, &l[2]), ZKR_ETIMEDOUT);
-  ck_assert_int_eq(zkr_counter_set(c, 3, 5000), 0);
+  {
+    /* A waiting acquire hears the maximum rise: granted with no lease gone. */
+    done_t d = {0};
+    ck_assert_int_eq(zkr_semaphore_acquire_async(a, 1, 20000, on_done, &d), 0);
+    tu_wait_children(zkr_session_zhandle(s), leases, 3, 5000);
+    ck_assert_int_eq(atomic_load(&d.n), 0);
+    ck_assert_int_eq(zkr_counter_set(c, 3, 5000), 0);
+    ck_assert_int_eq(done_wait(&d, 10000), 0);
+    ck_assert_int_eq(zkr_lease_slot(d.leases[0]), 2);
+    ck_assert_int_eq(zkr_semaphore_max(a), 3);
+    zkr_lock_free(d.leases[0]);
+  }
   zkr_lock_free(l[0]);
   zkr_lock_free(l[1]);
   ck_assert_int_eq(zkr_semaphore_acquire(a, 3, 5000, l), 0);

@@ -13,8 +13,9 @@
  * Only the mutex holder ever creates a lease, so no more than max are held.
  * The maximum is a constant (zkr_semaphore_new) or the 4-byte big-endian value
  * of a counter node (zkr_semaphore_new_shared: Curator's SharedCount); with a
- * shared maximum every acquire reads it first, and a change seen while a lease
- * waits applies at its next look at the leases. A lowered maximum revokes
+ * shared maximum every acquire reads it first, and a rise seen (watched)
+ * while a lease waits makes it look at the leases again at once, so it is
+ * granted if there is room now. A lowered maximum revokes
  * nothing: holders beyond it keep their leases until they release them.
  *
  * What other semaphores cannot tell you:
