@@ -402,7 +402,9 @@ static void on_listing(zkr__queue_t *q, const struct String_vector *v, bool watc
       abandon(q, rc, fx);
     return;
   }
-  if (q->rule->decide(q->rule, c, k, me, &w, &last)) {
+  /* (A rule that counts every child, as Curator's semaphore does, sees them
+   * all: the ones in no known format are ordered after the contenders.) */
+  if (q->rule->decide(q->rule, c, q->rule->count_all && v ? v->count : k, me, &w, &last)) {
     free(c);
     grant(q, fx);
     return;

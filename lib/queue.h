@@ -54,6 +54,7 @@ struct zkr__queue_rule {
   bool mark_on_grant; /* rewrite our node once granted (see zkr__queue_mark) */
   int limit;          /* zkr__rule_first_n: how many hold at once */
   const _Atomic int *max; /* zkr__rule_count: the maximum, read at each decision */
+  bool count_all;         /* decide's n counts every child, known format or not */
   zkr__decide_fn decide;
 };
 
@@ -69,7 +70,8 @@ ZKR__HIDDEN bool zkr__rule_read(const zkr__queue_rule_t *rule, const zkr__child_
 ZKR__HIDDEN bool zkr__rule_first_n(const zkr__queue_rule_t *rule, const zkr__child_t *c,
                                    int n, int me, int *watch, bool *last);
 
-/* Every contender holds while there are at most *rule->max of them (Curator's
+/* Every contender holds while there are at most *rule->max children (with
+ * count_all: every child, as Curator counts them; Curator's
  * InterProcessSemaphoreV2 lease rule: safe whatever the order; live when one
  * contender at a time waits, which its mutex ensures); the children are watched. */
 ZKR__HIDDEN bool zkr__rule_count(const zkr__queue_rule_t *rule, const zkr__child_t *c,

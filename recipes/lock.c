@@ -175,6 +175,7 @@ static void on_deadline(zkr__obj_t *o, int fired, zkr__fx_t *fx) {
 static const zkr__queue_rule_t lease_rule = {.tag = "lease-",
                                              .order_mode = 0,
                                              .mark_on_grant = false,
+                                             .count_all = true, /* as Curator */
                                              .decide = zkr__rule_count};
 
 static int lock_new(zkr_session_t *s, const char *path, int kind, zkr_lock_t **out) {

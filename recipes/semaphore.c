@@ -8,7 +8,7 @@
  *                                   lease), data "zkr-lease <slot>/<max> <host>:<pid>"
  *                                   ("?" for a slot not known yet)
  * Curator writes the same names (its lease data is opaque to it) and counts
- * every child of P/leases.
+ * every child of P/leases; so do we (a child in no known format counts too).
  *
  * Algorithm of an acquire of n leases, a chain of asynchronous steps:
  *   1. the mutex, with what is left of the deadline;
