@@ -354,6 +354,10 @@ def chart(rows, rounds, out, label):
               ("W3a", "increments_per_s", "blind-set"), ("W3b", "increments_per_s", "get+set-loop")]
     data = os.path.join(out, "peers-chart.dat")
     png = os.path.join(out, "peers-chart.png")
+    if not any(value(rows, r, lib, work, key) is not None
+               for work, key, _ in series for lib, _ in libs for r in rounds):
+        print("\nchart: not drawn (it shows W1, W2, W3a and W3b: none of them ran)")
+        return
     with open(data, "w") as f:
         f.write("# work " + " ".join(l[1].replace(" ", "_") for l in libs) + "\n")
         for work, key, floor in series:
