@@ -36,6 +36,22 @@
  * lease re-queued without the mutex after a session expiry over-grants
  * nothing either; see zkr__rule_count).
  *
+ * Profiles (zkrecipes/semaphore.h). kazoo's: the same chain with the mutex at
+ * P-__lock__ under kazoo's lock names (zkr__lock_new_kazoo), leases P/<hex32>
+ * (EPHEMERAL, not sequential: the queue engine's ZKR__NAMES_GUID), the count
+ * of every child of P, and the maximum in P's data, read beside the leases'
+ * listing in step 2 (written when we make P, or when P has no data).
+ * The native one has no mutex and no slot: the chain starts at step 2 (the
+ * first acquire of an object lists P and checks it) or 3, and a lease holds
+ * while fewer than max leases are ahead of it in sequence order
+ * (zkr__rule_rank). Why that never grants more than max: sequence numbers
+ * only grow, so the leases ahead of a given one only leave, never come; a
+ * lease granted with fewer than max ahead has fewer than max ahead from then
+ * on. Take the newest holder at any moment: every other holder is older, so
+ * ahead of it, so they are fewer than max, and the holders at most max. (As
+ * for any lock, a holder cut off from the ensemble may believe it holds after
+ * its node is gone: the fencing token protects the resource then.)
+ *
  * Locking: sem->mu guards the pending acquire pointer, closing and the refs;
  * an acquire's fields are touched by one step at a time (the chain), except
  * canceled (atomic). The semaphore is reference counted (the user and each
