@@ -24,7 +24,8 @@
  *   r1    the read lock, 8 sessions x 100 cycles on one path, 1 ms hold (R1)
  *   r2    the read/write lock, 8 readers + 2 writers x 50 cycles, 1 ms hold (R2):
  *         throughput and the writers' wait
- *   s1    the semaphore (max 3), 8 sessions x 60 cycles, 1 ms hold (S1)
+ *   s1    the semaphore (max 3), 8 sessions x 60 cycles, 1 ms hold, in each
+ *         profile: Curator's nodes (S1), kazoo's (S1-kazoo), native (S1-native)
  *   w4    election failover: 5 candidates; the leader's session is closed; time
  *         from the close call to the next leader's "became leader" callback, 10
  *         times; the floor: closing a raw session that holds an ephemeral node to
@@ -492,7 +493,7 @@ enum { SH_READ, SH_WRITE, SH_LEASE };
 
 typedef struct sh_run {
   const char *path;
-  int per, writers, max;
+  int per, writers, max, profile;
   pthread_barrier_t start;
   _Atomic int readers_in, writers_in, leases_in, violations;
   double *acq, *wacq; /* per cycle: every acquire; the writers' */
@@ -513,7 +514,7 @@ static void *sh_worker(void *arg) {
   int kind = r->max > 0 ? SH_LEASE : c->idx < r->writers ? SH_WRITE : SH_READ, rc;
 
   if (kind == SH_LEASE)
-    rc = zkr_semaphore_new(s, r->path, r->max, &sem);
+    rc = zkr_semaphore_new_profile(s, r->path, r->max, r->profile, &sem);
   else
     rc = zkr_rwlock_new(s, r->path, &rw);
   if (rc != 0)
@@ -557,8 +558,9 @@ static void *sh_worker(void *arg) {
   return NULL;
 }
 
-static void shared_run(int round, const char *work, int n, int writers, int per, int max) {
-  sh_run_t r = {.per = per, .writers = writers, .max = max};
+static void shared_run(int round, const char *work, int n, int writers, int per, int max,
+                       int profile) {
+  sh_run_t r = {.per = per, .writers = writers, .max = max, .profile = profile};
   pthread_t t[64];
   sh_ctx_t c[64];
   cost_t c0, c1, cost = {.ok = 1};
@@ -576,7 +578,7 @@ static void shared_run(int round, const char *work, int n, int writers, int per,
     zkr_semaphore_t *sem;
     zkr_rwlock_t *rw;
     zkr_lock_t *l;
-    if (max > 0 && zkr_semaphore_new(s, path, max, &sem) == 0) {
+    if (max > 0 && zkr_semaphore_new_profile(s, path, max, profile, &sem) == 0) {
       if (zkr_semaphore_acquire(sem, 1, 10000, &l) == 0)
         zkr_lock_free(l);
       zkr_semaphore_free(sem);
@@ -2026,11 +2028,15 @@ int main(int argc, char **argv) {
       c2_run(r, 10000);
     }
     if (wanted(only, "r1"))
-      shared_run(r, "R1", 8, 0, 100, 0);
+      shared_run(r, "R1", 8, 0, 100, 0, 0);
     if (wanted(only, "r2"))
-      shared_run(r, "R2", 10, 2, 50, 0);
-    if (wanted(only, "s1"))
-      shared_run(r, "S1", 8, 0, 60, 3);
+      shared_run(r, "R2", 10, 2, 50, 0, 0);
+    if (wanted(only, "s1")) {
+      /* the three profiles in turns: Curator's nodes (S1), kazoo's, native */
+      shared_run(r, "S1", 8, 0, 60, 3, ZKR_SEMAPHORE_CURATOR);
+      shared_run(r, "S1-kazoo", 8, 0, 60, 3, ZKR_SEMAPHORE_KAZOO);
+      shared_run(r, "S1-native", 8, 0, 60, 3, ZKR_SEMAPHORE_NATIVE);
+    }
     if (wanted(only, "c3"))
       c3_run(r);
     if (wanted(only, "d1"))

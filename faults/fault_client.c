@@ -6,7 +6,8 @@
  *   fault_client rwlock  OPTIONS   loop: read (two fenced reads) or write (two fenced
  *                                  writes, sometimes a downgrade and two reads)
  *   fault_client semaphore OPTIONS loop: one lease of 2 -> two writes to its slot's
- *                                  fenced store -> release
+ *                                  fenced store (native profile: no slot, no
+ *                                  writes) -> release
  *   fault_client counter OPTIONS   loop: add 1
  *   fault_client elect   OPTIONS   stand for leader; while leading, append to a leader
  *                                  log with a guarded multi; resign now and then
@@ -34,7 +35,8 @@
  * Options: -h hosts, -p path, -n name, -H history file, -S session file (rewritten
  * on every new session: "<id hex> <password hex>"), -d duration ms, -t session
  * timeout ms, -F fenced store file (lock), -L leader log path (elect), -o ops
- * (counter), -M at-most-once mode (counter), -g hold ms (lock), -s seed.
+ * (counter), -M at-most-once mode (counter), -g hold ms (lock), -s seed, -P
+ * semaphore profile (curator, kazoo, native).
  *
  * A workload writes its history as JSON lines (one event per line, flushed at
  * once, times from CLOCK_MONOTONIC in ns, comparable across processes):
@@ -420,6 +422,7 @@ static int run_rwlock(void) {
 /* ---- semaphore workload ---- */
 
 #define SEM_MAX 2
+static int sem_profile = ZKR_SEMAPHORE_CURATOR; /* -P curator|kazoo|native */
 
 /* The fenced store of a semaphore: one token file per slot (<store>.<slot>);
  * a write with a token below its slot's highest is refused. Accepted writes go
@@ -468,7 +471,7 @@ static int run_semaphore(void) {
   int rc;
   int64_t end = now_ns() + (int64_t)duration_ms * 1000000;
 
-  if ((rc = zkr_semaphore_new(sess, path, SEM_MAX, &sem)) != 0)
+  if ((rc = zkr_semaphore_new_profile(sess, path, SEM_MAX, sem_profile, &sem)) != 0)
     fatal("semaphore", rc);
   while (now_ns() < end) {
     zkr_lock_t *l;
@@ -488,7 +491,9 @@ static int run_semaphore(void) {
       int64_t highest;
       if (k > 1)
         sleep_ms(hold_ms);
-      if (slot < 0)
+      if (slot < 0 && sem_profile == ZKR_SEMAPHORE_NATIVE)
+        ; /* no slot, no store: the grants' intervals are checked */
+      else if (slot < 0)
         event("write", "noslot", NULL);
       else if (slot_write(slot, tok.czxid, &highest))
         event("write", "ok", "\"token\":%" PRId64 ",\"slot\":%d", tok.czxid, slot);
@@ -507,7 +512,8 @@ static int run_semaphore(void) {
   }
   {
     char leases[4096];
-    snprintf(leases, sizeof(leases), "%s/leases", path);
+    snprintf(leases, sizeof(leases), "%s%s", path,
+             sem_profile == ZKR_SEMAPHORE_CURATOR ? "/leases" : "");
     event("swept", "info", "\"n\":%" PRIu64, zkr_semaphore_swept(sem));
     zkr_semaphore_free(sem);
     event("orphans", "info", "\"n\":%d", own_nodes_left(leases));
@@ -1174,10 +1180,11 @@ static int run_inspect(void) {
   return 0;
 }
 
+static void usage(void) __attribute__((noreturn));
 static void usage(void) {
   fprintf(stderr, "usage: fault_client lock|rwlock|semaphore|counter|elect|cwrite|cache|jwrite|journal|member|group|expire|inspect -h HOSTS [-p PATH] "
                   "[-n NAME] [-H HISTORY] [-S SESSION_FILE] [-d MS] [-t MS] [-F STORE] "
-                  "[-L LOG_PATH] [-o OPS] [-M] [-g HOLD_MS] [-s SEED]\n");
+                  "[-L LOG_PATH] [-o OPS] [-M] [-g HOLD_MS] [-s SEED] [-P PROFILE]\n");
   exit(2);
 }
 
@@ -1189,7 +1196,7 @@ int main(int argc, char **argv) {
     usage();
   mode = argv[1];
   optind = 2;
-  while ((opt = getopt(argc, argv, "h:p:n:H:S:d:t:F:L:o:Mg:s:")) != -1) {
+  while ((opt = getopt(argc, argv, "h:p:n:H:S:d:t:F:L:o:Mg:s:P:")) != -1) {
     switch (opt) {
     case 'h': hosts = optarg; break;
     case 'p': path = optarg; break;
@@ -1204,6 +1211,14 @@ int main(int argc, char **argv) {
     case 'M': at_most_once = 1; break;
     case 'g': hold_ms = atoi(optarg); break;
     case 's': seed = (unsigned)strtoul(optarg, NULL, 10); break;
+    case 'P':
+      for (sem_profile = 0; zkr_semaphore_profile_name(sem_profile) &&
+                            strcmp(zkr_semaphore_profile_name(sem_profile), optarg);
+           sem_profile++)
+        ;
+      if (!zkr_semaphore_profile_name(sem_profile))
+        usage();
+      break;
     default: usage();
     }
   }

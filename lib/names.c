@@ -159,9 +159,13 @@ int zkr__children_order(const struct String_vector *v, int latch_mode, zkr__chil
 
 int zkr__name_has_guid(const char *name, const char *guid) {
   size_t g = strlen(guid);
-  /* Ours are "_c_<guid>-lock-<seq>" or "-latch-<seq>": never longer than 64. */
-  return strnlen(name, 65) <= 64 && strncmp(name, "_c_", 3) == 0 &&
-         strncmp(name + 3, guid, g) == 0 && name[3 + g] == '-';
+  /* Ours are "_c_<guid>-<tag><seq>" (never longer than 64), or with a 32-digit
+   * GUID kazoo's "<guid>__lock__<seq>" and its lease "<guid>". */
+  if (strnlen(name, 65) > 64)
+    return 0;
+  if (g == 32 && strncmp(name, guid, g) == 0)
+    return name[g] == '\0' || strncmp(name + g, "__", 2) == 0;
+  return strncmp(name, "_c_", 3) == 0 && strncmp(name + 3, guid, g) == 0 && name[3 + g] == '-';
 }
 
 char *zkr__path_join(const char *parent, const char *name) {

@@ -4,6 +4,8 @@
  *
  * Znodes: under the queue path P, each attempt creates
  *   P/_c_<uuid>-<tag>-<seq>   EPHEMERAL_SEQUENTIAL, data = the entry's data
+ * (or, by the rule's naming, kazoo's P/<hex32><tag><seq>, or P/<hex32>
+ * EPHEMERAL: a node that is not in the sequence, for count rules)
  * Missing parents are created as CONTAINER nodes (and again if the server reaped
  * them meanwhile).
  *
@@ -141,8 +143,22 @@ static int send_list_watched(zkr__queue_t *q) {
                                               zkr__cb_strings, x.c.op));
 }
 
+/* A GUID for the next node: a UUID, or its 32 hex digits for kazoo's names. */
+static int new_guid(zkr__queue_t *q) {
+  int rc = zkr__guid(q->guid);
+  if (rc == 0 && q->rule->naming != ZKR__NAMES_PROTECTED) {
+    size_t j = 0;
+    for (size_t i = 0; q->guid[i]; i++)
+      if (q->guid[i] != '-')
+        q->guid[j++] = q->guid[i];
+    q->guid[j] = '\0';
+  }
+  return rc;
+}
+
 /* create2 our node, then (pipelined) list the parent. */
 static int send_create(zkr__queue_t *q, bool with_parents) {
+  const char *dir = strcmp(q->path, "/") ? q->path : "";
   char *prefix;
   zkr__send_t x;
   size_t n;
@@ -156,12 +172,18 @@ static int send_create(zkr__queue_t *q, bool with_parents) {
   n = strlen(q->path) + strlen(q->rule->tag) + 48;
   if (!(prefix = malloc(n)))
     return ZKR_ENOMEM;
-  snprintf(prefix, n, "%s/_c_%s-%s", strcmp(q->path, "/") ? q->path : "", q->guid,
-           q->rule->tag);
+  if (q->rule->naming == ZKR__NAMES_PROTECTED)
+    snprintf(prefix, n, "%s/_c_%s-%s", dir, q->guid, q->rule->tag);
+  else if (q->rule->naming == ZKR__NAMES_KAZOO)
+    snprintf(prefix, n, "%s/%s%s", dir, q->guid, q->rule->tag);
+  else
+    snprintf(prefix, n, "%s/%s", dir, q->guid);
   if ((rc = begin(&x, q, ZKR__K_CREATE, on_created, q->create_tok)) == 0)
-    rc = zkr__send_end(&x, zoo_acreate2(x.c.zh, prefix, q->data, q->data_len, acl_of(q),
-                                        ZOO_EPHEMERAL_SEQUENTIAL, zkr__cb_string_stat,
-                                        x.c.op));
+    rc = zkr__send_end(
+        &x, zoo_acreate2(x.c.zh, prefix, q->data, q->data_len, acl_of(q),
+                         q->rule->naming == ZKR__NAMES_GUID ? ZOO_EPHEMERAL
+                                                            : ZOO_EPHEMERAL_SEQUENTIAL,
+                         zkr__cb_string_stat, x.c.op));
   free(prefix);
   if (rc != 0)
     return rc;
@@ -293,7 +315,7 @@ static int start_attempt(zkr__queue_t *q) {
     zkr__obj_wait(q->o, ZKR__WAIT_SESSION, 0);
     return 0;
   }
-  if ((rc = zkr__guid(q->guid)) != 0)
+  if ((rc = new_guid(q)) != 0)
     return rc;
   return send_create(q, false);
 }
@@ -369,7 +391,7 @@ static void on_guid_listing(zkr__queue_t *q, const struct String_vector *v,
   }
   q->ambiguous = false; /* the create never happened: make it again */
   q->recovering = false;
-  if ((rc = zkr__guid(q->guid)) != 0 || (rc = send_create(q, false)) != 0)
+  if ((rc = new_guid(q)) != 0 || (rc = send_create(q, false)) != 0)
     trouble(q, rc, fx);
 }
 
@@ -390,8 +412,9 @@ static void on_listing(zkr__queue_t *q, const struct String_vector *v, bool watc
     trouble(q, ZKR_ENOMEM, fx);
     return;
   }
-  log_unknown(q, c, v ? v->count : 0, k);
-  for (int i = 0; i < k; i++)
+  if (!q->rule->count_all) /* (those count the unknown ones too) */
+    log_unknown(q, c, v ? v->count : 0, k);
+  for (int i = 0; i < (v ? v->count : 0); i++) /* (ZKR__NAMES_GUID: not a contender) */
     if (strcmp(c[i].name, q->node_name) == 0)
       me = i;
   if (me < 0) {
@@ -644,7 +667,7 @@ static void on_owner(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *
     if (rc == ZOK)
       zkr__janitor_delete(o->s, q->gen, q->node_path, NULL, NULL);
     q->ambiguous = q->recovering = false;
-    if ((rc = zkr__guid(q->guid)) != 0 || (rc = send_create(q, false)) != 0)
+    if ((rc = new_guid(q)) != 0 || (rc = send_create(q, false)) != 0)
       trouble(q, rc, fx);
     return;
   }
@@ -912,6 +935,17 @@ bool zkr__rule_count(const zkr__queue_rule_t *rule, const zkr__child_t *c, int n
   *watch = -1;
   *last = false;
   return n <= atomic_load(rule->max);
+}
+
+bool zkr__rule_rank(const zkr__queue_rule_t *rule, const zkr__child_t *c, int n, int me,
+                    int *watch, bool *last) {
+  int max = atomic_load(rule->max);
+  (void)c, (void)n;
+  *last = false;
+  if (me < max)
+    return true;
+  *watch = me == max ? -1 : me - 1;
+  return false;
 }
 
 /* ---- set-up ---- */

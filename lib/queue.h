@@ -55,7 +55,16 @@ struct zkr__queue_rule {
   int limit;          /* zkr__rule_first_n: how many hold at once */
   const _Atomic int *max; /* zkr__rule_count: the maximum, read at each decision */
   bool count_all;         /* decide's n counts every child, known format or not */
+  int naming;             /* ZKR__NAMES_*: how our node is named */
   zkr__decide_fn decide;
+};
+
+/* How an entry names its node (the GUID lets an ambiguous create be found). */
+enum {
+  ZKR__NAMES_PROTECTED = 0, /* _c_<uuid36>-<tag><seq>: Curator's protected names */
+  ZKR__NAMES_KAZOO,         /* <hex32><tag><seq>: kazoo's Lock ("__lock__") */
+  ZKR__NAMES_GUID           /* <hex32>, EPHEMERAL, not sequential (kazoo's
+                               Semaphore lease; with count_all rules only) */
 };
 
 /* The lowest holds; watch the one right ahead (lock, election). */
@@ -76,6 +85,13 @@ ZKR__HIDDEN bool zkr__rule_first_n(const zkr__queue_rule_t *rule, const zkr__chi
  * contender at a time waits, which its mutex ensures); the children are watched. */
 ZKR__HIDDEN bool zkr__rule_count(const zkr__queue_rule_t *rule, const zkr__child_t *c,
                                  int n, int me, int *watch, bool *last);
+
+/* Every contender holds while fewer than *rule->max contenders are ahead of it
+ * (a herd-free semaphore without a mutex): the first one waiting watches the
+ * children (a departure of any holder grants it), each one behind it watches
+ * the one right ahead (its grant mark or departure makes it list again). */
+ZKR__HIDDEN bool zkr__rule_rank(const zkr__queue_rule_t *rule, const zkr__child_t *c,
+                                int n, int me, int *watch, bool *last);
 
 /* Outcomes, with o->mu held (add effects; do not call into the queue's sends). */
 enum { ZKR__Q_SUSPECT = 1, ZKR__Q_RECOVERED, ZKR__Q_LOST };

@@ -172,11 +172,23 @@ static void on_deadline(zkr__obj_t *o, int fired, zkr__fx_t *fx) {
 
 /* ---- public ---- */
 
-static const zkr__queue_rule_t lease_rule = {.tag = "lease-",
-                                             .order_mode = 0,
-                                             .mark_on_grant = false,
-                                             .count_all = true, /* as Curator */
-                                             .decide = zkr__rule_count};
+/* The leases of a semaphore, by its profile (zkrecipes/semaphore.h). Curator's
+ * and kazoo's count: held while at most max leases exist (every child counts,
+ * as both libraries count them; their mutex keeps one waiter). kazoo's lease
+ * is P/<hex32>, not sequential. The native one ranks: held while fewer than
+ * max leases are ahead; its grant mark wakes the one waiter behind it. */
+static const zkr__queue_rule_t lease_rules[] = {
+    [ZKR_SEMAPHORE_CURATOR] = {.tag = "lease-", .count_all = true, .decide = zkr__rule_count},
+    [ZKR_SEMAPHORE_KAZOO] = {.tag = "",
+                             .count_all = true,
+                             .naming = ZKR__NAMES_GUID,
+                             .decide = zkr__rule_count},
+    [ZKR_SEMAPHORE_NATIVE] = {.tag = "lease-", .mark_on_grant = true, .decide = zkr__rule_rank},
+};
+
+/* kazoo's Lock: <hex32>__lock__<seq> (a kazoo semaphore's mutex, P-__lock__). */
+static const zkr__queue_rule_t kazoo_rule = {
+    .tag = "__lock__", .naming = ZKR__NAMES_KAZOO, .decide = zkr__rule_exclusive};
 
 static int lock_new(zkr_session_t *s, const char *path, int kind, zkr_lock_t **out) {
   zkr_lock_t *l;
@@ -190,7 +202,7 @@ static int lock_new(zkr_session_t *s, const char *path, int kind, zkr_lock_t **o
   if (!(l = zkr__obj_new(sizeof(*l), &ops, s)))
     return ZKR_ENOMEM;
   l->kind = kind;
-  l->lrule = lease_rule;
+  l->lrule = lease_rules[ZKR_SEMAPHORE_CURATOR];
   l->lrule.max = &l->lmax;
   atomic_init(&l->lmax, 0);
   atomic_init(&l->slot, -1);
@@ -519,10 +531,21 @@ int zkr_rwlock_downgrade(zkr_rwlock_t *rw) {
 
 /* ---- leases (the semaphore's) ---- */
 
-int zkr__lease_new(zkr_session_t *s, const char *leases_path, int max, const void *data,
-                   int len, zkr_lock_t **out) {
-  int rc = lock_new(s, leases_path, KIND_LEASE, out);
-  if (rc == 0) {
+int zkr__lock_new_kazoo(zkr_session_t *s, const char *path, zkr_lock_t **out) {
+  int rc = lock_new(s, path, KIND_MUTEX, out);
+  if (rc == 0)
+    (*out)->q.rule = &kazoo_rule; /* not started yet: nobody reads it */
+  return rc;
+}
+
+int zkr__lease_new(zkr_session_t *s, const char *leases_path, int profile, int max,
+                   const void *data, int len, zkr_lock_t **out) {
+  int rc;
+  if (profile < ZKR_SEMAPHORE_CURATOR || profile > ZKR_SEMAPHORE_NATIVE)
+    return ZKR_EINVAL;
+  if ((rc = lock_new(s, leases_path, KIND_LEASE, out)) == 0) {
+    (*out)->lrule = lease_rules[profile];
+    (*out)->lrule.max = &(*out)->lmax;
     atomic_store(&(*out)->lmax, max);
     if ((rc = zkr_lock_set_data(*out, data, len)) != 0) {
       zkr_lock_free(*out);

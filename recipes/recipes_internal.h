@@ -45,12 +45,16 @@ ZKR__HIDDEN int zkr__member_new(zkr_session_t *s, const char *parent, const char
                                 int flags, zkr_member_t **out);
 
 /* A semaphore's lease (recipes/semaphore.c): a lock object of kind
- * ZKR_LOCK_LEASE on leases_path, granted while at most max leases exist
+ * ZKR_LOCK_LEASE on leases_path in the semaphore's profile (ZKR_SEMAPHORE_*),
+ * granted while at most max leases exist (native: fewer than max ahead)
  * (zkr__lease_set_max changes it; a waiting lease lists again on a rise); acquired once, by
  * the semaphore only. set_slot rewrites the held node's data and tells cb the
  * setData's outcome. */
-ZKR__HIDDEN int zkr__lease_new(zkr_session_t *s, const char *leases_path, int max,
-                               const void *data, int len, zkr_lock_t **out);
+ZKR__HIDDEN int zkr__lease_new(zkr_session_t *s, const char *leases_path, int profile,
+                               int max, const void *data, int len, zkr_lock_t **out);
+/* An exclusive lock with kazoo's names (<hex32>__lock__<seq>), which kazoo's
+ * Lock sees as contenders: a kazoo semaphore's mutex. */
+ZKR__HIDDEN int zkr__lock_new_kazoo(zkr_session_t *s, const char *path, zkr_lock_t **out);
 ZKR__HIDDEN int zkr__lease_acquire_async(zkr_lock_t *l, int timeout_ms, zkr_lock_cb cb,
                                          void *arg);
 ZKR__HIDDEN void zkr__lease_set_max(zkr_lock_t *l, int max);

@@ -36,6 +36,22 @@
  * lease re-queued without the mutex after a session expiry over-grants
  * nothing either; see zkr__rule_count).
  *
+ * Profiles (zkrecipes/semaphore.h). kazoo's: the same chain with the mutex at
+ * P-__lock__ under kazoo's lock names (zkr__lock_new_kazoo), leases P/<hex32>
+ * (EPHEMERAL, not sequential: the queue engine's ZKR__NAMES_GUID), the count
+ * of every child of P, and the maximum in P's data, read beside the leases'
+ * listing in step 2 (written when we make P, or when P has no data).
+ * The native one has no mutex and no slot: the chain starts at step 2 (the
+ * first acquire of an object lists P and checks it) or 3, and a lease holds
+ * while fewer than max leases are ahead of it in sequence order
+ * (zkr__rule_rank). Why that never grants more than max: sequence numbers
+ * only grow, so the leases ahead of a given one only leave, never come; a
+ * lease granted with fewer than max ahead has fewer than max ahead from then
+ * on. Take the newest holder at any moment: every other holder is older, so
+ * ahead of it, so they are fewer than max, and the holders at most max. (As
+ * for any lock, a holder cut off from the ensemble may believe it holds after
+ * its node is gone: the fencing token protects the resource then.)
+ *
  * Locking: sem->mu guards the pending acquire pointer, closing and the refs;
  * an acquire's fields are touched by one step at a time (the chain), except
  * canceled (atomic). The semaphore is reference counted (the user and each
@@ -43,6 +59,7 @@
  * callback still finds it.
  */
 #include "internal.h"
+#include "object.h"
 #include "recipes_internal.h"
 #include "zkrecipes/contenders.h"
 #include "zkrecipes/counter.h"
@@ -62,8 +79,9 @@ typedef struct acq acq_t;
 
 struct zkr_semaphore {
   zkr_session_t *s;
+  int profile; /* ZKR_SEMAPHORE_* */
   char *path, *leases_path, *locks_path;
-  zkr_lock_t *mutex;
+  zkr_lock_t *mutex; /* NULL in the native profile */
   zkr_counter_t *count; /* shared maximum, else NULL */
   _Atomic int max;
   _Atomic uint64_t swept;
@@ -94,6 +112,9 @@ struct acq {
 
   /* step 2 */
   int reads, rc, lease_rc;
+  int p_rounds;      /* kazoo: reads of P's data so far */
+  char *p_data;      /* kazoo: P's data (NUL-terminated), NULL if none */
+  int32_t p_version; /* ... and its version */
   bool listed; /* ls is a listing of the leases taken under the mutex */
   zkr_contender_t *top, *ls;
   int ntop, nls;
@@ -134,7 +155,7 @@ static void finish(acq_t *a, int rc) {
   zkr_semaphore_t *sem = a->sem;
   bool ok = rc == 0;
 
-  if (zkr_lock_is_held(sem->mutex))
+  if (sem->mutex && zkr_lock_is_held(sem->mutex))
     (void)zkr_lock_release(sem->mutex, 0);
   pthread_mutex_lock(&sem->mu);
   sem->waiting = NULL;
@@ -152,6 +173,7 @@ static void finish(acq_t *a, int rc) {
   a->cb(sem, rc, ok ? a->leases : NULL, ok ? a->n : 0, a->arg);
   zkr_contenders_free(a->top, a->ntop);
   zkr_contenders_free(a->ls, a->nls);
+  free(a->p_data);
   free(a->leases);
   free(a->slots);
   free(a);
@@ -180,8 +202,8 @@ static int send_lease(acq_t *a, zkr_lock_cb cb) {
   if (rem == -2)
     return ZKR_ETIMEDOUT;
   lease_data(a, -1, data, sizeof(data), &len);
-  if ((rc = zkr__lease_new(sem->s, sem->leases_path, atomic_load(&sem->max), data, len,
-                           &a->leases[a->got])) != 0)
+  if ((rc = zkr__lease_new(sem->s, sem->leases_path, sem->profile, atomic_load(&sem->max),
+                           data, len, &a->leases[a->got])) != 0)
     return rc;
   set_waiting(a, a->leases[a->got], STEP_LEASE);
   return zkr__lease_acquire_async(a->leases[a->got], rem, cb, a);
@@ -274,6 +296,12 @@ static void lease_granted(acq_t *a) {
                        : -1;
 
   set_waiting(a, NULL, STEP_SLOT);
+  if (a->sem->profile == ZKR_SEMAPHORE_NATIVE) { /* no mutex: no slot */
+    a->slots[a->got] = -1;
+    zkr__lease_note_slot(a->leases[a->got], -1);
+    next_lease(a);
+    return;
+  }
   if (slot >= 0) {
     record_slot(a, slot);
     next_lease(a);
@@ -295,18 +323,29 @@ static void on_lease(zkr_lock_t *l, int rc, void *arg) {
     lease_granted(arg);
 }
 
-/* Another library's structure directly under P? */
-static const char *foreign(const zkr_contender_t *c) {
-  size_t n = strlen(c->name);
-  if (strcmp(c->name, "locks") == 0 || strcmp(c->name, "leases") == 0)
+/* Another profile's or library's structure directly under P? */
+static const char *foreign(int profile, const zkr_contender_t *c) {
+  bool dirs = strcmp(c->name, "locks") == 0 || strcmp(c->name, "leases") == 0,
+       kazoo = strlen(c->name) == 32 && strspn(c->name, "0123456789abcdef") == 32;
+  if (dirs)
+    return profile == ZKR_SEMAPHORE_CURATOR ? NULL
+                                            : "Curator InterProcessSemaphoreV2's structure";
+  if (kazoo)
+    return profile == ZKR_SEMAPHORE_KAZOO ? NULL : "a kazoo Semaphore lease";
+  if (c->format == ZKR_FORMAT_CURATOR_LEASE && profile == ZKR_SEMAPHORE_NATIVE)
     return NULL;
-  if (n == 32 && strspn(c->name, "0123456789abcdef") == 32)
-    return "a kazoo Semaphore lease";
+  if (c->format == ZKR_FORMAT_CURATOR_LEASE)
+    return "a lease of a zkrecipes native semaphore";
   if (c->format != ZKR_FORMAT_UNKNOWN)
     return "a lock or semaphore node directly under the path (Curator's "
            "InterProcessSemaphore v1, a mutex, or kazoo)";
   return NULL;
 }
+
+static const char *const profile_names[] = {"curator", "kazoo", "native"};
+static const char *const profile_what[] = {"Curator InterProcessSemaphoreV2's structure",
+                                           "kazoo Semaphore's structure",
+                                           "a zkrecipes native semaphore's structure"};
 
 /* The leases listed: sweep orphans of earlier sessions of ours (they claim no
  * slot then); ZKR_EMISMATCH for a zkrecipes lease of another maximum. */
@@ -317,7 +356,8 @@ static int check_leases(acq_t *a) {
 
   for (int i = 0; i < a->nls; i++) {
     zkr_contender_t *c = &a->ls[i];
-    int slot, m;
+    char slot[16];
+    int m;
     if (c->owner_session && c->owner_session != current &&
         zkr__session_was_ours(sem->s, c->owner_session)) {
       char *p = zkr__path_join(sem->leases_path, c->name);
@@ -331,7 +371,8 @@ static int check_leases(acq_t *a) {
       c->data_len = -1;
       continue;
     }
-    if (c->data && sscanf(c->data, "zkr-lease %d/%d", &slot, &m) == 2 && m != max) {
+    /* "zkr-lease <slot or ?>/<max> ..." */
+    if (c->data && sscanf(c->data, "zkr-lease %15[0-9?]/%d", slot, &m) == 2 && m != max) {
       zkr__log(ZKR_LOG_ERROR,
                "semaphore %s: lease %s was taken with maximum %d, ours is %d: "
                "configure every client alike",
@@ -342,9 +383,134 @@ static int check_leases(acq_t *a) {
   return 0;
 }
 
+/* ---- kazoo: the maximum in P's data ---- */
+
+static void on_p_set(void *ctx, int rc, const zkr__reply_t *r) {
+  zkr_semaphore_t *sem = ctx;
+  (void)r;
+  if (rc != ZOK)
+    zkr__log(ZKR_LOG_INFO, "semaphore %s: the maximum was not written into its data: %s",
+             sem->path, zkr_strerror(rc));
+  sem_unref(sem);
+}
+
+/* P's data, read with the leases: kazoo's maximum. None (a P made by someone
+ * else): ours is written there, if P did not change meanwhile, for the next
+ * kazoo client to check (not waited for). Another number: ZKR_EMISMATCH.
+ * Anything else: ZKR_EFOREIGN (kazoo would skip its check). */
+static int check_kazoo_max(acq_t *a) {
+  zkr_semaphore_t *sem = a->sem;
+  int max = atomic_load(&sem->max);
+  const char *d = a->p_data;
+  char *end, buf[16];
+  long v;
+  zkr__call_t c;
+
+  while (d && (*d == ' ' || *d == '\t' || *d == '\n' || *d == '\r'))
+    d++;
+  if (!d || !*d) {
+    int len = snprintf(buf, sizeof(buf), "%d", max);
+    pthread_mutex_lock(&sem->mu);
+    sem->refs++;
+    pthread_mutex_unlock(&sem->mu);
+    if (zkr__call_begin(sem->s, 0, ZKR__K_SET, on_p_set, sem, &c) != 0 ||
+        zkr__call_end(&c, zoo_aset(c.zh, sem->path, buf, len, a->p_version, zkr__cb_stat,
+                                   c.op)) != 0)
+      sem_unref(sem);
+    return 0;
+  }
+  v = strtol(d, &end, 10);
+  while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')
+    end++;
+  if (*end || end == d) {
+    zkr__log(ZKR_LOG_ERROR,
+             "semaphore %s: its data is not a kazoo maximum (a number): the path is used "
+             "for something else",
+             sem->path);
+    return ZKR_EFOREIGN;
+  }
+  if (v != max) {
+    zkr__log(ZKR_LOG_ERROR,
+             "semaphore %s: its maximum is %ld (the path's data), ours is %d: configure "
+             "every client alike",
+             sem->path, v, max);
+    return ZKR_EMISMATCH;
+  }
+  return 0;
+}
+
+static void read_done(acq_t *a, int rc);
+static void send_p_read(acq_t *a);
+
+/* A connection-class failure of a P read: the listing beside it waits for the
+ * connection, and the reads are made again (see after_reads). */
+static int p_rc(int rc) {
+  return zkr__rc_class(rc) == ZKR__RC_CONN || rc == ZINVALIDSTATE ? ZKR_ETIMEDOUT : rc;
+}
+
+static void on_p_created(void *ctx, int rc, const zkr__reply_t *r) {
+  acq_t *a = ctx;
+  char buf[16];
+  (void)r;
+  if (rc == ZOK) {
+    snprintf(buf, sizeof(buf), "%d", atomic_load(&a->sem->max));
+    if (!(a->p_data = strdup(buf)))
+      rc = ZKR_ENOMEM;
+    read_done(a, rc);
+  } else if (rc == ZNODEEXISTS && a->p_rounds < 3) {
+    send_p_read(a); /* made meanwhile: read it */
+  } else {
+    read_done(a, p_rc(rc));
+  }
+}
+
+static void on_p_read(void *ctx, int rc, const zkr__reply_t *r) {
+  acq_t *a = ctx;
+  zkr__call_t c;
+  char buf[16];
+  int len;
+
+  if (rc == ZOK) {
+    a->p_version = r->stat ? r->stat->version : -1;
+    if (r->data && r->data_len > 0) {
+      if (!(a->p_data = malloc((size_t)r->data_len + 1))) {
+        read_done(a, ZKR_ENOMEM);
+        return;
+      }
+      memcpy(a->p_data, r->data, (size_t)r->data_len);
+      a->p_data[r->data_len] = '\0';
+    }
+    read_done(a, 0);
+    return;
+  }
+  if (rc != ZNONODE) {
+    read_done(a, p_rc(rc));
+    return;
+  }
+  /* No P yet: make it, with our maximum (its parent is there: the mutex's). */
+  len = snprintf(buf, sizeof(buf), "%d", atomic_load(&a->sem->max));
+  if ((rc = zkr__call_begin(a->sem->s, 0, ZKR__K_CREATE, on_p_created, a, &c)) != 0 ||
+      (rc = zkr__call_end(&c, zoo_acreate(c.zh, a->sem->path, buf, len,
+                                          zkr_session_acl(a->sem->s), 0, zkr__cb_string,
+                                          c.op))) != 0)
+    read_done(a, p_rc(rc));
+}
+
+static void send_p_read(acq_t *a) {
+  zkr__call_t c;
+  int rc;
+  a->p_rounds++;
+  free(a->p_data);
+  a->p_data = NULL;
+  if ((rc = zkr__call_begin(a->sem->s, 0, ZKR__K_GET, on_p_read, a, &c)) != 0 ||
+      (rc = zkr__call_end(&c, zoo_aget(c.zh, a->sem->path, 0, zkr__cb_data, c.op))) != 0)
+    read_done(a, p_rc(rc));
+}
+
 static void after_reads(acq_t *a) {
   zkr_semaphore_t *sem = a->sem;
-  int max, rc;
+  const zkr_contender_t *top;
+  int max, rc, ntop;
 
   if (a->rc == ZKR_ETIMEDOUT && remaining(a, -1) != -2 && !a->once) {
     start_reads(a); /* a listing waited its chunk (no connection): again */
@@ -363,16 +529,21 @@ static void after_reads(acq_t *a) {
     atomic_store(&sem->max, m);
   }
   max = atomic_load(&sem->max);
-  for (int i = 0; i < a->ntop; i++) {
-    const char *what = foreign(&a->top[i]);
+  /* (kazoo's and native leases are P's children: one listing) */
+  top = sem->profile == ZKR_SEMAPHORE_CURATOR ? a->top : a->ls;
+  ntop = sem->profile == ZKR_SEMAPHORE_CURATOR ? a->ntop : a->nls;
+  for (int i = 0; i < ntop; i++) {
+    const char *what = foreign(sem->profile, &top[i]);
     if (what) {
-      zkr__log(ZKR_LOG_ERROR,
-               "semaphore %s: %s is there (%s): not Curator InterProcessSemaphoreV2's "
-               "structure; both would over-grant",
-               sem->path, a->top[i].name, what);
+      zkr__log(ZKR_LOG_ERROR, "semaphore %s: %s is there (%s): not %s; both would over-grant",
+               sem->path, top[i].name, what, profile_what[sem->profile]);
       finish(a, ZKR_EFOREIGN);
       return;
     }
+  }
+  if (sem->profile == ZKR_SEMAPHORE_KAZOO && (rc = check_kazoo_max(a)) != 0) {
+    finish(a, rc);
+    return;
   }
   atomic_store(&sem->top_checked, 1);
   a->listed = true;
@@ -438,13 +609,20 @@ static void start_reads(acq_t *a) {
   a->top = a->ls = NULL;
   a->ntop = a->nls = 0;
   a->rc = 0;
-  a->reads = sem->count ? 4 : 3; /* one for this function, until all are sent */
-  if ((rc = zkr_contenders_list_async(sem->s, sem->path, rem, on_top, a)) != 0)
+  a->p_rounds = 0;
+  /* one for this function, until all are sent; P's children (Curator); the
+   * leases; the shared maximum (Curator) or P's data (kazoo) */
+  a->reads = 2 + (sem->profile == ZKR_SEMAPHORE_CURATOR) + (sem->count != NULL) +
+             (sem->profile == ZKR_SEMAPHORE_KAZOO);
+  if (sem->profile == ZKR_SEMAPHORE_CURATOR &&
+      (rc = zkr_contenders_list_async(sem->s, sem->path, rem, on_top, a)) != 0)
     read_done(a, rc);
   if ((rc = zkr_contenders_list_async(sem->s, sem->leases_path, rem, on_leases, a)) != 0)
     read_done(a, rc);
   if (sem->count && (rc = zkr_counter_get_async(sem->count, rem, on_count, a)) != 0)
     read_done(a, rc);
+  if (sem->profile == ZKR_SEMAPHORE_KAZOO)
+    send_p_read(a);
   read_done(a, 0);
 }
 
@@ -513,6 +691,8 @@ static void on_mutex(zkr_lock_t *l, int rc, void *arg) {
     start_reads(a);
   } else if ((rem = remaining(a, LIST_CHUNK_MS)) == -2) {
     finish(a, ZKR_ETIMEDOUT);
+  } else if (sem->profile == ZKR_SEMAPHORE_NATIVE) {
+    start_lease(a); /* no mutex, no slot: nothing to list */
   } else {
     a->rc = a->lease_rc = 0;
     a->reads = 3; /* the listing, the first lease, and this function */
@@ -526,6 +706,16 @@ static void on_mutex(zkr_lock_t *l, int rc, void *arg) {
     }
     fast_done(a);
   }
+}
+
+/* The native profile has no mutex: the chain starts on the worker thread, as
+ * a callback would. */
+static void start_native(void *arg) {
+  acq_t *a = arg;
+  zkr_session_t *s = a->sem->s;
+  zkr__dispatch_enter(s);
+  on_mutex(NULL, 0, a);
+  zkr__dispatch_leave(s);
 }
 
 /* ---- public ---- */
@@ -559,7 +749,7 @@ static void on_count_change(zkr_counter_t *c, int64_t value, int32_t version, vo
 }
 
 static int sem_new(zkr_session_t *s, const char *path, int max, const char *count_path,
-                   zkr_semaphore_t **out) {
+                   int profile, zkr_semaphore_t **out) {
   zkr_semaphore_t *sem;
   char host[256];
   int rc;
@@ -569,11 +759,13 @@ static int sem_new(zkr_session_t *s, const char *path, int max, const char *coun
   *out = NULL;
   if (!s || zkr__recipe_path_check(path) != 0 ||
       (count_path && zkr__recipe_path_check(count_path) != 0) ||
-      (!count_path && (max < 1 || max > MAX_MAX)) || strlen(path) > 1000)
+      (!count_path && (max < 1 || max > MAX_MAX)) || strlen(path) > 1000 ||
+      !zkr_semaphore_profile_name(profile))
     return ZKR_EINVAL;
   if (!(sem = calloc(1, sizeof(*sem))))
     return ZKR_ENOMEM;
   sem->s = s;
+  sem->profile = profile;
   sem->refs = 1;
   atomic_init(&sem->max, count_path ? 0 : max);
   atomic_init(&sem->swept, 0);
@@ -584,12 +776,22 @@ static int sem_new(zkr_session_t *s, const char *path, int max, const char *coun
     snprintf(host, sizeof(host), "unknown");
   host[sizeof(host) - 1] = '\0';
   snprintf(sem->host, sizeof(sem->host), "%s:%ld", host, (long)getpid());
-  if (!(sem->path = strdup(path)) || !(sem->leases_path = zkr__path_join(path, "leases")) ||
-      !(sem->locks_path = zkr__path_join(path, "locks"))) {
+  if (!(sem->path = strdup(path))) {
     rc = ZKR_ENOMEM;
-  } else if ((rc = zkr_lock_new(s, sem->locks_path, &sem->mutex)) == 0 && count_path &&
-             (rc = zkr_counter_new(s, count_path, ZKR_COUNTER_INT32, &sem->count)) == 0) {
-    rc = zkr_counter_set_listener(sem->count, on_count_change, sem);
+  } else if (profile == ZKR_SEMAPHORE_CURATOR) {
+    if (!(sem->leases_path = zkr__path_join(path, "leases")) ||
+        !(sem->locks_path = zkr__path_join(path, "locks")))
+      rc = ZKR_ENOMEM;
+    else if ((rc = zkr_lock_new(s, sem->locks_path, &sem->mutex)) == 0 && count_path &&
+             (rc = zkr_counter_new(s, count_path, ZKR_COUNTER_INT32, &sem->count)) == 0)
+      rc = zkr_counter_set_listener(sem->count, on_count_change, sem);
+  } else if (!(sem->leases_path = strdup(path)) ||
+             !(sem->locks_path = malloc(strlen(path) + sizeof("-__lock__")))) {
+    rc = ZKR_ENOMEM;
+  } else {
+    sprintf(sem->locks_path, "%s-__lock__", path); /* kazoo's, beside P */
+    rc = profile == ZKR_SEMAPHORE_KAZOO ? zkr__lock_new_kazoo(s, sem->locks_path, &sem->mutex)
+                                        : 0;
   }
   if (rc != 0) {
     sem_unref(sem);
@@ -600,14 +802,25 @@ static int sem_new(zkr_session_t *s, const char *path, int max, const char *coun
 }
 
 int zkr_semaphore_new(zkr_session_t *s, const char *path, int max, zkr_semaphore_t **out) {
-  return sem_new(s, path, max, NULL, out);
+  return sem_new(s, path, max, NULL, ZKR_SEMAPHORE_CURATOR, out);
+}
+
+int zkr_semaphore_new_profile(zkr_session_t *s, const char *path, int max, int profile,
+                              zkr_semaphore_t **out) {
+  return sem_new(s, path, max, NULL, profile, out);
 }
 
 int zkr_semaphore_new_shared(zkr_session_t *s, const char *path, const char *count_path,
                              zkr_semaphore_t **out) {
   if (!count_path)
     return out ? (*out = NULL, ZKR_EINVAL) : ZKR_EINVAL;
-  return sem_new(s, path, 0, count_path, out);
+  return sem_new(s, path, 0, count_path, ZKR_SEMAPHORE_CURATOR, out);
+}
+
+const char *zkr_semaphore_profile_name(int profile) {
+  return profile >= ZKR_SEMAPHORE_CURATOR && profile <= ZKR_SEMAPHORE_NATIVE
+             ? profile_names[profile]
+             : NULL;
 }
 
 int zkr_semaphore_max(zkr_semaphore_t *sem) {
@@ -623,7 +836,8 @@ int zkr_semaphore_acquire_async(zkr_semaphore_t *sem, int n, int timeout_ms,
   acq_t *a;
   int rc;
 
-  if (!sem || !cb || timeout_ms < -1 || n < 1 || n > MAX_MAX)
+  if (!sem || !cb || timeout_ms < -1 || n < 1 || n > MAX_MAX ||
+      (n > 1 && sem->profile == ZKR_SEMAPHORE_NATIVE))
     return ZKR_EINVAL;
   if (!sem->count && n > atomic_load(&sem->max))
     return ZKR_EOVERFLOW; /* could never be granted */
@@ -654,7 +868,9 @@ int zkr_semaphore_acquire_async(zkr_semaphore_t *sem, int n, int timeout_ms,
   sem->waiting = sem->mutex;
   a->step = STEP_MUTEX;
   pthread_mutex_unlock(&sem->mu);
-  if ((rc = zkr_lock_acquire_async(sem->mutex, timeout_ms, on_mutex, a)) != 0) {
+  rc = sem->mutex ? zkr_lock_acquire_async(sem->mutex, timeout_ms, on_mutex, a)
+                  : zkr__worker_post(start_native, a); /* the callback never runs in here */
+  if (rc != 0) {
     pthread_mutex_lock(&sem->mu);
     sem->acq = NULL;
     sem->waiting = NULL;

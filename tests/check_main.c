@@ -12,7 +12,7 @@
 
 typedef Suite *(*suite_fn)(void);
 
-void tu_add_test(TCase *tc, const TTest *t) {
+static int wanted(const TTest *t) {
   const char *only = getenv("ZKR_TEST_ONLY");
   if (only && *only) {
     size_t n = strlen(t->name);
@@ -22,10 +22,19 @@ void tu_add_test(TCase *tc, const TTest *t) {
       found = (p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0');
       p += n;
     }
-    if (!found)
-      return;
+    return found;
   }
-  _tcase_add_test(tc, t, 0, 0, 0, 1);
+  return 1;
+}
+
+void tu_add_test(TCase *tc, const TTest *t) {
+  if (wanted(t))
+    _tcase_add_test(tc, t, 0, 0, 0, 1);
+}
+
+void tu_add_loop_test(TCase *tc, const TTest *t, int start, int end) {
+  if (wanted(t))
+    _tcase_add_test(tc, t, 0, 0, start, end);
 }
 
 static const struct {

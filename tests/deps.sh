@@ -9,7 +9,7 @@
 
 set -euo pipefail
 
-packages=(libzookeeper-mt-dev check pkg-config zookeeper libjansson-dev python3 groff-base man-db "$@")
+packages=(libzookeeper-mt-dev check pkg-config zookeeper libjansson-dev python3 python3-kazoo groff-base man-db "$@")
 
 installed() {
     [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]

@@ -7,8 +7,11 @@
 
 /* ZKR_TEST_ONLY=name[,name...] runs only the named tests (for working on one). */
 void tu_add_test(TCase *tc, const TTest *t);
+void tu_add_loop_test(TCase *tc, const TTest *t, int start, int end);
 #undef tcase_add_test
 #define tcase_add_test(tc, tf) tu_add_test((tc), (tf))
+#undef tcase_add_loop_test
+#define tcase_add_loop_test(tc, tf, s, e) tu_add_loop_test((tc), (tf), (s), (e))
 
 Suite *core_suite(void);
 Suite *session_suite(void);

@@ -49,6 +49,7 @@ static void paths(char *root, size_t rl, char *path, size_t pl, char *leases, si
 
 typedef struct shared {
   const char *path;
+  int profile;
   _Atomic int holders, most, violations, slot_clash, grants;
   _Atomic int occupied[MAXL];
   _Atomic int64_t last_token;
@@ -65,10 +66,12 @@ static void *work(void *arg) {
   shared_t *sh = w->sh;
   zkr_session_t *s = tu_open(tu_hosts(), 10000);
   zkr_semaphore_t *sem;
-  int rc = zkr_semaphore_new(s, sh->path, MAXL, &sem);
+  int rc = zkr_semaphore_new_profile(s, sh->path, MAXL, sh->profile, &sem);
+  bool slots = sh->profile != ZKR_SEMAPHORE_NATIVE;
 
   for (int c = 0; rc == 0 && c < CYCLES; c++) {
-    int n = (w->id + c) % 4 == 0 ? 2 : 1; /* some take two at once */
+    /* some take two at once (one by one in the native profile) */
+    int n = slots && (w->id + c) % 4 == 0 ? 2 : 1;
     zkr_lock_t *l[2];
     if ((rc = zkr_semaphore_acquire(sem, n, 30000, l)) != 0)
       break;
@@ -79,7 +82,8 @@ static void *work(void *arg) {
       atomic_fetch_add(&sh->violations, 1);
     for (int i = 0; i < n; i++) {
       int slot = zkr_lease_slot(l[i]);
-      if (slot < 0 || slot >= MAXL || atomic_exchange(&sh->occupied[slot], 1) != 0)
+      if (!slots ? slot != -1
+                 : slot < 0 || slot >= MAXL || atomic_exchange(&sh->occupied[slot], 1) != 0)
         atomic_fetch_add(&sh->slot_clash, 1);
     }
     atomic_fetch_add(&sh->grants, 1);
@@ -102,9 +106,10 @@ static void *work(void *arg) {
   return NULL;
 }
 
+/* In each profile (_i): Curator's, kazoo's, native. */
 START_TEST(never_more_than_max) {
   char root[64], path[128], leases[160];
-  shared_t sh = {0};
+  shared_t sh = {.profile = _i};
   worker_t w[SESSIONS];
   pthread_t th[SESSIONS];
   zkr_session_t *s = tu_open(tu_hosts(), 10000);
@@ -127,8 +132,19 @@ START_TEST(never_more_than_max) {
   ck_assert_int_le(atomic_load(&sh.most), MAXL);
   ck_assert_int_ge(atomic_load(&sh.most), 2); /* they did hold together */
   /* Nothing left behind: no lease, no mutex node. */
-  ck_assert_int_eq(zkr_contenders_list(s, leases, 5000, &list, &count), 0);
+  ck_assert_int_eq(zkr_contenders_list(s, _i == ZKR_SEMAPHORE_CURATOR ? leases : path, 5000,
+                                       &list, &count),
+                   0);
   ck_assert_int_eq(count, 0);
+  if (_i == ZKR_SEMAPHORE_KAZOO) {
+    char buf[16], lock[200];
+    int len = sizeof(buf) - 1;
+    snprintf(lock, sizeof(lock), "%s-__lock__", path);
+    ck_assert_int_eq(tu_nchildren(zkr_session_zhandle(s), lock), 0);
+    ck_assert_int_eq(zoo_get(zkr_session_zhandle(s), path, 0, buf, &len, NULL), ZOK);
+    buf[len] = '\0';
+    ck_assert_str_eq(buf, "3"); /* kazoo's maximum, in P's data */
+  }
   tu_rmr(zkr_session_zhandle(s), root);
   zkr_session_free(s);
 }
@@ -376,11 +392,263 @@ START_TEST(shared_maximum) {
 }
 END_TEST
 
+/* ---- kazoo's profile ---- */
+
+static bool is_kazoo_lock(const char *name) {
+  int32_t seq;
+  return strlen(name) == 32 + 8 + 10 && strspn(name, "0123456789abcdef") == 32 &&
+         strncmp(name + 32, "__lock__", 8) == 0 && zkr__seq_parse(name + 40, &seq) == 0;
+}
+
+static void get_data(zhandle_t *zh, const char *path, char *buf, int size) {
+  int len = size - 1;
+  ck_assert_int_eq(zoo_get(zh, path, 0, buf, &len, NULL), ZOK);
+  buf[len < 0 ? 0 : len] = '\0';
+}
+
+/* kazoo's nodes: its mutex names beside P, leases P/<hex32>, the maximum in
+ * P's data; kazoo's own nodes count; mismatches and foreign structures. */
+START_TEST(kazoo_profile) {
+  char root[64], path[128], leases[160], lock[200], node[300], buf[64];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(s);
+  zkr_semaphore_t *a, *b;
+  zkr_lock_t *l[2], *m;
+  struct String_vector v;
+
+  paths(root, sizeof(root), path, sizeof(path), leases, sizeof(leases));
+  snprintf(lock, sizeof(lock), "%s-__lock__", path);
+  ck_assert_int_eq(zkr_semaphore_new_profile(s, path, 2, ZKR_SEMAPHORE_KAZOO, &a), 0);
+  ck_assert_int_eq(zkr_semaphore_new_profile(t, path, 2, ZKR_SEMAPHORE_KAZOO, &b), 0);
+  ck_assert_str_eq(zkr_semaphore_profile_name(ZKR_SEMAPHORE_KAZOO), "kazoo");
+  ck_assert_int_eq(zkr_semaphore_acquire(a, 2, 5000, l), 0);
+  get_data(zh, path, buf, sizeof(buf));
+  ck_assert_str_eq(buf, "2"); /* P made by us, with the maximum */
+  ck_assert_int_eq(zoo_get_children(zh, path, 0, &v), ZOK);
+  ck_assert_int_eq(v.count, 2);
+  for (int i = 0; i < v.count; i++) /* leases P/<hex32> */
+    ck_assert_msg(strlen(v.data[i]) == 32 && strspn(v.data[i], "0123456789abcdef") == 32,
+                  "lease %s", v.data[i]);
+  deallocate_String_vector(&v);
+  ck_assert_int_eq(zkr_lease_slot(l[0]) + zkr_lease_slot(l[1]), 1);
+  {
+    zkr_lock_token_t tok;
+    ck_assert_int_eq(zkr_lock_token(l[0], &tok), 0);
+    ck_assert_int_gt(tok.czxid, 0);
+  }
+
+  /* b waits, holding the mutex: its node has kazoo's name. */
+  {
+    done_t d = {0};
+    ck_assert_int_eq(zkr_semaphore_acquire_async(b, 1, 20000, on_done, &d), 0);
+    tu_wait_children(zh, path, 3, 5000);
+    ck_assert_int_eq(zoo_get_children(zh, lock, 0, &v), ZOK);
+    ck_assert_int_eq(v.count, 1);
+    ck_assert_msg(is_kazoo_lock(v.data[0]), "mutex node %s", v.data[0]);
+    deallocate_String_vector(&v);
+    ck_assert_int_eq(atomic_load(&d.n), 0);
+    zkr_lock_free(l[1]);
+    ck_assert_int_eq(done_wait(&d, 10000), 0);
+    ck_assert_int_eq(zkr_lease_slot(d.leases[0]), 1);
+    zkr_lock_free(d.leases[0]);
+  }
+  zkr_lock_free(l[0]);
+  tu_wait_children(zh, path, 0, 5000);
+
+  /* kazoo's own nodes: a lease counts, a lock node ahead is waited for. */
+  snprintf(node, sizeof(node), "%s/00112233445566778899aabbccddeeff", path);
+  ck_assert_int_eq(zoo_create(zh, node, "py", 2, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0),
+                   ZOK);
+  ck_assert_int_eq(zkr_semaphore_acquire(b, 1, 5000, &m), 0);
+  ck_assert_int_eq(zkr_semaphore_acquire(a, 1, 0, l), ZKR_ETIMEDOUT); /* 2 held */
+  zkr_lock_free(m);
+  snprintf(node, sizeof(node), "%s/ffeeddccbbaa99887766554433221100__lock__", lock);
+  ck_assert_int_eq(zoo_create(zh, node, "py", 2, &ZOO_OPEN_ACL_UNSAFE,
+                              ZOO_EPHEMERAL | ZOO_SEQUENCE, NULL, 0),
+                   ZOK);
+  ck_assert_int_eq(zkr_semaphore_acquire(a, 1, 300, l), ZKR_ETIMEDOUT); /* kazoo's mutex */
+  tu_wait_children(zh, path, 1, 5000); /* nothing left */
+  tu_wait_children(zh, lock, 1, 5000);
+
+  /* Another maximum in P's data; data that is no number. */
+  zkr_semaphore_free(a);
+  zkr_semaphore_free(b);
+  tu_rmr(zh, root);
+  ck_assert_int_eq(zkr_semaphore_new_profile(s, path, 2, ZKR_SEMAPHORE_KAZOO, &a), 0);
+  ck_assert_int_eq(zoo_create(zh, root, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+  ck_assert_int_eq(zoo_create(zh, path, "5", 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+  ck_assert_int_eq(zkr_semaphore_acquire(a, 1, 5000, l), ZKR_EMISMATCH);
+  ck_assert_int_eq(zoo_set(zh, path, "config", 6, -1), ZOK);
+  ck_assert_int_eq(zkr_semaphore_acquire(a, 1, 5000, l), ZKR_EFOREIGN);
+  ck_assert_int_eq(tu_nchildren(zh, path), 0);
+  /* Empty data (made by another): ours is written there. */
+  ck_assert_int_eq(zoo_set(zh, path, NULL, -1, -1), ZOK);
+  ck_assert_int_eq(zkr_semaphore_acquire(a, 1, 5000, l), 0);
+  zkr_lock_free(l[0]);
+  get_data(zh, path, buf, sizeof(buf));
+  ck_assert_str_eq(buf, "2");
+  zkr_semaphore_free(a);
+
+  /* Curator's structure under a kazoo profile, and the other way round. */
+  ck_assert_int_eq(zkr_semaphore_new(s, path, 2, &a), 0);
+  ck_assert_int_eq(zkr_semaphore_new_profile(t, path, 2, ZKR_SEMAPHORE_KAZOO, &b), 0);
+  ck_assert_int_eq(zkr_semaphore_acquire(a, 1, 5000, l), 0);
+  ck_assert_int_eq(zkr_semaphore_acquire(b, 1, 5000, &m), ZKR_EFOREIGN);
+  zkr_lock_free(l[0]);
+  zkr_semaphore_free(a);
+  zkr_semaphore_free(b);
+  tu_rmr(zh, root);
+  ck_assert_int_eq(zkr_semaphore_new(s, path, 2, &a), 0);
+  ck_assert_int_eq(zkr_semaphore_new_profile(t, path, 2, ZKR_SEMAPHORE_KAZOO, &b), 0);
+  ck_assert_int_eq(zkr_semaphore_acquire(b, 1, 5000, &m), 0);
+  ck_assert_int_eq(zkr_semaphore_acquire(a, 1, 5000, l), ZKR_EFOREIGN);
+  zkr_lock_free(m);
+  zkr_semaphore_free(a);
+  zkr_semaphore_free(b);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
+/* ---- the native profile ---- */
+
+/* Its names, one lease per acquire, FIFO, the other profiles' structures and
+ * other maxima reported, expiry of a holder. */
+START_TEST(native_profile) {
+  char root[64], path[128], leases[160];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(s);
+  zkr_semaphore_t *a, *b, *c;
+  zkr_lock_t *l[2], *m;
+  zkr_contender_t *list;
+  int count;
+
+  paths(root, sizeof(root), path, sizeof(path), leases, sizeof(leases));
+  ck_assert_int_eq(zkr_semaphore_new_profile(s, path, 1, 3, &a), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_semaphore_new_profile(s, path, 1, ZKR_SEMAPHORE_NATIVE, &a), 0);
+  ck_assert_int_eq(zkr_semaphore_new_profile(t, path, 1, ZKR_SEMAPHORE_NATIVE, &b), 0);
+  ck_assert_int_eq(zkr_semaphore_acquire(a, 2, 5000, l), ZKR_EINVAL);
+  ck_assert_int_eq(zkr_semaphore_acquire(a, 1, 5000, l), 0);
+  ck_assert_int_eq(zkr_lease_slot(l[0]), -1);
+  {
+    zkr_lock_token_t tok;
+    ck_assert_int_eq(zkr_lock_token(l[0], &tok), 0);
+    ck_assert_int_gt(tok.czxid, 0);
+  }
+  ck_assert_int_eq(zkr_contenders_list(s, path, 5000, &list, &count), 0);
+  ck_assert_int_eq(count, 1);
+  ck_assert_int_eq(list[0].format, ZKR_FORMAT_CURATOR_LEASE);
+  zkr_contenders_free(list, count);
+  ck_assert_int_eq(zkr_semaphore_acquire(b, 1, 0, &m), ZKR_ETIMEDOUT);
+  ck_assert_int_eq(zkr_semaphore_acquire(b, 1, 200, &m), ZKR_ETIMEDOUT);
+  tu_wait_children(zh, path, 1, 5000); /* the timed-out ones leave nothing */
+  {
+    /* The holder's session expires: LOST, and the waiter is granted. */
+    done_t d = {0};
+    ck_assert_int_eq(zkr_semaphore_acquire_async(b, 1, 20000, on_done, &d), 0);
+    tu_wait_children(zh, path, 2, 5000);
+    ck_assert_int_eq(atomic_load(&d.n), 0);
+    tu_expire(s, tu_hosts());
+    ck_assert_int_eq(done_wait(&d, 20000), 0);
+    for (int64_t end = tu_now_ms() + 10000; zkr_lock_is_held(l[0]) && tu_now_ms() < end;)
+      usleep(2000); /* (s hears of its expiry when it reconnects) */
+    ck_assert(!zkr_lock_is_held(l[0]));
+    zkr_lock_free(l[0]);
+    zkr_lock_free(d.leases[0]);
+  }
+  zkr_semaphore_free(a);
+  zh = zkr_session_zhandle(t); /* (s has a new handle now) */
+  /* Another maximum: reported by a first acquire. */
+  ck_assert_int_eq(zkr_semaphore_acquire(b, 1, 5000, &m), 0);
+  ck_assert_int_eq(zkr_semaphore_new_profile(s, path, 2, ZKR_SEMAPHORE_NATIVE, &c), 0);
+  ck_assert_int_eq(zkr_semaphore_acquire(c, 1, 5000, l), ZKR_EMISMATCH);
+  zkr_semaphore_free(c);
+  /* Curator's structure: refused, both ways. */
+  ck_assert_int_eq(zkr_semaphore_new(s, path, 1, &c), 0);
+  ck_assert_int_eq(zkr_semaphore_acquire(c, 1, 5000, l), ZKR_EFOREIGN);
+  zkr_lock_free(m);
+  tu_wait_children(zh, path, 1, 5000); /* the mutex's P/locks (an empty container) */
+  ck_assert_int_eq(zkr_semaphore_acquire(c, 1, 5000, l), 0);
+  ck_assert_int_eq(zkr_semaphore_new_profile(t, path, 1, ZKR_SEMAPHORE_NATIVE, &a), 0);
+  ck_assert_int_eq(zkr_semaphore_acquire(a, 1, 5000, &m), ZKR_EFOREIGN);
+  zkr_semaphore_free(a);
+  zkr_lock_free(l[0]);
+  zkr_semaphore_free(c);
+  zkr_semaphore_free(b);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
+#define NW 8
+/* max 2, NW more waiting in line: each release grants the next in line
+ * (first come, first served), with about two wake-ups per grant in all (the
+ * first waiter's, then the one behind it), not one per waiter. */
+START_TEST(native_one_wakeup_per_grant) {
+  char root[64], path[128], leases[160];
+  zkr_session_t *s[NW + 2];
+  zkr_semaphore_t *sem[NW + 2];
+  done_t d[NW + 2];
+  zkr_lock_t *held[NW + 2];
+  uint64_t notes = 0;
+
+  paths(root, sizeof(root), path, sizeof(path), leases, sizeof(leases));
+  memset(d, 0, sizeof(d));
+  for (int i = 0; i < NW + 2; i++) {
+    s[i] = tu_open(tu_hosts(), 10000);
+    ck_assert_int_eq(zkr_semaphore_new_profile(s[i], path, 2, ZKR_SEMAPHORE_NATIVE, &sem[i]),
+                     0);
+    /* one after another: the order of their nodes is i's */
+    ck_assert_int_eq(zkr_semaphore_acquire_async(sem[i], 1, 60000, on_done, &d[i]), 0);
+    tu_wait_children(zkr_session_zhandle(s[0]), path, i + 1, 5000);
+  }
+  ck_assert_int_eq(done_wait(&d[0], 5000), 0);
+  ck_assert_int_eq(done_wait(&d[1], 5000), 0);
+  held[0] = d[0].leases[0];
+  held[1] = d[1].leases[0];
+  for (int i = 2; i < NW + 2; i++)
+    ck_assert_int_eq(atomic_load(&d[i].n), 0);
+  /* Release the oldest holder each time: the next in line, and only it, gets in. */
+  for (int next = 2; next < NW + 2; next++) {
+    zkr_lock_free(held[next - 2]);
+    ck_assert_int_eq(done_wait(&d[next], 10000), 0);
+    held[next] = d[next].leases[0];
+    for (int j = next + 1; j < NW + 2; j++)
+      ck_assert_msg(atomic_load(&d[j].n) == 0, "%d granted before %d", j, next);
+    {
+      zkr__queue_stats_t st; /* (what it heard while it waited) */
+      ck_assert_int_eq(zkr__lock_stats(held[next], &st), 0);
+      notes += st.notifications;
+    }
+  }
+  /* Queued one by one: the first waiter heard each later create (NW - 1), then
+   * each of the NW grants costs the granted one's event and the event of the
+   * one behind it (the grant mark): at most 3 * NW in all; a herd would be
+   * about NW * NW / 2. */
+  ck_assert_msg(notes <= 3 * NW, "%llu notifications for %d grants", (unsigned long long)notes,
+                NW);
+  for (int i = NW; i < NW + 2; i++)
+    zkr_lock_free(held[i]);
+  for (int i = 0; i < NW + 2; i++) {
+    zkr_semaphore_free(sem[i]);
+    if (i > 0)
+      zkr_session_free(s[i]);
+  }
+  tu_rmr(zkr_session_zhandle(s[0]), root);
+  zkr_session_free(s[0]);
+}
+END_TEST
+
 Suite *semaphore_suite(void) {
   Suite *su = suite_create("semaphore");
   TCase *tc = tcase_create("semaphore");
   tcase_set_timeout(tc, 180);
-  tcase_add_test(tc, never_more_than_max);
+  tcase_add_loop_test(tc, never_more_than_max, ZKR_SEMAPHORE_CURATOR, ZKR_SEMAPHORE_NATIVE + 1);
+  tcase_add_test(tc, kazoo_profile);
+  tcase_add_test(tc, native_profile);
+  tcase_add_test(tc, native_one_wakeup_per_grant);
   tcase_add_test(tc, timeout_leaves_nothing);
   tcase_add_test(tc, expiry_frees_the_lease);
   tcase_add_test(tc, orphan_sweep);

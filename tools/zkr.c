@@ -137,9 +137,11 @@ static struct {
   int rw;                /* lock --read (1) / --write (2): the read/write lock */
   int max;               /* semaphore --max N (0: not given) */
   const char *max_from;  /* semaphore --max-from COUNTER_PATH */
+  int profile;           /* semaphore --profile: ZKR_SEMAPHORE_* */
+  int profile_set;       /* ... given */
   int semaphore;         /* the command is semaphore */
 } opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0, 0, -1, 0, -1,
-         -1, 0, 0, NULL, 0, NULL, NULL, NULL, -1, -1, NULL, NULL, 0, 0, 0, 0, NULL, 0};
+         -1, 0, 0, NULL, 0, NULL, NULL, NULL, -1, -1, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, 0};
 
 static void tty_reclaim(void);
 
@@ -313,28 +315,33 @@ static const char *usage_main =
 
 static const char *usage_semaphore =
     "usage: zkr [OPTIONS] semaphore PATH (--max N | --max-from COUNTER_PATH)\n"
-    "                       [--profile curator] [-n | -w SEC] [--grace SEC]\n"
+    "                       [--profile curator|kazoo|native] [-n | -w SEC] [--grace SEC]\n"
     "                       [--kill-after SEC] -c 'CMD' | -- CMD [ARGS...]\n"
     "\n"
     "Take one lease of the counting semaphore at PATH (at most N at once), run CMD\n"
     "while it is held, and exit with CMD's status: zkr lock, for N holders. The\n"
     "nodes are Apache Curator InterProcessSemaphoreV2's (PATH/locks, PATH/leases),\n"
-    "so Java services with the same maximum share the path.\n"
+    "so Java services with the same maximum share the path; --profile kazoo writes\n"
+    "kazoo Semaphore's instead (PATH-__lock__, PATH/<hex32>, the maximum as PATH's\n"
+    "data), for Python services.\n"
     "\n"
     "CMD's environment gets ZKR_FENCE (the lease's fencing token), ZKR_LEASE_SLOT (a\n"
     "number in 0..N-1 that no other zkrecipes holder of the path has meanwhile: a\n"
-    "worker id), ZKR_LOCK_PATH and ZKR_LOCK_NODE (the lease node).\n"
+    "worker id; not in the native profile), ZKR_LOCK_PATH and ZKR_LOCK_NODE (the\n"
+    "lease node).\n"
     "\n"
     "  --max N               the maximum (1..100000); every client must use the same:\n"
     "                        a zkrecipes lease taken with another is an error (70)\n"
     "  --max-from PATH       the maximum is the 4-byte value at PATH (Curator's\n"
     "                        SharedCount; zkr counter --int32 sets it)\n"
-    "  --profile curator     the node layout (the default, and the only one so far)\n"
+    "  --profile P           the node layout: curator (the default), kazoo, or native\n"
+    "                        (zkrecipes only: no mutex, first come first served,\n"
+    "                        each waiter woken once per grant; --max only)\n"
     "  -n, -w SEC, -E N, -q, -c, --grace, --kill-after\n"
     "                        as for zkr lock (no lease free in time: 75)\n"
     "\n"
-    "Another library's structure under PATH (kazoo's Semaphore leases) is an error\n"
-    "(70): sharing it would over-grant on both sides. Loss of the lease is handled as\n"
+    "Another profile's structure under PATH (or a maximum in kazoo's PATH data that\n"
+    "differs, or is no number) is an error (70): sharing it would over-grant. Loss of the lease is handled as\n"
     "for zkr lock: CMD's group is ended and zkr exits with 79.\n";
 
 static const char *usage_lock =
@@ -1657,7 +1664,7 @@ static int cmd_run(const char *path, char **cmd, int ncmd, int elect) {
   } else {
     if (opt.semaphore)
       rc = opt.max_from ? zkr_semaphore_new_shared(s, path, opt.max_from, &g_sem)
-                        : zkr_semaphore_new(s, path, opt.max, &g_sem);
+                        : zkr_semaphore_new_profile(s, path, opt.max, opt.profile, &g_sem);
     else if (opt.rw && (rc = zkr_rwlock_new(s, path, &g_rwlock)) == 0)
       g_lock = opt.rw == 1 ? zkr_rwlock_read(g_rwlock) : zkr_rwlock_write(g_rwlock);
     else if (!opt.rw)
@@ -1706,7 +1713,7 @@ static int cmd_run(const char *path, char **cmd, int ncmd, int elect) {
     snprintf(fence, sizeof(fence), "ZKR_FENCE=%" PRId64, tok.czxid);
     snprintf(env1, sizeof(env1), "ZKR_LOCK_PATH=%s", path);
     snprintf(env2, sizeof(env2), "ZKR_LOCK_NODE=%s", tok.node);
-    if (opt.semaphore) {
+    if (opt.semaphore && zkr_lease_slot(g_lock) >= 0) { /* (none: native profile) */
       snprintf(env3, sizeof(env3), "ZKR_LEASE_SLOT=%d", zkr_lease_slot(g_lock));
       extra[3] = env3;
     }
@@ -3126,6 +3133,24 @@ static int cmd_leader(const char *path) {
   return 0;
 }
 
+
+/* A kazoo Semaphore lease: P/<hex32>. */
+static int kazoo_lease(const zkr_contender_t *c) {
+  return c->format == ZKR_FORMAT_UNKNOWN && strlen(c->name) == 32 &&
+         strspn(c->name, "0123456789abcdef") == 32;
+}
+
+/* A lease's place among the leases: by sequence, or (kazoo's, which have none)
+ * by creation. */
+static int lease_rank(const zkr_contender_t *c, int n, int i) {
+  int r = 0;
+  if (!kazoo_lease(&c[i]))
+    return i;
+  for (int j = 0; j < n; j++)
+    r += kazoo_lease(&c[j]) && c[j].czxid < c[i].czxid;
+  return r;
+}
+
 static int cmd_holders(const char *path, int nargs) {
   zkr_contender_t *c;
   int n;
@@ -3148,11 +3173,9 @@ static int cmd_holders(const char *path, int nargs) {
   }
   /* Leases hold while there are at most max (a zkrecipes lease's data says it);
    * a lease beyond that, the newest, waits. */
-  for (int i = 0, slot, m; i < n && max < 0; i++) {
-    if (c[i].format == ZKR_FORMAT_CURATOR_LEASE && c[i].data &&
-        sscanf(c[i].data, "zkr-lease %d/%d", &slot, &m) == 2)
-      max = m;
-    else if (c[i].data && sscanf(c[i].data, "zkr-lease ?/%d", &m) == 1)
+  for (int i = 0, m; i < n && max < 0; i++) {
+    char slot[16];
+    if (c[i].data && sscanf(c[i].data, "zkr-lease %15[0-9?]/%d", slot, &m) == 2)
       max = m;
   }
   if (opt.json) {
@@ -3172,9 +3195,13 @@ static int cmd_holders(const char *path, int nargs) {
     char pos[16], seq[16], owner[24];
     /* Holding (*): the first; with readers, every reader before the first
      * writer too (they hold together). */
-    int lease = c[i].format == ZKR_FORMAT_CURATOR_LEASE;
-    int holds = lease ? max < 0 || i < max : i == 0 || (c[i].reader && !writer_ahead);
-    if (c[i].format == ZKR_FORMAT_UNKNOWN) {
+    int lease = c[i].format == ZKR_FORMAT_CURATOR_LEASE || kazoo_lease(&c[i]);
+    int holds = lease ? max < 0 || lease_rank(c, n, i) < max
+                      : i == 0 || (c[i].reader && !writer_ahead);
+    if (c[i].format == ZKR_FORMAT_UNKNOWN && lease) {
+      snprintf(pos, sizeof(pos), "%d%s", lease_rank(c, n, i) + 1, holds ? "*" : "");
+      snprintf(seq, sizeof(seq), "-");
+    } else if (c[i].format == ZKR_FORMAT_UNKNOWN) {
       snprintf(pos, sizeof(pos), "-");
       snprintf(seq, sizeof(seq), "-");
     } else {
@@ -3284,11 +3311,13 @@ static void apply(int o, const char *arg, const char *as_given) {
   case 1015: opt.max = parse_int("--max", arg, 1, 100000); break;
   case 1016: opt.max_from = arg; break;
   case 1017:
-    if (strcmp(arg, "curator"))
-      die(EXIT_USAGE,
-          "--profile: only 'curator' (InterProcessSemaphoreV2's nodes) is built so far, "
-          "not '%s'",
-          arg);
+    for (opt.profile = ZKR_SEMAPHORE_CURATOR; zkr_semaphore_profile_name(opt.profile) &&
+                                              strcmp(zkr_semaphore_profile_name(opt.profile), arg);
+         opt.profile++)
+      ;
+    if (!zkr_semaphore_profile_name(opt.profile))
+      die(EXIT_USAGE, "--profile: curator, kazoo or native, not '%s'", arg);
+    opt.profile_set = 1;
     break;
   case 1012:
     if (!strcmp(arg, "random"))
@@ -3519,8 +3548,11 @@ int main(int argc, char **argv) {
       die(EXIT_USAGE, "semaphore: --read and --write are lock options");
     if (opt.max_from)
       check_path(opt.max_from);
-  } else if (opt.max || opt.max_from) {
-    die(EXIT_USAGE, "%s: --max and --max-from are semaphore options", command);
+    if (opt.max_from && opt.profile != ZKR_SEMAPHORE_CURATOR)
+      die(EXIT_USAGE, "semaphore: --max-from is for the curator profile (kazoo's maximum "
+                      "is PATH's data: give --max)");
+  } else if (opt.max || opt.max_from || opt.profile_set) {
+    die(EXIT_USAGE, "%s: --max, --max-from and --profile are semaphore options", command);
   }
   if (!strcmp(command, "lock") || !strcmp(command, "elect") || !strcmp(command, "semaphore") ||
       (!strcmp(command, "watch") && (dashdash || opt.shell_cmd))) {

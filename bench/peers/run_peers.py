@@ -104,8 +104,9 @@ TABLES = [
      ["cycles_per_s", "acquire_p50_us", "writer_wait_p99_us", "violations", "hung"] + COST_KEYS,
      "cycles_per_s", True, None),
     ("S1", "S1 semaphore, max 3: 8 sessions x 60 cycles, 1 ms hold",
-     [("zkrecipes", "zkrecipes semaphore"), ("curator", "Curator InterProcessSemaphoreV2"),
-      ("kazoo", "kazoo Semaphore")],
+     [("zkrecipes", "zkrecipes semaphore"), ("zkrecipes:S1-native", "zkrecipes, native profile"),
+      ("zkrecipes:S1-kazoo", "zkrecipes, kazoo profile"),
+      ("curator", "Curator InterProcessSemaphoreV2"), ("kazoo", "kazoo Semaphore")],
      ["cycles_per_s", "acquire_p50_us", "acquire_p99_us", "violations"] + COST_KEYS,
      "cycles_per_s", True, None),
     ("W3a", "W3a counter: 1 session x 2000 increments",
@@ -353,6 +354,10 @@ def chart(rows, rounds, out, label):
               ("W3a", "increments_per_s", "blind-set"), ("W3b", "increments_per_s", "get+set-loop")]
     data = os.path.join(out, "peers-chart.dat")
     png = os.path.join(out, "peers-chart.png")
+    if not any(value(rows, r, lib, work, key) is not None
+               for work, key, _ in series for lib, _ in libs for r in rounds):
+        print("\nchart: not drawn (it shows W1, W2, W3a and W3b: none of them ran)")
+        return
     with open(data, "w") as f:
         f.write("# work " + " ".join(l[1].replace(" ", "_") for l in libs) + "\n")
         for work, key, floor in series:

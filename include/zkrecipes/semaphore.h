@@ -52,12 +52,43 @@ extern "C" {
 
 typedef struct zkr_semaphore zkr_semaphore_t;
 
+/* Which nodes a semaphore writes (see above for the default). */
+typedef enum zkr_semaphore_profile {
+  /* Curator InterProcessSemaphoreV2 (the default) */
+  ZKR_SEMAPHORE_CURATOR = 0,
+  /* kazoo's Semaphore:
+   *   P-__lock__/<hex32>__lock__<seq>  the mutex, a lock with kazoo's names
+   *   P/<hex32>                        one per lease, EPHEMERAL (not sequential)
+   *   P's data                         the maximum in ASCII decimal ("3"): set
+   *                                    when we create P, else compared (another
+   *                                    value: ZKR_EMISMATCH; data that is not a
+   *                                    number: ZKR_EFOREIGN, where kazoo would
+   *                                    silently skip its check) */
+  ZKR_SEMAPHORE_KAZOO = 1,
+  /* zkrecipes only, no mutex: leases P/_c_<uuid>-lease-<seq>, a lease held
+   * while fewer than max leases are ahead of it (first come, first served).
+   * The first waiter watches the leases, every other waiter only the one right
+   * ahead of it, whose grant (a rewrite of its data) or departure wakes it: one
+   * wake-up per waiter per grant, and an acquire costs its create and a
+   * listing instead of a mutex's cycle besides. One lease per acquire (n 1:
+   * waiters taking several one by one could each hold some and wait for the
+   * others' forever), and no slot (zkr_lease_slot is -1: the slot needs the
+   * mutex). */
+  ZKR_SEMAPHORE_NATIVE = 2
+} zkr_semaphore_profile_t;
+
 /* A semaphore on path with a constant maximum (1 .. 100000). */
 ZKR_API int zkr_semaphore_new(zkr_session_t *s, const char *path, int max,
                               zkr_semaphore_t **out);
+/* The same in another profile (zkr_semaphore_profile_t). */
+ZKR_API int zkr_semaphore_new_profile(zkr_session_t *s, const char *path, int max,
+                                      int profile, zkr_semaphore_t **out);
+/* A static name of a profile ("curator", "kazoo", "native"), NULL if none. */
+ZKR_API const char *zkr_semaphore_profile_name(int profile);
 /* A semaphore on path whose maximum is the value of count_path (a 4-byte
  * big-endian integer, Curator's SharedCount; zkr_counter with ZKR_COUNTER_INT32
- * writes it). A missing node reads as 0: nothing is granted until it is set. */
+ * writes it). A missing node reads as 0: nothing is granted until it is set.
+ * Profile ZKR_SEMAPHORE_CURATOR. */
 ZKR_API int zkr_semaphore_new_shared(zkr_session_t *s, const char *path,
                                      const char *count_path, zkr_semaphore_t **out);
 
@@ -65,7 +96,7 @@ ZKR_API int zkr_semaphore_new_shared(zkr_session_t *s, const char *path,
 ZKR_API int zkr_semaphore_max(zkr_semaphore_t *sem);
 
 /*
- * Acquire n leases (1 .. max) at once: all or none. timeout_ms as for
+ * Acquire n leases (1 .. max; 1 in the native profile) at once: all or none. timeout_ms as for
  * zkr_lock_acquire (-1 waits as long as it takes, 0 tries once, > 0 at most
  * that long): ZKR_ETIMEDOUT, and every lease node of the attempt removed. On
  * success leases[0 .. n-1] are the caller's lock objects. ZKR_EBUSY while an

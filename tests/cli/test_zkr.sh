@@ -1163,7 +1163,35 @@ c3=$?
 
 expect_usage semaphore-no-max 64 "give the maximum" semaphore "$SEM" -- true
 expect_usage semaphore-max-range 64 "--max" semaphore "$SEM" --max 0 -- true
-expect_usage semaphore-profile 64 "only 'curator'" semaphore "$SEM" --max 2 --profile kazoo -- true
+expect_usage semaphore-profile 64 "curator, kazoo or native" semaphore "$SEM" --max 2 --profile etcd -- true
+expect_usage semaphore-profile-max-from 64 "curator profile" semaphore "$SEM" --max-from "$SEM/n" --profile kazoo -- true
+expect_usage profile-not-for-lock 64 "semaphore options" lock "$SEM" --profile kazoo -- true
+
+# kazoo's own Semaphore and zkr's kazoo profile on one path: never more than
+# the maximum, and each sees the other's leases.
+t=semaphore-kazoo-interop
+out=$(timeout 300 /usr/bin/python3 tests/interop/kazoo_semaphore.py "$ZKR" "$HOSTS" "$ROOT/ksem" 2>&1)
+code=$?
+[ $code -eq 0 ] && ok $t || bad $t "exit $code: $out"
+echo "  $out" | head -3
+
+# The native profile: its leases directly under PATH, no slot, holders ranked.
+t=semaphore-native
+NS="$ROOT/nsem"
+"$ZKR" semaphore "$NS" --max 1 --profile native -- sh -c 'echo "${ZKR_LEASE_SLOT-none} $ZKR_FENCE" >"$1"; sleep 30' sh "$WORK/nsem.env" &
+npid=$!
+bgpids+=($npid)
+steps_ok=1
+wait_for 15 file_has "$WORK/nsem.env" "^none [0-9]" || steps_ok=0
+"$ZKR" semaphore "$NS" --max 1 --profile native -n -- true 2>/dev/null
+c1=$?
+out=$("$ZKR" holders "$NS")
+kill $npid 2>/dev/null
+wait $npid 2>/dev/null
+bgpids=()
+wait_for 10 no_nodes "$NS" || steps_ok=0
+[ $steps_ok -eq 1 ] && [ $c1 -eq 75 ] && grep -q "^1\*.*-lease-.*\[lease\]" <<<"$out" && ok $t ||
+  bad $t "second $c1: $out"
 expect_usage max-not-for-lock 64 "semaphore options" lock "$SEM" --max 2 -- true
 
 # ---- membership and discovery ----
