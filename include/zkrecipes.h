@@ -42,5 +42,6 @@
 #include <zkrecipes/group.h>
 #include <zkrecipes/discovery.h>
 #include <zkrecipes/semaphore.h>
+#include <zkrecipes/barrier.h>
 
 #endif /* ZKRECIPES_H */

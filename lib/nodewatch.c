@@ -50,7 +50,8 @@ static void on_read(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r
       w->settled(w, fx);
   } else if (rc == ZNONODE) {
     report_absent(w, fx);
-    arm(w, true); /* wait for it to be created */
+    if (w->on) /* (the news may have stopped it) */
+      arm(w, true); /* wait for it to be created */
     if (w->settled)
       w->settled(w, fx);
   } else {

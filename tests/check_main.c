@@ -49,6 +49,7 @@ static const struct {
     {"discovery", discovery_suite},
     {"rwlock", rwlock_suite},
     {"semaphore", semaphore_suite},
+    {"barrier", barrier_suite},
 };
 
 int main(int argc, char **argv) {

@@ -25,5 +25,6 @@ Suite *group_suite(void);
 Suite *discovery_suite(void);
 Suite *rwlock_suite(void);
 Suite *semaphore_suite(void);
+Suite *barrier_suite(void);
 
 #endif

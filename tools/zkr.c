@@ -98,6 +98,8 @@ static zkr_election_t *g_election;
 static zkr_node_cache_t *g_cache;
 static zkr_journal_t *g_journal;
 static zkr_member_t *g_member;
+static zkr_barrier_t *g_barrier;
+static zkr_dbarrier_t *g_dbarrier; /* freed: our member node goes */
 static zkr_group_t *g_group;
 static zkr_service_reg_t *g_reg;
 
@@ -139,9 +141,10 @@ static struct {
   const char *max_from;  /* semaphore --max-from COUNTER_PATH */
   int profile;           /* semaphore --profile: ZKR_SEMAPHORE_* */
   int profile_set;       /* ... given */
+  int members;           /* barrier --members N (0: not given) */
   int semaphore;         /* the command is semaphore */
 } opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0, 0, -1, 0, -1,
-         -1, 0, 0, NULL, 0, NULL, NULL, NULL, -1, -1, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, 0};
+         -1, 0, 0, NULL, 0, NULL, NULL, NULL, -1, -1, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, 0, 0};
 
 static void tty_reclaim(void);
 
@@ -197,6 +200,10 @@ static void cleanup_objects(void) {
   g_journal = NULL;
   zkr_member_free(g_member);
   g_member = NULL;
+  zkr_barrier_free(g_barrier);
+  g_barrier = NULL;
+  zkr_dbarrier_free(g_dbarrier);
+  g_dbarrier = NULL;
   zkr_group_free(g_group);
   g_group = NULL;
   zkr_service_reg_free(g_reg); /* DYNAMIC and STATIC go; PERMANENT stays */
@@ -282,6 +289,9 @@ static const char *usage_main =
     "  register --base B --name N --address A --port P [--permanent] [-- CMD...]\n"
     "                                                 register a service instance\n"
     "  services --base B [NAME]                       service names, or instances\n"
+    "  barrier PATH set|remove|wait [-w SEC]          a gate: up, down, or wait for down\n"
+    "  barrier PATH --members N -- CMD [ARGS...]      run CMD when N are there; wait for\n"
+    "                                                 all of them to finish\n"
     "  pick --base B NAME [--strategy S]              one instance's address:port\n"
     "  help [COMMAND]                                 this text, or a command's\n"
     "\n"
@@ -519,6 +529,29 @@ static const char *usage_members =
     "\"data\"}. --watch: a line now for each member, then one per change (ADDED,\n"
     "UPDATED, REPLACED, REMOVED ID), until a signal ends zkr.\n";
 
+static const char *usage_barrier =
+    "usage: zkr [OPTIONS] barrier PATH set|remove|wait [-n | -w SEC]\n"
+    "       zkr [OPTIONS] barrier PATH --members N [-w SEC] -c 'CMD' | -- CMD [ARGS...]\n"
+    "\n"
+    "A barrier is up while the node PATH exists (Apache Curator DistributedBarrier's\n"
+    "and kazoo Barrier's node). set raises it, remove lowers it (both are no-ops\n"
+    "when it is so already), wait returns once it is down, or once it was removed\n"
+    "and set again while we waited (a pulse; also one that happened while we were\n"
+    "disconnected, which the other libraries miss).\n"
+    "\n"
+    "With --members N it is a double barrier (Curator DistributedDoubleBarrier's\n"
+    "nodes: PATH/<uuid> per member, PATH/ready): zkr enters, runs CMD once N members\n"
+    "are there, then leaves, returning once every member has left, and exits with\n"
+    "CMD's status. Use a path per round (e.g. /batch/step-2/2026-11-27). CMD gets\n"
+    "ZKR_BARRIER_PATH and ZKR_BARRIER_NODE (our member node's name).\n"
+    "\n"
+    "  -n, -w SEC    wait at most SEC (wait: for the barrier to go down; --members:\n"
+    "                to enter, and again to leave); default: as long as it takes\n"
+    "\n"
+    "Exit status: 0; CMD's status; 75 (or -E's N) not down, or not all members, in\n"
+    "time (our member node is removed first, so nobody counts us); 64 usage; 69\n"
+    "cannot connect; 70 ZooKeeper error.\n";
+
 static const char *usage_join =
     "usage: zkr [OPTIONS] join PATH --id ID [--data D] [--kazoo] [-c 'CMD' | -- CMD...]\n"
     "\n"
@@ -617,6 +650,8 @@ static int help(const char *cmd, FILE *to) {
     fputs(usage_members, to);
   else if (!strcmp(cmd, "join"))
     fputs(usage_join, to);
+  else if (!strcmp(cmd, "barrier"))
+    fputs(usage_barrier, to);
   else if (!strcmp(cmd, "register"))
     fputs(usage_register, to);
   else if (!strcmp(cmd, "services"))
@@ -2727,14 +2762,14 @@ static char **shell_or(char **cmd, int *ncmd, int dashdash, const char *what) {
 /* Run cmd in its own process group with extra in its environment, until it
  * and its group are gone (signals passed on); its exit status. No command:
  * wait for a signal (which ends zkr as usual). */
-static int run_while_member(char **cmd, int ncmd, char **extra) {
+static int run_while_member(char **cmd, int ncmd, char **extra, const char *what) {
   int rc;
   if (!cmd) {
     for (;;)
       if (ev_next(-1) == EV_SIGNAL)
         quit_if_signalled();
   }
-  R.what = "membership";
+  R.what = what;
   R.grace = 1e12; /* a membership is renewed, never a reason to stop CMD */
   R.env = build_env(extra);
   build_exec(cmd, ncmd);
@@ -2745,6 +2780,64 @@ static int run_while_member(char **cmd, int ncmd, char **extra) {
   rc = supervise();
   stop_watchdog();
   return rc;
+}
+
+/* ---- barriers ---- */
+
+static int cmd_barrier(char **pos, int npos, char **cmd, int ncmd, int dashdash) {
+  const char *path = pos[0], *sub = npos > 1 ? pos[1] : NULL;
+  int timeout_ms = seconds_to_ms(opt.wait_s), rc, st;
+  char env1[PATH_MAX + 32], env2[96];
+  char *extra[] = {env1, env2, NULL};
+  zkr_session_t *s;
+
+  check_path(path);
+  if (!opt.members) {
+    if (!sub || npos != 2 || dashdash || opt.shell_cmd)
+      die(EXIT_USAGE, "barrier: want PATH set|remove|wait, or PATH --members N -- CMD "
+                      "(see zkr help barrier)");
+    if (strcmp(sub, "set") && strcmp(sub, "remove") && strcmp(sub, "wait"))
+      die(EXIT_USAGE, "barrier: unknown '%s' (set, remove, wait; see zkr help barrier)", sub);
+    s = session_make();
+    if ((rc = zkr_barrier_new(s, path, &g_barrier)) != 0)
+      die(EXIT_FAILURE_ZK, "barrier %s: %s", path, zkr_strerror(rc));
+    session_connect(s);
+    rc = !strcmp(sub, "set")      ? zkr_barrier_set(g_barrier, timeout_ms < 0 ? 30000 : timeout_ms)
+         : !strcmp(sub, "remove") ? zkr_barrier_remove(g_barrier, timeout_ms < 0 ? 30000 : timeout_ms)
+                                  : zkr_barrier_wait(g_barrier, timeout_ms);
+    if (rc == ZKR_ETIMEDOUT && !strcmp(sub, "wait"))
+      conflict("barrier %s: still up after the wait time", path);
+    if (rc != 0)
+      die(EXIT_FAILURE_ZK, "barrier %s: %s: %s", path, sub, zkr_strerror(rc));
+    cleanup_objects();
+    return 0;
+  }
+  if (npos != 1)
+    die(EXIT_USAGE, "barrier: unexpected '%s' with --members (see zkr help barrier)", sub);
+  cmd = shell_or(cmd, &ncmd, dashdash, "barrier");
+  if (!cmd)
+    die(EXIT_USAGE, "barrier: --members wants a command: -c 'CMD' or -- CMD");
+  setup_signals();
+  s = session_make();
+  if ((rc = zkr_dbarrier_new(s, path, opt.members, &g_dbarrier)) != 0)
+    die(EXIT_FAILURE_ZK, "barrier %s: %s", path, zkr_strerror(rc));
+  session_connect(s);
+  rc = zkr_dbarrier_enter(g_dbarrier, timeout_ms);
+  if (rc == ZKR_ETIMEDOUT)
+    conflict("barrier %s: fewer than %d members within the wait time", path, opt.members);
+  if (rc != 0)
+    die(EXIT_FAILURE_ZK, "barrier %s: enter: %s", path, zkr_strerror(rc));
+  snprintf(env1, sizeof(env1), "ZKR_BARRIER_PATH=%s", path);
+  snprintf(env2, sizeof(env2), "ZKR_BARRIER_NODE=%s",
+           zkr_dbarrier_node(g_dbarrier) ? zkr_dbarrier_node(g_dbarrier) : "");
+  st = run_while_member(cmd, ncmd, extra, "barrier");
+  rc = zkr_dbarrier_leave(g_dbarrier, timeout_ms); /* whatever CMD's status: all wait */
+  if (rc == ZKR_ETIMEDOUT)
+    conflict("barrier %s: not every member left within the wait time", path);
+  if (rc != 0)
+    die(EXIT_FAILURE_ZK, "barrier %s: leave: %s", path, zkr_strerror(rc));
+  cleanup_objects();
+  return st;
 }
 
 static int cmd_join(const char *path, char **cmd, int ncmd) {
@@ -2776,7 +2869,7 @@ static int cmd_join(const char *path, char **cmd, int ncmd) {
     die(EXIT_FAILURE_ZK, "join %s: %s", path, zkr_strerror(rc));
   snprintf(env1, sizeof(env1), "ZKR_MEMBER_NODE=%s", zkr_member_node(g_member));
   snprintf(env2, sizeof(env2), "ZKR_EPOCH=%" PRId64, epoch);
-  rc = run_while_member(cmd, ncmd, extra);
+  rc = run_while_member(cmd, ncmd, extra, "membership");
   cleanup_objects(); /* leaves: the node goes */
   return rc;
 }
@@ -3000,7 +3093,7 @@ static int cmd_register(char **cmd, int ncmd) {
   }
   snprintf(env1, sizeof(env1), "ZKR_SERVICE_NODE=%s", zkr_service_reg_node(g_reg));
   snprintf(env2, sizeof(env2), "ZKR_SERVICE_ID=%s", zkr_service_reg_id(g_reg));
-  rc = run_while_member(cmd, ncmd, extra);
+  rc = run_while_member(cmd, ncmd, extra, "membership");
   cleanup_objects(); /* unregisters */
   return rc;
 }
@@ -3271,6 +3364,7 @@ static const struct option longopts[] = {
     {"max", required_argument, NULL, 1015},
     {"max-from", required_argument, NULL, 1016},
     {"profile", required_argument, NULL, 1017},
+    {"members", required_argument, NULL, 1018},
     {NULL, 0, NULL, 0}};
 static const char *shortopts = ":H:s:c:a:vhw:nE:qV";
 static int want_help;
@@ -3310,6 +3404,7 @@ static void apply(int o, const char *arg, const char *as_given) {
   case 1014: opt.rw = 2; break;
   case 1015: opt.max = parse_int("--max", arg, 1, 100000); break;
   case 1016: opt.max_from = arg; break;
+  case 1018: opt.members = parse_int("--members", arg, 1, 10000); break;
   case 1017:
     for (opt.profile = ZKR_SEMAPHORE_CURATOR; zkr_semaphore_profile_name(opt.profile) &&
                                               strcmp(zkr_semaphore_profile_name(opt.profile), arg);
@@ -3482,10 +3577,11 @@ int main(int argc, char **argv) {
       strcmp(command, "holders") && strcmp(command, "leader") && strcmp(command, "get") &&
       strcmp(command, "set") && strcmp(command, "watch") && strcmp(command, "journal") &&
       strcmp(command, "members") && strcmp(command, "join") && strcmp(command, "register") &&
-      strcmp(command, "services") && strcmp(command, "pick") && strcmp(command, "semaphore"))
+      strcmp(command, "services") && strcmp(command, "pick") && strcmp(command, "semaphore") &&
+      strcmp(command, "barrier"))
     die(EXIT_USAGE,
         "unknown command '%s' (lock, semaphore, elect, counter, holders, leader, get, set, "
-        "watch, journal, members, join, register, services, pick; see zkr --help)",
+        "watch, journal, members, join, register, services, pick, barrier; see zkr --help)",
         command);
   if (!strcmp(command, "set") || !strcmp(command, "journal")) {
     /* set's --version V is not the global --version: take it out first. */
@@ -3539,6 +3635,10 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(command, "journal"))
     return cmd_journal(pos, npos, cmd, ncmd, dashdash);
+  if (!strcmp(command, "barrier"))
+    return cmd_barrier(pos, npos, cmd, ncmd, dashdash);
+  if (opt.members)
+    die(EXIT_USAGE, "%s: --members is a barrier option", command);
   if (!strcmp(command, "semaphore")) {
     opt.semaphore = 1;
     if (!opt.max == !opt.max_from)

@@ -1194,6 +1194,57 @@ wait_for 10 no_nodes "$NS" || steps_ok=0
   bad $t "second $c1: $out"
 expect_usage max-not-for-lock 64 "semaphore options" lock "$SEM" --max 2 -- true
 
+# ---- barriers ----
+t=barrier-gate
+B="$ROOT/gate"
+steps_ok=1
+"$ZKR" barrier "$B" wait -n || steps_ok=0
+"$ZKR" barrier "$B" set && "$ZKR" barrier "$B" set || steps_ok=0
+"$ZKR" barrier "$B" wait -n 2>/dev/null
+c1=$?
+"$ZKR" barrier "$B" wait -w 20 &
+wpid=$!
+bgpids+=($wpid)
+sleep 0.3
+gone $wpid && steps_ok=0
+"$ZKR" barrier "$B" remove && "$ZKR" barrier "$B" remove || steps_ok=0
+wait $wpid
+c2=$?
+bgpids=()
+[ $steps_ok -eq 1 ] && [ $c1 -eq 75 ] && [ $c2 -eq 0 ] && no_nodes "$B" && ok $t ||
+  bad $t "wait on a raised gate $c1, waiter $c2"
+
+t=barrier-members
+D="$ROOT/batch/round-1"
+: >"$WORK/dbar"
+dpids=()
+for i in 1 2; do
+  "$ZKR" barrier "$D" --members 3 -w 30 -- sh -c 'echo "$ZKR_BARRIER_NODE" >>"$1"' sh "$WORK/dbar" &
+  dpids+=($!)
+done
+bgpids+=("${dpids[@]}")
+steps_ok=1
+wait_for 15 count_is "$D" 2 || steps_ok=0
+[ "$(wc -l <"$WORK/dbar")" -eq 0 ] || steps_ok=0 # nobody runs with two of three
+"$ZKR" barrier "$D" --members 3 -w 30 -- sh -c 'echo "$ZKR_BARRIER_NODE" >>"$1"' sh "$WORK/dbar"
+c1=$?
+for p in "${dpids[@]}"; do wait "$p" || steps_ok=0; done
+bgpids=()
+[ $steps_ok -eq 1 ] && [ $c1 -eq 0 ] && [ "$(sort -u "$WORK/dbar" | grep -c '^[0-9a-f-]\{36\}$')" -eq 3 ] &&
+  wait_for 5 no_nodes "$D" && ok $t || bad $t "third $c1, ran: $(cat "$WORK/dbar")"
+
+t=barrier-members-timeout
+D2="$ROOT/batch/round-2"
+"$ZKR" barrier "$D2" --members 2 -w 0.5 -- true 2>"$WORK/dbar.err"
+c1=$?
+[ $c1 -eq 75 ] && grep -q "fewer than 2 members" "$WORK/dbar.err" && wait_for 5 no_nodes "$D2" &&
+  ok $t || bad $t "exit $c1: $(cat "$WORK/dbar.err")"
+
+expect_usage barrier-no-op 64 "set|remove|wait" barrier "$B"
+expect_usage barrier-bad-op 64 "unknown 'frob'" barrier "$B" frob
+expect_usage barrier-members-no-cmd 64 "wants a command" barrier "$B" --members 2
+expect_usage members-not-for-lock 64 "barrier option" lock "$B" --members 2 -- true
+
 # ---- membership and discovery ----
 t=join-while-command
 G="$ROOT/grp"
