@@ -68,6 +68,7 @@ struct zkr_queue {
   void (*cb)(void);
   void *arg;
   int parent_rounds;
+  uint64_t rq_gen; /* the session generation of the reply being handled */
   /* put */
   char putid[33];
   char *pdata;
@@ -337,11 +338,12 @@ static void q_trouble(zkr_queue_t *q, int rc, zkr__fx_t *fx) {
     else
       zkr__obj_wait(&q->o, ZKR__WAIT_CONN, 0);
     break;
-  case ZKR__RC_SESSION:
+  case ZKR__RC_SESSION: /* that session is gone: go on on the next one */
     if (q->once)
       q_end(q, ZKR_ETIMEDOUT, fx);
     else
-      zkr__obj_wait(&q->o, ZKR__WAIT_SESSION, 0);
+      zkr__obj_wait(&q->o, ZKR__WAIT_SESSION,
+                    q->rq_gen ? q->rq_gen : zkr__session_gen(q->o.s));
     break;
   case ZKR__RC_CLOSED: q_end(q, ZKR_ECLOSED, fx); break;
   default: q_end(q, rc, fx);
@@ -393,6 +395,7 @@ static void on_put(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
   char *p;
   if (rq->tok != q->tok || q->op != OP_PUT)
     return;
+  q->rq_gen = rq->gen;
   if (rc == ZOK) {
     const char *made = r->nresults > 0 && r->results[0].value ? r->results[0].value : "";
     const char *slash = strrchr(made, '/');
@@ -448,6 +451,7 @@ static void on_receipt(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
   (void)r;
   if (rq->tok != q->tok || q->op != OP_PUT)
     return;
+  q->rq_gen = rq->gen;
   if (rc == ZOK) { /* applied; its name is not known */
     q->put_ambiguous = false;
     q->put_name[0] = '\0';
@@ -525,6 +529,7 @@ static void on_listed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
   bool claims = rq->ctx != NULL;
   if (rq->tok != q->tok || q->op != OP_TAKE)
     return;
+  q->rq_gen = rq->gen;
   if (rc == ZOK || rc == ZNONODE) {
     int crc = claims ? (free_list(q->cls, q->ncls), copy_list(rc == ZOK ? r->strings : NULL,
                                                                &q->cls, &q->ncls))
@@ -608,6 +613,7 @@ static void on_item_read(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply
 
   if (rq->tok != q->tok || q->op != OP_TAKE)
     return;
+  q->rq_gen = rq->gen;
   if (rc == ZNONODE) { /* taken by one that ignores claims: ours goes */
     release(q, q->claim, rq->gen);
     next_candidate(q, fx);
@@ -671,6 +677,7 @@ static void on_claimed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
       release(q, strrchr(r->path, '/') + 1, rq->gen);
     return;
   }
+  q->rq_gen = rq->gen;
   if (rc == ZOK) {
     q->claimed = true;
     q->claim_czxid = r->stat ? r->stat->czxid : 0;
@@ -710,6 +717,7 @@ static void on_claim_owner(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__rep
   zkr_queue_t *q = QU(o);
   if (rq->tok != q->tok || q->op != OP_TAKE)
     return;
+  q->rq_gen = rq->gen;
   q->claim_ambiguous = false;
   if (rc == ZOK && r->stat && r->stat->ephemeralOwner == zkr_session_id(o->s)) {
     q->claimed = true;
@@ -734,6 +742,7 @@ static void on_commit(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
   zkr_queue_t *q = QU(o);
   if (rq->tok != q->tok || (q->op != OP_COMMIT && q->op != OP_REQUEUE))
     return;
+  q->rq_gen = rq->gen;
   if (zkr__rc_class(rc) == ZKR__RC_CONN) {
     q->commit_ambiguous = true;
     q_trouble(q, rc, fx);
@@ -822,6 +831,7 @@ static void on_commit_check(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__re
   bool same = q->it && q->it->gen == zkr__session_gen(o->s);
   if (rq->tok != q->tok || (q->op != OP_COMMIT && q->op != OP_REQUEUE))
     return;
+  q->rq_gen = rq->gen;
   if (rc != ZOK && rc != ZNONODE) {
     q_trouble(q, rc, fx);
     return;
@@ -849,6 +859,7 @@ static void on_length(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
   zkr_queue_t *q = QU(o);
   if (rq->tok != q->tok || q->op != OP_LENGTH)
     return;
+  q->rq_gen = rq->gen;
   if (rc == ZOK || rc == ZNONODE) {
     q->length = rc == ZOK && r->stat ? r->stat->numChildren : 0;
     q_end(q, 0, fx);
@@ -1021,6 +1032,7 @@ static int q_start(zkr_queue_t *q, int op, int timeout_ms, void (*cb)(void), voi
   q->arg = arg;
   q->once = timeout_ms == 0;
   q->parent_rounds = 0;
+  q->rq_gen = 0;
   q->commit_ambiguous = q->put_ambiguous = false;
   q->claimed = q->claim_ambiguous = false;
   if ((rc = q_step(q)) != 0 && zkr__rc_class(rc) != ZKR__RC_CLOSED &&
