@@ -142,7 +142,8 @@ START_TEST(requeue_release_foreign) {
     ck_assert_int_eq(zkr_queue_new(s, path, ZKR_QUEUE_KAZOO, &q2), 0);
     ck_assert_int_eq(zkr_queue_take(q2, 5000, &it2), 0);
     ck_assert_str_eq(zkr_item_data(it2, NULL), "b");
-    ck_assert_int_eq(zkr_queue_take(q2, 0, &it), ZKR_ETIMEDOUT);
+    zkr_item_t *none;
+    ck_assert_int_eq(zkr_queue_take(q2, 0, &none), ZKR_ETIMEDOUT);
     ck_assert_int_eq(zkr_item_commit(it2, NULL, 0, NULL, 5000), 0);
     zkr_item_free(it2);
     zkr_queue_free(q2);
