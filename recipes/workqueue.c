@@ -490,11 +490,12 @@ static void take_decide(zkr_queue_t *q, zkr__fx_t *fx) {
     q_end(q, ZKR_ENOMEM, fx);
     return;
   }
-  qsort(q->cls, (size_t)q->ncls, sizeof(char *), cmp_str);
+  if (q->ncls > 0) /* (qsort and bsearch want a base even for none) */
+    qsort(q->cls, (size_t)q->ncls, sizeof(char *), cmp_str);
   for (int i = 0; i < q->nits; i++) {
     const char *n = q->its[i];
     if (item_name(q->profile, n, &prio) && !is_bad(q, n) && !releasing(q, n) &&
-        !bsearch(&n, q->cls, (size_t)q->ncls, sizeof(char *), cmp_str))
+        (q->ncls == 0 || !bsearch(&n, q->cls, (size_t)q->ncls, sizeof(char *), cmp_str)))
       q->avail[q->navail++] = q->its[i];
   }
   if (q->navail == 0) {

@@ -1224,6 +1224,14 @@ len=$("$ZKR" queue "$K" length --profile kazoo)
   grep -q "entry-010-.* 10$" "$WORK/q1" && [ "$(cat "$WORK/q2")" = urgent ] && [ "$o3" = later ] &&
   [ "$len" = 0 ] && ok $t || bad $t "command $c1 then $c2 ($(cat "$WORK/q1" "$WORK/q2")), then '$o3', length $len"
 
+# kazoo's own LockingQueue and zkr's kazoo-locking profile on one path: every
+# item, whoever put it, consumed exactly once by whoever took it.
+t=queue-kazoo-interop
+out=$(timeout 300 /usr/bin/python3 tests/interop/kazoo_queue.py "$ZKR" "$HOSTS" "$ROOT/kq" 2>&1)
+code=$?
+[ $code -eq 0 ] && ok $t || bad $t "exit $code: $out"
+echo "  $out" | head -3
+
 expect_usage queue-no-op 64 "put DATA|take|length" queue "$Q"
 expect_usage queue-bad-op 64 "unknown 'pop'" queue "$Q" pop
 expect_usage queue-bad-profile 64 "curator, simple, kazoo or kazoo-locking" queue "$Q" length --profile rabbit
