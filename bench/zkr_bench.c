@@ -24,6 +24,9 @@
  *   r1    the read lock, 8 sessions x 100 cycles on one path, 1 ms hold (R1)
  *   r2    the read/write lock, 8 readers + 2 writers x 50 cycles, 1 ms hold (R2):
  *         throughput and the writers' wait
+ *   q1    the work queue (simple profile): 400 puts by one producer (Q1-put),
+ *         then taken and committed by 1 (Q1-take-1) or 8 consumers (Q1-take-8);
+ *         a producer and 8 consumers at once, with put -> take latency (Q1-flow-8)
  *   s1    the semaphore (max 3), 8 sessions x 60 cycles, 1 ms hold, in each
  *         profile: Curator's nodes (S1), kazoo's (S1-kazoo), native (S1-native)
  *   w4    election failover: 5 candidates; the leader's session is closed; time
@@ -613,6 +616,115 @@ static void shared_run(int round, const char *work, int n, int writers, int per,
   record(round, work, "zkrecipes", "violations", "", atomic_load(&r.violations));
   free(r.acq);
   free(r.wacq);
+}
+
+/* ---- Q1: the work queue ---- */
+
+#define Q1_ITEMS 400
+
+typedef struct q1_ctx {
+  const char *path;
+  pthread_barrier_t *start;
+  _Atomic int *taken, *errors;
+  double *lat; /* put -> take latency per item (us), by item number */
+  int64_t *put_ns;
+} q1_ctx_t;
+
+static void *q1_consumer(void *arg) {
+  q1_ctx_t *c = arg;
+  zkr_session_t *s = open_session();
+  zkr_queue_t *q;
+  int rc;
+  if ((rc = zkr_queue_new(s, c->path, ZKR_QUEUE_SIMPLE, &q)) != 0)
+    die("queue_new", rc);
+  pthread_barrier_wait(c->start);
+  while (atomic_load(c->taken) < Q1_ITEMS) {
+    zkr_item_t *it;
+    if ((rc = zkr_queue_take(q, 200, &it)) == ZKR_ETIMEDOUT)
+      continue;
+    if (rc != 0)
+      die("queue take", rc);
+    if ((rc = zkr_item_commit(it, NULL, 0, NULL, 30000)) != 0) {
+      atomic_fetch_add(c->errors, 1);
+    } else {
+      int k = atoi(zkr_item_data(it, NULL));
+      if (k >= 0 && k < Q1_ITEMS && c->put_ns[k] > 0)
+        c->lat[k] = (double)(now_ns() - c->put_ns[k]) / 1e3;
+      atomic_fetch_add(c->taken, 1);
+    }
+    zkr_item_free(it);
+  }
+  zkr_queue_free(q);
+  zkr_session_free(s);
+  return NULL;
+}
+
+/* Q1-put: one producer puts Q1_ITEMS (nobody takes); Q1-take-N: N consumers
+ * take and commit them; Q1-flow-8: a producer and 8 consumers at once, with
+ * the put -> take latency. */
+static void q1_run(int round) {
+  char path[128];
+  zkr_session_t *s = open_session();
+  zkr_queue_t *q;
+  int rc;
+
+  for (int phase = 0; phase < 3; phase++) {
+    int consumers = phase == 0 ? 1 : 8;
+    pthread_barrier_t start;
+    pthread_t t[8];
+    q1_ctx_t c[8];
+    _Atomic int taken = 0, errors = 0;
+    double *lat = calloc(Q1_ITEMS, sizeof(double));
+    int64_t *put_ns = calloc(Q1_ITEMS, sizeof(int64_t));
+    int64_t t0;
+    double put_s = 0, all_s;
+    char work[32];
+
+    snprintf(path, sizeof(path), "%s/Q1-%d-%d", root, round, phase);
+    if ((rc = zkr_queue_new(s, path, ZKR_QUEUE_SIMPLE, &q)) != 0)
+      die("queue_new", rc);
+    if (phase < 2) { /* puts first, alone */
+      t0 = now_ns();
+      for (int k = 0; k < Q1_ITEMS; k++) {
+        char d[16];
+        int n = snprintf(d, sizeof(d), "%d", k);
+        if ((rc = zkr_queue_put(q, d, n, 0, 30000, NULL, 0)) != 0)
+          die("queue put", rc);
+      }
+      put_s = (double)(now_ns() - t0) / 1e9;
+      if (phase == 0)
+        record(round, "Q1-put", "zkrecipes", "puts_per_s", "/s", Q1_ITEMS / put_s);
+    }
+    pthread_barrier_init(&start, NULL, (unsigned)consumers + 1);
+    for (int i = 0; i < consumers; i++) {
+      c[i] = (q1_ctx_t){path, &start, &taken, &errors, lat, put_ns};
+      pthread_create(&t[i], NULL, q1_consumer, &c[i]);
+    }
+    pthread_barrier_wait(&start);
+    t0 = now_ns();
+    for (int k = 0; phase == 2 && k < Q1_ITEMS; k++) {
+      char d[16];
+      int n = snprintf(d, sizeof(d), "%d", k);
+      put_ns[k] = now_ns();
+      if ((rc = zkr_queue_put(q, d, n, 0, 30000, NULL, 0)) != 0)
+        die("queue put", rc);
+    }
+    for (int i = 0; i < consumers; i++)
+      pthread_join(t[i], NULL);
+    all_s = (double)(now_ns() - t0) / 1e9;
+    snprintf(work, sizeof(work), phase == 0 ? "Q1-take-1" : phase == 1 ? "Q1-take-8" : "Q1-flow-8");
+    record(round, work, "zkrecipes", "takes_per_s", "/s", Q1_ITEMS / all_s);
+    record(round, work, "zkrecipes", "failed_commits", "", atomic_load(&errors));
+    if (phase == 2) {
+      record(round, work, "zkrecipes", "put_to_take_p50_us", "us", pct(lat, Q1_ITEMS, 0.5));
+      record(round, work, "zkrecipes", "put_to_take_p99_us", "us", pct(lat, Q1_ITEMS, 0.99));
+    }
+    pthread_barrier_destroy(&start);
+    zkr_queue_free(q);
+    free(lat);
+    free(put_ns);
+  }
+  zkr_session_free(s);
 }
 
 /* ---- W2: contended lock ---- */
@@ -1911,7 +2023,7 @@ static int wanted(const char *list, const char *w) {
 }
 
 int main(int argc, char **argv) {
-  const char *only = "w1,ls,ceiling,w2,herd,r1,r2,s1,w3a,w3b,w4,c1,c2,c3,j1,d1,rss";
+  const char *only = "w1,ls,ceiling,w2,herd,r1,r2,s1,w3a,w3b,w4,c1,c2,c3,j1,d1,q1,rss";
   int rounds = 3, opt, warm = 1, table = 1;
 
   if (argc == 5 && !strcmp(argv[1], "--rss")) {
@@ -1932,7 +2044,7 @@ int main(int argc, char **argv) {
     case 'q': table = 0; break; /* RESULT lines only (a driver makes the tables) */
     default:
       fprintf(stderr,
-              "usage: %s [-r ROUNDS] [-n] [-q] [-w w1,ls,ceiling,w2,herd,r1,r2,s1,w3a,w3b,w4,c1,c2,c3,j1,d1,rss] "
+              "usage: %s [-r ROUNDS] [-n] [-q] [-w w1,ls,ceiling,w2,herd,r1,r2,s1,w3a,w3b,w4,c1,c2,c3,j1,d1,q1,rss] "
               "HOSTS\n",
               argv[0]);
       return 2;
@@ -2039,6 +2151,8 @@ int main(int argc, char **argv) {
     }
     if (wanted(only, "c3"))
       c3_run(r);
+    if (wanted(only, "q1"))
+      q1_run(r);
     if (wanted(only, "d1"))
       d1_run(r);
     if (wanted(only, "j1")) {

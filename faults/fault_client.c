@@ -8,6 +8,8 @@
  *   fault_client semaphore OPTIONS loop: one lease of 2 -> two writes to its slot's
  *                                  fenced store (native profile: no slot, no
  *                                  writes) -> release
+ *   fault_client queue   OPTIONS   loop: put an item, take one and commit it; then
+ *                                  drain the queue
  *   fault_client counter OPTIONS   loop: add 1
  *   fault_client elect   OPTIONS   stand for leader; while leading, append to a leader
  *                                  log with a guarded multi; resign now and then
@@ -517,6 +519,64 @@ static int run_semaphore(void) {
     event("swept", "info", "\"n\":%" PRIu64, zkr_semaphore_swept(sem));
     zkr_semaphore_free(sem);
     event("orphans", "info", "\"n\":%d", own_nodes_left(leases));
+  }
+  return 0;
+}
+
+/* ---- queue workload ---- */
+
+/* Loop: put an item "<name>-<k>", take one, commit it; at the end (after the
+ * run), take and commit until nothing is left for a while. Events: put
+ * ok/fail (id), take ok (id, token), commit ok/lost/unknown/fail (id). */
+static int run_queue(void) {
+  zkr_queue_t *q;
+  int rc, k = 0;
+  int64_t end = now_ns() + (int64_t)duration_ms * 1000000;
+
+  if ((rc = zkr_queue_new(sess, path, ZKR_QUEUE_SIMPLE, &q)) != 0)
+    fatal("queue", rc);
+  for (int draining = 0, idle = 0; !draining || idle < 3;) {
+    zkr_item_t *it;
+    if (!draining && now_ns() >= end) {
+      draining = 1;
+      event("drain", "info", NULL);
+    }
+    if (!draining) {
+      char id[128];
+      int n = snprintf(id, sizeof(id), "%s-%d", name, k++);
+      event("put", "invoke", "\"id\":\"%s\"", id);
+      if ((rc = zkr_queue_put(q, id, n, 0, 8000, NULL, 0)) == 0)
+        event("put", "ok", "\"id\":\"%s\"", id);
+      else
+        event("put", "fail", "\"id\":\"%s\",\"err\":\"%s\"", id, zkr_errname(rc));
+    }
+    event("take", "invoke", NULL);
+    if ((rc = zkr_queue_take(q, draining ? 1500 : 4000, &it)) != 0) {
+      event("take", "fail", "\"err\":\"%s\"", zkr_errname(rc));
+      idle += draining && rc == ZKR_ETIMEDOUT;
+      if (rc != ZKR_ETIMEDOUT)
+        sleep_ms(50);
+      continue;
+    }
+    idle = 0;
+    event("take", "ok", "\"id\":\"%s\",\"token\":%" PRId64, zkr_item_data(it, NULL),
+          zkr_item_token(it));
+    sleep_ms((int)(rand_r(&seed) % (unsigned)(hold_ms + 1)));
+    rc = zkr_item_commit(it, NULL, 0, NULL, 8000);
+    event("commit", rc == 0                ? "ok"
+                    : rc == ZKR_ELOST      ? "lost"
+                    : rc == ZKR_EUNKNOWN || rc == ZKR_ETIMEDOUT ? "unknown"
+                                           : "fail",
+          "\"id\":\"%s\",\"err\":\"%s\"", zkr_item_data(it, NULL), zkr_errname(rc));
+    zkr_item_free(it);
+    if (!draining) /* paced as the other workloads: the ensemble is shared */
+      sleep_ms(50 + (int)(rand_r(&seed) % 50));
+  }
+  zkr_queue_free(q);
+  {
+    char claims[4096];
+    snprintf(claims, sizeof(claims), "%s-claims", path);
+    event("orphans", "info", "\"n\":%d", own_nodes_left(claims));
   }
   return 0;
 }
@@ -1182,7 +1242,7 @@ static int run_inspect(void) {
 
 static void usage(void) __attribute__((noreturn));
 static void usage(void) {
-  fprintf(stderr, "usage: fault_client lock|rwlock|semaphore|counter|elect|cwrite|cache|jwrite|journal|member|group|expire|inspect -h HOSTS [-p PATH] "
+  fprintf(stderr, "usage: fault_client lock|rwlock|semaphore|queue|counter|elect|cwrite|cache|jwrite|journal|member|group|expire|inspect -h HOSTS [-p PATH] "
                   "[-n NAME] [-H HISTORY] [-S SESSION_FILE] [-d MS] [-t MS] [-F STORE] "
                   "[-L LOG_PATH] [-o OPS] [-M] [-g HOLD_MS] [-s SEED] [-P PROFILE]\n");
   exit(2);
@@ -1277,6 +1337,8 @@ int main(int argc, char **argv) {
     rc = run_group();
   else if (strcmp(mode, "journal") == 0)
     rc = run_journal();
+  else if (strcmp(mode, "queue") == 0)
+    rc = run_queue();
   else
     usage();
   event("done", "info", NULL);

@@ -69,6 +69,7 @@ N_CWRITE, N_CACHE = 1, 2
 N_JWRITE, N_JOURNAL = 1, 2
 N_MEMBER, N_GROUP = 3, 1
 N_RW, N_SEM, SEM_MAX = 3, 3, 2  # SEM_MAX: fault_client's semaphore maximum
+N_QUEUE = 3  # queue clients: each puts, takes and commits
 CONVERGE_MS = 15000  # a reader's bound, after the run, to hold the server's state
 
 
@@ -219,6 +220,8 @@ class Client:
         elif kind == "semaphore":
             args += ["-p", sc.root + "/sem", "-F", os.path.join(sc.dir, "semstore"),
                      "-P", sc.sem_profile]
+        elif kind == "queue":
+            args += ["-p", sc.root + "/jobs"]
         elif kind == "counter":
             args += ["-p", sc.root + "/counter"]
             if idx == N_COUNTER - 1:
@@ -371,7 +374,7 @@ class Scenario:
         kinds = [("lock", N_LOCK), ("counter", N_COUNTER), ("elect", N_ELECT),
                  ("cwrite", N_CWRITE), ("cache", N_CACHE), ("jwrite", N_JWRITE),
                  ("journal", N_JOURNAL), ("member", N_MEMBER), ("group", N_GROUP),
-                 ("rwlock", N_RW), ("semaphore", N_SEM)]
+                 ("rwlock", N_RW), ("semaphore", N_SEM), ("queue", N_QUEUE)]
         self.t0 = now()
         for kind, n in kinds:
             for i in range(n):
@@ -818,6 +821,52 @@ def check_semaphore(sc, res):
     return v
 
 
+def check_queue(sc, res):
+    """Every acknowledged put committed exactly once, none twice, none lost,
+    every committed item one that was put, no claim left."""
+    clients = sc.by_kind("queue")
+    acked, maybe, ok, unknown = set(), set(), {}, set()
+    lost = fails = 0
+    for c in clients:
+        for e in c.events():
+            op, ty = e["op"], e["type"]
+            if op == "put" and ty == "ok":
+                acked.add(e["id"])
+            elif op == "put" and ty == "fail":
+                maybe.add(e["id"])  # may have applied (a timeout)
+            elif op == "commit" and ty == "ok":
+                ok[e["id"]] = ok.get(e["id"], 0) + 1
+            elif op == "commit" and ty == "unknown":
+                unknown.add(e["id"])
+            elif op == "commit" and ty == "lost":
+                lost += 1
+            elif op == "commit":
+                fails += 1
+    twice = [i for i, n in ok.items() if n > 1]
+    left = sc.inspect(sc.root + "/jobs")["children"]
+    missing = [i for i in acked if i not in ok and i not in unknown]
+    stranger = [i for i in ok if i not in acked and i not in maybe]
+    claims = sc.inspect(sc.root + "/jobs-claims")["children"]
+    orphans = orphans_of(clients)
+    res["queue"] = (f"{len(acked)} puts acknowledged ({len(maybe)} failed), {sum(ok.values())} "
+                    f"commits ({len(unknown)} unknown, {lost} lost claims, {fails} failed), "
+                    f"twice {len(twice)}, missing {len(missing)}, left {len(left)}, "
+                    f"orphans {orphans}+{len(claims)}")
+    v = []
+    if twice:
+        v.append(f"queue: {len(twice)} item(s) committed twice, e.g. {twice[0]}")
+    if missing:
+        v.append(f"queue: {len(missing)} acknowledged put(s) never committed, e.g. "
+                 f"{sorted(missing)[0]} ({len(left)} item(s) left in the queue)")
+    if stranger:
+        v.append(f"queue: {len(stranger)} committed item(s) never put, e.g. {stranger[0]}")
+    if orphans or claims:
+        v.append(f"queue: orphan claims: {orphans} seen by their clients, {len(claims)} after close")
+    if not ok:
+        v.append("queue: no commit at all")
+    return v
+
+
 def check_counter(sc, res):
     ok_vals, fail, unknown, attempted, resolved = [], 0, 0, 0, 0
     fails = {}
@@ -1233,6 +1282,7 @@ def main():
             v += check_group(sc, res)
             v += check_rwlock(sc, res)
             v += check_semaphore(sc, res)
+            v += check_queue(sc, res)
             rec = recovery(sc)
             for what, text, never in rec:
                 if never:
@@ -1244,7 +1294,7 @@ def main():
             for what, t_in, t_out in sc.faults:
                 say(f"  fault at {t_in - sc.t0:5.1f} s, healed at {t_out - sc.t0:5.1f} s: {what}")
             for k in ("lock", "counter", "election", "cache", "journal", "group", "rwlock",
-                      "semaphore"):
+                      "semaphore", "queue"):
                 say(f"  {k:9s} {res[k]}")
             for what, text, _ in rec:
                 say(f"  recovery after '{what}': {text}")

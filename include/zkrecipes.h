@@ -43,5 +43,6 @@
 #include <zkrecipes/discovery.h>
 #include <zkrecipes/semaphore.h>
 #include <zkrecipes/barrier.h>
+#include <zkrecipes/queue.h>
 
 #endif /* ZKRECIPES_H */

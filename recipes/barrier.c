@@ -727,7 +727,8 @@ static void on_leave_listed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__re
   for (int i = 0; rc == ZOK && r->strings && i < r->strings->count; i++)
     if (is_member(r->strings->data[i]))
       m[n++] = r->strings->data[i];
-  qsort(m, (size_t)n, sizeof(*m), cmp_names);
+  if (n > 0)
+    qsort(m, (size_t)n, sizeof(*m), cmp_names);
   for (int i = 0; i < n; i++)
     if (d->have_node && strcmp(m[i], d->name) == 0)
       mine = i;

@@ -65,4 +65,8 @@ ZKR__HIDDEN void zkr__lease_note_slot(zkr_lock_t *l, int slot);
  * calls on a freed one find it idle. */
 ZKR__HIDDEN void zkr__lock_ref(zkr_lock_t *l, int delta);
 
+/* Claims a queue object lost to another consumer so far (recipes/workqueue.c). */
+typedef struct zkr_queue zkr_queue_t;
+ZKR__HIDDEN uint64_t zkr__workqueue_races(zkr_queue_t *q);
+
 #endif /* ZKR_RECIPES_INTERNAL_H */

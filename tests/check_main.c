@@ -50,6 +50,7 @@ static const struct {
     {"rwlock", rwlock_suite},
     {"semaphore", semaphore_suite},
     {"barrier", barrier_suite},
+    {"queue", queue_suite},
 };
 
 int main(int argc, char **argv) {

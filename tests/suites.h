@@ -26,5 +26,6 @@ Suite *discovery_suite(void);
 Suite *rwlock_suite(void);
 Suite *semaphore_suite(void);
 Suite *barrier_suite(void);
+Suite *queue_suite(void);
 
 #endif

@@ -63,6 +63,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -100,6 +101,8 @@ static zkr_journal_t *g_journal;
 static zkr_member_t *g_member;
 static zkr_barrier_t *g_barrier;
 static zkr_dbarrier_t *g_dbarrier; /* freed: our member node goes */
+static zkr_queue_t *g_queue;
+static zkr_item_t *g_item; /* freed on the way out uncommitted: delivered again */
 static zkr_group_t *g_group;
 static zkr_service_reg_t *g_reg;
 
@@ -141,10 +144,12 @@ static struct {
   const char *max_from;  /* semaphore --max-from COUNTER_PATH */
   int profile;           /* semaphore --profile: ZKR_SEMAPHORE_* */
   int profile_set;       /* ... given */
+  const char *profile_arg; /* ... as given */
+  int priority;          /* queue put --priority */
   int members;           /* barrier --members N (0: not given) */
   int semaphore;         /* the command is semaphore */
 } opt = {NULL, 10000, 15000, NULL, 0, 0, 0, -1, NULL, -1, 10, 0, EXIT_BUSY, NULL, 0, 0, -1, 0, -1,
-         -1, 0, 0, NULL, 0, NULL, NULL, NULL, -1, -1, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, 0, 0};
+         -1, 0, 0, NULL, 0, NULL, NULL, NULL, -1, -1, NULL, NULL, 0, 0, 0, 0, NULL, 0, 0, NULL, 0, 0, 0};
 
 static void tty_reclaim(void);
 
@@ -202,6 +207,10 @@ static void cleanup_objects(void) {
   g_member = NULL;
   zkr_barrier_free(g_barrier);
   g_barrier = NULL;
+  zkr_item_free(g_item); /* not committed: released */
+  g_item = NULL;
+  zkr_queue_free(g_queue);
+  g_queue = NULL;
   zkr_dbarrier_free(g_dbarrier);
   g_dbarrier = NULL;
   zkr_group_free(g_group);
@@ -289,6 +298,7 @@ static const char *usage_main =
     "  register --base B --name N --address A --port P [--permanent] [-- CMD...]\n"
     "                                                 register a service instance\n"
     "  services --base B [NAME]                       service names, or instances\n"
+    "  queue PATH put DATA|take [-- CMD]|length       a work queue, each item taken once\n"
     "  barrier PATH set|remove|wait [-w SEC]          a gate: up, down, or wait for down\n"
     "  barrier PATH --members N -- CMD [ARGS...]      run CMD when N are there; wait for\n"
     "                                                 all of them to finish\n"
@@ -529,6 +539,36 @@ static const char *usage_members =
     "\"data\"}. --watch: a line now for each member, then one per change (ADDED,\n"
     "UPDATED, REPLACED, REMOVED ID), until a signal ends zkr.\n";
 
+static const char *usage_queue =
+    "usage: zkr [OPTIONS] queue PATH put DATA [--priority P] [--profile PROFILE]\n"
+    "       zkr [OPTIONS] queue PATH take [-n | -w SEC] [--json] [--profile PROFILE]\n"
+    "       zkr [OPTIONS] queue PATH take [-n | -w SEC] -c 'CMD' | -- CMD [ARGS...]\n"
+    "       zkr [OPTIONS] queue PATH length\n"
+    "\n"
+    "A work queue at PATH in the nodes of another library (--profile): curator\n"
+    "(the default: Apache Curator DistributedQueue's queue- items, framed), simple\n"
+    "(qn- items: Curator SimpleDistributedQueue, ZooKeeper's recipes), kazoo\n"
+    "(entry-NNN- items) or kazoo-locking (kazoo LockingQueue: PATH/entries and\n"
+    "PATH/taken). Every item is taken exactly once: take claims it, hands it over\n"
+    "and deletes it in one transaction with the claim's check.\n"
+    "\n"
+    "put prints the item's node name (a lost reply is settled by a receipt, never\n"
+    "by a second put). take prints the item's data (--json: name, priority, token\n"
+    "and data) and then deletes it: a take that dies before that leaves the item\n"
+    "to be delivered again. With a command, the item is on CMD's stdin, with\n"
+    "ZKR_QUEUE_ITEM, ZKR_QUEUE_TOKEN (the claim's czxid: a deduplication key) and\n"
+    "ZKR_QUEUE_PRIORITY; status 0 deletes the item, any other puts it back at the\n"
+    "end of the queue (with its priority), and zkr exits with CMD's status.\n"
+    "length prints the number of children of PATH (PATH/entries for kazoo-locking).\n"
+    "\n"
+    "  --priority P  lower first: kazoo 0..999 (kazoo's default is 100), Curator any\n"
+    "                int32 (0: a plain queue- item), simple: 0 only\n"
+    "  -n, -w SEC    take: wait at most SEC for an item (75 if none); default: as\n"
+    "                long as it takes\n"
+    "\n"
+    "ZooKeeper is no broker: a few hundred items a second at most, each well under\n"
+    "1 MiB; use a real broker for more.\n";
+
 static const char *usage_barrier =
     "usage: zkr [OPTIONS] barrier PATH set|remove|wait [-n | -w SEC]\n"
     "       zkr [OPTIONS] barrier PATH --members N [-w SEC] -c 'CMD' | -- CMD [ARGS...]\n"
@@ -652,6 +692,8 @@ static int help(const char *cmd, FILE *to) {
     fputs(usage_join, to);
   else if (!strcmp(cmd, "barrier"))
     fputs(usage_barrier, to);
+  else if (!strcmp(cmd, "queue"))
+    fputs(usage_queue, to);
   else if (!strcmp(cmd, "register"))
     fputs(usage_register, to);
   else if (!strcmp(cmd, "services"))
@@ -2782,6 +2824,144 @@ static int run_while_member(char **cmd, int ncmd, char **extra, const char *what
   return rc;
 }
 
+/* --profile's value as one of a command's profiles (names(i) for i = 0, 1, ...:
+ * NULL past the last); the first one when not given. */
+static int profile_of(const char *(*names)(int), const char *list) {
+  int i;
+  if (!opt.profile_arg)
+    return 0;
+  for (i = 0; names(i); i++)
+    if (!strcmp(names(i), opt.profile_arg))
+      return i;
+  die(EXIT_USAGE, "--profile: %s, not '%s'", list, opt.profile_arg);
+}
+
+/* ---- queue ---- */
+
+/* Run cmd with the item on its stdin and the item's facts in its environment;
+ * its exit status (128+N if killed by signal N). */
+static int run_with_item(char **cmd, const char *path) {
+  int len, st, fd = memfd_create("zkr-item", 0);
+  const char *d = zkr_item_data(g_item, &len);
+  char tok[32], prio[32];
+  pid_t pid;
+
+  if (fd < 0 || (len > 0 && write(fd, d, (size_t)len) != len) || lseek(fd, 0, SEEK_SET) != 0)
+    die(EXIT_FAILURE_ZK, "queue %s: could not hand the item over: %s", path, strerror(errno));
+  snprintf(tok, sizeof(tok), "%" PRId64, zkr_item_token(g_item));
+  snprintf(prio, sizeof(prio), "%d", zkr_item_priority(g_item));
+  fflush(NULL);
+  if ((pid = fork()) < 0)
+    die(EXIT_FAILURE_ZK, "queue %s: fork: %s", path, strerror(errno));
+  if (pid == 0) {
+    dup2(fd, 0);
+    close(fd);
+    setenv("ZKR_QUEUE_PATH", path, 1);
+    setenv("ZKR_QUEUE_ITEM", zkr_item_name(g_item), 1);
+    setenv("ZKR_QUEUE_TOKEN", tok, 1);
+    setenv("ZKR_QUEUE_PRIORITY", prio, 1);
+    execvp(cmd[0], cmd);
+    fprintf(stderr, "%s: %s: %s\n", prog, cmd[0], strerror(errno));
+    _exit(127);
+  }
+  close(fd);
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR)
+      die(EXIT_FAILURE_ZK, "queue %s: waitpid: %s", path, strerror(errno));
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int cmd_queue(char **pos, int npos, char **cmd, int ncmd, int dashdash) {
+  const char *path = pos[0], *sub = npos > 1 ? pos[1] : NULL;
+  int timeout_ms = seconds_to_ms(opt.wait_s), rc, profile;
+  zkr_session_t *s;
+
+  check_path(path);
+  profile = profile_of(zkr_queue_profile_name, "curator, simple, kazoo or kazoo-locking");
+  if (!sub)
+    die(EXIT_USAGE, "queue: want PATH put DATA|take|length (see zkr help queue)");
+  if (strcmp(sub, "put") && strcmp(sub, "take") && strcmp(sub, "length"))
+    die(EXIT_USAGE, "queue: unknown '%s' (put, take, length; see zkr help queue)", sub);
+  if (strcmp(sub, "put") && opt.priority)
+    die(EXIT_USAGE, "queue: --priority is for put");
+  if (!strcmp(sub, "put") ? npos != 3 || dashdash : npos != 2)
+    die(EXIT_USAGE, "queue: want PATH put DATA, PATH take [-- CMD], or PATH length");
+  if (strcmp(sub, "take") && (dashdash || opt.shell_cmd))
+    die(EXIT_USAGE, "queue: a command goes with take only");
+  if (!strcmp(sub, "take"))
+    cmd = shell_or(cmd, &ncmd, dashdash, "queue");
+  if (cmd && opt.json)
+    die(EXIT_USAGE, "queue: --json prints the item; it does not go with a command");
+  s = session_make();
+  if ((rc = zkr_queue_new(s, path, profile, &g_queue)) != 0)
+    die(EXIT_FAILURE_ZK, "queue %s: %s", path, zkr_strerror(rc));
+  session_connect(s);
+  if (!strcmp(sub, "put")) {
+    char name[256];
+    const char *data = pos[2];
+    rc = zkr_queue_put(g_queue, data, (int)strlen(data), opt.priority,
+                       timeout_ms < 0 ? 30000 : timeout_ms, name, sizeof(name));
+    if (rc == ZKR_EINVAL)
+      die(EXIT_USAGE, "queue %s: priority %d is not one of the %s profile's", path,
+          opt.priority, zkr_queue_profile_name(profile));
+    if (rc == ZKR_EOVERFLOW)
+      die(EXIT_USAGE, "queue %s: the item is over %d bytes", path, ZKR_QUEUE_MAX_ITEM);
+    if (rc != 0)
+      die(EXIT_FAILURE_ZK, "queue %s: put: %s", path, zkr_strerror(rc));
+    if (opt.json) {
+      json_t *o = json_object();
+      json_object_set_new(o, "item", *name ? json_string(name) : json_null());
+      print_json(o);
+    } else if (*name) {
+      printf("%s\n", name);
+    }
+  } else if (!strcmp(sub, "length")) {
+    int n;
+    if ((rc = zkr_queue_length(g_queue, timeout_ms < 0 ? 30000 : timeout_ms, &n)) != 0)
+      die(EXIT_FAILURE_ZK, "queue %s: length: %s", path, zkr_strerror(rc));
+    printf("%d\n", n);
+  } else {
+    int len, st = 0;
+    const char *d;
+    rc = zkr_queue_take(g_queue, timeout_ms, &g_item);
+    if (rc == ZKR_ETIMEDOUT)
+      conflict("queue %s: no item within the wait time", path);
+    if (rc != 0)
+      die(EXIT_FAILURE_ZK, "queue %s: take: %s", path, zkr_strerror(rc));
+    d = zkr_item_data(g_item, &len);
+    if (cmd) {
+      st = run_with_item(cmd, path);
+      rc = st == 0 ? zkr_item_commit(g_item, NULL, 0, NULL, 30000)
+                   : zkr_item_requeue(g_item, 30000);
+      if (rc != 0)
+        die(EXIT_FAILURE_ZK, "queue %s: %s %s: %s", path, st == 0 ? "commit" : "requeue",
+            zkr_item_name(g_item), zkr_strerror(rc));
+    } else {
+      if (opt.json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "item", json_string(zkr_item_name(g_item)));
+        json_object_set_new(o, "priority", json_integer(zkr_item_priority(g_item)));
+        json_object_set_new(o, "token", json_integer(zkr_item_token(g_item)));
+        json_data(o, "data", d, len);
+        print_json(o);
+      } else if (len > 0 && fwrite(d, 1, (size_t)len, stdout) != (size_t)len) {
+        die(EXIT_FAILURE_ZK, "queue %s: the item could not be written out: not taken", path);
+      }
+      if (fflush(stdout) != 0)
+        die(EXIT_FAILURE_ZK, "queue %s: the item could not be written out: not taken", path);
+      if ((rc = zkr_item_commit(g_item, NULL, 0, NULL, 30000)) != 0)
+        die(EXIT_FAILURE_ZK, "queue %s: commit %s: %s (printed; it will be delivered again)",
+            path, zkr_item_name(g_item), zkr_strerror(rc));
+    }
+    zkr_item_free(g_item);
+    g_item = NULL;
+    cleanup_objects();
+    return st;
+  }
+  cleanup_objects();
+  return 0;
+}
+
 /* ---- barriers ---- */
 
 static int cmd_barrier(char **pos, int npos, char **cmd, int ncmd, int dashdash) {
@@ -2792,6 +2972,8 @@ static int cmd_barrier(char **pos, int npos, char **cmd, int ncmd, int dashdash)
   zkr_session_t *s;
 
   check_path(path);
+  if (opt.profile_set)
+    die(EXIT_USAGE, "barrier: --profile is a semaphore or queue option");
   if (!opt.members) {
     if (!sub || npos != 2 || dashdash || opt.shell_cmd)
       die(EXIT_USAGE, "barrier: want PATH set|remove|wait, or PATH --members N -- CMD "
@@ -3365,6 +3547,7 @@ static const struct option longopts[] = {
     {"max-from", required_argument, NULL, 1016},
     {"profile", required_argument, NULL, 1017},
     {"members", required_argument, NULL, 1018},
+    {"priority", required_argument, NULL, 1019},
     {NULL, 0, NULL, 0}};
 static const char *shortopts = ":H:s:c:a:vhw:nE:qV";
 static int want_help;
@@ -3405,15 +3588,11 @@ static void apply(int o, const char *arg, const char *as_given) {
   case 1015: opt.max = parse_int("--max", arg, 1, 100000); break;
   case 1016: opt.max_from = arg; break;
   case 1018: opt.members = parse_int("--members", arg, 1, 10000); break;
-  case 1017:
-    for (opt.profile = ZKR_SEMAPHORE_CURATOR; zkr_semaphore_profile_name(opt.profile) &&
-                                              strcmp(zkr_semaphore_profile_name(opt.profile), arg);
-         opt.profile++)
-      ;
-    if (!zkr_semaphore_profile_name(opt.profile))
-      die(EXIT_USAGE, "--profile: curator, kazoo or native, not '%s'", arg);
+  case 1017: /* (its names depend on the command: see profile_of) */
+    opt.profile_arg = arg;
     opt.profile_set = 1;
     break;
+  case 1019: opt.priority = parse_int("--priority", arg, INT32_MIN, INT32_MAX); break;
   case 1012:
     if (!strcmp(arg, "random"))
       opt.strategy = ZKR_PICK_RANDOM;
@@ -3578,10 +3757,11 @@ int main(int argc, char **argv) {
       strcmp(command, "set") && strcmp(command, "watch") && strcmp(command, "journal") &&
       strcmp(command, "members") && strcmp(command, "join") && strcmp(command, "register") &&
       strcmp(command, "services") && strcmp(command, "pick") && strcmp(command, "semaphore") &&
-      strcmp(command, "barrier"))
+      strcmp(command, "barrier") && strcmp(command, "queue"))
     die(EXIT_USAGE,
         "unknown command '%s' (lock, semaphore, elect, counter, holders, leader, get, set, "
-        "watch, journal, members, join, register, services, pick, barrier; see zkr --help)",
+        "watch, journal, members, join, register, services, pick, barrier, queue; see zkr "
+        "--help)",
         command);
   if (!strcmp(command, "set") || !strcmp(command, "journal")) {
     /* set's --version V is not the global --version: take it out first. */
@@ -3637,6 +3817,8 @@ int main(int argc, char **argv) {
     return cmd_journal(pos, npos, cmd, ncmd, dashdash);
   if (!strcmp(command, "barrier"))
     return cmd_barrier(pos, npos, cmd, ncmd, dashdash);
+  if (!strcmp(command, "queue"))
+    return cmd_queue(pos, npos, cmd, ncmd, dashdash);
   if (opt.members)
     die(EXIT_USAGE, "%s: --members is a barrier option", command);
   if (!strcmp(command, "semaphore")) {
@@ -3648,12 +3830,15 @@ int main(int argc, char **argv) {
       die(EXIT_USAGE, "semaphore: --read and --write are lock options");
     if (opt.max_from)
       check_path(opt.max_from);
+    opt.profile = profile_of(zkr_semaphore_profile_name, "curator, kazoo or native");
     if (opt.max_from && opt.profile != ZKR_SEMAPHORE_CURATOR)
       die(EXIT_USAGE, "semaphore: --max-from is for the curator profile (kazoo's maximum "
                       "is PATH's data: give --max)");
   } else if (opt.max || opt.max_from || opt.profile_set) {
     die(EXIT_USAGE, "%s: --max, --max-from and --profile are semaphore options", command);
   }
+  if (opt.priority)
+    die(EXIT_USAGE, "%s: --priority is a queue option", command);
   if (!strcmp(command, "lock") || !strcmp(command, "elect") || !strcmp(command, "semaphore") ||
       (!strcmp(command, "watch") && (dashdash || opt.shell_cmd))) {
     static char *shell_argv[4];

@@ -1194,6 +1194,51 @@ wait_for 10 no_nodes "$NS" || steps_ok=0
   bad $t "second $c1: $out"
 expect_usage max-not-for-lock 64 "semaphore options" lock "$SEM" --max 2 -- true
 
+# ---- queue ----
+t=queue-put-take
+Q="$ROOT/jobs"
+steps_ok=1
+n1=$("$ZKR" queue "$Q" put first --profile simple) || steps_ok=0
+"$ZKR" queue "$Q" put second --profile simple >/dev/null || steps_ok=0
+len=$("$ZKR" queue "$Q" length --profile simple)
+o1=$("$ZKR" queue "$Q" take -n --profile simple)
+o2=$("$ZKR" queue "$Q" take -n --json --profile simple)
+"$ZKR" queue "$Q" take -n --profile simple 2>/dev/null
+c1=$?
+[ $steps_ok -eq 1 ] && [[ $n1 == qn-* ]] && [ "$len" = 2 ] && [ "$o1" = first ] &&
+  [ "$(/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["data"], d["item"][:3], d["token"] > 0)' <<<"$o2")" = "second qn- True" ] &&
+  [ $c1 -eq 75 ] && ok $t || bad $t "put $n1, length $len, took '$o1' then '$o2', empty $c1"
+
+t=queue-take-command
+K="$ROOT/kjobs"
+steps_ok=1
+"$ZKR" queue "$K" put later --priority 200 --profile kazoo >/dev/null || steps_ok=0
+"$ZKR" queue "$K" put urgent --priority 10 --profile kazoo >/dev/null || steps_ok=0
+"$ZKR" queue "$K" take -n --profile kazoo -- sh -c 'cat >"$1"; echo "$ZKR_QUEUE_ITEM $ZKR_QUEUE_PRIORITY" >>"$1"; exit 3' sh "$WORK/q1"
+c1=$?
+"$ZKR" queue "$K" take -n --profile kazoo -- sh -c 'cat >"$1"' sh "$WORK/q2"
+c2=$?
+o3=$("$ZKR" queue "$K" take -n --profile kazoo)
+len=$("$ZKR" queue "$K" length --profile kazoo)
+[ $steps_ok -eq 1 ] && [ $c1 -eq 3 ] && [ $c2 -eq 0 ] && grep -q "^urgent" "$WORK/q1" &&
+  grep -q "entry-010-.* 10$" "$WORK/q1" && [ "$(cat "$WORK/q2")" = urgent ] && [ "$o3" = later ] &&
+  [ "$len" = 0 ] && ok $t || bad $t "command $c1 then $c2 ($(cat "$WORK/q1" "$WORK/q2")), then '$o3', length $len"
+
+# kazoo's own LockingQueue and zkr's kazoo-locking profile on one path: every
+# item, whoever put it, consumed exactly once by whoever took it.
+t=queue-kazoo-interop
+out=$(timeout 300 /usr/bin/python3 tests/interop/kazoo_queue.py "$ZKR" "$HOSTS" "$ROOT/kq" 2>&1)
+code=$?
+[ $code -eq 0 ] && ok $t || bad $t "exit $code: $out"
+echo "  $out" | head -3
+
+expect_usage queue-no-op 64 "put DATA|take|length" queue "$Q"
+expect_usage queue-bad-op 64 "unknown 'pop'" queue "$Q" pop
+expect_usage queue-bad-profile 64 "curator, simple, kazoo or kazoo-locking" queue "$Q" length --profile rabbit
+expect_usage queue-priority-take 64 "priority is for put" queue "$Q" take --priority 3
+expect_usage queue-simple-priority 64 "not one of the simple" queue "$Q" put x --priority 3 --profile simple
+expect_usage priority-not-for-lock 64 "queue option" lock "$Q" --priority 3 -- true
+
 # ---- barriers ----
 t=barrier-gate
 B="$ROOT/gate"
