@@ -41,6 +41,10 @@
 
 #define MAX_PARENT_ROUNDS 8
 #define MAX_BAD 64 /* items of our format we could not decode: skipped */
+/* A consumer alone on the queue (the last listing showed no claim) takes the
+ * next item from its last listing, if that is younger than this: one round
+ * trip less per take. An item gone meanwhile costs a claim and a read. */
+#define CACHE_NS (500 * 1000000LL)
 
 enum { OP_NONE = 0, OP_PUT, OP_TAKE, OP_COMMIT, OP_REQUEUE, OP_LENGTH };
 
@@ -79,6 +83,9 @@ struct zkr_queue {
   int replies, rc;
   char **its, **cls; /* the last listing (items, claims) */
   int nits, ncls;
+  int64_t listed_ns; /* a take's listing kept for the next take: when */
+  bool from_cache;   /* this take's candidates come from that listing */
+  bool read_sent;    /* the item's read went out behind the claim */
   bool watched;     /* that listing set child watches */
   bool recheck;     /* a watch fired before both replies came */
   char **avail;     /* points into its */
@@ -252,6 +259,17 @@ static void on_released(void *arg, int rc) {
   zkr__obj_unref(&q->o);
 }
 
+/* o.mu held: forget the listing kept for the next take (an item of ours goes
+ * back: it must be seen again, in its place). */
+static void drop_cache(zkr_queue_t *q) {
+  if (q->op == OP_TAKE)
+    return; /* (the pending take owns the lists) */
+  free_list(q->its, q->nits);
+  free_list(q->cls, q->ncls);
+  q->its = q->cls = NULL;
+  q->nits = q->ncls = 0;
+}
+
 /* o.mu held: hand our claim on name (made on session generation gen) to the
  * janitor. */
 static void release(zkr_queue_t *q, const char *name, uint64_t gen) {
@@ -302,10 +320,31 @@ static void q_end(zkr_queue_t *q, int rc, zkr__fx_t *fx) {
     if (rc != 0 && (q->claimed || q->claim_ambiguous)) /* a claim of this attempt */
       release(q, q->claim, 0);
     e = zkr__fx_add(fx, run_take, q->cb, q->arg, rc);
-    if (e)
+    if (e) {
       e->ptr = rc == 0 ? q->got : NULL;
-    else if (q->got)
-      zkr_item_free(q->got); /* (logged: out of memory) */
+    } else if (q->got) { /* (logged: out of memory): released */
+      release(q, q->got->name, q->got->gen);
+      free(q->got->name);
+      free(q->got->data);
+      free(q->got);
+      zkr__obj_unref(&q->o); /* the item's (the user's is still there) */
+    }
+    if (rc == 0 && q->ncls == 0 && q->tried == 0) {
+      /* Alone on the queue, as far as the listing showed: the next take may
+       * go on from this listing (without the item just taken). */
+      for (int i = 0; i < q->nits; i++)
+        if (strcmp(q->its[i], q->claim) == 0) {
+          free(q->its[i]);
+          q->its[i] = q->its[--q->nits];
+          break;
+        }
+      q->listed_ns = zkr__now_ns();
+    } else {
+      free_list(q->its, q->nits);
+      free_list(q->cls, q->ncls);
+      q->its = q->cls = NULL;
+      q->nits = q->ncls = 0;
+    }
     q->got = NULL;
   } else {
     e = zkr__fx_add(fx, run_put, q->cb, q->arg, rc);
@@ -314,11 +353,9 @@ static void q_end(zkr_queue_t *q, int rc, zkr__fx_t *fx) {
   }
   free(q->pdata);
   q->pdata = NULL;
-  free_list(q->its, q->nits);
-  free_list(q->cls, q->ncls);
   free(q->avail);
-  q->its = q->cls = q->avail = NULL;
-  q->nits = q->ncls = q->navail = 0;
+  q->avail = NULL;
+  q->navail = 0;
   q->op = OP_NONE;
   q->tok = 0;
   q->cb = NULL;
@@ -478,6 +515,8 @@ static bool is_bad(zkr_queue_t *q, const char *name) {
 
 static int send_list(zkr_queue_t *q, bool watch);
 static int send_claim(zkr_queue_t *q);
+static bool cached_claim(zkr_queue_t *q);
+static int send_read(zkr_queue_t *q);
 
 /* Both listings are in: what is available, and the first claim. */
 static void take_decide(zkr_queue_t *q, zkr__fx_t *fx) {
@@ -522,6 +561,27 @@ static void take_decide(zkr_queue_t *q, zkr__fx_t *fx) {
   q->tried = 0;
   if ((rc = send_claim(q)) != 0)
     q_trouble(q, rc, fx);
+}
+
+/* Available items of the kept listing, in order; the first one to claim. */
+static bool cached_claim(zkr_queue_t *q) {
+  int prio;
+  free(q->avail);
+  q->navail = 0;
+  if (!(q->avail = calloc((size_t)q->nits + 1, sizeof(char *))))
+    return false;
+  for (int i = 0; i < q->nits; i++)
+    if (item_name(q->profile, q->its[i], &prio) && !is_bad(q, q->its[i]) &&
+        !releasing(q, q->its[i]))
+      q->avail[q->navail++] = q->its[i];
+  if (q->navail == 0)
+    return false;
+  qsort(q->avail, (size_t)q->navail, sizeof(char *), cmp_str);
+  q->pick = q->tried = 0;
+  q->watched = false;
+  q->claimed = q->claim_ambiguous = false;
+  q->from_cache = true;
+  return true;
 }
 
 static void on_listed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
@@ -579,6 +639,7 @@ static int send_one_list(zkr_queue_t *q, const char *path, bool watch, void *ctx
 
 static int send_list(zkr_queue_t *q, bool watch) {
   int rc;
+  q->from_cache = false;
   q->tok = zkr__obj_token(&q->o);
   q->replies = 2;
   q->rc = 0;
@@ -612,7 +673,7 @@ static void on_item_read(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply
   zkr_item_t *it;
   int off = 0, len, prio;
 
-  if (rq->tok != q->tok || q->op != OP_TAKE)
+  if (rq->tok != q->tok || q->op != OP_TAKE || !q->claimed)
     return;
   q->rq_gen = rq->gen;
   if (rc == ZNONODE) { /* taken by one that ignores claims: ours goes */
@@ -680,13 +741,25 @@ static void on_claimed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
   }
   q->rq_gen = rq->gen;
   if (rc == ZOK) {
-    q->claimed = true;
+    q->claimed = true; /* the item's read, sent behind the claim, comes next */
     q->claim_czxid = r->stat ? r->stat->czxid : 0;
-    if ((rc = send_read(q)) != 0)
+    if (!q->read_sent && (rc = send_read(q)) != 0)
       q_trouble(q, rc, fx);
-  } else if (rc == ZNODEEXISTS) {
+    return;
+  }
+  q->tok = zkr__obj_token(o); /* the read sent behind it is stale */
+  if (rc == ZNODEEXISTS) {
     atomic_fetch_add(&q->races, 1);
-    next_candidate(q, fx); /* another consumer's */
+    if (q->from_cache) { /* not alone after all: a fresh listing, spread */
+      q->tried = 1;
+      if ((rc = send_list(q, false)) != 0)
+        q_trouble(q, rc, fx);
+    } else { /* another consumer's: on a few places, so the losers scatter */
+      uint32_t rnd = 0;
+      if (getrandom(&rnd, sizeof(rnd), 0) == sizeof(rnd))
+        q->pick += (int)(rnd % 7);
+      next_candidate(q, fx);
+    }
   } else if (rc == ZNONODE) {
     if ((rc = send_parents(q, q->claims)) != 0)
       q_trouble(q, rc, fx);
@@ -697,18 +770,29 @@ static void on_claimed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
   }
 }
 
+/* Claim the next candidate and, pipelined behind it, read the item: the
+ * read's reply counts once the claim's said ours (a failed claim makes it
+ * stale). */
 static int send_claim(zkr_queue_t *q) {
-  char *p;
+  char *p, *ip;
   zkr__send_t x;
   int rc;
   snprintf(q->claim, sizeof(q->claim), "%s", q->avail[(q->pick + q->tried) % q->navail]);
-  if (!(p = zkr__path_join(q->claims, q->claim)))
-    return ZKR_ENOMEM;
+  p = zkr__path_join(q->claims, q->claim);
+  ip = zkr__path_join(q->items, q->claim);
   q->tok = zkr__obj_token(&q->o);
-  if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_CREATE, on_claimed, q->tok, 0)) == 0)
-    rc = zkr__send_end(&x, zoo_acreate2(x.c.zh, p, q->id, 32, zkr_session_acl(q->o.s),
-                                        ZOO_EPHEMERAL, zkr__cb_string_stat, x.c.op));
+  if (!p || !ip)
+    rc = ZKR_ENOMEM;
+  else if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_CREATE, on_claimed, q->tok, 0)) == 0 &&
+           (rc = zkr__send_end(&x, zoo_acreate2(x.c.zh, p, q->id, 32,
+                                                zkr_session_acl(q->o.s), ZOO_EPHEMERAL,
+                                                zkr__cb_string_stat, x.c.op))) == 0 &&
+           zkr__send_begin(&x, &q->o, 0, ZKR__K_GET, on_item_read, q->tok, 0) == 0)
+    q->read_sent = zkr__send_end(&x, zoo_aget(x.c.zh, ip, 0, zkr__cb_data, x.c.op)) == 0;
+  else
+    q->read_sent = false; /* (then the claim's reply sends it) */
   free(p);
+  free(ip);
   return rc;
 }
 
@@ -763,6 +847,11 @@ static int finish_ops(zkr_queue_t *q, int rc, const zkr__reply_t *r, zkr__fx_t *
       q->ures[i] = r->results[i];
   if (rc == ZOK) {
     q->it->done = true;
+    if (q->op == OP_REQUEUE) { /* it is back under a new name: list again */
+      q->op = OP_NONE; /* (drop_cache leaves a pending take's lists alone) */
+      drop_cache(q);
+      q->op = OP_REQUEUE;
+    }
     q_end(q, 0, fx);
     return 0;
   }
@@ -899,6 +988,8 @@ static int q_step(zkr_queue_t *q) {
     }
     if (q->claimed && q->it == NULL && zkr__session_gen(q->o.s) != 0)
       return send_read(q); /* (a read interrupted by a lost connection) */
+    if (q->its && zkr__now_ns() - q->listed_ns < CACHE_NS && cached_claim(q))
+      return send_claim(q); /* on from the last take's listing */
     return send_list(q, false);
   case OP_COMMIT:
   case OP_REQUEUE:
@@ -948,6 +1039,8 @@ static void q_deadline(zkr__obj_t *o, int fired, zkr__fx_t *fx) {
 
 static void q_destroy(zkr__obj_t *o) {
   zkr_queue_t *q = QU(o);
+  free_list(q->its, q->nits);
+  free_list(q->cls, q->ncls);
   for (int i = 0; i < q->nbad; i++)
     free(q->bad[i]);
   free(q->path);
@@ -1230,6 +1323,7 @@ void zkr_item_free(zkr_item_t *it) {
   if (!it->done) { /* released: delivered again */
     pthread_mutex_lock(&it->q->o.mu);
     release(it->q, it->name, it->gen);
+    drop_cache(it->q);
     pthread_mutex_unlock(&it->q->o.mu);
   }
   zkr__obj_unref(&it->q->o);
