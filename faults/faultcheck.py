@@ -73,7 +73,7 @@ N_CWRITE, N_CACHE = 1, 2
 N_JWRITE, N_JOURNAL = 1, 2
 N_MEMBER, N_GROUP = 3, 1
 N_RW, N_SEM, SEM_MAX = 3, 3, 2  # SEM_MAX: fault_client's semaphore maximum
-N_QUEUE = 3  # queue clients: each puts, takes and commits
+N_QUEUE = 2  # queue clients: each puts, takes and commits
 CONVERGE_MS = 15000  # a reader's bound, after the run, to hold the server's state
 
 
@@ -1200,6 +1200,11 @@ def recovery(sc):
                 oks[c.kind].append(ns(e["t"]))
     out = []
     for what, _, healed in sc.faults:
+        if healed > sc.t0 + RUN_S - 1:
+            # (a server restart slower than the run: the workloads had stopped)
+            out.append((what, f"not measured: healed {healed - sc.t0:.1f} s into a "
+                              f"{RUN_S} s run", False))
+            continue
         parts = []
         for kind in kinds:
             after = [t for t in oks[kind] if t >= healed]

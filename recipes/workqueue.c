@@ -75,6 +75,7 @@ struct zkr_queue {
   uint64_t rq_gen; /* the session generation of the reply being handled */
   /* put */
   char putid[33];
+  char last_receipt[33]; /* the last put's receipt, deleted by the next put */
   char *pdata;
   int plen, prio;
   bool put_ambiguous;
@@ -429,7 +430,6 @@ static int send_parents(zkr_queue_t *q, const char *path) {
 static void on_put(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
                    zkr__fx_t *fx) {
   zkr_queue_t *q = QU(o);
-  char *p;
   if (rq->tok != q->tok || q->op != OP_PUT)
     return;
   q->rq_gen = rq->gen;
@@ -437,10 +437,11 @@ static void on_put(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
     const char *made = r->nresults > 0 && r->results[0].value ? r->results[0].value : "";
     const char *slash = strrchr(made, '/');
     snprintf(q->put_name, sizeof(q->put_name), "%s", slash ? slash + 1 : made);
-    if ((p = zkr__path_join(q->receipts, q->putid)) != NULL)
-      zkr__janitor_delete(o->s, 0, p, NULL, NULL);
-    free(p);
+    snprintf(q->last_receipt, sizeof(q->last_receipt), "%s", q->putid); /* the next goes */
     q_end(q, 0, fx);
+  } else if (rc == ZNONODE && r->nresults > 2 && r->results[2].err == ZNONODE) {
+    q->last_receipt[0] = '\0'; /* the last receipt was gone already: without it */
+    q_next(q, fx);
   } else if (rc == ZNONODE) { /* a parent: which one the results say */
     bool items = r->nresults > 0 && r->results[0].err == ZNONODE;
     if ((rc = send_parents(q, items ? q->items : q->receipts)) != 0)
@@ -452,31 +453,38 @@ static void on_put(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
   }
 }
 
+/* The put's transaction: the item, its receipt, and the delete of the last
+ * put's receipt (known to be done: no longer needed), one write. */
 static int send_put(zkr_queue_t *q) {
-  char pre[64], *ip, *rp;
-  zoo_op_t ops[2];
+  char pre[64], *ip, *rp, *lp = NULL;
+  zoo_op_t ops[3];
   zkr__send_t x;
-  int rc;
+  int rc, n = q->last_receipt[0] ? 3 : 2;
 
   item_prefix(q->profile, q->prio, pre, sizeof(pre));
   ip = zkr__path_join(q->items, pre);
   rp = zkr__path_join(q->receipts, q->putid);
+  if (n == 3)
+    lp = zkr__path_join(q->receipts, q->last_receipt);
   q->tok = zkr__obj_token(&q->o);
-  if (!ip || !rp) {
+  if (!ip || !rp || (n == 3 && !lp)) {
     rc = ZKR_ENOMEM;
   } else if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_MULTI, on_put, q->tok,
                                    sizeof(qreq_t))) == 0) {
-    if ((rc = zkr__send_results(&x, 2)) == 0) {
+    if ((rc = zkr__send_results(&x, n)) == 0) {
       qreq_t *qr = (qreq_t *)x.rq;
       zoo_create_op_init(&ops[0], ip, q->pdata, q->plen, zkr_session_acl(q->o.s),
                          ZOO_SEQUENCE, qr->created, sizeof(qr->created));
       zoo_create_op_init(&ops[1], rp, NULL, -1, zkr_session_acl(q->o.s), 0, NULL, 0);
-      rc = zoo_amulti(x.c.zh, 2, ops, x.c.results, zkr__cb_void, x.c.op);
+      if (n == 3)
+        zoo_delete_op_init(&ops[2], lp, -1);
+      rc = zoo_amulti(x.c.zh, n, ops, x.c.results, zkr__cb_void, x.c.op);
     }
     rc = zkr__send_end(&x, rc);
   }
   free(ip);
   free(rp);
+  free(lp);
   return rc;
 }
 
@@ -484,17 +492,14 @@ static int send_put(zkr_queue_t *q) {
 static void on_receipt(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
                        zkr__fx_t *fx) {
   zkr_queue_t *q = QU(o);
-  char *p;
   (void)r;
   if (rq->tok != q->tok || q->op != OP_PUT)
     return;
   q->rq_gen = rq->gen;
-  if (rc == ZOK) { /* applied; its name is not known */
+  if (rc == ZOK) { /* applied (the last receipt went with it); its name is not known */
     q->put_ambiguous = false;
     q->put_name[0] = '\0';
-    if ((p = zkr__path_join(q->receipts, q->putid)) != NULL)
-      zkr__janitor_delete(o->s, 0, p, NULL, NULL);
-    free(p);
+    snprintf(q->last_receipt, sizeof(q->last_receipt), "%s", q->putid);
     q_end(q, 0, fx);
   } else if (rc == ZNONODE) {
     q->put_ambiguous = false; /* did not apply: again */
@@ -960,6 +965,20 @@ static void on_length(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
 
 /* ---- the step machine ---- */
 
+/* After a lost reply: look at path, on a server that has caught up with that
+ * write (we may have moved to one that had not applied it yet: a sync first,
+ * on the same session, so the exists sees every write committed before it). */
+static int send_look(zkr_queue_t *q, const char *path, zkr__step_fn step) {
+  zkr__send_t x;
+  int rc;
+  q->tok = zkr__obj_token(&q->o);
+  if ((rc = zkr__send_sync(&q->o, 0, path)) != 0)
+    return rc;
+  if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_EXISTS, step, q->tok, 0)) != 0)
+    return rc;
+  return zkr__send_end(&x, zoo_aexists(x.c.zh, path, 0, zkr__cb_stat, x.c.op));
+}
+
 static int q_step(zkr_queue_t *q) {
   zkr__send_t x;
   char *p;
@@ -971,18 +990,14 @@ static int q_step(zkr_queue_t *q) {
       return send_put(q);
     if (!(p = zkr__path_join(q->receipts, q->putid)))
       return ZKR_ENOMEM;
-    q->tok = zkr__obj_token(&q->o);
-    if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_EXISTS, on_receipt, q->tok, 0)) == 0)
-      rc = zkr__send_end(&x, zoo_aexists(x.c.zh, p, 0, zkr__cb_stat, x.c.op));
+    rc = send_look(q, p, on_receipt);
     free(p);
     return rc;
   case OP_TAKE:
     if (q->claim_ambiguous) {
       if (!(p = zkr__path_join(q->claims, q->claim)))
         return ZKR_ENOMEM;
-      q->tok = zkr__obj_token(&q->o);
-      if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_EXISTS, on_claim_owner, q->tok, 0)) == 0)
-        rc = zkr__send_end(&x, zoo_aexists(x.c.zh, p, 0, zkr__cb_stat, x.c.op));
+      rc = send_look(q, p, on_claim_owner);
       free(p);
       return rc;
     }
@@ -1003,9 +1018,7 @@ static int q_step(zkr_queue_t *q) {
                                                : zkr__path_join(q->items, q->it->name);
     if (!p)
       return ZKR_ENOMEM;
-    q->tok = zkr__obj_token(&q->o);
-    if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_EXISTS, on_commit_check, q->tok, 0)) == 0)
-      rc = zkr__send_end(&x, zoo_aexists(x.c.zh, p, 0, zkr__cb_stat, x.c.op));
+    rc = send_look(q, p, on_commit_check);
     free(p);
     return rc;
   case OP_LENGTH:
@@ -1337,5 +1350,12 @@ void zkr_queue_free(zkr_queue_t *q) {
   if (!q || !zkr__obj_free_begin(&q->o))
     return;
   q_end(q, ZKR_ECANCELED, &fx);
+  if (q->last_receipt[0]) { /* the last put's receipt: no longer needed */
+    char *p = zkr__path_join(q->receipts, q->last_receipt);
+    if (p)
+      zkr__janitor_delete(q->o.s, 0, p, NULL, NULL);
+    free(p);
+    q->last_receipt[0] = '\0';
+  }
   zkr__obj_free_end(&q->o, &fx);
 }

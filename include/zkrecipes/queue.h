@@ -34,7 +34,8 @@
  *
  * Putting is exactly once too: the item's create and a receipt P-receipts/
  * <putid> go in one transaction, so a put whose reply was lost is settled by
- * the receipt (then removed), never by a blind retry.
+ * the receipt, never by a blind retry (the next put's transaction removes the
+ * receipt, and freeing the object the last one).
  *
  * Consumers spread their claims over the head of the queue (a consumer picks
  * at random among the first available items, as many as there are claims
