@@ -35,7 +35,11 @@ histories the clients wrote:
   semaphore clients take one lease of 2 and write to their slot's fenced
             store: never more than 2 believed holders but for holders cut off
             (told LOST), no stale token accepted per slot, no two holders of
-            one slot, no orphan lease or mutex nodes
+            one slot, no orphan lease or mutex nodes (Curator's layout and
+            the native profile, scenario by scenario)
+  queue     clients put items, take and commit them, then drain the queue:
+            every acknowledged put committed exactly once, none twice, none
+            that was never put, no claim left behind
   group     members join, leave and join again while a reader follows the group:
             no member ever meets its own id held (DUPLICATE), the reader's view
             comes to the server's children, no member node is left once the
@@ -69,7 +73,7 @@ N_CWRITE, N_CACHE = 1, 2
 N_JWRITE, N_JOURNAL = 1, 2
 N_MEMBER, N_GROUP = 3, 1
 N_RW, N_SEM, SEM_MAX = 3, 3, 2  # SEM_MAX: fault_client's semaphore maximum
-N_QUEUE = 3  # queue clients: each puts, takes and commits
+N_QUEUE = 2  # queue clients: each puts, takes and commits
 CONVERGE_MS = 15000  # a reader's bound, after the run, to hold the server's state
 
 
@@ -1196,6 +1200,11 @@ def recovery(sc):
                 oks[c.kind].append(ns(e["t"]))
     out = []
     for what, _, healed in sc.faults:
+        if healed > sc.t0 + RUN_S - 1:
+            # (a server restart slower than the run: the workloads had stopped)
+            out.append((what, f"not measured: healed {healed - sc.t0:.1f} s into a "
+                              f"{RUN_S} s run", False))
+            continue
         parts = []
         for kind in kinds:
             after = [t for t in oks[kind] if t >= healed]
@@ -1266,7 +1275,7 @@ def main():
         say(f"faultcheck: ensemble {fc.ens.hosts}; {N_LOCK} lock, {N_COUNTER} counter, "
             f"{N_ELECT} election, {N_CWRITE} cache writer, {N_CACHE} cache reader, "
             f"{N_JWRITE} journal writer, {N_JOURNAL} journal reader, {N_MEMBER} member, "
-            f"{N_GROUP} group reader, {N_RW} read/write lock, {N_SEM} semaphore clients "
+            f"{N_GROUP} group reader, {N_RW} read/write lock, {N_SEM} semaphore, {N_QUEUE} queue clients "
             f"per scenario, each through its own proxy; "
             f"sessions {SESSION_MS} ms, {RUN_S} s per scenario")
         for idx, (name, nem, overlap_ok) in enumerate(chosen, 1):

@@ -917,12 +917,15 @@ int zkr_dbarrier_leave(zkr_dbarrier_t *d, int timeout_ms) {
   return db_sync(d, OP_LEAVE, timeout_ms);
 }
 
-const char *zkr_dbarrier_node(zkr_dbarrier_t *d) {
-  const char *n;
-  if (!d)
+const char *zkr_dbarrier_node(zkr_dbarrier_t *d, char *buf, size_t size) {
+  const char *n = NULL;
+  if (!d || !buf || size == 0)
     return NULL;
   pthread_mutex_lock(&d->o.mu);
-  n = d->have_node ? d->name : NULL;
+  if (d->have_node && strlen(d->name) < size) {
+    strcpy(buf, d->name);
+    n = buf;
+  }
   pthread_mutex_unlock(&d->o.mu);
   return n;
 }

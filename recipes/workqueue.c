@@ -41,6 +41,10 @@
 
 #define MAX_PARENT_ROUNDS 8
 #define MAX_BAD 64 /* items of our format we could not decode: skipped */
+/* A consumer alone on the queue (the last listing showed no claim) takes the
+ * next item from its last listing, if that is younger than this: one round
+ * trip less per take. An item gone meanwhile costs a claim and a read. */
+#define CACHE_NS (500 * 1000000LL)
 
 enum { OP_NONE = 0, OP_PUT, OP_TAKE, OP_COMMIT, OP_REQUEUE, OP_LENGTH };
 
@@ -71,6 +75,7 @@ struct zkr_queue {
   uint64_t rq_gen; /* the session generation of the reply being handled */
   /* put */
   char putid[33];
+  char last_receipt[33]; /* the last put's receipt, deleted by the next put */
   char *pdata;
   int plen, prio;
   bool put_ambiguous;
@@ -79,6 +84,9 @@ struct zkr_queue {
   int replies, rc;
   char **its, **cls; /* the last listing (items, claims) */
   int nits, ncls;
+  int64_t listed_ns; /* a take's listing kept for the next take: when */
+  bool from_cache;   /* this take's candidates come from that listing */
+  bool read_sent;    /* the item's read went out behind the claim */
   bool watched;     /* that listing set child watches */
   bool recheck;     /* a watch fired before both replies came */
   char **avail;     /* points into its */
@@ -252,6 +260,17 @@ static void on_released(void *arg, int rc) {
   zkr__obj_unref(&q->o);
 }
 
+/* o.mu held: forget the listing kept for the next take (an item of ours goes
+ * back: it must be seen again, in its place). */
+static void drop_cache(zkr_queue_t *q) {
+  if (q->op == OP_TAKE)
+    return; /* (the pending take owns the lists) */
+  free_list(q->its, q->nits);
+  free_list(q->cls, q->ncls);
+  q->its = q->cls = NULL;
+  q->nits = q->ncls = 0;
+}
+
 /* o.mu held: hand our claim on name (made on session generation gen) to the
  * janitor. */
 static void release(zkr_queue_t *q, const char *name, uint64_t gen) {
@@ -302,10 +321,31 @@ static void q_end(zkr_queue_t *q, int rc, zkr__fx_t *fx) {
     if (rc != 0 && (q->claimed || q->claim_ambiguous)) /* a claim of this attempt */
       release(q, q->claim, 0);
     e = zkr__fx_add(fx, run_take, q->cb, q->arg, rc);
-    if (e)
+    if (e) {
       e->ptr = rc == 0 ? q->got : NULL;
-    else if (q->got)
-      zkr_item_free(q->got); /* (logged: out of memory) */
+    } else if (q->got) { /* (logged: out of memory): released */
+      release(q, q->got->name, q->got->gen);
+      free(q->got->name);
+      free(q->got->data);
+      free(q->got);
+      zkr__obj_unref(&q->o); /* the item's (the user's is still there) */
+    }
+    if (rc == 0 && q->ncls == 0 && q->tried == 0) {
+      /* Alone on the queue, as far as the listing showed: the next take may
+       * go on from this listing (without the item just taken). */
+      for (int i = 0; i < q->nits; i++)
+        if (strcmp(q->its[i], q->claim) == 0) {
+          free(q->its[i]);
+          q->its[i] = q->its[--q->nits];
+          break;
+        }
+      q->listed_ns = zkr__now_ns();
+    } else {
+      free_list(q->its, q->nits);
+      free_list(q->cls, q->ncls);
+      q->its = q->cls = NULL;
+      q->nits = q->ncls = 0;
+    }
     q->got = NULL;
   } else {
     e = zkr__fx_add(fx, run_put, q->cb, q->arg, rc);
@@ -314,11 +354,9 @@ static void q_end(zkr_queue_t *q, int rc, zkr__fx_t *fx) {
   }
   free(q->pdata);
   q->pdata = NULL;
-  free_list(q->its, q->nits);
-  free_list(q->cls, q->ncls);
   free(q->avail);
-  q->its = q->cls = q->avail = NULL;
-  q->nits = q->ncls = q->navail = 0;
+  q->avail = NULL;
+  q->navail = 0;
   q->op = OP_NONE;
   q->tok = 0;
   q->cb = NULL;
@@ -392,7 +430,6 @@ static int send_parents(zkr_queue_t *q, const char *path) {
 static void on_put(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
                    zkr__fx_t *fx) {
   zkr_queue_t *q = QU(o);
-  char *p;
   if (rq->tok != q->tok || q->op != OP_PUT)
     return;
   q->rq_gen = rq->gen;
@@ -400,10 +437,11 @@ static void on_put(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
     const char *made = r->nresults > 0 && r->results[0].value ? r->results[0].value : "";
     const char *slash = strrchr(made, '/');
     snprintf(q->put_name, sizeof(q->put_name), "%s", slash ? slash + 1 : made);
-    if ((p = zkr__path_join(q->receipts, q->putid)) != NULL)
-      zkr__janitor_delete(o->s, 0, p, NULL, NULL);
-    free(p);
+    snprintf(q->last_receipt, sizeof(q->last_receipt), "%s", q->putid); /* the next goes */
     q_end(q, 0, fx);
+  } else if (rc == ZNONODE && r->nresults > 2 && r->results[2].err == ZNONODE) {
+    q->last_receipt[0] = '\0'; /* the last receipt was gone already: without it */
+    q_next(q, fx);
   } else if (rc == ZNONODE) { /* a parent: which one the results say */
     bool items = r->nresults > 0 && r->results[0].err == ZNONODE;
     if ((rc = send_parents(q, items ? q->items : q->receipts)) != 0)
@@ -415,31 +453,38 @@ static void on_put(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
   }
 }
 
+/* The put's transaction: the item, its receipt, and the delete of the last
+ * put's receipt (known to be done: no longer needed), one write. */
 static int send_put(zkr_queue_t *q) {
-  char pre[64], *ip, *rp;
-  zoo_op_t ops[2];
+  char pre[64], *ip, *rp, *lp = NULL;
+  zoo_op_t ops[3];
   zkr__send_t x;
-  int rc;
+  int rc, n = q->last_receipt[0] ? 3 : 2;
 
   item_prefix(q->profile, q->prio, pre, sizeof(pre));
   ip = zkr__path_join(q->items, pre);
   rp = zkr__path_join(q->receipts, q->putid);
+  if (n == 3)
+    lp = zkr__path_join(q->receipts, q->last_receipt);
   q->tok = zkr__obj_token(&q->o);
-  if (!ip || !rp) {
+  if (!ip || !rp || (n == 3 && !lp)) {
     rc = ZKR_ENOMEM;
   } else if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_MULTI, on_put, q->tok,
                                    sizeof(qreq_t))) == 0) {
-    if ((rc = zkr__send_results(&x, 2)) == 0) {
+    if ((rc = zkr__send_results(&x, n)) == 0) {
       qreq_t *qr = (qreq_t *)x.rq;
       zoo_create_op_init(&ops[0], ip, q->pdata, q->plen, zkr_session_acl(q->o.s),
                          ZOO_SEQUENCE, qr->created, sizeof(qr->created));
       zoo_create_op_init(&ops[1], rp, NULL, -1, zkr_session_acl(q->o.s), 0, NULL, 0);
-      rc = zoo_amulti(x.c.zh, 2, ops, x.c.results, zkr__cb_void, x.c.op);
+      if (n == 3)
+        zoo_delete_op_init(&ops[2], lp, -1);
+      rc = zoo_amulti(x.c.zh, n, ops, x.c.results, zkr__cb_void, x.c.op);
     }
     rc = zkr__send_end(&x, rc);
   }
   free(ip);
   free(rp);
+  free(lp);
   return rc;
 }
 
@@ -447,17 +492,14 @@ static int send_put(zkr_queue_t *q) {
 static void on_receipt(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
                        zkr__fx_t *fx) {
   zkr_queue_t *q = QU(o);
-  char *p;
   (void)r;
   if (rq->tok != q->tok || q->op != OP_PUT)
     return;
   q->rq_gen = rq->gen;
-  if (rc == ZOK) { /* applied; its name is not known */
+  if (rc == ZOK) { /* applied (the last receipt went with it); its name is not known */
     q->put_ambiguous = false;
     q->put_name[0] = '\0';
-    if ((p = zkr__path_join(q->receipts, q->putid)) != NULL)
-      zkr__janitor_delete(o->s, 0, p, NULL, NULL);
-    free(p);
+    snprintf(q->last_receipt, sizeof(q->last_receipt), "%s", q->putid);
     q_end(q, 0, fx);
   } else if (rc == ZNONODE) {
     q->put_ambiguous = false; /* did not apply: again */
@@ -478,6 +520,8 @@ static bool is_bad(zkr_queue_t *q, const char *name) {
 
 static int send_list(zkr_queue_t *q, bool watch);
 static int send_claim(zkr_queue_t *q);
+static bool cached_claim(zkr_queue_t *q);
+static int send_read(zkr_queue_t *q);
 
 /* Both listings are in: what is available, and the first claim. */
 static void take_decide(zkr_queue_t *q, zkr__fx_t *fx) {
@@ -522,6 +566,27 @@ static void take_decide(zkr_queue_t *q, zkr__fx_t *fx) {
   q->tried = 0;
   if ((rc = send_claim(q)) != 0)
     q_trouble(q, rc, fx);
+}
+
+/* Available items of the kept listing, in order; the first one to claim. */
+static bool cached_claim(zkr_queue_t *q) {
+  int prio;
+  free(q->avail);
+  q->navail = 0;
+  if (!(q->avail = calloc((size_t)q->nits + 1, sizeof(char *))))
+    return false;
+  for (int i = 0; i < q->nits; i++)
+    if (item_name(q->profile, q->its[i], &prio) && !is_bad(q, q->its[i]) &&
+        !releasing(q, q->its[i]))
+      q->avail[q->navail++] = q->its[i];
+  if (q->navail == 0)
+    return false;
+  qsort(q->avail, (size_t)q->navail, sizeof(char *), cmp_str);
+  q->pick = q->tried = 0;
+  q->watched = false;
+  q->claimed = q->claim_ambiguous = false;
+  q->from_cache = true;
+  return true;
 }
 
 static void on_listed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
@@ -579,6 +644,7 @@ static int send_one_list(zkr_queue_t *q, const char *path, bool watch, void *ctx
 
 static int send_list(zkr_queue_t *q, bool watch) {
   int rc;
+  q->from_cache = false;
   q->tok = zkr__obj_token(&q->o);
   q->replies = 2;
   q->rc = 0;
@@ -612,7 +678,7 @@ static void on_item_read(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply
   zkr_item_t *it;
   int off = 0, len, prio;
 
-  if (rq->tok != q->tok || q->op != OP_TAKE)
+  if (rq->tok != q->tok || q->op != OP_TAKE || !q->claimed)
     return;
   q->rq_gen = rq->gen;
   if (rc == ZNONODE) { /* taken by one that ignores claims: ours goes */
@@ -680,13 +746,25 @@ static void on_claimed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
   }
   q->rq_gen = rq->gen;
   if (rc == ZOK) {
-    q->claimed = true;
+    q->claimed = true; /* the item's read, sent behind the claim, comes next */
     q->claim_czxid = r->stat ? r->stat->czxid : 0;
-    if ((rc = send_read(q)) != 0)
+    if (!q->read_sent && (rc = send_read(q)) != 0)
       q_trouble(q, rc, fx);
-  } else if (rc == ZNODEEXISTS) {
+    return;
+  }
+  q->tok = zkr__obj_token(o); /* the read sent behind it is stale */
+  if (rc == ZNODEEXISTS) {
     atomic_fetch_add(&q->races, 1);
-    next_candidate(q, fx); /* another consumer's */
+    if (q->from_cache) { /* not alone after all: a fresh listing, spread */
+      q->tried = 1;
+      if ((rc = send_list(q, false)) != 0)
+        q_trouble(q, rc, fx);
+    } else { /* another consumer's: on a few places, so the losers scatter */
+      uint32_t rnd = 0;
+      if (getrandom(&rnd, sizeof(rnd), 0) == sizeof(rnd))
+        q->pick += (int)(rnd % 7);
+      next_candidate(q, fx);
+    }
   } else if (rc == ZNONODE) {
     if ((rc = send_parents(q, q->claims)) != 0)
       q_trouble(q, rc, fx);
@@ -697,18 +775,29 @@ static void on_claimed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
   }
 }
 
+/* Claim the next candidate and, pipelined behind it, read the item: the
+ * read's reply counts once the claim's said ours (a failed claim makes it
+ * stale). */
 static int send_claim(zkr_queue_t *q) {
-  char *p;
+  char *p, *ip;
   zkr__send_t x;
   int rc;
   snprintf(q->claim, sizeof(q->claim), "%s", q->avail[(q->pick + q->tried) % q->navail]);
-  if (!(p = zkr__path_join(q->claims, q->claim)))
-    return ZKR_ENOMEM;
+  p = zkr__path_join(q->claims, q->claim);
+  ip = zkr__path_join(q->items, q->claim);
   q->tok = zkr__obj_token(&q->o);
-  if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_CREATE, on_claimed, q->tok, 0)) == 0)
-    rc = zkr__send_end(&x, zoo_acreate2(x.c.zh, p, q->id, 32, zkr_session_acl(q->o.s),
-                                        ZOO_EPHEMERAL, zkr__cb_string_stat, x.c.op));
+  if (!p || !ip)
+    rc = ZKR_ENOMEM;
+  else if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_CREATE, on_claimed, q->tok, 0)) == 0 &&
+           (rc = zkr__send_end(&x, zoo_acreate2(x.c.zh, p, q->id, 32,
+                                                zkr_session_acl(q->o.s), ZOO_EPHEMERAL,
+                                                zkr__cb_string_stat, x.c.op))) == 0 &&
+           zkr__send_begin(&x, &q->o, 0, ZKR__K_GET, on_item_read, q->tok, 0) == 0)
+    q->read_sent = zkr__send_end(&x, zoo_aget(x.c.zh, ip, 0, zkr__cb_data, x.c.op)) == 0;
+  else
+    q->read_sent = false; /* (then the claim's reply sends it) */
   free(p);
+  free(ip);
   return rc;
 }
 
@@ -763,6 +852,11 @@ static int finish_ops(zkr_queue_t *q, int rc, const zkr__reply_t *r, zkr__fx_t *
       q->ures[i] = r->results[i];
   if (rc == ZOK) {
     q->it->done = true;
+    if (q->op == OP_REQUEUE) { /* it is back under a new name: list again */
+      q->op = OP_NONE; /* (drop_cache leaves a pending take's lists alone) */
+      drop_cache(q);
+      q->op = OP_REQUEUE;
+    }
     q_end(q, 0, fx);
     return 0;
   }
@@ -871,6 +965,20 @@ static void on_length(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
 
 /* ---- the step machine ---- */
 
+/* After a lost reply: look at path, on a server that has caught up with that
+ * write (we may have moved to one that had not applied it yet: a sync first,
+ * on the same session, so the exists sees every write committed before it). */
+static int send_look(zkr_queue_t *q, const char *path, zkr__step_fn step) {
+  zkr__send_t x;
+  int rc;
+  q->tok = zkr__obj_token(&q->o);
+  if ((rc = zkr__send_sync(&q->o, 0, path)) != 0)
+    return rc;
+  if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_EXISTS, step, q->tok, 0)) != 0)
+    return rc;
+  return zkr__send_end(&x, zoo_aexists(x.c.zh, path, 0, zkr__cb_stat, x.c.op));
+}
+
 static int q_step(zkr_queue_t *q) {
   zkr__send_t x;
   char *p;
@@ -882,23 +990,21 @@ static int q_step(zkr_queue_t *q) {
       return send_put(q);
     if (!(p = zkr__path_join(q->receipts, q->putid)))
       return ZKR_ENOMEM;
-    q->tok = zkr__obj_token(&q->o);
-    if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_EXISTS, on_receipt, q->tok, 0)) == 0)
-      rc = zkr__send_end(&x, zoo_aexists(x.c.zh, p, 0, zkr__cb_stat, x.c.op));
+    rc = send_look(q, p, on_receipt);
     free(p);
     return rc;
   case OP_TAKE:
     if (q->claim_ambiguous) {
       if (!(p = zkr__path_join(q->claims, q->claim)))
         return ZKR_ENOMEM;
-      q->tok = zkr__obj_token(&q->o);
-      if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_EXISTS, on_claim_owner, q->tok, 0)) == 0)
-        rc = zkr__send_end(&x, zoo_aexists(x.c.zh, p, 0, zkr__cb_stat, x.c.op));
+      rc = send_look(q, p, on_claim_owner);
       free(p);
       return rc;
     }
     if (q->claimed && q->it == NULL && zkr__session_gen(q->o.s) != 0)
       return send_read(q); /* (a read interrupted by a lost connection) */
+    if (q->its && zkr__now_ns() - q->listed_ns < CACHE_NS && cached_claim(q))
+      return send_claim(q); /* on from the last take's listing */
     return send_list(q, false);
   case OP_COMMIT:
   case OP_REQUEUE:
@@ -912,9 +1018,7 @@ static int q_step(zkr_queue_t *q) {
                                                : zkr__path_join(q->items, q->it->name);
     if (!p)
       return ZKR_ENOMEM;
-    q->tok = zkr__obj_token(&q->o);
-    if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_EXISTS, on_commit_check, q->tok, 0)) == 0)
-      rc = zkr__send_end(&x, zoo_aexists(x.c.zh, p, 0, zkr__cb_stat, x.c.op));
+    rc = send_look(q, p, on_commit_check);
     free(p);
     return rc;
   case OP_LENGTH:
@@ -948,6 +1052,8 @@ static void q_deadline(zkr__obj_t *o, int fired, zkr__fx_t *fx) {
 
 static void q_destroy(zkr__obj_t *o) {
   zkr_queue_t *q = QU(o);
+  free_list(q->its, q->nits);
+  free_list(q->cls, q->ncls);
   for (int i = 0; i < q->nbad; i++)
     free(q->bad[i]);
   free(q->path);
@@ -1230,6 +1336,7 @@ void zkr_item_free(zkr_item_t *it) {
   if (!it->done) { /* released: delivered again */
     pthread_mutex_lock(&it->q->o.mu);
     release(it->q, it->name, it->gen);
+    drop_cache(it->q);
     pthread_mutex_unlock(&it->q->o.mu);
   }
   zkr__obj_unref(&it->q->o);
@@ -1243,5 +1350,12 @@ void zkr_queue_free(zkr_queue_t *q) {
   if (!q || !zkr__obj_free_begin(&q->o))
     return;
   q_end(q, ZKR_ECANCELED, &fx);
+  if (q->last_receipt[0]) { /* the last put's receipt: no longer needed */
+    char *p = zkr__path_join(q->receipts, q->last_receipt);
+    if (p)
+      zkr__janitor_delete(q->o.s, 0, p, NULL, NULL);
+    free(p);
+    q->last_receipt[0] = '\0';
+  }
   zkr__obj_free_end(&q->o, &fx);
 }

@@ -135,7 +135,7 @@ END_TEST
 /* Members enter together and leave together; nothing is left. */
 #define NM 3
 START_TEST(dbarrier_enter_leave) {
-  char root[64], path[128], ready[160];
+  char root[64], path[128], ready[160], node[40];
   zkr_session_t *s[NM];
   zkr_dbarrier_t *m[NM];
   done_t d[NM];
@@ -159,8 +159,8 @@ START_TEST(dbarrier_enter_leave) {
   for (int i = 0; i < NM - 1; i++)
     ck_assert_int_eq(done_wait(&d[i], 10000), 0);
   ck_assert_int_eq(zoo_exists(zkr_session_zhandle(s[0]), ready, 0, &st), ZOK);
-  ck_assert_ptr_nonnull(zkr_dbarrier_node(m[0]));
-  ck_assert_int_eq(strlen(zkr_dbarrier_node(m[0])), 36);
+  ck_assert_ptr_nonnull(zkr_dbarrier_node(m[0], node, sizeof(node)));
+  ck_assert_int_eq(strlen(node), 36);
   ck_assert_int_eq(zkr_dbarrier_enter(m[0], 1000), ZKR_EBUSY); /* entered */
 
   /* Leave: the first to leave waits for the others. */
@@ -173,7 +173,7 @@ START_TEST(dbarrier_enter_leave) {
   for (int i = 0; i < NM - 1; i++)
     ck_assert_int_eq(done_wait(&d[i], 10000), 0);
   tu_wait_children(zkr_session_zhandle(s[0]), path, 0, 5000); /* ready went too */
-  ck_assert_ptr_null(zkr_dbarrier_node(m[0]));
+  ck_assert_ptr_null(zkr_dbarrier_node(m[0], node, sizeof(node)));
   for (int i = 0; i < NM; i++) {
     zkr_dbarrier_free(m[i]);
     if (i > 0)
@@ -241,7 +241,7 @@ START_TEST(dbarrier_expiry_while_waiting) {
   zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
   zkr_dbarrier_t *a, *b;
   done_t d = {0};
-  char first[40];
+  char first[40], node[40];
 
   tu_root(root, sizeof(root));
   snprintf(path, sizeof(path), "%s/round", root);
@@ -249,15 +249,15 @@ START_TEST(dbarrier_expiry_while_waiting) {
   ck_assert_int_eq(zkr_dbarrier_new(t, path, 2, &b), 0);
   ck_assert_int_eq(zkr_dbarrier_enter_async(a, 30000, on_db, &d), 0);
   tu_wait_children(zkr_session_zhandle(t), path, 1, 5000);
-  snprintf(first, sizeof(first), "%s", zkr_dbarrier_node(a));
+  ck_assert_ptr_nonnull(zkr_dbarrier_node(a, first, sizeof(first)));
   tu_expire(s, tu_hosts());
   for (int64_t end = tu_now_ms() + 10000; tu_now_ms() < end; usleep(2000)) {
-    const char *n = zkr_dbarrier_node(a); /* made again, under a new name */
+    const char *n = zkr_dbarrier_node(a, node, sizeof(node)); /* made again, renamed */
     if (n && strcmp(n, first) != 0)
       break;
   }
-  ck_assert_ptr_nonnull(zkr_dbarrier_node(a));
-  ck_assert_str_ne(zkr_dbarrier_node(a), first);
+  ck_assert_ptr_nonnull(zkr_dbarrier_node(a, node, sizeof(node)));
+  ck_assert_str_ne(node, first);
   tu_wait_children(zkr_session_zhandle(t), path, 1, 10000);
   still_pending(&d, 100);
   ck_assert_int_eq(zkr_dbarrier_enter(b, 10000), 0);

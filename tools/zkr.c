@@ -2967,7 +2967,7 @@ static int cmd_queue(char **pos, int npos, char **cmd, int ncmd, int dashdash) {
 static int cmd_barrier(char **pos, int npos, char **cmd, int ncmd, int dashdash) {
   const char *path = pos[0], *sub = npos > 1 ? pos[1] : NULL;
   int timeout_ms = seconds_to_ms(opt.wait_s), rc, st;
-  char env1[PATH_MAX + 32], env2[96];
+  char env1[PATH_MAX + 32], env2[96], node[64];
   char *extra[] = {env1, env2, NULL};
   zkr_session_t *s;
 
@@ -3011,7 +3011,7 @@ static int cmd_barrier(char **pos, int npos, char **cmd, int ncmd, int dashdash)
     die(EXIT_FAILURE_ZK, "barrier %s: enter: %s", path, zkr_strerror(rc));
   snprintf(env1, sizeof(env1), "ZKR_BARRIER_PATH=%s", path);
   snprintf(env2, sizeof(env2), "ZKR_BARRIER_NODE=%s",
-           zkr_dbarrier_node(g_dbarrier) ? zkr_dbarrier_node(g_dbarrier) : "");
+           zkr_dbarrier_node(g_dbarrier, node, sizeof(node)) ? node : "");
   st = run_while_member(cmd, ncmd, extra, "barrier");
   rc = zkr_dbarrier_leave(g_dbarrier, timeout_ms); /* whatever CMD's status: all wait */
   if (rc == ZKR_ETIMEDOUT)

@@ -7,7 +7,7 @@
  *        HOSTS ROOT WORKLOADS
  *
  * HOSTS is a ZooKeeper connect string, ROOT a znode prefix that may not exist
- * yet, WORKLOADS a comma list of w1,w2,r1,r2,s1,w3a,w3b,w4,c1,c2,d1 (always run in that
+ * yet, WORKLOADS a comma list of w1,w2,r1,r2,s1,q1,w3a,w3b,w4,c1,c2,d1 (always run in that
  * order).
  *
  * stdout carries only "RESULT lib=<lib> work=<W> <key>=<value>" lines; progress
@@ -54,6 +54,12 @@ import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
 import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
 import org.apache.curator.framework.recipes.locks.Lease;
+import org.apache.curator.framework.recipes.queue.DistributedQueue;
+import org.apache.curator.framework.recipes.queue.QueueBuilder;
+import org.apache.curator.framework.recipes.queue.QueueConsumer;
+import org.apache.curator.framework.recipes.queue.QueueSerializer;
+import org.apache.curator.framework.recipes.queue.SimpleDistributedQueue;
+import org.apache.curator.framework.state.ConnectionState;
 import org.apache.curator.framework.recipes.shared.SharedCount;
 import org.apache.curator.framework.recipes.shared.VersionedValue;
 import org.apache.curator.retry.RetryNTimes;
@@ -104,8 +110,8 @@ public class CuratorBench {
             w = w.trim().toLowerCase(Locale.ROOT);
             if (w.isEmpty())
                 continue;
-            if (!Arrays.asList("w1", "w2", "r1", "r2", "s1", "w3a", "w3b", "w4", "c1", "c2", "d1").contains(w)) {
-                System.err.println("CuratorBench: unknown workload '" + w + "' (expected w1,w2,r1,r2,s1,w3a,w3b,w4,c1,c2,d1)");
+            if (!Arrays.asList("w1", "w2", "r1", "r2", "s1", "q1", "w3a", "w3b", "w4", "c1", "c2", "d1").contains(w)) {
+                System.err.println("CuratorBench: unknown workload '" + w + "' (expected w1,w2,r1,r2,s1,q1,w3a,w3b,w4,c1,c2,d1)");
                 System.exit(2);
             }
             wanted.add(w);
@@ -146,6 +152,12 @@ public class CuratorBench {
                 shared("S1", root + "/warm-s1", 8, 0, 6, 3, false);
                 progress("s1");
                 shared("S1", root + "/s1", 8, 0, 60, 3, true);
+            }
+            if (wanted.contains("q1")) {
+                progress("q1 warm-up");
+                q1(root + "/warm-q1", 40, false);
+                progress("q1");
+                q1(root + "/q1", Q1_ITEMS, true);
             }
             if (wanted.contains("w3a"))
                 w3("w3a", "W3a", 1, W3A_INCREMENTS, W3A_WARM);
@@ -347,6 +359,98 @@ public class CuratorBench {
             }
         } finally {
             closeAll(clients);
+        }
+    }
+
+    // ---- Q1: queues; 1 producer puts, then 1 or 8 consumers take ----
+
+    static final int Q1_ITEMS = 400;
+
+    static final QueueSerializer<String> STRINGS = new QueueSerializer<String>() {
+        public byte[] serialize(String item) {
+            return item.getBytes(StandardCharsets.UTF_8);
+        }
+
+        public String deserialize(byte[] bytes) {
+            return new String(bytes, StandardCharsets.UTF_8);
+        }
+    };
+
+    /* DistributedQueue with a lock path (its at-least-once mode: the message
+     * is deleted after the consumer returns) and SimpleDistributedQueue
+     * (offer / take: at most once). */
+    static void q1(String base, int items, boolean emit) throws Exception {
+        for (String lib : new String[] {"curator-dq", "curator-simple"}) {
+            for (int consumers : new int[] {1, 8}) {
+                String path = base + "/" + lib + "-" + consumers, locks = path + "-locks";
+                CuratorFramework p = newClient();
+                long t0 = System.nanoTime();
+                if (lib.equals("curator-dq")) {
+                    DistributedQueue<String> q = QueueBuilder.builder(p, null, STRINGS, path)
+                            .putInBackground(false).buildQueue();
+                    q.start();
+                    for (int k = 0; k < items; k++)
+                        q.put(Integer.toString(k));
+                    q.close();
+                } else {
+                    SimpleDistributedQueue q = new SimpleDistributedQueue(p, path);
+                    for (int k = 0; k < items; k++)
+                        q.offer(Integer.toString(k).getBytes(StandardCharsets.UTF_8));
+                }
+                double putS = (System.nanoTime() - t0) / 1e9;
+                p.close();
+                if (emit && consumers == 1)
+                    result(lib, "Q1-put", "puts_per_s", items / putS);
+                List<CuratorFramework> cs = new ArrayList<>();
+                for (int i = 0; i < consumers; i++)
+                    cs.add(newClient());
+                AtomicInteger taken = new AtomicInteger();
+                CountDownLatch all = new CountDownLatch(1);
+                List<DistributedQueue<String>> dqs = new ArrayList<>();
+                List<Thread> threads = new ArrayList<>();
+                t0 = System.nanoTime();
+                for (CuratorFramework c : cs) {
+                    if (lib.equals("curator-dq")) {
+                        QueueConsumer<String> consumer = new QueueConsumer<String>() {
+                            public void consumeMessage(String m) {
+                                if (taken.incrementAndGet() >= items)
+                                    all.countDown();
+                            }
+
+                            public void stateChanged(CuratorFramework cf, ConnectionState st) {}
+                        };
+                        DistributedQueue<String> q = QueueBuilder.builder(c, consumer, STRINGS, path)
+                                .lockPath(locks).buildQueue();
+                        dqs.add(q);
+                        q.start();
+                    } else {
+                        SimpleDistributedQueue q = new SimpleDistributedQueue(c, path);
+                        Thread t = new Thread(() -> {
+                            try {
+                                while (taken.get() < items) {
+                                    if (q.poll(200, TimeUnit.MILLISECONDS) != null
+                                            && taken.incrementAndGet() >= items)
+                                        all.countDown();
+                                }
+                            } catch (Exception e) {
+                                throw new RuntimeException(e);
+                            }
+                        });
+                        threads.add(t);
+                        t.start();
+                    }
+                }
+                if (!all.await(600, TimeUnit.SECONDS))
+                    throw new IllegalStateException(lib + ": " + taken.get() + " of " + items + " taken");
+                double takeS = (System.nanoTime() - t0) / 1e9;
+                for (Thread t : threads)
+                    t.join();
+                for (DistributedQueue<String> q : dqs)
+                    q.close();
+                closeAll(cs);
+                if (emit)
+                    result(lib, consumers == 1 ? "Q1-take-1" : "Q1-take-8", "takes_per_s", items / takeS);
+            }
         }
     }
 

@@ -5,7 +5,7 @@
     /usr/bin/python3 kazoo_bench.py HOSTS ROOT WORKLOADS
 
 HOSTS is a ZooKeeper connect string, ROOT a znode path prefix (created when
-missing), WORKLOADS a comma list of w1,w2,r1,r2,s1,w3a,w3b,w4,c1,c2,d1 (run in
+missing), WORKLOADS a comma list of w1,w2,r1,r2,s1,q1,w3a,w3b,w4,c1,c2,d1 (run in
 that order).
 
 stdout carries only machine-readable lines
@@ -34,7 +34,8 @@ SESSION_TIMEOUT = 10.0  # seconds
 START_TIMEOUT = 15  # seconds
 BARRIER_TIMEOUT = 60.0  # seconds for all threads of a workload to line up
 JOIN_TIMEOUT = 600.0  # seconds for the threads of a workload to finish
-ALL_WORKLOADS = ("w1", "w2", "r1", "r2", "s1", "w3a", "w3b", "w4", "c1", "c2", "d1")
+ALL_WORKLOADS = ("w1", "w2", "r1", "r2", "s1", "q1", "w3a", "w3b", "w4", "c1", "c2", "d1")
+Q1_ITEMS = 400
 
 W1_CYCLES = 2000
 SHARED_TIMEOUT = 120.0  # seconds for R1, R2, S1 (each takes a few seconds)
@@ -61,8 +62,8 @@ def progress(msg):
     print("kazoo_bench: " + msg, file=sys.stderr, flush=True)
 
 
-def result(work, key, value):
-    print("RESULT lib=%s work=%s %s=%.3f" % (LIB, work, key, float(value)),
+def result(work, key, value, lib=LIB):
+    print("RESULT lib=%s work=%s %s=%.3f" % (lib, work, key, float(value)),
           flush=True)
 
 
@@ -395,6 +396,69 @@ def r2():
 
 def s1():
     shared("S1", 8, 0, 60, 3)
+
+
+# ---------------------------------------------------------------- Q1 ----
+
+def q1_one(lib, make):
+    """Q1-put: one client puts Q1_ITEMS; Q1-take-1 / Q1-take-8: 1 or 8 clients
+    take them (LockingQueue: get + consume, at least once; Queue: get, at most
+    once)."""
+    locking = lib == "kazoo-locking"
+    for phase, consumers in (("Q1-take-1", 1), ("Q1-take-8", 8)):
+        path = "%s/q1-%s-%d" % (ROOT, lib, consumers)
+        producer = new_client()
+        try:
+            q = make(producer, path)
+            t0 = time.monotonic_ns()
+            for k in range(Q1_ITEMS):
+                q.put(str(k).encode())
+            if consumers == 1:
+                result("Q1-put", "puts_per_s", Q1_ITEMS / ((time.monotonic_ns() - t0) / 1e9),
+                       lib)
+        finally:
+            close_client(producer)
+        clients = [new_client() for _ in range(consumers)]
+        taken, lock, errors = [0], threading.Lock(), []
+        start = threading.Barrier(consumers + 1, timeout=BARRIER_TIMEOUT)
+
+        def consume(c):
+            cq = make(c, path)
+            start.wait()
+            try:
+                while True:
+                    with lock:
+                        if taken[0] >= Q1_ITEMS:
+                            return
+                    v = cq.get(0.2) if locking else cq.get()
+                    if v is None:
+                        if not locking:
+                            time.sleep(0.01)
+                        continue
+                    if locking and not cq.consume():
+                        raise BenchError("LockingQueue: consume refused")
+                    with lock:
+                        taken[0] += 1
+            except Exception as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=consume, args=(c,)) for c in clients]
+        for t in threads:
+            t.start()
+        start.wait()
+        t0 = time.monotonic_ns()
+        for t in threads:
+            t.join(JOIN_TIMEOUT)
+        elapsed = time.monotonic_ns() - t0
+        close_clients(clients)
+        if errors:
+            raise errors[0]
+        result(phase, "takes_per_s", Q1_ITEMS / (elapsed / 1e9), lib)
+
+
+def q1():
+    q1_one("kazoo", lambda c, p: c.Queue(p))
+    q1_one("kazoo-locking", lambda c, p: c.LockingQueue(p))
 
 
 # ---------------------------------------------------------------- W3 ----
@@ -804,7 +868,7 @@ def d1():
     d1_run(ROOT + "/d1", 200, 1, True)
 
 
-WORKLOADS = {"w1": w1, "w2": w2, "r1": r1, "r2": r2, "s1": s1, "w3a": w3a, "w3b": w3b, "w4": w4, "c1": c1, "c2": c2,
+WORKLOADS = {"w1": w1, "w2": w2, "r1": r1, "r2": r2, "s1": s1, "q1": q1, "w3a": w3a, "w3b": w3b, "w4": w4, "c1": c1, "c2": c2,
              "d1": d1}
 
 

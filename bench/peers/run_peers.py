@@ -109,6 +109,25 @@ TABLES = [
       ("curator", "Curator InterProcessSemaphoreV2"), ("kazoo", "kazoo Semaphore")],
      ["cycles_per_s", "acquire_p50_us", "acquire_p99_us", "violations"] + COST_KEYS,
      "cycles_per_s", True, None),
+    ("Q1-put", "Q1 queue put: 1 producer x 400 items",
+     [("zkrecipes", "zkrecipes (exactly once: receipt)"),
+      ("curator-dq", "Curator DistributedQueue"), ("curator-simple", "Curator SimpleDistributedQueue"),
+      ("kazoo-locking", "kazoo LockingQueue"), ("kazoo", "kazoo Queue")],
+     ["puts_per_s"], "puts_per_s", True, None),
+    ("Q1-take-1", "Q1 queue take: 1 consumer x 400 items (at-least/exactly once: claim + commit)",
+     [("zkrecipes", "zkrecipes (claim + commit)"),
+      ("curator-dq", "Curator DistributedQueue + lock path"),
+      ("kazoo-locking", "kazoo LockingQueue (get + consume)"),
+      ("curator-simple", "Curator SimpleDistributedQueue (at most once)"),
+      ("kazoo", "kazoo Queue (at most once)")],
+     ["takes_per_s"], "takes_per_s", True, None),
+    ("Q1-take-8", "Q1 queue take: 8 consumers x 400 items",
+     [("zkrecipes", "zkrecipes (claim + commit)"),
+      ("curator-dq", "Curator DistributedQueue + lock path"),
+      ("kazoo-locking", "kazoo LockingQueue (get + consume)"),
+      ("curator-simple", "Curator SimpleDistributedQueue (at most once)"),
+      ("kazoo", "kazoo Queue (at most once)")],
+     ["takes_per_s"], "takes_per_s", True, None),
     ("W3a", "W3a counter: 1 session x 2000 increments",
      [("zkrecipes", "zkrecipes"), ("curator-dal", "Curator DistributedAtomicLong"),
       ("curator-sharedcount", "Curator SharedCount"), ("kazoo", "kazoo Counter"),
@@ -177,8 +196,8 @@ def measure(a):
         # Round 1 warms the server up first (zkr_bench's warm-up). The order of the
         # libraries turns by one each round, so that none always runs first after a
         # quiet server or last behind a busy log.
-        ours = "w1,ls,ceiling,w2,herd,r1,r2,s1,w3a,w3b,w4,c1,c2,c3,d1"
-        theirs = "w1,w2,r1,r2,s1,w3a,w3b,w4,c1,c2,d1"
+        ours = "w1,ls,ceiling,w2,herd,r1,r2,s1,q1,w3a,w3b,w4,c1,c2,c3,d1"
+        theirs = "w1,w2,r1,r2,s1,q1,w3a,w3b,w4,c1,c2,d1"
         if a.only:
             keep = a.only.split(",")
             ours = ",".join(w for w in ours.split(",") if w in keep)
@@ -323,6 +342,11 @@ def main():
                # serialise through a global mutex
                ("R1", "Curator read lock"): 2.0, ("R1", "kazoo ReadLock"): 2.0,
                ("S1", "Curator InterProcessSemaphoreV2"): 2.0, ("S1", "kazoo Semaphore"): 2.0}
+    # the queue: >= 2x the best exactly-once peer (Curator's lock-safe mode, kazoo's
+    # LockingQueue); the at-most-once ones are reported beside it
+    for w in ("Q1-take-1", "Q1-take-8"):
+        targets[(w, "Curator DistributedQueue + lock path")] = 2.0
+        targets[(w, "kazoo LockingQueue (get + consume)")] = 2.0
     # A registration seen in at most 0.8x the time of the best peer.
     for peer in ("Curator ServiceDiscovery + ServiceCache", "kazoo Party + ChildrenWatch"):
         targets[("D1-register-seen", peer)] = 0.8

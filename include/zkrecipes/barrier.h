@@ -76,9 +76,9 @@ ZKR_API int zkr_dbarrier_enter_async(zkr_dbarrier_t *d, int timeout_ms, zkr_dbar
 ZKR_API int zkr_dbarrier_leave_async(zkr_dbarrier_t *d, int timeout_ms, zkr_dbarrier_cb cb,
                                      void *arg);
 
-/* Our member node's name under the path while we have one, else NULL (valid
- * until the next call on the object). */
-ZKR_API const char *zkr_dbarrier_node(zkr_dbarrier_t *d);
+/* Our member node's name under the path, copied into buf (size bytes, 37 are
+ * enough); NULL while we have none. */
+ZKR_API const char *zkr_dbarrier_node(zkr_dbarrier_t *d, char *buf, size_t size);
 
 /* A pending call ends with ZKR_ECANCELED and our member node is removed.
  * NULL: no-op. */

@@ -34,12 +34,15 @@
  *
  * Putting is exactly once too: the item's create and a receipt P-receipts/
  * <putid> go in one transaction, so a put whose reply was lost is settled by
- * the receipt (then removed), never by a blind retry.
+ * the receipt, never by a blind retry (the next put's transaction removes the
+ * receipt, and freeing the object the last one).
  *
  * Consumers spread their claims over the head of the queue (a consumer picks
  * at random among the first available items, as many as there are claims
  * plus one: one consumer alone takes them strictly in order), and only a
- * consumer with nothing to take watches the queue.
+ * consumer with nothing to take watches the queue. A consumer that met no
+ * other one goes on from its last listing for up to 0.5 s: an item of a
+ * higher priority put meanwhile is taken after that listing's.
  */
 #ifndef ZKRECIPES_QUEUE_H
 #define ZKRECIPES_QUEUE_H
