@@ -4,11 +4,14 @@
  * take, length, and an item's commit or requeue, which go through its queue),
  * each a chain of steps on the object base:
  *
- * put:     multi{create I/<prefix> PERSISTENT_SEQUENTIAL, create R/<putid>}.
- *          ZNONODE: the parents (containers) first, then again. A lost reply:
- *          exists(R/<putid>) once connected: there, the put applied (the
- *          receipt then goes); absent, it did not (a multi is all or none):
- *          sent again. The receipt goes by the janitor once the put is known.
+ * put:     multi{create I/<prefix> PERSISTENT_SEQUENTIAL, create R/<putid>
+ *          EPHEMERAL, delete the last put's receipt}. ZNONODE: the parents
+ *          (containers) first, then again. A lost reply: exists(R/<putid>)
+ *          once connected, on the same session: there, the put applied;
+ *          absent, it did not (a multi is all or none): sent again. The
+ *          receipt is ephemeral so that a producer that dies leaves none
+ *          behind; the price: a put whose reply was lost and whose session
+ *          then expired cannot be settled (ZKR_EUNKNOWN).
  * take:    list I and C (pipelined); available = items of the profile's
  *          format, not claimed, not known bad, in name order. None: list
  *          again with child watches on both and wait for an event. Else claim
@@ -79,6 +82,7 @@ struct zkr_queue {
   char *pdata;
   int plen, prio;
   bool put_ambiguous;
+  uint64_t put_gen; /* the session generation of an ambiguous put */
   char put_name[256];
   /* take */
   int replies, rc;
@@ -447,8 +451,10 @@ static void on_put(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
     if ((rc = send_parents(q, items ? q->items : q->receipts)) != 0)
       q_trouble(q, rc, fx);
   } else {
-    if (zkr__rc_class(rc) == ZKR__RC_CONN || zkr__rc_class(rc) == ZKR__RC_SESSION)
+    if (zkr__rc_class(rc) == ZKR__RC_CONN || zkr__rc_class(rc) == ZKR__RC_SESSION) {
       q->put_ambiguous = true;
+      q->put_gen = rq->gen;
+    }
     q_trouble(q, rc, fx);
   }
 }
@@ -475,7 +481,8 @@ static int send_put(zkr_queue_t *q) {
       qreq_t *qr = (qreq_t *)x.rq;
       zoo_create_op_init(&ops[0], ip, q->pdata, q->plen, zkr_session_acl(q->o.s),
                          ZOO_SEQUENCE, qr->created, sizeof(qr->created));
-      zoo_create_op_init(&ops[1], rp, NULL, -1, zkr_session_acl(q->o.s), 0, NULL, 0);
+      zoo_create_op_init(&ops[1], rp, NULL, -1, zkr_session_acl(q->o.s), ZOO_EPHEMERAL,
+                         NULL, 0);
       if (n == 3)
         zoo_delete_op_init(&ops[2], lp, -1);
       rc = zoo_amulti(x.c.zh, n, ops, x.c.results, zkr__cb_void, x.c.op);
@@ -988,6 +995,8 @@ static int q_step(zkr_queue_t *q) {
   case OP_PUT:
     if (!q->put_ambiguous)
       return send_put(q);
+    if (zkr__session_gen(q->o.s) != q->put_gen) /* the receipt went with that session */
+      return ZKR_EUNKNOWN;
     if (!(p = zkr__path_join(q->receipts, q->putid)))
       return ZKR_ENOMEM;
     rc = send_look(q, p, on_receipt);

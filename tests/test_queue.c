@@ -243,6 +243,83 @@ START_TEST(expiry_redelivers) {
 }
 END_TEST
 
+/* ---- a put's receipt ---- */
+
+static _Atomic int expire_next_put = 0, put_reply_cut = 0;
+
+/* The next transaction that applied: its reply reads as the session's expiry. */
+static int expire_hook(void *arg, zkr_session_t *s, int kind, int rc) {
+  (void)arg, (void)s;
+  if (kind == ZKR__K_MULTI && rc == ZOK && atomic_exchange(&expire_next_put, 0)) {
+    atomic_store(&put_reply_cut, 1);
+    return ZSESSIONEXPIRED;
+  }
+  return rc;
+}
+
+typedef struct put_job {
+  zkr_queue_t *q;
+  int rc;
+} put_job_t;
+
+static void *put_thread(void *arg) {
+  put_job_t *j = arg;
+  j->rc = zkr_queue_put(j->q, "maybe", 5, 0, 20000, NULL, 0);
+  return NULL;
+}
+
+/* The receipt is ephemeral: a producer whose session ends leaves none. A put
+ * whose reply was lost and whose session then expired is ZKR_EUNKNOWN (here it
+ * did apply), never sent again blind. */
+START_TEST(put_receipt_ephemeral) {
+  char root[64], path[128], rp[200], rec[300];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *zt = zkr_session_zhandle(t);
+  struct String_vector v = {0, NULL};
+  struct Stat st;
+  zkr_queue_t *q;
+  pthread_t th;
+  put_job_t job;
+
+  paths(root, sizeof(root), path, sizeof(path));
+  snprintf(rp, sizeof(rp), "%s-receipts", path);
+  ck_assert_int_eq(zkr_queue_new(s, path, ZKR_QUEUE_SIMPLE, &q), 0);
+  ck_assert_int_eq(zkr_queue_put(q, "one", 3, 0, 5000, NULL, 0), 0);
+  ck_assert_int_eq(zoo_get_children(zt, rp, 0, &v), ZOK);
+  ck_assert_int_eq(v.count, 1); /* the last put's receipt, owned by the session */
+  snprintf(rec, sizeof(rec), "%s/%s", rp, v.data[0]);
+  deallocate_String_vector(&v);
+  ck_assert_int_eq(zoo_exists(zt, rec, 0, &st), ZOK);
+  ck_assert_int_eq(st.ephemeralOwner, zkr_session_id(s));
+
+  /* the put's reply cut, then the session expired before the receipt was read */
+  atomic_store(&put_reply_cut, 0);
+  atomic_store(&expire_next_put, 1);
+  zkr__set_fault_hook(expire_hook, NULL);
+  job = (put_job_t){q, -1};
+  ck_assert_int_eq(pthread_create(&th, NULL, put_thread, &job), 0);
+  for (int64_t end = tu_now_ms() + 10000; !atomic_load(&put_reply_cut) && tu_now_ms() < end;)
+    usleep(1000);
+  ck_assert_int_eq(atomic_load(&put_reply_cut), 1);
+  tu_expire(s, tu_hosts());
+  pthread_join(th, NULL);
+  zkr__set_fault_hook(NULL, NULL);
+  ck_assert_int_eq(job.rc, ZKR_EUNKNOWN);
+  ck_assert_int_eq(tu_nchildren(zt, path), 2); /* it had applied */
+  ck_assert_int_eq(tu_nchildren(zt, rp), 0);    /* receipts went with the session */
+
+  /* the object goes on on the new session */
+  ck_assert_int_eq(zkr_queue_put(q, "three", 5, 0, 10000, NULL, 0), 0);
+  ck_assert_int_eq(tu_nchildren(zt, path), 3);
+  zkr_queue_free(q); /* deletes the last receipt (by the janitor, soon) */
+  tu_wait_children(zt, rp, 0, 10000);
+  tu_rmr(zt, root);
+  tu_rmr(zt, rp);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
 /* ---- 4 producers x 4 consumers, replies of puts and commits lost ---- */
 
 #define PRODUCERS 4
@@ -415,6 +492,7 @@ Suite *queue_suite(void) {
   tcase_add_test(tc, requeue_release_foreign);
   tcase_add_test(tc, commit_with_own_ops);
   tcase_add_test(tc, expiry_redelivers);
+  tcase_add_test(tc, put_receipt_ephemeral);
   tcase_add_test(tc, exactly_once_with_lost_replies);
   tcase_add_test(tc, claims_spread);
   suite_add_tcase(su, tc);
