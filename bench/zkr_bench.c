@@ -650,12 +650,16 @@ static void *q1_consumer(void *arg) {
       continue;
     if (rc != 0)
       die("queue take", rc);
+    /* latency: put until handed to the consumer (as for the peers) */
+    int k = atoi(zkr_item_data(it, NULL));
+    double lat = k >= 0 && k < c->items && c->put_ns[k] > 0
+                     ? (double)(now_ns() - c->put_ns[k]) / 1e3
+                     : 0;
     if ((rc = zkr_item_commit(it, NULL, 0, NULL, 30000)) != 0) {
       atomic_fetch_add(c->errors, 1);
     } else {
-      int k = atoi(zkr_item_data(it, NULL));
-      if (k >= 0 && k < c->items && c->put_ns[k] > 0)
-        c->lat[k] = (double)(now_ns() - c->put_ns[k]) / 1e3;
+      if (lat > 0)
+        c->lat[k] = lat;
       atomic_fetch_add(c->taken, 1);
     }
     zkr_item_free(it);

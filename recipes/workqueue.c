@@ -93,6 +93,7 @@ struct zkr_queue {
   bool read_sent;    /* the item's read went out behind the claim */
   bool watched;     /* that listing set child watches */
   bool recheck;     /* a watch fired before both replies came */
+  bool items_missing; /* the items' parent did not exist at the listing */
   char **avail;     /* points into its */
   int navail, pick, tried;
   char claim[256];  /* the item we claim */
@@ -526,6 +527,7 @@ static bool is_bad(zkr_queue_t *q, const char *name) {
 }
 
 static int send_list(zkr_queue_t *q, bool watch);
+static int send_items_exist(zkr_queue_t *q);
 static int send_claim(zkr_queue_t *q);
 static bool cached_claim(zkr_queue_t *q);
 static int send_read(zkr_queue_t *q);
@@ -556,6 +558,8 @@ static void take_decide(zkr_queue_t *q, zkr__fx_t *fx) {
       q_trouble(q, rc, fx);
     else if (q->watched && q->recheck && (rc = send_list(q, false)) != 0)
       q_trouble(q, rc, fx);
+    else if (q->watched && !q->recheck && q->items_missing && (rc = send_items_exist(q)) != 0)
+      q_trouble(q, rc, fx); /* a child watch is not left on a missing node */
     /* else: the watches wake us */
     return;
   }
@@ -603,6 +607,8 @@ static void on_listed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
   if (rq->tok != q->tok || q->op != OP_TAKE)
     return;
   q->rq_gen = rq->gen;
+  if (!claims)
+    q->items_missing = rc == ZNONODE;
   if (rc == ZOK || rc == ZNONODE) {
     int crc = claims ? (free_list(q->cls, q->ncls), copy_list(rc == ZOK ? r->strings : NULL,
                                                                &q->cls, &q->ncls))
@@ -665,6 +671,36 @@ static int send_list(zkr_queue_t *q, bool watch) {
     return rc;
   }
   return 0;
+}
+
+/* The items' parent is missing (no put yet, or reaped): watch for its
+ * creation, as its child watch was not left. */
+static void on_items_exist(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                           zkr__fx_t *fx) {
+  zkr_queue_t *q = QU(o);
+  (void)r;
+  if (rq->tok != q->tok || q->op != OP_TAKE)
+    return;
+  q->rq_gen = rq->gen;
+  q->replies = 0;
+  if (rc == ZNONODE && !q->recheck)
+    return; /* the watch wakes us */
+  if (rc != ZOK && rc != ZNONODE)
+    q_trouble(q, rc, fx);
+  else if ((rc = send_list(q, true)) != 0) /* made meanwhile */
+    q_trouble(q, rc, fx);
+}
+
+static int send_items_exist(zkr_queue_t *q) {
+  zkr__send_t x;
+  int rc;
+  q->replies = 1; /* an event before the reply: look again after it */
+  if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_EXISTS, on_items_exist, q->tok, 0)) != 0)
+    return rc;
+  if ((rc = zkr__send_watch(&x, on_list_event, q->tok, 0)) != 0)
+    return zkr__send_end(&x, rc);
+  return zkr__send_end(&x, zoo_awexists(x.c.zh, q->items, zkr__watcher, x.c.watch,
+                                        zkr__cb_stat, x.c.op));
 }
 
 /* The next candidate after a lost race (or a vanished item); all tried: list. */

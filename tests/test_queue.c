@@ -243,6 +243,59 @@ START_TEST(expiry_redelivers) {
 }
 END_TEST
 
+/* ---- a consumer waiting before the queue exists ---- */
+
+typedef struct take_job {
+  zkr_queue_t *q;
+  int rc;
+  int64_t done_ms;
+  zkr_item_t *it;
+} take_job_t;
+
+static void *take_thread(void *arg) {
+  take_job_t *j = arg;
+  j->rc = zkr_queue_take(j->q, 20000, &j->it);
+  j->done_ms = tu_now_ms();
+  return NULL;
+}
+
+/* A child watch is not left on a missing node: a consumer that found no
+ * queue at all watches for its creation, and the first put wakes it (it
+ * waited for its own timeout before). */
+START_TEST(take_before_queue_exists) {
+  char root[64], path[128], rp[200];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zkr_queue_t *a, *b;
+  take_job_t job = {0};
+  pthread_t th;
+  int64_t put_ms;
+
+  paths(root, sizeof(root), path, sizeof(path));
+  ck_assert_int_eq(zkr_queue_new(s, path, ZKR_QUEUE_SIMPLE, &a), 0);
+  ck_assert_int_eq(zkr_queue_new(t, path, ZKR_QUEUE_SIMPLE, &b), 0);
+  job.q = a;
+  ck_assert_int_eq(pthread_create(&th, NULL, take_thread, &job), 0);
+  tu_wait_watch(s, path, 10000); /* the consumer waits on the missing path */
+  put_ms = tu_now_ms();
+  ck_assert_int_eq(zkr_queue_put(b, "first", 5, 0, 5000, NULL, 0), 0);
+  pthread_join(th, NULL);
+  ck_assert_int_eq(job.rc, 0);
+  ck_assert_str_eq(zkr_item_data(job.it, NULL), "first");
+  ck_assert_int_lt(job.done_ms - put_ms, 5000); /* woken by the put, not a timeout */
+  ck_assert_int_eq(zkr_item_commit(job.it, NULL, 0, NULL, 5000), 0);
+  zkr_item_free(job.it);
+  zkr_queue_free(a);
+  zkr_queue_free(b);
+  tu_rmr(zkr_session_zhandle(t), root);
+  snprintf(rp, sizeof(rp), "%s-receipts", path);
+  tu_rmr(zkr_session_zhandle(t), rp);
+  snprintf(rp, sizeof(rp), "%s-claims", path);
+  tu_rmr(zkr_session_zhandle(t), rp);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
 /* ---- a put's receipt ---- */
 
 static _Atomic int expire_next_put = 0, put_reply_cut = 0;
@@ -493,6 +546,7 @@ Suite *queue_suite(void) {
   tcase_add_test(tc, commit_with_own_ops);
   tcase_add_test(tc, expiry_redelivers);
   tcase_add_test(tc, put_receipt_ephemeral);
+  tcase_add_test(tc, take_before_queue_exists);
   tcase_add_test(tc, exactly_once_with_lost_replies);
   tcase_add_test(tc, claims_spread);
   suite_add_tcase(su, tc);

@@ -442,11 +442,11 @@ def q1_one(lib, make):
                         if not locking:
                             time.sleep(0.01)
                         continue
-                    if locking and not cq.consume():
-                        raise BenchError("LockingQueue: consume refused")
-                    k = int(v)
+                    k = int(v)  # latency: put until handed over (before consume)
                     if flow and 0 <= k < items:
                         lat[k] = time.monotonic_ns() - put_ns[k]
+                    if locking and not cq.consume():
+                        raise BenchError("LockingQueue: consume refused")
                     with lock:
                         taken[0] += 1
             except Exception as e:
