@@ -122,6 +122,11 @@ typedef struct qreq {
   char created[1024];
 } qreq_t;
 
+typedef struct creq { /* a claim's create */
+  zkr__req_t base;
+  char name[256]; /* the item claimed */
+} creq_t;
+
 /* ---- names and data by profile ---- */
 
 static const char *prefix_of(int profile) {
@@ -278,7 +283,11 @@ static void drop_cache(zkr_queue_t *q) {
 
 /* o.mu held: hand our claim on name (made on session generation gen) to the
  * janitor. */
-static void release(zkr_queue_t *q, const char *name, uint64_t gen) {
+/* Our claim on name goes (by the janitor); mine: known to be ours, else a
+ * claim whose create's reply was lost, removed only if this session owns it
+ * (it may be another consumer's, and the create may still be on its way to
+ * the server we reach: the janitor syncs first). */
+static void release_claim(zkr_queue_t *q, const char *name, uint64_t gen, bool mine) {
   char *p = zkr__path_join(q->claims, name);
   struct releasing *r = malloc(sizeof(*r) + strlen(name) + 1);
   if (!p || !r) {
@@ -291,7 +300,8 @@ static void release(zkr_queue_t *q, const char *name, uint64_t gen) {
   strcpy(r->name, name);
   r->q = q;
   zkr__obj_ref(&q->o);
-  if (zkr__janitor_delete(q->o.s, gen, p, on_released, r) != 0) {
+  if ((mine ? zkr__janitor_delete(q->o.s, gen, p, on_released, r)
+           : zkr__janitor_delete_own(q->o.s, gen, p, on_released, r)) != 0) {
     zkr__obj_unref(&q->o);
     free(r);
   } else {
@@ -299,6 +309,10 @@ static void release(zkr_queue_t *q, const char *name, uint64_t gen) {
     q->releasing = r;
   }
   free(p);
+}
+
+static void release(zkr_queue_t *q, const char *name, uint64_t gen) {
+  release_claim(q, name, gen, true);
 }
 
 static bool releasing(zkr_queue_t *q, const char *name) {
@@ -324,7 +338,7 @@ static void q_end(zkr_queue_t *q, int rc, zkr__fx_t *fx) {
     return;
   if (q->op == OP_TAKE) {
     if (rc != 0 && (q->claimed || q->claim_ambiguous)) /* a claim of this attempt */
-      release(q, q->claim, 0);
+      release_claim(q, q->claim, 0, q->claimed);
     e = zkr__fx_add(fx, run_take, q->cb, q->arg, rc);
     if (e) {
       e->ptr = rc == 0 ? q->got : NULL;
@@ -782,9 +796,11 @@ static int send_read(zkr_queue_t *q) {
 static void on_claimed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
                        zkr__fx_t *fx) {
   zkr_queue_t *q = QU(o);
-  if (rq->tok != q->tok || q->op != OP_TAKE) {
-    if (rc == ZOK && r->path && strrchr(r->path, '/')) /* a claim that no longer matters */
+  if (rq->tok != q->tok || q->op != OP_TAKE) { /* a claim that no longer matters */
+    if (rc == ZOK && r->path && strrchr(r->path, '/'))
       release(q, strrchr(r->path, '/') + 1, rq->gen);
+    else if (zkr__rc_class(rc) == ZKR__RC_CONN) /* (the take ended first) */
+      release_claim(q, ((creq_t *)rq)->name, rq->gen, false);
     return;
   }
   q->rq_gen = rq->gen;
@@ -831,7 +847,9 @@ static int send_claim(zkr_queue_t *q) {
   q->tok = zkr__obj_token(&q->o);
   if (!p || !ip)
     rc = ZKR_ENOMEM;
-  else if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_CREATE, on_claimed, q->tok, 0)) == 0 &&
+  else if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_CREATE, on_claimed, q->tok,
+                                 sizeof(creq_t))) == 0 &&
+           snprintf(((creq_t *)x.rq)->name, sizeof(((creq_t *)x.rq)->name), "%s", q->claim) >= 0 &&
            (rc = zkr__send_end(&x, zoo_acreate2(x.c.zh, p, q->id, 32,
                                                 zkr_session_acl(q->o.s), ZOO_EPHEMERAL,
                                                 zkr__cb_string_stat, x.c.op))) == 0 &&

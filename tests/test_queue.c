@@ -296,6 +296,58 @@ START_TEST(take_before_queue_exists) {
 }
 END_TEST
 
+/* ---- a take that ends while its claim's reply is lost ---- */
+
+static zkr_session_t *_Atomic lose_claim_of = NULL;
+static _Atomic int claims_cut = 0;
+
+static int lose_claim_hook(void *arg, zkr_session_t *s, int kind, int rc) {
+  (void)arg;
+  if (kind == ZKR__K_CREATE && s == atomic_load(&lose_claim_of) && rc == ZOK) {
+    atomic_fetch_add(&claims_cut, 1);
+    return ZCONNECTIONLOSS; /* the claim applied; its reply is lost */
+  }
+  return rc;
+}
+
+/* A take that gives up (no wait) after its claim's reply was lost: the claim,
+ * there on the server, is found to be this session's (after a sync) and
+ * removed; the item goes to another consumer. */
+START_TEST(take_ends_with_claim_reply_lost) {
+  char root[64], path[128], cp[200];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *zt = zkr_session_zhandle(t);
+  zkr_queue_t *a, *b;
+  zkr_item_t *it;
+
+  paths(root, sizeof(root), path, sizeof(path));
+  snprintf(cp, sizeof(cp), "%s-claims", path);
+  ck_assert_int_eq(zkr_queue_new(s, path, ZKR_QUEUE_SIMPLE, &a), 0);
+  ck_assert_int_eq(zkr_queue_new(t, path, ZKR_QUEUE_SIMPLE, &b), 0);
+  ck_assert_int_eq(zkr_queue_put(b, "job", 3, 0, 5000, NULL, 0), 0);
+  atomic_store(&claims_cut, 0);
+  atomic_store(&lose_claim_of, s);
+  zkr__set_fault_hook(lose_claim_hook, NULL);
+  ck_assert_int_eq(zkr_queue_take(a, 0, &it), ZKR_ETIMEDOUT);
+  zkr__set_fault_hook(NULL, NULL);
+  atomic_store(&lose_claim_of, NULL);
+  ck_assert_int_ge(atomic_load(&claims_cut), 1); /* (the claims container too) */
+  tu_wait_children(zt, cp, 0, 10000); /* the claim went */
+  ck_assert_int_eq(zkr_queue_take(b, 5000, &it), 0);
+  ck_assert_str_eq(zkr_item_data(it, NULL), "job");
+  ck_assert_int_eq(zkr_item_commit(it, NULL, 0, NULL, 5000), 0);
+  zkr_item_free(it);
+  zkr_queue_free(a);
+  zkr_queue_free(b);
+  tu_rmr(zt, root);
+  tu_rmr(zt, cp);
+  snprintf(cp, sizeof(cp), "%s-receipts", path);
+  tu_rmr(zt, cp);
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
 /* ---- a put's receipt ---- */
 
 static _Atomic int expire_next_put = 0, put_reply_cut = 0;
@@ -547,6 +599,7 @@ Suite *queue_suite(void) {
   tcase_add_test(tc, expiry_redelivers);
   tcase_add_test(tc, put_receipt_ephemeral);
   tcase_add_test(tc, take_before_queue_exists);
+  tcase_add_test(tc, take_ends_with_claim_reply_lost);
   tcase_add_test(tc, exactly_once_with_lost_replies);
   tcase_add_test(tc, claims_spread);
   suite_add_tcase(su, tc);
