@@ -46,7 +46,14 @@ histories the clients wrote:
             members are gone, and a member is reported REMOVED while it was in
             only when a fault (or its own lost connection) explains it
 
-Prints per-scenario figures and "N passed, N failed"; exits 1 on any violation.
+The members reach one another through link proxies (faults/linkproxy.py) and
+keep their transaction logs on FUSE mounts (faults/slowfs.py), so that after
+the client-side and server-process faults come faults inside the ensemble:
+the leader cut off from its followers, a minority partition with clients on
+both sides, a flapping link, one-way loss, slow and stalled log disks.
+
+Prints per-scenario figures and "N passed, N failed"; exits 1 on any violation
+(naming the first violating operation where a checker can).
 The seed is printed; --seed replays the same scenario mix (make faultcheck SEED=..).
 """
 

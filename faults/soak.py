@@ -242,6 +242,12 @@ class Soak(fc.Scenario):
                     row[f"znodes:{sub}"] = n
         except (subprocess.TimeoutExpired, ValueError):
             self.sample_errors += 1
+        # totals over the kinds (the README's table and the chart)
+        for key in ("rss_kb", "fds", "threads", "watches", "znodes"):
+            parts = [v for k, v in row.items() if k.split(":")[0] == key
+                     and k != "znodes:leader-log"]
+            if parts and (key != "watches" or servers_ok == len(ens.members)):
+                row[f"total:{key}"] = sum(parts)
         # the servers' own counts
         for i, (h, port) in ens.members.items():
             text = four_letters(h, port, "mntr")
@@ -267,7 +273,7 @@ class Soak(fc.Scenario):
             span = pts[-1][0] - pts[0][0]
             mean = sum(v for _, v in pts) / len(pts)
             over = slope * span
-            unit = UNIT.get(k.split(":")[0], 1)
+            unit = UNIT.get(k.split(":")[-1] if k.startswith("total:") else k.split(":")[0], 1)
             ok = abs(over) <= 2 * sigma + unit
             # workload data that grows by design is reported, not judged
             if k in ("znodes:leader-log", "server:znode_count", "server:watch_count",
