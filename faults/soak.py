@@ -92,6 +92,16 @@ def proc_sample(pid):
         return None
 
 
+def add_totals(row):
+    """Totals over the kinds (the README's table and the chart); watches only
+    when every server answered (then every long-lived kind has its key)."""
+    for key in ("rss_kb", "fds", "threads", "watches", "znodes"):
+        parts = [v for k, v in row.items() if k.split(":")[0] == key
+                 and k != "znodes:leader-log"]
+        if parts:
+            row[f"total:{key}"] = sum(parts)
+
+
 def fit(points):
     """Least-squares slope (per second) and residual standard deviation."""
     n = len(points)
@@ -114,6 +124,7 @@ class Soak(fc.Scenario):
         self.out = out
         self.running = False
         self.long = []  # the long-lived clients (sampled)
+        self.nlong = 0
         self.churned = 0
         self.samples = []  # (t, {series: value})
         self.sample_errors = 0
@@ -135,6 +146,7 @@ class Soak(fc.Scenario):
         try:
             self.start_clients()
             self.long = list(self.clients)
+            self.nlong = len(self.long)
             sampler.start()
             end = self.t0 + self.run_s
             next_fault = now() + self.rng.uniform(5, 10)
@@ -245,12 +257,7 @@ class Soak(fc.Scenario):
                     row[f"znodes:{sub}"] = n
         except (subprocess.TimeoutExpired, ValueError):
             self.sample_errors += 1
-        # totals over the kinds (the README's table and the chart)
-        for key in ("rss_kb", "fds", "threads", "watches", "znodes"):
-            parts = [v for k, v in row.items() if k.split(":")[0] == key
-                     and k != "znodes:leader-log"]
-            if parts and (key != "watches" or servers_ok == len(ens.members)):
-                row[f"total:{key}"] = sum(parts)
+        add_totals(row)
         # the servers' own counts
         for i, (h, port) in ens.members.items():
             text = four_letters(h, port, "mntr")
@@ -289,28 +296,23 @@ class Soak(fc.Scenario):
 
     def chart(self):
         dat = os.path.join(self.out, "soak-chart.dat")
-        keys = ["rss_mb", "fds", "threads", "watches", "znodes"]
+        keys = ["rss_kb", "fds", "threads", "watches", "znodes"]
         with open(dat, "w") as f:
-            f.write("# t_s " + " ".join(keys) + "\n")
+            f.write("# t_s " + " ".join(keys) + " (totals over the long-lived clients)\n")
             for t, row in self.samples:
-                tot = {k: 0 for k in keys}
-                for k, v in row.items():
-                    kind = k.split(":")[0]
-                    if kind == "rss_kb":
-                        tot["rss_mb"] += v / 1024
-                    elif kind in ("fds", "threads", "watches"):
-                        tot[kind] += v
-                    elif kind == "znodes" and k != "znodes:leader-log":
-                        tot["znodes"] += v
-                f.write(f"{t:.1f} " + " ".join(f"{tot[k]:.2f}" for k in keys) + "\n")
+                f.write(f"{t:.1f} " + " ".join(
+                    "?" if f"total:{k}" not in row else
+                    f"{row[f'total:{k}'] / (1024 if k == 'rss_kb' else 1):.2f}"
+                    for k in keys) + "\n")
         png = os.path.join(self.out, "soak.png")
         if not shutil.which("gnuplot"):
             return None
         script = f"""
 set terminal pngcairo size 1100,800 noenhanced font ",10"
 set output '{png}'
-set multiplot layout 3,1 title 'zkrecipes soak: {self.run_s / 60:g} min, {len(self.long)} long-lived clients + {self.churned} churned, a fault every 5-12 s'
-set key outside right
+set datafile missing '?'
+set multiplot layout 3,1 title 'zkrecipes soak: {self.run_s / 60:g} min, {self.nlong} long-lived clients + {self.churned} churned, a fault every 5-12 s'
+set key top left
 set grid
 set xlabel 'seconds'
 set ylabel 'MiB'
@@ -326,6 +328,27 @@ unset multiplot
             return None
         return png
 
+    def load(self, path):
+        """Samples of an earlier run (--from)."""
+        with open(path) as f:
+            for line in f:
+                row = json.loads(line)
+                t = row.pop("t")
+                if not any(k.startswith("total:") for k in row):
+                    add_totals(row)
+                self.samples.append((t, row))
+
+
+def print_table(table):
+    fc.say(f"  {'series':32s} {'mean':>10s} {'growth/h':>10s} {'over run':>10s} "
+           f"{'noise sd':>9s}  verdict")
+    grew = 0
+    for k, mean, per_h, over, sigma, ok in table:
+        verdict = "reported" if ok is None else ("flat" if ok else "GROWS")
+        grew += ok is False
+        fc.say(f"  {k:32s} {mean:10.1f} {per_h:10.1f} {over:10.1f} {sigma:9.2f}  {verdict}")
+    return grew
+
 
 def now():
     return fc.now()
@@ -339,8 +362,22 @@ def main():
     ap.add_argument("--client", default="build/faults/fault_client")
     ap.add_argument("--zkctl", default="tests/zk/zkctl.sh")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--from", dest="src", default=None,
+                    help="redraw the table and chart from a run's soak-samples.jsonl "
+                         "(with its --duration and the client counts given as "
+                         "--clients LONG,CHURNED) instead of running")
+    ap.add_argument("--clients", default="0,0")
     a = ap.parse_args()
     dur = parse_duration(a.duration)
+    if a.src:
+        sc = Soak.__new__(Soak)
+        sc.run_s, sc.out, sc.samples = dur, a.out, []
+        sc.nlong, sc.churned = (int(x) for x in a.clients.split(","))
+        os.makedirs(a.out, exist_ok=True)
+        sc.load(a.src)
+        grew = print_table(sc.growth())
+        fc.say(f"  chart: {sc.chart()}")
+        return 1 if grew else 0
     if dur < 60:
         raise SystemExit("soak: the duration must be at least 60 s")
     if a.seed is None:
@@ -374,13 +411,7 @@ def main():
     fc.say(f"\nsoak: {len(sc.long)} long-lived clients, {sc.churned} churned clients, "
            f"{len(sc.faults)} faults, {len(sc.samples)} samples every {SAMPLE_S} s "
            f"(growth fitted after the first {dur / 4:g} s)")
-    fc.say(f"  {'series':32s} {'mean':>10s} {'growth/h':>10s} {'over run':>10s} "
-           f"{'noise sd':>9s}  verdict")
-    grew = 0
-    for k, mean, per_h, over, sigma, ok in table:
-        verdict = "reported" if ok is None else ("flat" if ok else "GROWS")
-        grew += ok is False
-        fc.say(f"  {k:32s} {mean:10.1f} {per_h:10.1f} {over:10.1f} {sigma:9.2f}  {verdict}")
+    grew = print_table(table)
     with open(os.path.join(a.out, "soak-table.txt"), "w") as out:
         for k, mean, per_h, over, sigma, ok in table:
             out.write(f"{k}\t{mean:.1f}\t{per_h:.1f}\t{over:.1f}\t{sigma:.2f}\t"
