@@ -263,7 +263,7 @@ static void *take_thread(void *arg) {
  * queue at all watches for its creation, and the first put wakes it (it
  * waited for its own timeout before). */
 START_TEST(take_before_queue_exists) {
-  char root[64], path[128], rp[200];
+  char root[64], path[128];
   zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
   zkr_queue_t *a, *b;
   take_job_t job = {0};
@@ -286,11 +286,7 @@ START_TEST(take_before_queue_exists) {
   zkr_item_free(job.it);
   zkr_queue_free(a);
   zkr_queue_free(b);
-  tu_rmr(zkr_session_zhandle(t), root);
-  snprintf(rp, sizeof(rp), "%s-receipts", path);
-  tu_rmr(zkr_session_zhandle(t), rp);
-  snprintf(rp, sizeof(rp), "%s-claims", path);
-  tu_rmr(zkr_session_zhandle(t), rp);
+  tu_rmr(zkr_session_zhandle(t), root); /* (the claims and receipts too) */
   zkr_session_free(s);
   zkr_session_free(t);
 }
@@ -339,10 +335,7 @@ START_TEST(take_ends_with_claim_reply_lost) {
   zkr_item_free(it);
   zkr_queue_free(a);
   zkr_queue_free(b);
-  tu_rmr(zt, root);
-  tu_rmr(zt, cp);
-  snprintf(cp, sizeof(cp), "%s-receipts", path);
-  tu_rmr(zt, cp);
+  tu_rmr(zt, root); /* (the claims and receipts too) */
   zkr_session_free(s);
   zkr_session_free(t);
 }
@@ -418,8 +411,7 @@ START_TEST(put_receipt_ephemeral) {
   ck_assert_int_eq(tu_nchildren(zt, path), 3);
   zkr_queue_free(q); /* deletes the last receipt (by the janitor, soon) */
   tu_wait_children(zt, rp, 0, 10000);
-  tu_rmr(zt, root);
-  tu_rmr(zt, rp);
+  tu_rmr(zt, root); /* (the claims and receipts too) */
   zkr_session_free(s);
   zkr_session_free(t);
 }
