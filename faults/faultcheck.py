@@ -58,6 +58,7 @@ The seed is printed; --seed replays the same scenario mix (make faultcheck SEED=
 """
 
 import argparse
+import bisect
 import json
 import os
 import random
@@ -824,7 +825,11 @@ def check_lock(sc, res):
     first_overlap = None
     ivs = sorted(intervals)
     for i, a in enumerate(ivs):
-        later = [b for b in ivs[i + 1:] if b[0] < a[1] and b[3] != a[3]]
+        later, j = [], i + 1
+        while j < len(ivs) and ivs[j][0] < a[1]:  # (sorted by start)
+            if ivs[j][3] != a[3]:
+                later.append(ivs[j])
+            j += 1
         if later:
             overlaps += 1
             unexplained += not a[4]
@@ -919,9 +924,10 @@ def check_rwlock(sc, res):
     # a writer beside anyone else: the earlier one must have been cut off
     clash, unexplained = 0, 0
     for i, a in enumerate(ivs):
-        for b in ivs[i + 1:]:
+        for j in range(i + 1, len(ivs)):
+            b = ivs[j]
             if b[0] >= a[1]:
-                continue
+                break  # (sorted by start: no later one overlaps a)
             if b[4] != a[4] and "write" in (a[2], b[2]):
                 clash += 1
                 unexplained += not a[3]
@@ -942,12 +948,19 @@ def check_rwlock(sc, res):
             stale_w += 1
             first_stale = first_stale or f"write with token {tok} at t={t} after token {hi}"
         hi = max(hi, tok)
-    for t, tok in reads:  # the highest write accepted before this read
-        before = [w for wt, w in writes if wt < t]
-        if before and tok < max(before):
+    # the highest write token accepted before each read (by time)
+    by_time = sorted(writes)
+    times = [wt for wt, _ in by_time]
+    best, m = [], -1
+    for _, w in by_time:
+        m = max(m, w)
+        best.append(m)
+    for t, tok in reads:
+        k = bisect.bisect_left(times, t)  # writes with wt < t: by_time[:k]
+        if k and tok < best[k - 1]:
             stale_r += 1
             first_stale = first_stale or (f"read with token {tok} at t={t} after a write "
-                                          f"with token {max(before)}")
+                                          f"with token {best[k - 1]}")
     left = sc.inspect(sc.root + "/rw")["children"]
     grants = {"read": 0, "write": 0}
     for iv in ivs:
@@ -983,8 +996,11 @@ def check_semaphore(sc, res):
             if e["op"] == "acquire" and e["type"] == "fail":
                 fails[e["err"]] = fails.get(e["err"], 0) + 1
     over, unexplained, most, slot_clash = 0, 0, 0, 0
+    active = []  # intervals begun (ivs is sorted by start) and not yet over
     for b in ivs:  # who believed to hold when b was granted
-        alive = [a for a in ivs if a is not b and a[0] <= b[0] < a[1] and a[4] != b[4]]
+        active = [a for a in active if a[1] > b[0]]
+        alive = [a for a in active if a[4] != b[4]]
+        active.append(b)
         most = max(most, len(alive) + 1)
         if len(alive) + 1 > SEM_MAX:
             over += 1
