@@ -319,6 +319,7 @@ set ylabel 'MiB'
 plot '{dat}' using 1:2 with lines lw 2 title 'RSS, all long-lived clients'
 set ylabel 'count'
 plot '{dat}' using 1:3 with lines lw 2 title 'open fds', '' using 1:4 with lines lw 2 title 'threads'
+set key bottom right
 plot '{dat}' using 1:5 with lines lw 2 title 'watches of their sessions', '' using 1:6 with lines lw 2 title 'znodes under the root (not the leader log)'
 unset multiplot
 """

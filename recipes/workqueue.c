@@ -869,7 +869,8 @@ static void on_claim_owner(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__rep
   if (rq->tok != q->tok || q->op != OP_TAKE)
     return;
   q->rq_gen = rq->gen;
-  q->claim_ambiguous = false;
+  if (rc == ZOK || rc == ZNONODE) /* (else the look itself is lost: again) */
+    q->claim_ambiguous = false;
   if (rc == ZOK && r->stat && r->stat->ephemeralOwner == zkr_session_id(o->s)) {
     q->claimed = true;
     q->claim_czxid = r->stat->czxid;

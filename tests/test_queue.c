@@ -295,16 +295,58 @@ END_TEST
 /* ---- a take that ends while its claim's reply is lost ---- */
 
 static zkr_session_t *_Atomic lose_claim_of = NULL;
-static _Atomic int claims_cut = 0;
+static _Atomic int claims_cut = 0, looks_to_cut = 0;
 
 static int lose_claim_hook(void *arg, zkr_session_t *s, int kind, int rc) {
   (void)arg;
-  if (kind == ZKR__K_CREATE && s == atomic_load(&lose_claim_of) && rc == ZOK) {
+  if (s != atomic_load(&lose_claim_of))
+    return rc;
+  if (kind == ZKR__K_CREATE && rc == ZOK) {
     atomic_fetch_add(&claims_cut, 1);
     return ZCONNECTIONLOSS; /* the claim applied; its reply is lost */
   }
+  if (kind == ZKR__K_EXISTS && atomic_load(&looks_to_cut) > 0) {
+    atomic_fetch_sub(&looks_to_cut, 1);
+    return ZCONNECTIONLOSS; /* and so is the reply of the look that settles it */
+  }
   return rc;
 }
+
+/* The claim's reply lost, then the reply of the look that settles whose the
+ * claim is: the claim stays unsettled (looked at again), it is ours, and the
+ * take gets the item (the soak saw the look's loss taken for settled: the
+ * take timed out and its claim stayed, blocking the item). */
+START_TEST(claim_look_reply_lost) {
+  char root[64], path[128], cp[200];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(s);
+  zkr_queue_t *a;
+  zkr_item_t *it;
+
+  paths(root, sizeof(root), path, sizeof(path));
+  snprintf(cp, sizeof(cp), "%s-claims", path);
+  ck_assert_int_eq(zkr_queue_new(s, path, ZKR_QUEUE_SIMPLE, &a), 0);
+  ck_assert_int_eq(zkr_queue_put(a, "job", 3, 0, 5000, NULL, 0), 0);
+  ck_assert_int_eq(zoo_create(zh, cp, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+  atomic_store(&claims_cut, 0);
+  atomic_store(&looks_to_cut, 1);
+  atomic_store(&lose_claim_of, s);
+  zkr__set_fault_hook(lose_claim_hook, NULL);
+  ck_assert_int_eq(zkr_queue_take(a, 5000, &it), 0);
+  zkr__set_fault_hook(NULL, NULL);
+  atomic_store(&lose_claim_of, NULL);
+  ck_assert_int_eq(atomic_load(&claims_cut), 1);
+  ck_assert_int_eq(atomic_load(&looks_to_cut), 0);
+  ck_assert_str_eq(zkr_item_data(it, NULL), "job");
+  ck_assert_int_eq(zkr_item_commit(it, NULL, 0, NULL, 5000), 0);
+  zkr_item_free(it);
+  ck_assert_int_eq(tu_nchildren(zh, cp), 0);
+  ck_assert_int_eq(tu_nchildren(zh, path), 0);
+  zkr_queue_free(a);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+}
+END_TEST
 
 /* A take that gives up (no wait) after its claim's reply was lost: the claim,
  * there on the server, is found to be this session's (after a sync) and
@@ -592,6 +634,7 @@ Suite *queue_suite(void) {
   tcase_add_test(tc, put_receipt_ephemeral);
   tcase_add_test(tc, take_before_queue_exists);
   tcase_add_test(tc, take_ends_with_claim_reply_lost);
+  tcase_add_test(tc, claim_look_reply_lost);
   tcase_add_test(tc, exactly_once_with_lost_replies);
   tcase_add_test(tc, claims_spread);
   suite_add_tcase(su, tc);
