@@ -8,7 +8,11 @@
 #   make bench          zkrecipes against the raw C client floors
 #   make bench-peers    also Apache Curator and kazoo, with tables and a chart
 #   make bench-compare  this tree against BEFORE_REV (a git revision), alternating
-#   make faultcheck     the fault suite (3-node ensemble, crashes, partitions, pauses)
+#   make faultcheck     the fault suite (3-node ensemble, crashes, partitions, pauses,
+#                       partitions inside the ensemble, slow and stalled log disks)
+#   make soak           every recipe for DURATION (default 30m) under a random fault
+#                       mix, clients restarting; RSS, fds, threads, watches and znodes
+#                       sampled, their growth per hour reported, a chart drawn
 #   make install        honours DESTDIR, PREFIX, LIBDIR, INCLUDEDIR, BINDIR, MANDIR,
 #                       BASHCOMPDIR (man pages zkr(1), zkrecipes(3); bash completion)
 #   make dist           $(BUILD)/zkrecipes-VERSION.tar.gz: HEAD's tracked files, less debian/
@@ -93,7 +97,8 @@ ZKR_BIN := $(BUILD)/zkr
 FAULT_BIN := $(BUILD)/faults/fault_client
 
 .PHONY: all examples tests check check-run demo demo-run bench bench-run bench-peers \
-        bench-peers-run bench-compare bench-compare-run faultcheck faultcheck-run install \
+        bench-peers-run bench-compare bench-compare-run faultcheck faultcheck-run soak soak-run \
+        install \
         uninstall clean format deps dist distcheck distcheck-run deb-check
 
 all: $(STATIC) $(SHARED) $(PCFILE) $(ZKR_BIN)
@@ -224,14 +229,28 @@ bench-compare-run: $(BENCH_BIN)
 
 # The fault suite: a throwaway 3-node ensemble, faults injected, histories checked.
 # SEED=N replays a run; SCENARIOS=a,b runs only those.
+# The members' logs are on FUSE mounts (faults/slowfs.py, python3-fusepy).
+FAULT_PKGS := python3 python3-kazoo python3-fusepy
 faultcheck: deps
-	bash tests/deps.sh python3 python3-kazoo
+	bash tests/deps.sh $(FAULT_PKGS)
 	$(MAKE) --no-print-directory faultcheck-run
 
 faultcheck-run: $(FAULT_BIN)
 	tests/zk/with-zk.sh --standalone -- /usr/bin/python3 faults/test_zkproxy.py
+	/usr/bin/python3 faults/test_linkproxy.py
+	/usr/bin/python3 faults/test_slowfs.py
 	/usr/bin/python3 faults/faultcheck.py --client $(FAULT_BIN) \
 	    $(if $(SEED),--seed $(SEED)) $(if $(SCENARIOS),--only $(SCENARIOS))
+
+# The soak: DURATION (30m; CI runs 3m), samples, table and chart in $(BUILD)/soak.
+DURATION ?= 30m
+soak: deps
+	bash tests/deps.sh $(FAULT_PKGS) gnuplot-nox
+	$(MAKE) --no-print-directory soak-run
+
+soak-run: $(FAULT_BIN)
+	/usr/bin/python3 faults/soak.py --client $(FAULT_BIN) --duration $(DURATION) \
+	    --out $(BUILD)/soak $(if $(SEED),--seed $(SEED))
 
 bench-peers-run: $(BENCH_BIN)
 	tests/zk/with-zk.sh $(BENCH_ZK) -- bash -c '/usr/bin/python3 bench/peers/run_peers.py \

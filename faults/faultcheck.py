@@ -46,11 +46,19 @@ histories the clients wrote:
             members are gone, and a member is reported REMOVED while it was in
             only when a fault (or its own lost connection) explains it
 
-Prints per-scenario figures and "N passed, N failed"; exits 1 on any violation.
+The members reach one another through link proxies (faults/linkproxy.py) and
+keep their transaction logs on FUSE mounts (faults/slowfs.py), so that after
+the client-side and server-process faults come faults inside the ensemble:
+the leader cut off from its followers, a minority partition with clients on
+both sides, a flapping link, one-way loss, slow and stalled log disks.
+
+Prints per-scenario figures and "N passed, N failed"; exits 1 on any violation
+(naming the first violating operation where a checker can).
 The seed is printed; --seed replays the same scenario mix (make faultcheck SEED=..).
 """
 
 import argparse
+import bisect
 import json
 import os
 import random
@@ -63,6 +71,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from linkproxy import LinkHub  # noqa: E402
 from zkproxy import ProxyHub  # noqa: E402
 
 SESSION_MS = 3000  # clients' session timeout
@@ -74,6 +83,10 @@ N_JWRITE, N_JOURNAL = 1, 2
 N_MEMBER, N_GROUP = 3, 1
 N_RW, N_SEM, SEM_MAX = 3, 3, 2  # SEM_MAX: fault_client's semaphore maximum
 N_QUEUE = 2  # queue clients: each puts, takes and commits
+KINDS = [("lock", N_LOCK), ("counter", N_COUNTER), ("elect", N_ELECT),
+         ("cwrite", N_CWRITE), ("cache", N_CACHE), ("jwrite", N_JWRITE),
+         ("journal", N_JOURNAL), ("member", N_MEMBER), ("group", N_GROUP),
+         ("rwlock", N_RW), ("semaphore", N_SEM), ("queue", N_QUEUE)]
 CONVERGE_MS = 15000  # a reader's bound, after the run, to hold the server's state
 
 
@@ -154,8 +167,17 @@ class Ensemble:
     def __init__(self, zkctl, workdir):
         self.zkctl = zkctl
         self.dir = os.path.join(workdir, "zk")
+        self.workdir = workdir
         self.paused = set()
-        self.env = dict(os.environ, ZKCTL_TICK="250")
+        self.disks = {}  # member -> (slowfs process, mountpoint, control file)
+        # Members reach one another through link proxies (faults/linkproxy.py):
+        # the server-to-server nemeses hold the bytes of chosen links.
+        self.links = LinkHub(os.path.join(self.dir, "links"))
+        # syncLimit and initLimit of 10 ticks (2.5 s): a cut-off leader steps
+        # down, and the others elect a new one, inside a scenario
+        self.env = dict(os.environ, ZKCTL_TICK="250", ZKCTL_SYNC_LIMIT="10",
+                        ZKCTL_INIT_LIMIT="10",
+                        ZKCTL_LINK_PORTS=" ".join(map(str, self.links.listen_all(3))))
 
     def ctl(self, *args, check=True):
         p = subprocess.run([self.zkctl, args[0], self.dir] + [str(a) for a in args[1:]],
@@ -164,7 +186,57 @@ class Ensemble:
             raise RuntimeError(f"zkctl {' '.join(map(str, args))}: {p.stderr.strip()}")
         return p.stdout.strip()
 
+    def mount_disks(self):
+        """Each member's transaction log on a slowfs mount of its own
+        (faults/slowfs.py: FUSE, pass-through until told to slow or stall)."""
+        for i in (1, 2, 3):
+            d = os.path.join(self.workdir, "disks", str(i))
+            back, mnt, ctl = (os.path.join(d, x) for x in ("backing", "mnt", "control"))
+            os.makedirs(back)
+            os.makedirs(mnt)
+            self.set_disk_file(ctl, "pass")
+            err = open(os.path.join(d, "slowfs.log"), "w")
+            p = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "slowfs.py"), back, mnt,
+                                  ctl], stdout=subprocess.PIPE, stderr=err, text=True)
+            self.disks[i] = (p, mnt, ctl)
+            line = p.stdout.readline()  # "slowfs: mounted", or EOF if it failed
+            if "mounted" not in line:
+                raise RuntimeError(f"slowfs for member {i} did not mount: see {err.name}")
+            self.env[f"ZKCTL_DATALOG_{i}"] = mnt
+
+    @staticmethod
+    def set_disk_file(ctl, mode):
+        with open(ctl + ".new", "w") as f:
+            f.write(mode + "\n")
+        os.rename(ctl + ".new", ctl)
+
+    def set_disk(self, i, mode):
+        self.set_disk_file(self.disks[i][2], mode)
+
+    def disk_stats(self, i):
+        try:
+            with open(self.disks[i][2] + ".stats") as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
+
+    def unmount_disks(self):
+        for i, (p, mnt, ctl) in self.disks.items():
+            self.set_disk_file(ctl, "pass")
+            if p.poll() is None:
+                p.terminate()
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            with open("/proc/mounts") as f:
+                if any(line.split()[1] == mnt for line in f):
+                    subprocess.run(["umount", "-l", mnt], check=False)
+        self.disks = {}
+
     def start(self):
+        self.mount_disks()
         self.hosts = self.ctl("start-ensemble", 3).splitlines()[-1]
         self.members = {}
         for i in (1, 2, 3):
@@ -193,7 +265,11 @@ class Ensemble:
         self.paused.discard(i)
 
     def heal(self):
-        """Resume paused members and start dead ones (end of a scenario, exit)."""
+        """Resume paused members, start dead ones, let every link carry bytes
+        again (end of a scenario, exit)."""
+        self.links.heal()
+        for i in self.disks:
+            self.set_disk(i, "pass")
         for i in list(self.paused):
             self.resume(i)
         for line in self.ctl("status", check=False).splitlines():
@@ -203,19 +279,25 @@ class Ensemble:
         self.ctl("wait-ready", check=False)
 
     def stop(self):
+        self.links.heal()
+        for i in self.disks:
+            self.set_disk(i, "pass")
         for i in list(self.paused):
             self.ctl("resume-member", i, check=False)
         self.ctl("stop", check=False)
+        self.links.close()
+        self.unmount_disks()
 
 
 class Client:
-    def __init__(self, sc, kind, idx, proxy):
+    def __init__(self, sc, kind, idx, proxy, duration_s=None):
         self.kind, self.name, self.proxy = kind, f"{kind}-{idx}", proxy
+        duration_s = RUN_S if duration_s is None else duration_s
         self.history = os.path.join(sc.dir, self.name + ".jsonl")
         self.session_file = os.path.join(sc.dir, self.name + ".session")
         self.stopped = False
         args = [sc.fc.client, kind, "-h", proxy.hosts, "-n", self.name, "-H", self.history,
-                "-S", self.session_file, "-d", str(RUN_S * 1000), "-t", str(SESSION_MS),
+                "-S", self.session_file, "-d", str(int(duration_s * 1000)), "-t", str(SESSION_MS),
                 "-s", str(sc.rng.randrange(1, 1 << 30))]
         if kind == "lock":
             args += ["-p", sc.root + "/lock", "-F", os.path.join(sc.dir, "store")]
@@ -274,6 +356,7 @@ class Scenario:
 
     def __init__(self, fc, index, name, nemesis, overlap_ok):
         self.fc, self.name, self.nemesis, self.overlap_ok = fc, name, nemesis, overlap_ok
+        self.run_s = RUN_S
         self.rng = random.Random(f"{fc.seed}/{name}")
         # The semaphore's profile: Curator's layout (mutex, slots, fenced store
         # per slot) and the native one (no mutex, no slot), scenario by scenario.
@@ -372,30 +455,34 @@ class Scenario:
         return p.returncode == 0
 
     # -- the run --
-    def run(self):
+    def start_clients(self):
         fc = self.fc
-        ups = [fc.ens.members[i] for i in (1, 2, 3)]
-        kinds = [("lock", N_LOCK), ("counter", N_COUNTER), ("elect", N_ELECT),
-                 ("cwrite", N_CWRITE), ("cache", N_CACHE), ("jwrite", N_JWRITE),
-                 ("journal", N_JOURNAL), ("member", N_MEMBER), ("group", N_GROUP),
-                 ("rwlock", N_RW), ("semaphore", N_SEM), ("queue", N_QUEUE)]
+        self.ups = [fc.ens.members[i] for i in (1, 2, 3)]
         self.t0 = now()
-        for kind, n in kinds:
+        for kind, n in KINDS:
             for i in range(n):
-                proxy = fc.hub.add_client(f"{self.name}/{kind}-{i}", ups)
-                self.clients.append(Client(self, kind, i, proxy))
+                proxy = fc.hub.add_client(f"{self.name}/{kind}-{i}", self.ups)
+                self.clients.append(Client(self, kind, i, proxy, self.run_s))
         fc.live_clients = self.clients
+        # every client connected (its "start" line) before faults begin
+        deadline = now() + 30
+        while now() < deadline and not all(
+                any(e["op"] == "start" for e in c.events()) for c in self.clients):
+            time.sleep(0.05)
+
+    def run(self):
         try:
-            # every client connected (its "start" line) before faults begin
-            deadline = now() + 30
-            while now() < deadline and not all(
-                    any(e["op"] == "start" for e in c.events()) for c in self.clients):
-                time.sleep(0.05)
+            self.start_clients()
             self.wait_until(3)
             self.nemesis(self)
         finally:
             self.undo()
-        deadline = self.t0 + RUN_S + 60
+        self.finish()
+
+    def finish(self):
+        """Wait for every client to end (its run over); kill late ones."""
+        fc = self.fc
+        deadline = self.t0 + self.run_s + 60
         for c in self.clients:
             try:
                 c.proc.wait(timeout=max(1, deadline - now()))
@@ -558,6 +645,103 @@ def nem_random_mix(sc):
         time.sleep(0.5)
 
 
+# ---- faults inside the ensemble (the link proxies between members)
+
+ISOLATE_S = 10  # longer than a follower's patience (syncLimit 25 x tick 250 ms)
+
+
+def leader_and_followers(sc):
+    lead = sc.fc.ens.leader()
+    return lead, [i for i in sc.fc.ens.members if i != lead]
+
+
+def nem_leader_isolated(sc):
+    """The leader cut off from both followers (its clients still reach it):
+    it must stop serving writes; the followers elect a new leader."""
+    lead, fol = leader_and_followers(sc)
+    t = now()
+    sc.fc.ens.links.isolate(lead, fol)
+    time.sleep(ISOLATE_S)
+    sc.fc.ens.links.heal()
+    sc.log_fault(f"leader {lead} cut off from followers {fol} for {ISOLATE_S} s", t, now())
+
+
+def nem_minority_partition(sc):
+    """{leader + half the clients} | {both followers + the other half}: each
+    client reaches only the servers of its side."""
+    lead, fol = leader_and_followers(sc)
+    side = set(sc.rng.sample(range(len(sc.clients)), len(sc.clients) // 2))
+    t = now()
+    sc.fc.ens.links.isolate(lead, fol)
+    for k, c in enumerate(sc.clients):
+        c.proxy.cut([f - 1 for f in fol] if k in side else [lead - 1])
+    time.sleep(ISOLATE_S)
+    sc.fc.ens.links.heal()
+    for c in sc.clients:
+        c.proxy.set_pass()
+    sc.log_fault(f"partition {{leader {lead} + {len(side)} clients}} | {{{fol} + "
+                 f"{len(sc.clients) - len(side)} clients}} for {ISOLATE_S} s", t, now())
+
+
+def nem_link_flap(sc, secs=ISOLATE_S, period=1.5):
+    """The link between the leader and one follower goes down and up every
+    period seconds."""
+    lead, fol = leader_and_followers(sc)
+    f = sc.rng.choice(fol)
+    links = sc.fc.ens.links
+    t = now()
+    flips = 0
+    while now() - t < secs:
+        if flips % 2 == 0:
+            links.isolate(lead, [f])
+        else:
+            links.heal()
+        flips += 1
+        time.sleep(period)
+    links.heal()
+    sc.log_fault(f"link leader {lead} <-> follower {f} flapping every {period} s "
+                 f"({flips} flips) for {secs} s", t, now())
+
+
+def nem_one_way(sc):
+    """Bytes from the leader to both followers held; theirs still reach it."""
+    lead, fol = leader_and_followers(sc)
+    t = now()
+    for f in fol:
+        sc.fc.ens.links.block(lead, f)
+    time.sleep(ISOLATE_S)
+    sc.fc.ens.links.heal()
+    sc.log_fault(f"one-way: leader {lead} -> followers {fol} held for {ISOLATE_S} s", t, now())
+
+
+def nem_slow_disk(sc):
+    """The leader's transaction log: slow (each write and fsync 50 ms later),
+    then stalled; then a follower's stalled."""
+    ens = sc.fc.ens
+    lead, fol = leader_and_followers(sc)
+    f = sc.rng.choice(fol)
+    st0 = {i: ens.disk_stats(i) for i in (lead, f)}
+    t = now()
+    ens.set_disk(lead, "delay 50")
+    time.sleep(3)
+    ens.set_disk(lead, "stall")
+    time.sleep(4)
+    ens.set_disk(lead, "pass")
+    ens.set_disk(f, "stall")
+    time.sleep(3)
+    ens.set_disk(f, "pass")
+    time.sleep(1.2)  # (slowfs writes its counters every second)
+
+    def held(i):
+        d = {k: ens.disk_stats(i).get(k, 0) - st0[i].get(k, 0)
+             for k in ("delayed", "stalled_writes", "stalled_fsyncs", "stalled_ms")}
+        return (f"{d['delayed']} delayed, {d['stalled_writes'] + d['stalled_fsyncs']} "
+                f"stalled for {d['stalled_ms'] / 1000:.1f} s")
+
+    sc.log_fault(f"leader {lead}'s log disk 50 ms slow for 3 s, then stalled 4 s "
+                 f"({held(lead)}); then follower {f}'s stalled 3 s ({held(f)})", t, now())
+
+
 # (name, nemesis, holders may overlap: the scenario pauses or cuts off a holder
 #  or its session, so a stale holder may still believe; fencing must catch it)
 SCENARIOS = [
@@ -570,6 +754,14 @@ SCENARIOS = [
     ("session-expire", nem_session_expire, True),
     ("dropped-replies", nem_dropped_replies, False),
     ("random-mix", nem_random_mix, True),
+]
+# Faults inside the ensemble: run after the ones above, in this order.
+SCENARIOS_2 = [
+    ("leader-isolated", nem_leader_isolated, True),
+    ("minority-partition", nem_minority_partition, True),
+    ("link-flap", nem_link_flap, True),
+    ("one-way-loss", nem_one_way, True),
+    ("slow-disk", nem_slow_disk, True),
 ]
 
 
@@ -630,15 +822,26 @@ def check_lock(sc, res):
     # (counted per stale holder: the time from the first later grant to another
     # client until the stale holder stopped believing)
     overlaps, unexplained, overlap_ns = 0, 0, 0
+    first_overlap = None
     ivs = sorted(intervals)
     for i, a in enumerate(ivs):
-        later = [b for b in ivs[i + 1:] if b[0] < a[1] and b[3] != a[3]]
+        later, j = [], i + 1
+        while j < len(ivs) and ivs[j][0] < a[1]:  # (sorted by start)
+            if ivs[j][3] != a[3]:
+                later.append(ivs[j])
+            j += 1
         if later:
             overlaps += 1
             unexplained += not a[4]
             overlap_ns += a[1] - later[0][0]
+            if not a[4] and first_overlap is None:
+                first_overlap = (f"{a[3]} (token {a[2]}, granted t={a[0]}) still believed "
+                                 f"when {later[0][3]} was granted token {later[0][2]} at "
+                                 f"t={later[0][0]}")
+    first_disorder = next((f"{b[2]} granted token {b[1]} at t={b[0]} after {a[2]}'s {a[1]}"
+                           for a, b in zip(grants, grants[1:]) if b[1] <= a[1]), None)
     # the store: accepted tokens never went down
-    stale, accepted = 0, 0
+    stale, accepted, first_stale = 0, 0, None
     try:
         hi = -1
         with open(os.path.join(sc.dir, "store.log")) as f:
@@ -647,6 +850,7 @@ def check_lock(sc, res):
                 accepted += 1
                 if tok < hi:
                     stale += 1
+                    first_stale = first_stale or f"store.log line {accepted}: {line.strip()!r}"
                 hi = max(hi, tok)
     except FileNotFoundError:
         pass
@@ -659,14 +863,15 @@ def check_lock(sc, res):
                    f"{notif / max(1, releases):.2f}{why(fails)}")
     v = []
     if stale:
-        v.append(f"lock: the store accepted {stale} stale token(s)")
+        v.append(f"lock: the store accepted {stale} stale token(s); first: {first_stale}")
     if accepted != writes_ok:
         v.append(f"lock: store log has {accepted} writes, clients saw {writes_ok} accepted")
     if disorder:
-        v.append(f"lock: {disorder} grant(s) with a token not above the previous grant's")
+        v.append(f"lock: {disorder} grant(s) with a token not above the previous grant's; "
+                 f"first: {first_disorder}")
     if unexplained and not sc.overlap_ok:
         v.append(f"lock: {unexplained} overlapping holders, the earlier one never told LOST, "
-                 "in a scenario that cuts no holder off")
+                 f"in a scenario that cuts no holder off; first: {first_overlap}")
     if orphans or left:
         v.append(f"lock: orphan nodes: {orphans} seen by their clients, {len(left)} after close")
     if not grants:
@@ -719,9 +924,10 @@ def check_rwlock(sc, res):
     # a writer beside anyone else: the earlier one must have been cut off
     clash, unexplained = 0, 0
     for i, a in enumerate(ivs):
-        for b in ivs[i + 1:]:
+        for j in range(i + 1, len(ivs)):
+            b = ivs[j]
             if b[0] >= a[1]:
-                continue
+                break  # (sorted by start: no later one overlaps a)
             if b[4] != a[4] and "write" in (a[2], b[2]):
                 clash += 1
                 unexplained += not a[3]
@@ -736,13 +942,25 @@ def check_rwlock(sc, res):
             reads = [(int(x.split()[2]), int(x.split()[0])) for x in f]
     except FileNotFoundError:
         pass
-    hi = -1
-    for _, tok in writes:
-        stale_w += tok < hi
+    hi, first_stale = -1, None
+    for t, tok in writes:
+        if tok < hi:
+            stale_w += 1
+            first_stale = first_stale or f"write with token {tok} at t={t} after token {hi}"
         hi = max(hi, tok)
-    for t, tok in reads:  # the highest write accepted before this read
-        before = [w for wt, w in writes if wt < t]
-        stale_r += bool(before) and tok < max(before)
+    # the highest write token accepted before each read (by time)
+    by_time = sorted(writes)
+    times = [wt for wt, _ in by_time]
+    best, m = [], -1
+    for _, w in by_time:
+        m = max(m, w)
+        best.append(m)
+    for t, tok in reads:
+        k = bisect.bisect_left(times, t)  # writes with wt < t: by_time[:k]
+        if k and tok < best[k - 1]:
+            stale_r += 1
+            first_stale = first_stale or (f"read with token {tok} at t={t} after a write "
+                                          f"with token {best[k - 1]}")
     left = sc.inspect(sc.root + "/rw")["children"]
     grants = {"read": 0, "write": 0}
     for iv in ivs:
@@ -757,7 +975,8 @@ def check_rwlock(sc, res):
                      f"LOST), orphans {orphans}+{len(left)}{why(fails)}")
     v = []
     if stale_w or stale_r:
-        v.append(f"rwlock: the store accepted {stale_w} stale write(s), {stale_r} stale read(s)")
+        v.append(f"rwlock: the store accepted {stale_w} stale write(s), {stale_r} stale "
+                 f"read(s); first: {first_stale}")
     if unexplained and not sc.overlap_ok:
         v.append(f"rwlock: {unexplained} writer overlap(s), the earlier holder never told "
                  "LOST, in a scenario that cuts no holder off")
@@ -777,21 +996,27 @@ def check_semaphore(sc, res):
             if e["op"] == "acquire" and e["type"] == "fail":
                 fails[e["err"]] = fails.get(e["err"], 0) + 1
     over, unexplained, most, slot_clash = 0, 0, 0, 0
+    active = []  # intervals begun (ivs is sorted by start) and not yet over
     for b in ivs:  # who believed to hold when b was granted
-        alive = [a for a in ivs if a is not b and a[0] <= b[0] < a[1] and a[4] != b[4]]
+        active = [a for a in active if a[1] > b[0]]
+        alive = [a for a in active if a[4] != b[4]]
+        active.append(b)
         most = max(most, len(alive) + 1)
         if len(alive) + 1 > SEM_MAX:
             over += 1
             unexplained += sum(1 for a in alive if not a[3]) + 1 > SEM_MAX
         slot_clash += b[5] >= 0 and any(a[5] == b[5] and not a[3] for a in alive)
     stale = accepted = 0
+    first_stale = None
     try:
         hi = {}
         with open(os.path.join(sc.dir, "semstore.log")) as f:
             for line in f:
                 slot, tok = int(line.split()[0]), int(line.split()[1])
                 accepted += 1
-                stale += tok < hi.get(slot, -1)
+                if tok < hi.get(slot, -1):
+                    stale += 1
+                    first_stale = first_stale or f"semstore.log line {accepted}: {line.strip()!r}"
                 hi[slot] = max(hi.get(slot, -1), tok)
     except FileNotFoundError:
         pass
@@ -811,7 +1036,7 @@ def check_semaphore(sc, res):
                         f"{why(fails)}")
     v = []
     if stale:
-        v.append(f"semaphore: the store accepted {stale} stale token(s)")
+        v.append(f"semaphore: the store accepted {stale} stale token(s); first: {first_stale}")
     if unexplained and not sc.overlap_ok:
         v.append(f"semaphore: {unexplained} grant(s) beyond {SEM_MAX} holders not explained "
                  "by a holder cut off")
@@ -944,7 +1169,10 @@ def check_election(sc, res):
                        f"{len(log)} in the log ({appended} acknowledged), older-epoch entries after newer {back}, "
                        f"{fenced} fenced appends, orphans {orphans}+{len(left)}{why(fails)}")
     if multi:
-        v.append(f"election: epochs with more than one leader: {multi}")
+        ep = min(multi)
+        v.append(f"election: epochs with more than one leader: {multi}; first: epoch {ep} "
+                 f"led by {sorted(owners[ep])}, at t="
+                 f"{[t for t, e, _ in leads if e == ep]}")
     if order:
         v.append(f"election: {order} leadership(s) with an epoch not above the previous one")
     if back:
@@ -1200,10 +1428,10 @@ def recovery(sc):
                 oks[c.kind].append(ns(e["t"]))
     out = []
     for what, _, healed in sc.faults:
-        if healed > sc.t0 + RUN_S - 1:
+        if healed > sc.t0 + sc.run_s - 1:
             # (a server restart slower than the run: the workloads had stopped)
             out.append((what, f"not measured: healed {healed - sc.t0:.1f} s into a "
-                              f"{RUN_S} s run", False))
+                              f"{sc.run_s:g} s run", False))
             continue
         parts = []
         for kind in kinds:
@@ -1212,6 +1440,42 @@ def recovery(sc):
                          else f"{kind} never")
         out.append((what, ", ".join(parts), any(p.endswith("never") for p in parts)))
     return out
+
+
+def check_and_report(sc, t):
+    """Run every checker on sc's histories and print its table; returns the
+    violations."""
+    res, v = {}, list(sc.problems)
+    v += check_lock(sc, res)
+    v += check_counter(sc, res)
+    v += check_election(sc, res)
+    v += check_cache(sc, res)
+    v += check_journal(sc, res)
+    v += check_group(sc, res)
+    v += check_rwlock(sc, res)
+    v += check_semaphore(sc, res)
+    v += check_queue(sc, res)
+    rec = recovery(sc)
+    for what, text, never in rec:
+        if never:
+            v.append(f"no recovery after: {what} ({text})")
+    status = "FAIL" if v else "PASS"
+    say(f"\n[{status}] {sc.name} ({now() - t:.1f} s, {len(v)} violations)")
+    for what, t_in, t_out in sc.faults:
+        say(f"  fault at {t_in - sc.t0:5.1f} s, healed at {t_out - sc.t0:5.1f} s: {what}")
+    for k in ("lock", "counter", "election", "cache", "journal", "group", "rwlock",
+              "semaphore", "queue"):
+        say(f"  {k:9s} {res[k]}")
+    for what, text, _ in rec:
+        say(f"  recovery after '{what}': {text}")
+    drops = sum(c.proxy.stats().get("dropped_replies", 0) for c in sc.clients)
+    if drops:
+        say(f"  proxy: {drops} write replies dropped")
+    for x in v:
+        say(f"  VIOLATION: {x}")
+    if v:
+        say(f"  histories: {sc.dir}")
+    return v
 
 
 # ---------------------------------------------------------------- main
@@ -1251,12 +1515,14 @@ def main():
         a.seed = int.from_bytes(os.urandom(4), "big") % 1000000
     rng = random.Random(a.seed)
     chosen = [s for s in SCENARIOS if not a.only or s[0] in a.only.split(",")]
-    if not chosen:
+    second = [s for s in SCENARIOS_2 if not a.only or s[0] in a.only.split(",")]
+    if not chosen and not second:
         raise SystemExit(f"faultcheck: no scenario named {a.only}")
-    # the random mix comes last; the others run in a seeded order
+    # the random mix comes last; the others run in a seeded order; then the
+    # faults inside the ensemble
     head = [s for s in chosen if s[0] != "random-mix"]
     rng.shuffle(head)
-    chosen = head + [s for s in chosen if s[0] == "random-mix"]
+    chosen = head + [s for s in chosen if s[0] == "random-mix"] + second
 
     leftover_self_test()
     fc = FaultCheck(a)
@@ -1282,38 +1548,10 @@ def main():
             sc = Scenario(fc, idx, name, nem, overlap_ok)
             t = now()
             sc.run()
-            res, v = {}, list(sc.problems)
-            v += check_lock(sc, res)
-            v += check_counter(sc, res)
-            v += check_election(sc, res)
-            v += check_cache(sc, res)
-            v += check_journal(sc, res)
-            v += check_group(sc, res)
-            v += check_rwlock(sc, res)
-            v += check_semaphore(sc, res)
-            v += check_queue(sc, res)
-            rec = recovery(sc)
-            for what, text, never in rec:
-                if never:
-                    v.append(f"no recovery after: {what} ({text})")
-            status = "FAIL" if v else "PASS"
+            v = check_and_report(sc, t)
             passed += not v
             failed += bool(v)
-            say(f"\n[{status}] {name} ({now() - t:.1f} s, {len(v)} violations)")
-            for what, t_in, t_out in sc.faults:
-                say(f"  fault at {t_in - sc.t0:5.1f} s, healed at {t_out - sc.t0:5.1f} s: {what}")
-            for k in ("lock", "counter", "election", "cache", "journal", "group", "rwlock",
-                      "semaphore", "queue"):
-                say(f"  {k:9s} {res[k]}")
-            for what, text, _ in rec:
-                say(f"  recovery after '{what}': {text}")
-            drops = sum(c.proxy.stats().get("dropped_replies", 0) for c in sc.clients)
-            if drops:
-                say(f"  proxy: {drops} write replies dropped")
-            for x in v:
-                say(f"  VIOLATION: {x}")
             if v:
-                say(f"  histories: {sc.dir}")
                 a.keep = True
     except BaseException:
         say(f"faultcheck: interrupted; histories so far in {fc.workdir}")

@@ -227,6 +227,50 @@ def test_raw(hub, upstreams):
     log(f"raw ok: raw={p.stats()} dead={d.stats()}")
 
 
+def test_cut(hub, upstreams):
+    """cut([1]): connections to upstream 1 are blackholed, those to upstream 0
+    pass; set_pass() resets the cut connection that lost bytes, and a new one
+    through upstream 1 passes again."""
+    p = hub.add_client("cut", [upstreams[0], upstreams[0]])
+    (h0, p0), (h1, p1) = (x.split(":") for x in p.hosts.split(","))
+
+    def session(host, port):
+        s = socket.create_connection((host, int(port)), timeout=5)
+        s.sendall(connect_request())
+        return s
+
+    def exists_ok(s, xid):
+        s.sendall(request(xid, 3, zk_string("/") + b"\0"))
+        rx, _, err = struct.unpack_from(">iqi", recv_frame(s))
+        return (rx, err) == (xid, 0)
+
+    p.cut([1])
+    a = session(h0, p0)
+    try:
+        recv_frame(a)
+        check(exists_ok(a, 1), "cut: upstream 0 does not pass")
+        b = session(h1, p1)
+        b.settimeout(1.0)
+        try:
+            b.recv(1)
+            raise Failure("cut: upstream 1 answered through the cut")
+        except socket.timeout:
+            pass
+        check(p.stats()["blackholed_bytes"] > 0, f"cut: nothing blackholed {p.stats()}")
+        p.set_pass()
+        wait_closed(b, 5, "cut: the cut connection reset when the cut ends")
+        b.close()
+        b = session(h1, p1)
+        b.settimeout(5)
+        recv_frame(b)
+        check(exists_ok(b, 2), "cut: upstream 1 does not pass after set_pass")
+        check(exists_ok(a, 3), "cut: upstream 0 stopped passing")
+        b.close()
+    finally:
+        a.close()
+    log(f"cut ok: {p.stats()}")
+
+
 def test_kazoo(hub, upstreams, server_hosts):
     base = f"/zkproxy-test-{os.getpid()}"
     p = hub.add_client("kz", upstreams)
@@ -417,6 +461,7 @@ def main():
     hub = ProxyHub(seed)
     try:
         test_raw(hub, upstreams)
+        test_cut(hub, upstreams)
         test_kazoo(hub, upstreams, server_hosts)
         test_rng(hub, upstreams, seed)
         ports = [port for c in ("raw", "kz") for port in hub._clients[c].ports]

@@ -8,6 +8,9 @@ time from any thread:
 
   set_pass()            forward everything (the default)
   blackhole()           partition: read and discard in both directions
+  cut(indices)          the same, only on the connections to the upstreams
+                        of those indices (a client cut off from some servers
+                        and not others); set_pass() ends it too
   reset()               RST every current connection of the client
   delay(ms)             forward every frame ms later, order kept
   drop_replies(p, ops)  swallow the reply to a request whose op is in ops,
@@ -151,12 +154,13 @@ class _Conn:
 
     __slots__ = (
         "proxy", "upstream", "client", "server", "c2s", "s2c", "xids",
-        "connecting", "discarded", "draining", "deadline", "dead",
+        "connecting", "discarded", "draining", "deadline", "dead", "idx",
     )
 
-    def __init__(self, proxy: "ClientProxy", upstream, csock: socket.socket):
+    def __init__(self, proxy: "ClientProxy", upstream, csock: socket.socket, idx: int = 0):
         self.proxy = proxy
         self.upstream = upstream  # (family, sockaddr) of the server
+        self.idx = idx  # its index in the proxy's upstreams
         self.client = _Side(csock, "client")
         self.server = _Side(None, "server")
         self.c2s = _Flow(self, self.client, self.server, True)
@@ -172,6 +176,10 @@ class _Conn:
 
     def flows(self):
         return (self.c2s, self.s2c)
+
+    def blackholed(self) -> bool:
+        p = self.proxy
+        return p._mode == _BLACKHOLE or self.idx in p._cut
 
 
 class ClientProxy:
@@ -193,6 +201,7 @@ class ClientProxy:
         self._conns: set[_Conn] = set()
         # Mode state: only the hub thread reads or writes these.
         self._mode = _PASS
+        self._cut: frozenset = frozenset()  # upstream indices blackholed
         self._delay_s = 0.0
         self._drop_prob = 0.0
         self._drop_ops: frozenset = WRITE_OPS
@@ -216,8 +225,16 @@ class ClientProxy:
     # -- public API ------------------------------------------------------
 
     def set_pass(self) -> None:
-        """Forward normally; ends blackhole, delay and drop_replies."""
-        self._hub._call(self._set_mode, _PASS, 0.0, 0.0, None)
+        """Forward normally; ends blackhole, cut, delay and drop_replies."""
+        self._hub._call(self._set_mode, _PASS, 0.0, 0.0, None, frozenset())
+
+    def cut(self, indices) -> None:
+        """Blackhole the connections to the upstreams of these indices only
+        (others keep their mode); cut(()) ends it."""
+        idx = frozenset(int(i) for i in indices)
+        if any(not 0 <= i < len(self.upstreams) for i in idx):
+            raise ValueError("no such upstream")
+        self._hub._call(self._set_cut, idx)
 
     def blackhole(self) -> None:
         """Partition: discard every byte both ways, connect nothing new."""
@@ -253,17 +270,22 @@ class ClientProxy:
 
     # -- run by the hub thread -------------------------------------------
 
-    def _set_mode(self, mode, delay_s, drop_prob, drop_ops):
+    def _set_cut(self, idx):
+        self._set_mode(self._mode, self._delay_s, self._drop_prob, None, idx)
+
+    def _set_mode(self, mode, delay_s, drop_prob, drop_ops, cut=None):
         hub = self._hub
-        old = self._mode
+        was = {conn: conn.blackholed() for conn in self._conns}
         self._mode = mode
+        if cut is not None:
+            self._cut = cut
         self._delay_s = delay_s
         self._drop_prob = drop_prob
         if drop_ops is not None:
             self._drop_ops = drop_ops
         for conn in list(self._conns):
             try:
-                if old == _BLACKHOLE and mode != _BLACKHOLE and (
+                if was.get(conn) and not conn.blackholed() and (
                     conn.discarded or not conn.server.open
                 ):
                     # Connections that lost bytes have corrupt streams, and
@@ -498,12 +520,12 @@ class ProxyHub:
                 proxy._stats["errors"] += 1
                 return
             proxy._stats["accepted"] += 1
-            conn = _Conn(proxy, proxy._targets[idx], csock)
+            conn = _Conn(proxy, proxy._targets[idx], csock, idx)
             proxy._conns.add(conn)
             try:
                 csock.setblocking(False)
                 csock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if proxy._mode != _BLACKHOLE:
+                if not conn.blackholed():
                     # In a blackhole the connection is never made upstream.
                     self._start_connect(conn)
                 if not conn.dead:
@@ -559,7 +581,7 @@ class ProxyHub:
         except OSError:
             data = None  # reset by the peer or another error
         proxy = conn.proxy
-        blackholed = proxy._mode == _BLACKHOLE
+        blackholed = conn.blackholed()
         if not data:
             if blackholed and side is conn.server:
                 # A partition does not carry the server's close to the
@@ -666,7 +688,7 @@ class ProxyHub:
     def _can_write(self, conn: _Conn, side: _Side) -> bool:
         if not side.open or side.sock is None:
             return False
-        if conn.proxy._mode == _BLACKHOLE:
+        if conn.blackholed():
             return False  # held back; sent if the connection survives
         if side is conn.server and conn.connecting:
             return False
@@ -690,7 +712,7 @@ class ProxyHub:
         """Make the selector watch what each socket of conn needs now."""
         if conn.dead:
             return
-        blackholed = conn.proxy._mode == _BLACKHOLE
+        blackholed = conn.blackholed()
         for side, other in ((conn.client, conn.server), (conn.server, conn.client)):
             if not side.open or side.sock is None:
                 continue
@@ -738,7 +760,7 @@ class ProxyHub:
     def _maybe_finish_drain(self, conn: _Conn):
         if not conn.draining or conn.dead:
             return
-        if conn.proxy._mode != _BLACKHOLE:  # a blackhole delivers nothing
+        if not conn.blackholed():  # a blackhole delivers nothing
             for side in (conn.client, conn.server):
                 if side.open and side.outbuf:
                     return  # still deliverable (deadline permitting)

@@ -272,6 +272,11 @@ typedef void (*zkr__done_fn)(void *arg, int rc);
  * or the server's refusal (e.g. ZNOAUTH). Returns 0 or ZKR_ENOMEM (nothing runs). */
 ZKR__HIDDEN int zkr__janitor_delete(zkr_session_t *s, uint64_t gen, const char *path,
                                     zkr__done_fn done, void *arg);
+/* The same for a node whose create's reply was lost and whose name carries no
+ * GUID: after a sync, deleted (at the version seen) only if this session owns
+ * it; absent or another session's: done (0). */
+ZKR__HIDDEN int zkr__janitor_delete_own(zkr_session_t *s, uint64_t gen, const char *path,
+                                        zkr__done_fn done, void *arg);
 /* The same for the child of parent whose name contains guid (a create whose reply
  * was lost); nothing to do if there is none. */
 ZKR__HIDDEN int zkr__janitor_delete_guid(zkr_session_t *s, uint64_t gen,

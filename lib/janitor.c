@@ -2,7 +2,9 @@
 /*
  * The janitor removes nodes a recipe no longer wants: released lock nodes,
  * nodes of timed-out or cancelled attempts, and nodes whose create reply was
- * lost (found by the GUID in their name). It retries across connection loss, with
+ * lost (found by the GUID in their name, or, for a node named without one, by
+ * its owner: deleted only if this session owns it). It retries across
+ * connection loss, with
  * backoff, for as long as the session that owns the node lives; once that
  * session is gone the ephemeral node is gone too, which counts as done.
  *
@@ -27,6 +29,8 @@ typedef struct jan {
   zkr__done_fn done;
   void *arg;
   int backoff_ms;
+  int own;      /* delete only a node this session owns, once looked at */
+  int version;  /* own: the version seen (-1 until then) */
   int started;  /* past the first request: results may be settled at once */
   int first_rc; /* the first request was refused with this */
 } jan_t;
@@ -109,6 +113,24 @@ static void on_listed(void *ctx, int rc, const zkr__reply_t *r) {
   settle(j, rc);
 }
 
+/* own: the node as the server has it now, after a sync. */
+static void on_owner(void *ctx, int rc, const zkr__reply_t *r) {
+  jan_t *j = ctx;
+  if (rc == ZOK) {
+    zhandle_t *zh = zkr_session_zhandle(j->s);
+    const clientid_t *id = zh ? zoo_client_id(zh) : NULL;
+    if (!r->stat || !id || r->stat->ephemeralOwner != id->client_id) {
+      finish(j, 0); /* another session's (or persistent): not ours to remove */
+      return;
+    }
+    j->own = 0;
+    j->version = r->stat->version;
+    step(j);
+    return;
+  }
+  settle(j, rc); /* ZNONODE: the create never applied (or it went already) */
+}
+
 static void on_synced(void *ctx, int rc, const zkr__reply_t *r) {
   (void)ctx, (void)rc, (void)r; /* the listing behind it decides */
 }
@@ -120,9 +142,15 @@ static void step(jan_t *j) {
   /* Once a request is on its way its reply may finish (and free) j at any
    * moment on another thread: j is not touched after a successful send. */
   j->started = 1;
-  if (j->path) {
+  if (j->path && j->own) {
+    /* A sync first, as below: the create may not be applied yet there. */
+    if (zkr__call_begin(j->s, j->gen, ZKR__K_OTHER, on_synced, NULL, &c) == 0)
+      zkr__call_end(&c, zoo_async(c.zh, j->path, zkr__cb_string, c.op));
+    if ((rc = zkr__call_begin(j->s, j->gen, ZKR__K_EXISTS, on_owner, j, &c)) == 0)
+      rc = zkr__call_end(&c, zoo_aexists(c.zh, j->path, 0, zkr__cb_stat, c.op));
+  } else if (j->path) {
     if ((rc = zkr__call_begin(j->s, j->gen, ZKR__K_DELETE, on_deleted, j, &c)) == 0)
-      rc = zkr__call_end(&c, zoo_adelete(c.zh, j->path, -1, zkr__cb_void, c.op));
+      rc = zkr__call_end(&c, zoo_adelete(c.zh, j->path, j->version, zkr__cb_void, c.op));
   } else {
     /* A sync first: the create whose reply was lost may not be applied yet on
      * the server we reached since, and a listing there would miss its node. */
@@ -146,7 +174,7 @@ static void step(jan_t *j) {
 }
 
 static int start(zkr_session_t *s, uint64_t gen, const char *path, const char *parent,
-                 const char *guid, zkr__done_fn done, void *arg) {
+                 const char *guid, int own, zkr__done_fn done, void *arg) {
   jan_t *j = calloc(1, sizeof(*j));
   if (!j)
     return ZKR_ENOMEM;
@@ -159,6 +187,8 @@ static int start(zkr_session_t *s, uint64_t gen, const char *path, const char *p
     snprintf(j->guid, sizeof(j->guid), "%s", guid);
   j->s = s;
   j->gen = gen;
+  j->own = own;
+  j->version = -1;
   j->done = done;
   j->arg = arg;
   j->backoff_ms = BACKOFF_FIRST_MS;
@@ -169,10 +199,15 @@ static int start(zkr_session_t *s, uint64_t gen, const char *path, const char *p
 
 int zkr__janitor_delete(zkr_session_t *s, uint64_t gen, const char *path,
                         zkr__done_fn done, void *arg) {
-  return start(s, gen, path, NULL, NULL, done, arg);
+  return start(s, gen, path, NULL, NULL, 0, done, arg);
+}
+
+int zkr__janitor_delete_own(zkr_session_t *s, uint64_t gen, const char *path,
+                            zkr__done_fn done, void *arg) {
+  return start(s, gen, path, NULL, NULL, 1, done, arg);
 }
 
 int zkr__janitor_delete_guid(zkr_session_t *s, uint64_t gen, const char *parent,
                              const char *guid) {
-  return start(s, gen, NULL, parent, guid, NULL, NULL);
+  return start(s, gen, NULL, parent, guid, 0, NULL, NULL);
 }

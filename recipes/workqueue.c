@@ -4,11 +4,14 @@
  * take, length, and an item's commit or requeue, which go through its queue),
  * each a chain of steps on the object base:
  *
- * put:     multi{create I/<prefix> PERSISTENT_SEQUENTIAL, create R/<putid>}.
- *          ZNONODE: the parents (containers) first, then again. A lost reply:
- *          exists(R/<putid>) once connected: there, the put applied (the
- *          receipt then goes); absent, it did not (a multi is all or none):
- *          sent again. The receipt goes by the janitor once the put is known.
+ * put:     multi{create I/<prefix> PERSISTENT_SEQUENTIAL, create R/<putid>
+ *          EPHEMERAL, delete the last put's receipt}. ZNONODE: the parents
+ *          (containers) first, then again. A lost reply: exists(R/<putid>)
+ *          once connected, on the same session: there, the put applied;
+ *          absent, it did not (a multi is all or none): sent again. The
+ *          receipt is ephemeral so that a producer that dies leaves none
+ *          behind; the price: a put whose reply was lost and whose session
+ *          then expired cannot be settled (ZKR_EUNKNOWN).
  * take:    list I and C (pipelined); available = items of the profile's
  *          format, not claimed, not known bad, in name order. None: list
  *          again with child watches on both and wait for an event. Else claim
@@ -79,6 +82,7 @@ struct zkr_queue {
   char *pdata;
   int plen, prio;
   bool put_ambiguous;
+  uint64_t put_gen; /* the session generation of an ambiguous put */
   char put_name[256];
   /* take */
   int replies, rc;
@@ -89,6 +93,7 @@ struct zkr_queue {
   bool read_sent;    /* the item's read went out behind the claim */
   bool watched;     /* that listing set child watches */
   bool recheck;     /* a watch fired before both replies came */
+  bool items_missing; /* the items' parent did not exist at the listing */
   char **avail;     /* points into its */
   int navail, pick, tried;
   char claim[256];  /* the item we claim */
@@ -116,6 +121,11 @@ typedef struct qreq {
   zkr__req_t base;
   char created[1024];
 } qreq_t;
+
+typedef struct creq { /* a claim's create */
+  zkr__req_t base;
+  char name[256]; /* the item claimed */
+} creq_t;
 
 /* ---- names and data by profile ---- */
 
@@ -273,7 +283,11 @@ static void drop_cache(zkr_queue_t *q) {
 
 /* o.mu held: hand our claim on name (made on session generation gen) to the
  * janitor. */
-static void release(zkr_queue_t *q, const char *name, uint64_t gen) {
+/* Our claim on name goes (by the janitor); mine: known to be ours, else a
+ * claim whose create's reply was lost, removed only if this session owns it
+ * (it may be another consumer's, and the create may still be on its way to
+ * the server we reach: the janitor syncs first). */
+static void release_claim(zkr_queue_t *q, const char *name, uint64_t gen, bool mine) {
   char *p = zkr__path_join(q->claims, name);
   struct releasing *r = malloc(sizeof(*r) + strlen(name) + 1);
   if (!p || !r) {
@@ -286,7 +300,8 @@ static void release(zkr_queue_t *q, const char *name, uint64_t gen) {
   strcpy(r->name, name);
   r->q = q;
   zkr__obj_ref(&q->o);
-  if (zkr__janitor_delete(q->o.s, gen, p, on_released, r) != 0) {
+  if ((mine ? zkr__janitor_delete(q->o.s, gen, p, on_released, r)
+           : zkr__janitor_delete_own(q->o.s, gen, p, on_released, r)) != 0) {
     zkr__obj_unref(&q->o);
     free(r);
   } else {
@@ -294,6 +309,10 @@ static void release(zkr_queue_t *q, const char *name, uint64_t gen) {
     q->releasing = r;
   }
   free(p);
+}
+
+static void release(zkr_queue_t *q, const char *name, uint64_t gen) {
+  release_claim(q, name, gen, true);
 }
 
 static bool releasing(zkr_queue_t *q, const char *name) {
@@ -319,7 +338,7 @@ static void q_end(zkr_queue_t *q, int rc, zkr__fx_t *fx) {
     return;
   if (q->op == OP_TAKE) {
     if (rc != 0 && (q->claimed || q->claim_ambiguous)) /* a claim of this attempt */
-      release(q, q->claim, 0);
+      release_claim(q, q->claim, 0, q->claimed);
     e = zkr__fx_add(fx, run_take, q->cb, q->arg, rc);
     if (e) {
       e->ptr = rc == 0 ? q->got : NULL;
@@ -447,8 +466,10 @@ static void on_put(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
     if ((rc = send_parents(q, items ? q->items : q->receipts)) != 0)
       q_trouble(q, rc, fx);
   } else {
-    if (zkr__rc_class(rc) == ZKR__RC_CONN || zkr__rc_class(rc) == ZKR__RC_SESSION)
+    if (zkr__rc_class(rc) == ZKR__RC_CONN || zkr__rc_class(rc) == ZKR__RC_SESSION) {
       q->put_ambiguous = true;
+      q->put_gen = rq->gen;
+    }
     q_trouble(q, rc, fx);
   }
 }
@@ -475,7 +496,8 @@ static int send_put(zkr_queue_t *q) {
       qreq_t *qr = (qreq_t *)x.rq;
       zoo_create_op_init(&ops[0], ip, q->pdata, q->plen, zkr_session_acl(q->o.s),
                          ZOO_SEQUENCE, qr->created, sizeof(qr->created));
-      zoo_create_op_init(&ops[1], rp, NULL, -1, zkr_session_acl(q->o.s), 0, NULL, 0);
+      zoo_create_op_init(&ops[1], rp, NULL, -1, zkr_session_acl(q->o.s), ZOO_EPHEMERAL,
+                         NULL, 0);
       if (n == 3)
         zoo_delete_op_init(&ops[2], lp, -1);
       rc = zoo_amulti(x.c.zh, n, ops, x.c.results, zkr__cb_void, x.c.op);
@@ -519,6 +541,7 @@ static bool is_bad(zkr_queue_t *q, const char *name) {
 }
 
 static int send_list(zkr_queue_t *q, bool watch);
+static int send_items_exist(zkr_queue_t *q);
 static int send_claim(zkr_queue_t *q);
 static bool cached_claim(zkr_queue_t *q);
 static int send_read(zkr_queue_t *q);
@@ -549,6 +572,8 @@ static void take_decide(zkr_queue_t *q, zkr__fx_t *fx) {
       q_trouble(q, rc, fx);
     else if (q->watched && q->recheck && (rc = send_list(q, false)) != 0)
       q_trouble(q, rc, fx);
+    else if (q->watched && !q->recheck && q->items_missing && (rc = send_items_exist(q)) != 0)
+      q_trouble(q, rc, fx); /* a child watch is not left on a missing node */
     /* else: the watches wake us */
     return;
   }
@@ -596,6 +621,8 @@ static void on_listed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
   if (rq->tok != q->tok || q->op != OP_TAKE)
     return;
   q->rq_gen = rq->gen;
+  if (!claims)
+    q->items_missing = rc == ZNONODE;
   if (rc == ZOK || rc == ZNONODE) {
     int crc = claims ? (free_list(q->cls, q->ncls), copy_list(rc == ZOK ? r->strings : NULL,
                                                                &q->cls, &q->ncls))
@@ -658,6 +685,36 @@ static int send_list(zkr_queue_t *q, bool watch) {
     return rc;
   }
   return 0;
+}
+
+/* The items' parent is missing (no put yet, or reaped): watch for its
+ * creation, as its child watch was not left. */
+static void on_items_exist(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
+                           zkr__fx_t *fx) {
+  zkr_queue_t *q = QU(o);
+  (void)r;
+  if (rq->tok != q->tok || q->op != OP_TAKE)
+    return;
+  q->rq_gen = rq->gen;
+  q->replies = 0;
+  if (rc == ZNONODE && !q->recheck)
+    return; /* the watch wakes us */
+  if (rc != ZOK && rc != ZNONODE)
+    q_trouble(q, rc, fx);
+  else if ((rc = send_list(q, true)) != 0) /* made meanwhile */
+    q_trouble(q, rc, fx);
+}
+
+static int send_items_exist(zkr_queue_t *q) {
+  zkr__send_t x;
+  int rc;
+  q->replies = 1; /* an event before the reply: look again after it */
+  if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_EXISTS, on_items_exist, q->tok, 0)) != 0)
+    return rc;
+  if ((rc = zkr__send_watch(&x, on_list_event, q->tok, 0)) != 0)
+    return zkr__send_end(&x, rc);
+  return zkr__send_end(&x, zoo_awexists(x.c.zh, q->items, zkr__watcher, x.c.watch,
+                                        zkr__cb_stat, x.c.op));
 }
 
 /* The next candidate after a lost race (or a vanished item); all tried: list. */
@@ -739,9 +796,11 @@ static int send_read(zkr_queue_t *q) {
 static void on_claimed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
                        zkr__fx_t *fx) {
   zkr_queue_t *q = QU(o);
-  if (rq->tok != q->tok || q->op != OP_TAKE) {
-    if (rc == ZOK && r->path && strrchr(r->path, '/')) /* a claim that no longer matters */
+  if (rq->tok != q->tok || q->op != OP_TAKE) { /* a claim that no longer matters */
+    if (rc == ZOK && r->path && strrchr(r->path, '/'))
       release(q, strrchr(r->path, '/') + 1, rq->gen);
+    else if (zkr__rc_class(rc) == ZKR__RC_CONN) /* (the take ended first) */
+      release_claim(q, ((creq_t *)rq)->name, rq->gen, false);
     return;
   }
   q->rq_gen = rq->gen;
@@ -788,7 +847,9 @@ static int send_claim(zkr_queue_t *q) {
   q->tok = zkr__obj_token(&q->o);
   if (!p || !ip)
     rc = ZKR_ENOMEM;
-  else if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_CREATE, on_claimed, q->tok, 0)) == 0 &&
+  else if ((rc = zkr__send_begin(&x, &q->o, 0, ZKR__K_CREATE, on_claimed, q->tok,
+                                 sizeof(creq_t))) == 0 &&
+           snprintf(((creq_t *)x.rq)->name, sizeof(((creq_t *)x.rq)->name), "%s", q->claim) >= 0 &&
            (rc = zkr__send_end(&x, zoo_acreate2(x.c.zh, p, q->id, 32,
                                                 zkr_session_acl(q->o.s), ZOO_EPHEMERAL,
                                                 zkr__cb_string_stat, x.c.op))) == 0 &&
@@ -808,7 +869,8 @@ static void on_claim_owner(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__rep
   if (rq->tok != q->tok || q->op != OP_TAKE)
     return;
   q->rq_gen = rq->gen;
-  q->claim_ambiguous = false;
+  if (rc == ZOK || rc == ZNONODE) /* (else the look itself is lost: again) */
+    q->claim_ambiguous = false;
   if (rc == ZOK && r->stat && r->stat->ephemeralOwner == zkr_session_id(o->s)) {
     q->claimed = true;
     q->claim_czxid = r->stat->czxid;
@@ -988,6 +1050,8 @@ static int q_step(zkr_queue_t *q) {
   case OP_PUT:
     if (!q->put_ambiguous)
       return send_put(q);
+    if (zkr__session_gen(q->o.s) != q->put_gen) /* the receipt went with that session */
+      return ZKR_EUNKNOWN;
     if (!(p = zkr__path_join(q->receipts, q->putid)))
       return ZKR_ENOMEM;
     rc = send_look(q, p, on_receipt);

@@ -249,6 +249,10 @@ START_TEST(dbarrier_expiry_while_waiting) {
   ck_assert_int_eq(zkr_dbarrier_new(t, path, 2, &b), 0);
   ck_assert_int_eq(zkr_dbarrier_enter_async(a, 30000, on_db, &d), 0);
   tu_wait_children(zkr_session_zhandle(t), path, 1, 5000);
+  /* (the server has the node; the create's reply may still be on its way) */
+  for (int64_t end = tu_now_ms() + 10000;
+       !zkr_dbarrier_node(a, first, sizeof(first)) && tu_now_ms() < end;)
+    usleep(2000);
   ck_assert_ptr_nonnull(zkr_dbarrier_node(a, first, sizeof(first)));
   tu_expire(s, tu_hosts());
   for (int64_t end = tu_now_ms() + 10000; tu_now_ms() < end; usleep(2000)) {

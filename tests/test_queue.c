@@ -243,6 +243,222 @@ START_TEST(expiry_redelivers) {
 }
 END_TEST
 
+/* ---- a consumer waiting before the queue exists ---- */
+
+typedef struct take_job {
+  zkr_queue_t *q;
+  int rc;
+  int64_t done_ms;
+  zkr_item_t *it;
+} take_job_t;
+
+static void *take_thread(void *arg) {
+  take_job_t *j = arg;
+  j->rc = zkr_queue_take(j->q, 20000, &j->it);
+  j->done_ms = tu_now_ms();
+  return NULL;
+}
+
+/* A child watch is not left on a missing node: a consumer that found no
+ * queue at all watches for its creation, and the first put wakes it (it
+ * waited for its own timeout before). */
+START_TEST(take_before_queue_exists) {
+  char root[64], path[128];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zkr_queue_t *a, *b;
+  take_job_t job = {0};
+  pthread_t th;
+  int64_t put_ms;
+
+  paths(root, sizeof(root), path, sizeof(path));
+  ck_assert_int_eq(zkr_queue_new(s, path, ZKR_QUEUE_SIMPLE, &a), 0);
+  ck_assert_int_eq(zkr_queue_new(t, path, ZKR_QUEUE_SIMPLE, &b), 0);
+  job.q = a;
+  ck_assert_int_eq(pthread_create(&th, NULL, take_thread, &job), 0);
+  tu_wait_watch(s, path, 10000); /* the consumer waits on the missing path */
+  put_ms = tu_now_ms();
+  ck_assert_int_eq(zkr_queue_put(b, "first", 5, 0, 5000, NULL, 0), 0);
+  pthread_join(th, NULL);
+  ck_assert_int_eq(job.rc, 0);
+  ck_assert_str_eq(zkr_item_data(job.it, NULL), "first");
+  ck_assert_int_lt(job.done_ms - put_ms, 5000); /* woken by the put, not a timeout */
+  ck_assert_int_eq(zkr_item_commit(job.it, NULL, 0, NULL, 5000), 0);
+  zkr_item_free(job.it);
+  zkr_queue_free(a);
+  zkr_queue_free(b);
+  tu_rmr(zkr_session_zhandle(t), root); /* (the claims and receipts too) */
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
+/* ---- a take that ends while its claim's reply is lost ---- */
+
+static zkr_session_t *_Atomic lose_claim_of = NULL;
+static _Atomic int claims_cut = 0, looks_to_cut = 0;
+
+static int lose_claim_hook(void *arg, zkr_session_t *s, int kind, int rc) {
+  (void)arg;
+  if (s != atomic_load(&lose_claim_of))
+    return rc;
+  if (kind == ZKR__K_CREATE && rc == ZOK) {
+    atomic_fetch_add(&claims_cut, 1);
+    return ZCONNECTIONLOSS; /* the claim applied; its reply is lost */
+  }
+  if (kind == ZKR__K_EXISTS && atomic_load(&looks_to_cut) > 0) {
+    atomic_fetch_sub(&looks_to_cut, 1);
+    return ZCONNECTIONLOSS; /* and so is the reply of the look that settles it */
+  }
+  return rc;
+}
+
+/* The claim's reply lost, then the reply of the look that settles whose the
+ * claim is: the claim stays unsettled (looked at again), it is ours, and the
+ * take gets the item (the soak saw the look's loss taken for settled: the
+ * take timed out and its claim stayed, blocking the item). */
+START_TEST(claim_look_reply_lost) {
+  char root[64], path[128], cp[200];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(s);
+  zkr_queue_t *a;
+  zkr_item_t *it;
+
+  paths(root, sizeof(root), path, sizeof(path));
+  snprintf(cp, sizeof(cp), "%s-claims", path);
+  ck_assert_int_eq(zkr_queue_new(s, path, ZKR_QUEUE_SIMPLE, &a), 0);
+  ck_assert_int_eq(zkr_queue_put(a, "job", 3, 0, 5000, NULL, 0), 0);
+  ck_assert_int_eq(zoo_create(zh, cp, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+  atomic_store(&claims_cut, 0);
+  atomic_store(&looks_to_cut, 1);
+  atomic_store(&lose_claim_of, s);
+  zkr__set_fault_hook(lose_claim_hook, NULL);
+  ck_assert_int_eq(zkr_queue_take(a, 5000, &it), 0);
+  zkr__set_fault_hook(NULL, NULL);
+  atomic_store(&lose_claim_of, NULL);
+  ck_assert_int_eq(atomic_load(&claims_cut), 1);
+  ck_assert_int_eq(atomic_load(&looks_to_cut), 0);
+  ck_assert_str_eq(zkr_item_data(it, NULL), "job");
+  ck_assert_int_eq(zkr_item_commit(it, NULL, 0, NULL, 5000), 0);
+  zkr_item_free(it);
+  ck_assert_int_eq(tu_nchildren(zh, cp), 0);
+  ck_assert_int_eq(tu_nchildren(zh, path), 0);
+  zkr_queue_free(a);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+}
+END_TEST
+
+/* A take that gives up (no wait) after its claim's reply was lost: the claim,
+ * there on the server, is found to be this session's (after a sync) and
+ * removed; the item goes to another consumer. */
+START_TEST(take_ends_with_claim_reply_lost) {
+  char root[64], path[128], cp[200];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *zt = zkr_session_zhandle(t);
+  zkr_queue_t *a, *b;
+  zkr_item_t *it;
+
+  paths(root, sizeof(root), path, sizeof(path));
+  snprintf(cp, sizeof(cp), "%s-claims", path);
+  ck_assert_int_eq(zkr_queue_new(s, path, ZKR_QUEUE_SIMPLE, &a), 0);
+  ck_assert_int_eq(zkr_queue_new(t, path, ZKR_QUEUE_SIMPLE, &b), 0);
+  ck_assert_int_eq(zkr_queue_put(b, "job", 3, 0, 5000, NULL, 0), 0);
+  atomic_store(&claims_cut, 0);
+  atomic_store(&lose_claim_of, s);
+  zkr__set_fault_hook(lose_claim_hook, NULL);
+  ck_assert_int_eq(zkr_queue_take(a, 0, &it), ZKR_ETIMEDOUT);
+  zkr__set_fault_hook(NULL, NULL);
+  atomic_store(&lose_claim_of, NULL);
+  ck_assert_int_ge(atomic_load(&claims_cut), 1); /* (the claims container too) */
+  tu_wait_children(zt, cp, 0, 10000); /* the claim went */
+  ck_assert_int_eq(zkr_queue_take(b, 5000, &it), 0);
+  ck_assert_str_eq(zkr_item_data(it, NULL), "job");
+  ck_assert_int_eq(zkr_item_commit(it, NULL, 0, NULL, 5000), 0);
+  zkr_item_free(it);
+  zkr_queue_free(a);
+  zkr_queue_free(b);
+  tu_rmr(zt, root); /* (the claims and receipts too) */
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
+/* ---- a put's receipt ---- */
+
+static _Atomic int expire_next_put = 0, put_reply_cut = 0;
+
+/* The next transaction that applied: its reply reads as the session's expiry. */
+static int expire_hook(void *arg, zkr_session_t *s, int kind, int rc) {
+  (void)arg, (void)s;
+  if (kind == ZKR__K_MULTI && rc == ZOK && atomic_exchange(&expire_next_put, 0)) {
+    atomic_store(&put_reply_cut, 1);
+    return ZSESSIONEXPIRED;
+  }
+  return rc;
+}
+
+typedef struct put_job {
+  zkr_queue_t *q;
+  int rc;
+} put_job_t;
+
+static void *put_thread(void *arg) {
+  put_job_t *j = arg;
+  j->rc = zkr_queue_put(j->q, "maybe", 5, 0, 20000, NULL, 0);
+  return NULL;
+}
+
+/* The receipt is ephemeral: a producer whose session ends leaves none. A put
+ * whose reply was lost and whose session then expired is ZKR_EUNKNOWN (here it
+ * did apply), never sent again blind. */
+START_TEST(put_receipt_ephemeral) {
+  char root[64], path[128], rp[200], rec[300];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000), *t = tu_open(tu_hosts(), 10000);
+  zhandle_t *zt = zkr_session_zhandle(t);
+  struct String_vector v = {0, NULL};
+  struct Stat st;
+  zkr_queue_t *q;
+  pthread_t th;
+  put_job_t job;
+
+  paths(root, sizeof(root), path, sizeof(path));
+  snprintf(rp, sizeof(rp), "%s-receipts", path);
+  ck_assert_int_eq(zkr_queue_new(s, path, ZKR_QUEUE_SIMPLE, &q), 0);
+  ck_assert_int_eq(zkr_queue_put(q, "one", 3, 0, 5000, NULL, 0), 0);
+  ck_assert_int_eq(zoo_get_children(zt, rp, 0, &v), ZOK);
+  ck_assert_int_eq(v.count, 1); /* the last put's receipt, owned by the session */
+  snprintf(rec, sizeof(rec), "%s/%s", rp, v.data[0]);
+  deallocate_String_vector(&v);
+  ck_assert_int_eq(zoo_exists(zt, rec, 0, &st), ZOK);
+  ck_assert_int_eq(st.ephemeralOwner, zkr_session_id(s));
+
+  /* the put's reply cut, then the session expired before the receipt was read */
+  atomic_store(&put_reply_cut, 0);
+  atomic_store(&expire_next_put, 1);
+  zkr__set_fault_hook(expire_hook, NULL);
+  job = (put_job_t){q, -1};
+  ck_assert_int_eq(pthread_create(&th, NULL, put_thread, &job), 0);
+  for (int64_t end = tu_now_ms() + 10000; !atomic_load(&put_reply_cut) && tu_now_ms() < end;)
+    usleep(1000);
+  ck_assert_int_eq(atomic_load(&put_reply_cut), 1);
+  tu_expire(s, tu_hosts());
+  pthread_join(th, NULL);
+  zkr__set_fault_hook(NULL, NULL);
+  ck_assert_int_eq(job.rc, ZKR_EUNKNOWN);
+  ck_assert_int_eq(tu_nchildren(zt, path), 2); /* it had applied */
+  ck_assert_int_eq(tu_nchildren(zt, rp), 0);    /* receipts went with the session */
+
+  /* the object goes on on the new session */
+  ck_assert_int_eq(zkr_queue_put(q, "three", 5, 0, 10000, NULL, 0), 0);
+  ck_assert_int_eq(tu_nchildren(zt, path), 3);
+  zkr_queue_free(q); /* deletes the last receipt (by the janitor, soon) */
+  tu_wait_children(zt, rp, 0, 10000);
+  tu_rmr(zt, root); /* (the claims and receipts too) */
+  zkr_session_free(s);
+  zkr_session_free(t);
+}
+END_TEST
+
 /* ---- 4 producers x 4 consumers, replies of puts and commits lost ---- */
 
 #define PRODUCERS 4
@@ -415,6 +631,10 @@ Suite *queue_suite(void) {
   tcase_add_test(tc, requeue_release_foreign);
   tcase_add_test(tc, commit_with_own_ops);
   tcase_add_test(tc, expiry_redelivers);
+  tcase_add_test(tc, put_receipt_ephemeral);
+  tcase_add_test(tc, take_before_queue_exists);
+  tcase_add_test(tc, take_ends_with_claim_reply_lost);
+  tcase_add_test(tc, claim_look_reply_lost);
   tcase_add_test(tc, exactly_once_with_lost_replies);
   tcase_add_test(tc, claims_spread);
   suite_add_tcase(su, tc);

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "testutil.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -284,4 +288,46 @@ void tu_cut_heal(tu_cut_t *c) {
 
 void tu_cut_destroy(tu_cut_t *c) {
   tu_rec_destroy(&c->rec);
+}
+
+int tu_session_watches(zkr_session_t *s, const char *path) {
+  zhandle_t *zh = zkr_session_zhandle(s);
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  char buf[1 << 16], sid[32];
+  size_t n = 0;
+  ssize_t r;
+  int fd, in = 0;
+  const char *line;
+
+  ck_assert_ptr_nonnull(zh);
+  if (!zookeeper_get_connected_host(zh, (struct sockaddr *)&ss, &sl))
+    return 0; /* not connected now */
+  if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0)
+    return 0;
+  if (connect(fd, (struct sockaddr *)&ss, sl) != 0 || write(fd, "wchc", 4) != 4) {
+    close(fd);
+    return 0;
+  }
+  while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+    n += (size_t)r;
+  close(fd);
+  buf[n] = '\0';
+  /* "0x<session id>\n\t<path>\n\t<path>\n..." per session */
+  snprintf(sid, sizeof(sid), "0x%" PRIx64, zkr_session_id(s));
+  for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+    if (line[0] != '\t')
+      in = strcmp(line, sid) == 0;
+    else if (in && strcmp(line + 1, path) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+void tu_wait_watch(zkr_session_t *s, const char *path, int timeout_ms) {
+  int64_t end = tu_now_ms() + timeout_ms;
+  while (!tu_session_watches(s, path)) {
+    ck_assert_msg(tu_now_ms() < end, "no watch on %s within %d ms", path, timeout_ms);
+    usleep(5000);
+  }
 }

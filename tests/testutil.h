@@ -42,6 +42,12 @@ int tu_nchildren(zhandle_t *zh, const char *path);
 /* Deadline-bounded wait until path has n children; fails the test otherwise. */
 void tu_wait_children(zhandle_t *zh, const char *path, int n, int timeout_ms);
 
+/* Whether the server s is connected to holds a watch (any kind) of s's
+ * session on path: its "wchc" four-letter word (whitelisted by zkctl.sh). */
+int tu_session_watches(zkr_session_t *s, const char *path);
+/* Deadline-bounded wait until it does; fails the test otherwise. */
+void tu_wait_watch(zkr_session_t *s, const char *path, int timeout_ms);
+
 /* Delete path and everything under it (best effort, for cleanup). */
 void tu_rmr(zhandle_t *zh, const char *path);
 

@@ -365,6 +365,10 @@ public class CuratorBench {
     // ---- Q1: queues; 1 producer puts, then 1 or 8 consumers take ----
 
     static final int Q1_ITEMS = 400;
+    /* Q1-flow-8 offers a fixed load under every library's take rate: 200
+     * items, one every 20 ms, so that its latency is not a backlog's. */
+    static final int Q1_FLOW_ITEMS = 200;
+    static final long Q1_FLOW_GAP_NS = 20_000_000L;
 
     static final QueueSerializer<String> STRINGS = new QueueSerializer<String>() {
         public byte[] serialize(String item) {
@@ -378,34 +382,52 @@ public class CuratorBench {
 
     /* DistributedQueue with a lock path (its at-least-once mode: the message
      * is deleted after the consumer returns) and SimpleDistributedQueue
-     * (offer / take: at most once). */
-    static void q1(String base, int items, boolean emit) throws Exception {
+     * (offer / take: at most once). Phases: puts alone, then 1 or 8 consumers
+     * take them (Q1-put, Q1-take-1, Q1-take-8); then a producer paced at 50
+     * items/s and 8 consumers at once, with each item's put -> take latency
+     * (Q1-flow-8). */
+    static void q1(String base, int allItems, boolean emit) throws Exception {
         for (String lib : new String[] {"curator-dq", "curator-simple"}) {
-            for (int consumers : new int[] {1, 8}) {
-                String path = base + "/" + lib + "-" + consumers, locks = path + "-locks";
+            for (int phase = 0; phase < 3; phase++) {
+                int consumers = phase == 0 ? 1 : 8;
+                boolean flow = phase == 2;
+                int items = flow ? Math.min(allItems, Q1_FLOW_ITEMS) : allItems;
+                String path = base + "/" + lib + "-" + phase, locks = path + "-locks";
+                long[] putNs = new long[items], lat = new long[items];
+                AtomicInteger taken = new AtomicInteger();
+                CountDownLatch all = new CountDownLatch(1);
+                java.util.function.Consumer<String> got = m -> {
+                    int k = Integer.parseInt(m);
+                    if (flow && k >= 0 && k < items)
+                        lat[k] = System.nanoTime() - putNs[k];
+                    if (taken.incrementAndGet() >= items)
+                        all.countDown();
+                };
                 CuratorFramework p = newClient();
-                long t0 = System.nanoTime();
+                DistributedQueue<String> pq = null;
+                SimpleDistributedQueue sq = null;
                 if (lib.equals("curator-dq")) {
-                    DistributedQueue<String> q = QueueBuilder.builder(p, null, STRINGS, path)
-                            .putInBackground(false).buildQueue();
-                    q.start();
-                    for (int k = 0; k < items; k++)
-                        q.put(Integer.toString(k));
-                    q.close();
+                    pq = QueueBuilder.builder(p, null, STRINGS, path).putInBackground(false).buildQueue();
+                    pq.start();
                 } else {
-                    SimpleDistributedQueue q = new SimpleDistributedQueue(p, path);
-                    for (int k = 0; k < items; k++)
-                        q.offer(Integer.toString(k).getBytes(StandardCharsets.UTF_8));
+                    sq = new SimpleDistributedQueue(p, path);
                 }
-                double putS = (System.nanoTime() - t0) / 1e9;
-                p.close();
-                if (emit && consumers == 1)
-                    result(lib, "Q1-put", "puts_per_s", items / putS);
+                long t0 = System.nanoTime();
+                if (!flow) {
+                    for (int k = 0; k < items; k++)
+                        put(pq, sq, k);
+                    double putS = (System.nanoTime() - t0) / 1e9;
+                    if (emit && phase == 0)
+                        result(lib, "Q1-put", "puts_per_s", items / putS);
+                    if (pq != null) // the producer leaves before the consumers come
+                        pq.close();
+                    p.close();
+                    pq = null;
+                    p = null;
+                }
                 List<CuratorFramework> cs = new ArrayList<>();
                 for (int i = 0; i < consumers; i++)
                     cs.add(newClient());
-                AtomicInteger taken = new AtomicInteger();
-                CountDownLatch all = new CountDownLatch(1);
                 List<DistributedQueue<String>> dqs = new ArrayList<>();
                 List<Thread> threads = new ArrayList<>();
                 t0 = System.nanoTime();
@@ -413,8 +435,7 @@ public class CuratorBench {
                     if (lib.equals("curator-dq")) {
                         QueueConsumer<String> consumer = new QueueConsumer<String>() {
                             public void consumeMessage(String m) {
-                                if (taken.incrementAndGet() >= items)
-                                    all.countDown();
+                                got.accept(m);
                             }
 
                             public void stateChanged(CuratorFramework cf, ConnectionState st) {}
@@ -428,9 +449,9 @@ public class CuratorBench {
                         Thread t = new Thread(() -> {
                             try {
                                 while (taken.get() < items) {
-                                    if (q.poll(200, TimeUnit.MILLISECONDS) != null
-                                            && taken.incrementAndGet() >= items)
-                                        all.countDown();
+                                    byte[] m = q.poll(200, TimeUnit.MILLISECONDS);
+                                    if (m != null)
+                                        got.accept(new String(m, StandardCharsets.UTF_8));
                                 }
                             } catch (Exception e) {
                                 throw new RuntimeException(e);
@@ -440,6 +461,15 @@ public class CuratorBench {
                         t.start();
                     }
                 }
+                if (flow) {
+                    for (int k = 0; k < items; k++) {
+                        long wait = t0 + k * Q1_FLOW_GAP_NS - System.nanoTime();
+                        if (wait > 0)
+                            Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+                        putNs[k] = System.nanoTime();
+                        put(pq, sq, k);
+                    }
+                }
                 if (!all.await(600, TimeUnit.SECONDS))
                     throw new IllegalStateException(lib + ": " + taken.get() + " of " + items + " taken");
                 double takeS = (System.nanoTime() - t0) / 1e9;
@@ -447,11 +477,29 @@ public class CuratorBench {
                     t.join();
                 for (DistributedQueue<String> q : dqs)
                     q.close();
+                if (pq != null)
+                    pq.close();
+                if (p != null)
+                    p.close();
                 closeAll(cs);
-                if (emit)
-                    result(lib, consumers == 1 ? "Q1-take-1" : "Q1-take-8", "takes_per_s", items / takeS);
+                if (!emit)
+                    continue;
+                String work = phase == 0 ? "Q1-take-1" : phase == 1 ? "Q1-take-8" : "Q1-flow-8";
+                if (!flow) {
+                    result(lib, work, "takes_per_s", items / takeS);
+                } else {
+                    result(lib, work, "put_to_take_p50_us", pctUs(lat, 0.5));
+                    result(lib, work, "put_to_take_p99_us", pctUs(lat, 0.99));
+                }
             }
         }
+    }
+
+    static void put(DistributedQueue<String> dq, SimpleDistributedQueue sq, int k) throws Exception {
+        if (dq != null)
+            dq.put(Integer.toString(k));
+        else
+            sq.offer(Integer.toString(k).getBytes(StandardCharsets.UTF_8));
     }
 
     // ---- R1, R2, S1: read/write lock and semaphore, one session per thread, 1 ms hold ----

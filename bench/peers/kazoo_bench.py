@@ -36,6 +36,8 @@ BARRIER_TIMEOUT = 60.0  # seconds for all threads of a workload to line up
 JOIN_TIMEOUT = 600.0  # seconds for the threads of a workload to finish
 ALL_WORKLOADS = ("w1", "w2", "r1", "r2", "s1", "q1", "w3a", "w3b", "w4", "c1", "c2", "d1")
 Q1_ITEMS = 400
+Q1_FLOW_ITEMS = 200  # Q1-flow-8: put at 50 items/s, under every library's take rate
+Q1_FLOW_GAP_NS = 20_000_000
 
 W1_CYCLES = 2000
 SHARED_TIMEOUT = 120.0  # seconds for R1, R2, S1 (each takes a few seconds)
@@ -403,21 +405,26 @@ def s1():
 def q1_one(lib, make):
     """Q1-put: one client puts Q1_ITEMS; Q1-take-1 / Q1-take-8: 1 or 8 clients
     take them (LockingQueue: get + consume, at least once; Queue: get, at most
-    once)."""
+    once); Q1-flow-8: a producer paced at 50 items/s and 8 consumers at once,
+    with each item's put -> take latency."""
     locking = lib == "kazoo-locking"
-    for phase, consumers in (("Q1-take-1", 1), ("Q1-take-8", 8)):
-        path = "%s/q1-%s-%d" % (ROOT, lib, consumers)
+    for phase, consumers in (("Q1-take-1", 1), ("Q1-take-8", 8), ("Q1-flow-8", 8)):
+        flow = phase == "Q1-flow-8"
+        items = Q1_FLOW_ITEMS if flow else Q1_ITEMS
+        path = "%s/q1-%s-%s" % (ROOT, lib, phase)
+        put_ns, lat = [0] * items, [0] * items
         producer = new_client()
-        try:
-            q = make(producer, path)
-            t0 = time.monotonic_ns()
-            for k in range(Q1_ITEMS):
-                q.put(str(k).encode())
-            if consumers == 1:
-                result("Q1-put", "puts_per_s", Q1_ITEMS / ((time.monotonic_ns() - t0) / 1e9),
-                       lib)
-        finally:
-            close_client(producer)
+        pq = make(producer, path)
+        if not flow:
+            try:
+                t0 = time.monotonic_ns()
+                for k in range(Q1_ITEMS):
+                    pq.put(str(k).encode())
+                if consumers == 1:
+                    result("Q1-put", "puts_per_s",
+                           Q1_ITEMS / ((time.monotonic_ns() - t0) / 1e9), lib)
+            finally:
+                close_client(producer)
         clients = [new_client() for _ in range(consumers)]
         taken, lock, errors = [0], threading.Lock(), []
         start = threading.Barrier(consumers + 1, timeout=BARRIER_TIMEOUT)
@@ -428,13 +435,16 @@ def q1_one(lib, make):
             try:
                 while True:
                     with lock:
-                        if taken[0] >= Q1_ITEMS:
+                        if taken[0] >= items:
                             return
                     v = cq.get(0.2) if locking else cq.get()
                     if v is None:
                         if not locking:
                             time.sleep(0.01)
                         continue
+                    k = int(v)  # latency: put until handed over (before consume)
+                    if flow and 0 <= k < items:
+                        lat[k] = time.monotonic_ns() - put_ns[k]
                     if locking and not cq.consume():
                         raise BenchError("LockingQueue: consume refused")
                     with lock:
@@ -447,13 +457,27 @@ def q1_one(lib, make):
             t.start()
         start.wait()
         t0 = time.monotonic_ns()
+        if flow:
+            try:
+                for k in range(items):
+                    wait = t0 + k * Q1_FLOW_GAP_NS - time.monotonic_ns()
+                    if wait > 0:
+                        time.sleep(wait / 1e9)
+                    put_ns[k] = time.monotonic_ns()
+                    pq.put(str(k).encode())
+            finally:
+                close_client(producer)
         for t in threads:
             t.join(JOIN_TIMEOUT)
         elapsed = time.monotonic_ns() - t0
         close_clients(clients)
         if errors:
             raise errors[0]
-        result(phase, "takes_per_s", Q1_ITEMS / (elapsed / 1e9), lib)
+        if not flow:
+            result(phase, "takes_per_s", items / (elapsed / 1e9), lib)
+        else:
+            result(phase, "put_to_take_p50_us", us(pct(lat, 0.5)), lib)
+            result(phase, "put_to_take_p99_us", us(pct(lat, 0.99)), lib)
 
 
 def q1():

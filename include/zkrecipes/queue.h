@@ -35,7 +35,9 @@
  * Putting is exactly once too: the item's create and a receipt P-receipts/
  * <putid> go in one transaction, so a put whose reply was lost is settled by
  * the receipt, never by a blind retry (the next put's transaction removes the
- * receipt, and freeing the object the last one).
+ * receipt, and freeing the object the last one). The receipt is ephemeral:
+ * a producer that dies leaves none behind, and a put whose reply was lost
+ * and whose session then expired is ZKR_EUNKNOWN (it may or may not be in).
  *
  * Consumers spread their claims over the head of the queue (a consumer picks
  * at random among the first available items, as many as there are claims
@@ -75,7 +77,9 @@ ZKR_API const char *zkr_queue_profile_name(int profile);
  * Put an item (len 0 .. ZKR_QUEUE_MAX_ITEM, else ZKR_EOVERFLOW). priority: kazoo
  * 0 .. 999 (kazoo's default is 100), Curator any int32 (0 writes a plain
  * queue- name), ZKR_QUEUE_SIMPLE 0 only. name (may be NULL) receives the
- * item's node name. Exactly once: a lost reply is settled by the receipt.
+ * item's node name (empty when the put was settled by its receipt). Exactly
+ * once: a lost reply is settled by the receipt; ZKR_EUNKNOWN when the session
+ * expired before it could be.
  */
 ZKR_API int zkr_queue_put(zkr_queue_t *q, const void *data, int len, int priority,
                           int timeout_ms, char *name, size_t name_size);

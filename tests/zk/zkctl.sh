@@ -55,7 +55,11 @@ usage: zkctl.sh COMMAND DIR [ARGS]
   wait-ready DIR             wait until every running (not paused) member serves
   status DIR                 one line per member: INDEX PORT PID alive|dead MODE
   srvr DIR I                 print member I's answer to the "srvr" command
-environment: ZKCTL_TICK (200), ZKCTL_FORCESYNC, ZKCTL_JAVA_OPTS, ZKCTL_ZK_DIR
+environment: ZKCTL_TICK (200), ZKCTL_FORCESYNC, ZKCTL_JAVA_OPTS, ZKCTL_ZK_DIR,
+  ZKCTL_LINK_PORTS (member i reaches member j through these ports: for i, for
+  j != i, a quorum and an election port; DIR/links maps them to the real ones),
+  ZKCTL_DATALOG_<I> (member I's dataLogDir), ZKCTL_INIT_LIMIT (50 ticks),
+  ZKCTL_SYNC_LIMIT (25 ticks)
   (-Xmx512m -XX:+UseSerialGC), ZKCTL_KEEP=1, ZKCTL_TIMEOUT (60),
   ZKCTL_PORT_MIN (20000), ZKCTL_PORT_MAX (32000)
 EOF
@@ -313,18 +317,31 @@ log_hint() { echo "see $DIR/$1/log"; }
 
 # ------------------------------------------------------------------ start
 
+# link_ports I J N: set LQ and LE to the ports of the link proxies member I
+# uses to reach member J (ZKCTL_LINK_PORTS: for i, for j != i: quorum, election).
+link_ports() {
+    local i=$1 j=$2 n=$3 k
+    local -a lp
+    read -r -a lp <<<"$ZKCTL_LINK_PORTS"
+    ((${#lp[@]} == 2 * n * (n - 1))) || die "ZKCTL_LINK_PORTS: want $((2 * n * (n - 1))) ports"
+    k=$(((i - 1) * (n - 1) + (j < i ? j - 1 : j - 2)))
+    LQ=${lp[2 * k]} LE=${lp[2 * k + 1]}
+}
+
 # write_member I N CLIENT_PORT [QUORUM_PORTS ELECTION_PORTS as "p1 p2 ..."]
 write_member() {
-    local i=$1 n=$2 cport=$3 qports=${4:-} eports=${5:-} j
+    local i=$1 n=$2 cport=$3 qports=${4:-} eports=${5:-} j dl=ZKCTL_DATALOG_$1
     local -a qp eps
     mkdir -p "$DIR/$i/data"
     echo "$cport" >"$DIR/$i/port"
     {
         echo "# written by zkctl.sh"
         echo "tickTime=$TICK"
-        echo "initLimit=50"
-        echo "syncLimit=25"
+        echo "initLimit=${ZKCTL_INIT_LIMIT:-50}"
+        echo "syncLimit=${ZKCTL_SYNC_LIMIT:-25}"
         echo "dataDir=$DIR/$i/data"
+        # ZKCTL_DATALOG_<I>: member I's transaction log elsewhere (a slow disk)
+        if [[ -n ${!dl:-} ]]; then echo "dataLogDir=${!dl}"; fi
         echo "clientPortAddress=127.0.0.1"
         echo "clientPort=$cport"
         echo "maxSessionTimeout=60000"
@@ -339,7 +356,15 @@ write_member() {
             read -r -a qp <<<"$qports"
             read -r -a eps <<<"$eports"
             for ((j = 1; j <= n; j++)); do
-                echo "server.$j=127.0.0.1:${qp[j - 1]}:${eps[j - 1]}"
+                if ((j != i)) && [[ -n ${ZKCTL_LINK_PORTS:-} ]]; then
+                    # member i reaches j through the link proxies (i -> j)
+                    link_ports "$i" "$j" "$n"
+                    echo "server.$j=127.0.0.1:$LQ:$LE"
+                    printf '%d %d quorum %d %d\n%d %d election %d %d\n' \
+                        "$i" "$j" "$LQ" "${qp[j - 1]}" "$i" "$j" "$LE" "${eps[j - 1]}" >>"$DIR/links.new"
+                else
+                    echo "server.$j=127.0.0.1:${qp[j - 1]}:${eps[j - 1]}"
+                fi
             done
         fi
     } >"$DIR/$i/zoo.cfg"
@@ -408,6 +433,7 @@ cmd_start() {
         # Ports: clients first, then quorum and election ports for ensembles.
         check_abort
         if [[ $kind == standalone ]]; then pick_ports 1; else pick_ports $((3 * n)); fi
+        rm -f "$DIR/links.new"
         for ((i = 1; i <= n; i++)); do
             # Keep a failed attempt's log for debugging; start afresh.
             if [[ -f $DIR/$i/log ]]; then mv "$DIR/$i/log" "$DIR/$i.attempt$((attempt - 1)).log"; fi
@@ -418,6 +444,8 @@ cmd_start() {
                 write_member "$i" "$n" "${PICKED[i - 1]}" "${PICKED[*]:n:n}" "${PICKED[*]:2*n:n}"
             fi
         done
+        # DIR/links: "SRC DST KIND LISTEN TARGET" per link proxy (ZKCTL_LINK_PORTS)
+        if [[ -f $DIR/links.new ]]; then mv "$DIR/links.new" "$DIR/links"; fi
         for ((i = 1; i <= n; i++)); do
             check_abort
             launch_member "$i"
