@@ -17,17 +17,21 @@ the members through the link proxies, while:
     queue, member) lives 15 to 40 s and is replaced by a new process, again
     and again;
   - every SAMPLE_S seconds: each long-lived client's RSS, open fds and
-    threads (from /proc), the watches its session holds (the servers'
-    "wchc"), the znodes under the run's root (fault_client count) and the
-    servers' own watch and znode counts ("mntr").
+    threads (from /proc; RSS also split into anonymous and file-backed), its
+    heap in use (written by the client every second: fault_client -m,
+    mallinfo2, with glibc's per-thread caches off so that the figure counts
+    live blocks only), the watches its session holds (the servers' "wchc"),
+    the znodes under the run's root (fault_client count) and the servers'
+    own watch and znode counts ("mntr").
 
 At the end every checker of the fault suite runs over all the histories
 (churned clients included), and each sampled series gets a least-squares
 line over the run after its first quarter (warm-up): its growth per hour,
 and whether the growth over the run is within noise of zero (no more than
 twice the residual standard deviation plus one unit of the series: 1 MiB of
-RSS, one fd, thread, watch or znode; RSS is judged only in runs of 10
-minutes or more, where allocator warm-up no longer looks like growth). The
+RSS or heap, one fd, thread, watch or znode; RSS is judged only in runs of 10
+minutes or more, where allocator warm-up no longer looks like growth). Then
+each member is asked for a fingerprint of its tree (they must agree). The
 samples, the table and a chart (gnuplot) go to --out. Exit 1 on any
 violation or growth.
 """
