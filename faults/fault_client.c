@@ -14,8 +14,8 @@
  *   fault_client elect   OPTIONS   stand for leader; while leading, append to a leader
  *                                  log with a guarded multi; resign now and then
  *   fault_client cwrite  OPTIONS   loop: set PATH to "w<seq>"; now and then create or
- *                                  delete a child of PATH-kids, or delete and create
- *                                  PATH again
+ *                                  delete a child of PATH-kids (about 24 of them), or
+ *                                  delete and create PATH again
  *   fault_client cache   OPTIONS   follow PATH with a node cache and PATH-kids with a
  *                                  children cache (data); log every event; at the end,
  *                                  wait until both equal the server's state
@@ -37,12 +37,17 @@
  *                                  print one JSON line: for each child of PATH, the
  *                                  number of znodes in its subtree (itself included;
  *                                  a node of more than 500 children: not walked)
+ *   fault_client fingerprint -h HOST -p PATH
+ *                                  sync, then print one JSON line: the number of
+ *                                  znodes under PATH and a sum over their stats
+ *                                  (members of an ensemble that agree print the same)
  *
  * Options: -h hosts, -p path, -n name, -H history file, -S session file (rewritten
  * on every new session: "<id hex> <password hex>"), -d duration ms, -t session
  * timeout ms, -F fenced store file (lock), -L leader log path (elect), -o ops
  * (counter), -M at-most-once mode (counter), -g hold ms (lock), -s seed, -P
- * semaphore profile (curator, kazoo, native).
+ * semaphore profile (curator, kazoo, native), -m heap file (the bytes in use,
+ * rewritten every second; one more thread).
  *
  * A workload writes its history as JSON lines (one event per line, flushed at
  * once, times from CLOCK_MONOTONIC in ns, comparable across processes):
@@ -55,6 +60,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -825,6 +832,12 @@ static zhandle_t *zh_now(void) {
   return zkr_session_zhandle(sess);
 }
 
+/* The writer's children stay near KIDS_TARGET: it first creates that many,
+ * then each child operation creates with probability (2T - n) / 2T and
+ * deletes otherwise, so the count wanders around T instead of climbing to a
+ * cap (a soak reads a climb as growth). */
+#define KIDS_TARGET 24
+
 static int run_cwrite(void) {
   int64_t end = now_ns() + (int64_t)duration_ms * 1000000;
   int live[64], nlive = 0, next_kid = 0;
@@ -833,12 +846,15 @@ static int run_cwrite(void) {
   snprintf(kids_path, sizeof(kids_path), "%s-kids", path);
   for (int seq = 1; seq <= ops && now_ns() < end; seq++) {
     int r = (int)(rand_r(&seed) % 100), rc;
+    int grow = (int)(rand_r(&seed) % (2 * KIDS_TARGET)) >= nlive;
     struct Stat st;
     zhandle_t *zh = zh_now();
     if (!zh) {
       sleep_ms(20);
       continue;
     }
+    if (nlive < KIDS_TARGET && seq <= KIDS_TARGET) /* the first children */
+      r = 60, grow = 1;
     if (r < 60) {
       snprintf(val, sizeof(val), "w%d", seq);
       event("set", "invoke", "\"data\":\"%s\"", val);
@@ -849,7 +865,7 @@ static int run_cwrite(void) {
                                           ? "unknown"
                                           : "fail",
             "\"data\":\"%s\",\"err\":\"%s\"", val, zkr_errname(rc));
-    } else if ((r < 80 && nlive < 48) || nlive == 0) { /* (at most ~48 children) */
+    } else if (r < 97 && (grow || nlive == 0) && nlive < 64) {
       int k = next_kid++;
       snprintf(kid, sizeof(kid), "%s/k%d", kids_path, k);
       snprintf(val, sizeof(val), "k%d-%d", k, seq);
@@ -860,9 +876,7 @@ static int run_cwrite(void) {
         rc = zoo_create(zh, kid, val, (int)strlen(val), &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
       }
       /* (one whose outcome is unknown may be there: deleted later too) */
-      if ((rc == ZOK || rc == ZNODEEXISTS || rc == ZCONNECTIONLOSS ||
-           rc == ZOPERATIONTIMEOUT) &&
-          nlive < 64)
+      if (rc == ZOK || rc == ZNODEEXISTS || rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT)
         live[nlive++] = k;
       event("kid-create", rc == ZOK ? "ok" : "other", "\"name\":\"k%d\",\"err\":\"%s\"", k,
             zkr_errname(rc));
@@ -1250,14 +1264,28 @@ static int run_inspect(void) {
 
 /* ---- count: znodes per subtree under PATH (the soak's growth check) ---- */
 
-static long count_tree(zhandle_t *zh, const char *p) {
+static uint64_t mix64(uint64_t x) { /* splitmix64's finaliser */
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+/* Znodes in the subtree at p. With fp, also folds each node's stat into *fp
+ * (a sum, so the order of the walk does not matter): two servers that hold
+ * the same tree give the same sum. */
+static long count_tree(zhandle_t *zh, const char *p, uint64_t *fp) {
   struct String_vector kids = {0, NULL};
+  struct Stat st;
   long n = 1;
-  int rc = zoo_get_children(zh, p, 0, &kids);
+  int rc = zoo_get_children2(zh, p, 0, &kids, &st);
   if (rc == ZNONODE)
     return 0; /* gone meanwhile */
   if (rc != ZOK)
     fatal("count list", rc);
+  if (fp)
+    *fp += mix64((uint64_t)st.czxid ^ mix64((uint64_t)st.mzxid ^ mix64((uint64_t)st.pzxid)) ^
+                 ((uint64_t)st.version << 32 | (uint32_t)st.cversion) ^
+                 (uint64_t)st.ephemeralOwner);
   if (kids.count > 500) { /* a log of leaves (the leader log): not walked */
     n += kids.count;
     deallocate_String_vector(&kids);
@@ -1269,7 +1297,7 @@ static long count_tree(zhandle_t *zh, const char *p) {
     if (!c)
       fatal("count", ZKR_ENOMEM);
     snprintf(c, len, "%s/%s", strcmp(p, "/") ? p : "", kids.data[i]);
-    n += count_tree(zh, c);
+    n += count_tree(zh, c, fp);
     free(c);
   }
   deallocate_String_vector(&kids);
@@ -1286,18 +1314,73 @@ static int run_count(void) {
   for (int i = 0; i < kids.count; i++) {
     char c[1024];
     snprintf(c, sizeof(c), "%s/%s", path, kids.data[i]);
-    printf("%s\"%s\":%ld", i ? "," : "", kids.data[i], count_tree(zh, c));
+    printf("%s\"%s\":%ld", i ? "," : "", kids.data[i], count_tree(zh, c, NULL));
   }
   printf("}\n");
   deallocate_String_vector(&kids);
   return 0;
 }
 
+/* ---- fingerprint: what one server holds under PATH ---- */
+
+static void on_synced(int rc, const char *value, const void *data) {
+  (void)value;
+  *(volatile int *)data = rc;
+}
+
+/* After a sync (the server has every write committed before it), prints
+ * {"zxid":Z,"znodes":N,"fp":"HEX"}: the number of znodes under PATH and a
+ * sum over their stats. Meant for a handle on one member: members that
+ * agree print the same line; a member whose data diverged (lost or extra
+ * transactions) prints another, and keeps printing it. */
+static int run_fingerprint(void) {
+  zhandle_t *zh = zkr_session_zhandle(sess);
+  volatile int synced = INT_MIN;
+  int64_t deadline = now_ns() + 10 * 1000000000LL;
+  uint64_t fp = 0;
+  long n;
+  int rc = zoo_async(zh, path, on_synced, (const void *)&synced);
+  if (rc != ZOK)
+    fatal("fingerprint sync", rc);
+  while (synced == INT_MIN && now_ns() < deadline)
+    sleep_ms(2);
+  if (synced != ZOK && synced != ZNONODE)
+    fatal("fingerprint sync", synced == INT_MIN ? ZOPERATIONTIMEOUT : synced);
+  n = count_tree(zh, path, &fp);
+  printf("{\"znodes\":%ld,\"fp\":\"%016" PRIx64 "\"}\n", n, fp);
+  return 0;
+}
+
+/* ---- -m FILE: the heap in use, for the soak ---- */
+
+/* RSS also counts memory the allocator keeps after free() and pages touched
+ * once; the bytes in use (mallinfo2: arena chunks in use plus mmapped
+ * blocks) are what a leak makes grow. Written to FILE (replaced atomically)
+ * every second: "<in use bytes> <arena bytes> <mmapped bytes>". */
+static const char *heap_file;
+
+static void *heap_reporter(void *arg) {
+  char tmp[1200];
+  (void)arg;
+  snprintf(tmp, sizeof(tmp), "%s.tmp", heap_file);
+  for (;;) {
+    struct mallinfo2 mi = mallinfo2();
+    FILE *f = fopen(tmp, "w");
+    if (f) {
+      fprintf(f, "%zu %zu %zu\n", mi.uordblks + mi.hblkhd, mi.arena, mi.hblkhd);
+      if (fclose(f) == 0)
+        rename(tmp, heap_file);
+    }
+    sleep_ms(1000);
+  }
+  return NULL;
+}
+
 static void usage(void) __attribute__((noreturn));
 static void usage(void) {
-  fprintf(stderr, "usage: fault_client lock|rwlock|semaphore|queue|counter|elect|cwrite|cache|jwrite|journal|member|group|expire|inspect|count -h HOSTS [-p PATH] "
+  fprintf(stderr, "usage: fault_client lock|rwlock|semaphore|queue|counter|elect|cwrite|cache|jwrite|journal|member|group|expire|inspect|count|fingerprint -h HOSTS [-p PATH] "
                   "[-n NAME] [-H HISTORY] [-S SESSION_FILE] [-d MS] [-t MS] [-F STORE] "
-                  "[-L LOG_PATH] [-o OPS] [-M] [-g HOLD_MS] [-s SEED] [-P PROFILE]\n");
+                  "[-L LOG_PATH] [-o OPS] [-M] [-g HOLD_MS] [-s SEED] [-P PROFILE] [-m HEAP_FILE]\n");
   exit(2);
 }
 
@@ -1309,11 +1392,12 @@ int main(int argc, char **argv) {
     usage();
   mode = argv[1];
   optind = 2;
-  while ((opt = getopt(argc, argv, "h:p:n:H:S:d:t:F:L:o:Mg:s:P:")) != -1) {
+  while ((opt = getopt(argc, argv, "h:p:n:H:S:d:t:F:L:o:Mg:s:P:m:")) != -1) {
     switch (opt) {
     case 'h': hosts = optarg; break;
     case 'p': path = optarg; break;
     case 'n': name = optarg; break;
+    case 'm': heap_file = optarg; break;
     case 'H': history_path = optarg; break;
     case 'S': session_file = optarg; break;
     case 'd': duration_ms = atoi(optarg); break;
@@ -1349,10 +1433,13 @@ int main(int argc, char **argv) {
     perror(history_path);
     return 1;
   }
-  if (strcmp(mode, "inspect") == 0 || strcmp(mode, "count") == 0) {
+  if (strcmp(mode, "inspect") == 0 || strcmp(mode, "count") == 0 ||
+      strcmp(mode, "fingerprint") == 0) {
     hist = NULL;
     open_session();
-    rc = strcmp(mode, "inspect") == 0 ? run_inspect() : run_count();
+    rc = strcmp(mode, "inspect") == 0 ? run_inspect()
+         : strcmp(mode, "count") == 0 ? run_count()
+                                      : run_fingerprint();
     zkr_session_free(sess);
     return rc;
   }
@@ -1367,6 +1454,11 @@ int main(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &set, NULL);
   }
   open_session();
+  if (heap_file) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, heap_reporter, NULL) == 0)
+      pthread_detach(t);
+  }
   event("start", "info", "\"mode\":\"%s\",\"pid\":%d", mode, (int)getpid());
   if (strcmp(mode, "lock") == 0)
     rc = run_lock();

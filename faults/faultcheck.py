@@ -284,6 +284,12 @@ class Ensemble:
             self.set_disk(i, "pass")
         for i in list(self.paused):
             self.ctl("resume-member", i, check=False)
+        # the servers' logs stay with the histories (zkctl removes its dir)
+        for i in (1, 2, 3):
+            log = os.path.join(self.dir, str(i), "log")
+            if os.path.exists(log):
+                os.makedirs(os.path.join(self.workdir, "server-logs"), exist_ok=True)
+                shutil.copy(log, os.path.join(self.workdir, "server-logs", f"member-{i}.log"))
         self.ctl("stop", check=False)
         self.links.close()
         self.unmount_disks()
@@ -299,6 +305,17 @@ class Client:
         args = [sc.fc.client, kind, "-h", proxy.hosts, "-n", self.name, "-H", self.history,
                 "-S", self.session_file, "-d", str(int(duration_s * 1000)), "-t", str(SESSION_MS),
                 "-s", str(sc.rng.randrange(1, 1 << 30))]
+        self.heap_file, env = None, None
+        if getattr(sc, "heap_files", False):  # the soak samples the heap in use
+            self.heap_file = os.path.join(sc.dir, self.name + ".heap")
+            args += ["-m", self.heap_file]
+            # glibc's per-thread caches hold freed blocks that mallinfo2
+            # counts as in use (up to 7 of each size to 1 kB, about 235 kB a
+            # thread, kept until that size is asked for again): off, so that
+            # the figure is the live blocks only
+            tun = [x for x in os.environ.get("GLIBC_TUNABLES", "").split(":") if x]
+            env = dict(os.environ,
+                       GLIBC_TUNABLES=":".join(tun + ["glibc.malloc.tcache_count=0"]))
         if kind == "lock":
             args += ["-p", sc.root + "/lock", "-F", os.path.join(sc.dir, "store")]
         elif kind == "rwlock":
@@ -321,7 +338,7 @@ class Client:
         else:
             args += ["-p", sc.root + "/election", "-L", sc.root + "/leader-log"]
         self.err = open(os.path.join(sc.dir, self.name + ".stderr"), "w")
-        self.proc = subprocess.Popen(args, stdout=self.err, stderr=self.err)
+        self.proc = subprocess.Popen(args, stdout=self.err, stderr=self.err, env=env)
 
     def events(self):
         out = []
@@ -503,6 +520,35 @@ class Scenario:
                 c.cont()
             c.proxy.set_pass()
         self.fc.ens.heal()
+
+    def members_agree(self, within_s=15):
+        """(ok, text): whether every member holds the same tree under the
+        scenario's root (fault_client fingerprint on each member, after a
+        sync), asked again until they agree or within_s passes (an expiring
+        session's ephemerals may land between two members' answers; a member
+        whose data diverged keeps its own answer)."""
+        fc = self.fc
+        deadline = now() + within_s
+        while True:
+            seen = {}
+            for i, (h, port) in sorted(fc.ens.members.items()):
+                p = subprocess.run([fc.client, "fingerprint", "-h", f"{h}:{port}", "-p",
+                                    self.root], capture_output=True, text=True, timeout=60)
+                try:
+                    seen[i] = json.loads(p.stdout)
+                except ValueError:
+                    seen[i] = {"error": (p.stderr.strip() or "no answer")[-200:]}
+            if len({json.dumps(x, sort_keys=True) for x in seen.values()}) == 1:
+                x = seen[1]
+                if "error" in x:
+                    return False, f"no member answered: {x['error']}"
+                return True, f"all {len(seen)} members hold {x['znodes']} znodes, fingerprint {x['fp']}"
+            if now() >= deadline:
+                return False, "; ".join(
+                    f"member {i}: " + (f"{x['znodes']} znodes, fingerprint {x['fp']}"
+                                       if "error" not in x else x["error"])
+                    for i, x in seen.items())
+            time.sleep(0.5)
 
     def inspect(self, path):
         p = subprocess.run([self.fc.client, "inspect", "-h", self.fc.ens.hosts, "-p", path],
@@ -714,9 +760,27 @@ def nem_one_way(sc):
     sc.log_fault(f"one-way: leader {lead} -> followers {fol} held for {ISOLATE_S} s", t, now())
 
 
-def nem_slow_disk(sc):
+# A follower's log stalls for less than the ensemble's syncLimit (10 ticks of
+# 250 ms).  A longer stall makes the leader drop the follower ("Closing
+# connection to peer due to transaction timeout"); the follower's sync
+# thread then dies on its next ack ("Severe unrecoverable error, from thread
+# : SyncThread") with the transactions it had not yet logged, while the
+# follower rejoins with them applied in memory.  Its log has a hole from
+# then on, and once that member restarts it serves a tree without those
+# transactions ("Digests are not matching" in its log): ZooKeeper 3.8.0's
+# follower shutdown does not shut its sync processor down (ZOOKEEPER-4712).
+# A 30-minute soak with 3 s stalls met it twice (holes of 561 and 1082
+# transactions; children deleted long before came back to the caches on
+# those members); --only zk-follower-stall-crash shows it in 45 s.  Server
+# data loss is beyond what a client library can mend, so the nemesis stays
+# under the limit, and members_agree() checks every scenario for it.
+FOLLOWER_STALL_S = 1.5
+
+
+def nem_slow_disk(sc, follower_stall_s=FOLLOWER_STALL_S):
     """The leader's transaction log: slow (each write and fsync 50 ms later),
-    then stalled; then a follower's stalled."""
+    then stalled; then a follower's stalled (shorter than syncLimit).
+    Returns that follower."""
     ens = sc.fc.ens
     lead, fol = leader_and_followers(sc)
     f = sc.rng.choice(fol)
@@ -728,7 +792,7 @@ def nem_slow_disk(sc):
     time.sleep(4)
     ens.set_disk(lead, "pass")
     ens.set_disk(f, "stall")
-    time.sleep(3)
+    time.sleep(follower_stall_s)
     ens.set_disk(f, "pass")
     time.sleep(1.2)  # (slowfs writes its counters every second)
 
@@ -739,7 +803,23 @@ def nem_slow_disk(sc):
                 f"stalled for {d['stalled_ms'] / 1000:.1f} s")
 
     sc.log_fault(f"leader {lead}'s log disk 50 ms slow for 3 s, then stalled 4 s "
-                 f"({held(lead)}); then follower {f}'s stalled 3 s ({held(f)})", t, now())
+                 f"({held(lead)}); then follower {f}'s stalled {follower_stall_s:g} s ({held(f)})",
+                 t, now())
+    return f
+
+
+def nem_zk_follower_stall_crash(sc):
+    """The ZooKeeper bug the slow-disk nemesis stays clear of (see
+    FOLLOWER_STALL_S): a follower's log stalled longer than syncLimit, so the
+    leader drops it, then that follower killed and restarted."""
+    ens = sc.fc.ens
+    f = nem_slow_disk(sc, 3)
+    time.sleep(1)
+    t = now()
+    ens.kill(f)
+    time.sleep(1)
+    ens.start_member(f)
+    sc.log_fault(f"kill -9 follower {f}, restart", t, now())
 
 
 # (name, nemesis, holders may overlap: the scenario pauses or cuts off a holder
@@ -762,6 +842,11 @@ SCENARIOS_2 = [
     ("link-flap", nem_link_flap, True),
     ("one-way-loss", nem_one_way, True),
     ("slow-disk", nem_slow_disk, True),
+]
+# Not run by default: a ZooKeeper 3.8.0 server bug, shown on demand
+# (--only zk-follower-stall-crash; expect the members to disagree).
+SCENARIOS_ZK_BUGS = [
+    ("zk-follower-stall-crash", nem_zk_follower_stall_crash, True),
 ]
 
 
@@ -1455,6 +1540,10 @@ def check_and_report(sc, t):
     v += check_rwlock(sc, res)
     v += check_semaphore(sc, res)
     v += check_queue(sc, res)
+    ok, res["servers"] = sc.members_agree()
+    if not ok:
+        v.append("ZooKeeper members hold different data under the test root after the "
+                 f"heal (the servers diverged; no client can be right on all): {res['servers']}")
     rec = recovery(sc)
     for what, text, never in rec:
         if never:
@@ -1464,7 +1553,7 @@ def check_and_report(sc, t):
     for what, t_in, t_out in sc.faults:
         say(f"  fault at {t_in - sc.t0:5.1f} s, healed at {t_out - sc.t0:5.1f} s: {what}")
     for k in ("lock", "counter", "election", "cache", "journal", "group", "rwlock",
-              "semaphore", "queue"):
+              "semaphore", "queue", "servers"):
         say(f"  {k:9s} {res[k]}")
     for what, text, _ in rec:
         say(f"  recovery after '{what}': {text}")
@@ -1516,6 +1605,7 @@ def main():
     rng = random.Random(a.seed)
     chosen = [s for s in SCENARIOS if not a.only or s[0] in a.only.split(",")]
     second = [s for s in SCENARIOS_2 if not a.only or s[0] in a.only.split(",")]
+    second += [s for s in SCENARIOS_ZK_BUGS if s[0] in a.only.split(",")]
     if not chosen and not second:
         raise SystemExit(f"faultcheck: no scenario named {a.only}")
     # the random mix comes last; the others run in a seeded order; then the

@@ -17,17 +17,21 @@ the members through the link proxies, while:
     queue, member) lives 15 to 40 s and is replaced by a new process, again
     and again;
   - every SAMPLE_S seconds: each long-lived client's RSS, open fds and
-    threads (from /proc), the watches its session holds (the servers'
-    "wchc"), the znodes under the run's root (fault_client count) and the
-    servers' own watch and znode counts ("mntr").
+    threads (from /proc; RSS also split into anonymous and file-backed), its
+    heap in use (written by the client every second: fault_client -m,
+    mallinfo2, with glibc's per-thread caches off so that the figure counts
+    live blocks only), the watches its session holds (the servers' "wchc"),
+    the znodes under the run's root (fault_client count) and the servers'
+    own watch and znode counts ("mntr").
 
 At the end every checker of the fault suite runs over all the histories
 (churned clients included), and each sampled series gets a least-squares
 line over the run after its first quarter (warm-up): its growth per hour,
 and whether the growth over the run is within noise of zero (no more than
 twice the residual standard deviation plus one unit of the series: 1 MiB of
-RSS, one fd, thread, watch or znode; RSS is judged only in runs of 10
-minutes or more, where allocator warm-up no longer looks like growth). The
+RSS or heap, one fd, thread, watch or znode; RSS is judged only in runs of 10
+minutes or more, where allocator warm-up no longer looks like growth). Then
+each member is asked for a fingerprint of its tree (they must agree). The
 samples, the table and a chart (gnuplot) go to --out. Exit 1 on any
 violation or growth.
 """
@@ -53,7 +57,7 @@ SAMPLE_S = 5
 RSS_JUDGED_FROM_S = 600  # shorter runs report RSS growth without judging it
 CHURN_KINDS = ("lock", "counter", "elect", "rwlock", "semaphore", "queue", "member")
 # the unit a series may move by without counting as growth
-UNIT = {"rss_kb": 1024, "fds": 1, "threads": 1, "watches": 1, "znodes": 1}
+UNIT = {"rss_kb": 1024, "heap_kb": 1024, "fds": 1, "threads": 1, "watches": 1, "znodes": 1}
 
 
 def parse_duration(text):
@@ -80,22 +84,34 @@ def four_letters(host, port, word, timeout=2.0):
 
 
 def proc_sample(pid):
-    """(RSS kB, open fds, threads) of a running process, or None."""
+    """(RSS kB, open fds, threads, anonymous RSS kB, file-backed RSS kB) of a
+    running process, or None."""
     try:
         with open(f"/proc/{pid}/status") as f:
             st = f.read()
         rss = int(re.search(r"^VmRSS:\s+(\d+)", st, re.M).group(1))
         thr = int(re.search(r"^Threads:\s+(\d+)", st, re.M).group(1))
+        anon = int(re.search(r"^RssAnon:\s+(\d+)", st, re.M).group(1))
+        file = int(re.search(r"^RssFile:\s+(\d+)", st, re.M).group(1))
         fds = len(os.listdir(f"/proc/{pid}/fd"))
-        return rss, fds, thr
+        return rss, fds, thr, anon, file
     except (OSError, AttributeError, ValueError):
+        return None
+
+
+def heap_sample(path):
+    """kB of heap in use that a client last wrote (fault_client -m), or None."""
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0]) / 1024
+    except (OSError, TypeError, ValueError, IndexError):
         return None
 
 
 def add_totals(row):
     """Totals over the kinds (the README's table and the chart); watches only
     when every server answered (then every long-lived kind has its key)."""
-    for key in ("rss_kb", "fds", "threads", "watches", "znodes"):
+    for key in ("rss_kb", "heap_kb", "fds", "threads", "watches", "znodes"):
         parts = [v for k, v in row.items() if k.split(":")[0] == key
                  and k != "znodes:leader-log"]
         if parts:
@@ -128,6 +144,7 @@ class Soak(fc.Scenario):
         self.churned = 0
         self.samples = []  # (t, {series: value})
         self.sample_errors = 0
+        self.heap_files = True  # clients write their heap in use (fault_client -m)
 
     def by_kind(self, kind):
         # while running, nemeses pick among live clients only
@@ -229,6 +246,13 @@ class Soak(fc.Scenario):
                 continue
             for key, v in zip(("rss_kb", "fds", "threads"), p):
                 row[f"{key}:{c.kind}"] = row.get(f"{key}:{c.kind}", 0) + v
+            # RSS in two parts, totals only: anonymous (heap, stacks) and
+            # file-backed (code and data of the binaries, paged in on first use)
+            for key, v in zip(("total:rss_anon_kb", "total:rss_file_kb"), p[3:]):
+                row[key] = row.get(key, 0) + v
+            heap = heap_sample(c.heap_file)
+            if heap is not None:
+                row[f"heap_kb:{c.kind}"] = row.get(f"heap_kb:{c.kind}", 0) + heap
         # watches per session, from every member (a session is on one)
         per_sid, servers_ok = {}, 0
         for i, (h, port) in ens.members.items():
@@ -288,7 +312,8 @@ class Soak(fc.Scenario):
             # workload data that grows by design is reported, not judged; so is
             # RSS in a run under 10 minutes (allocator warm-up is not a leak)
             if k in ("znodes:leader-log", "server:znode_count", "server:watch_count",
-                     "server:num_alive_connections") or (
+                     "server:num_alive_connections", "total:rss_anon_kb",
+                     "total:rss_file_kb") or (
                          "rss_kb" in k and self.run_s < RSS_JUDGED_FROM_S):
                 ok = None
             out.append((k, mean, slope * 3600, over, sigma, ok))
@@ -296,13 +321,13 @@ class Soak(fc.Scenario):
 
     def chart(self):
         dat = os.path.join(self.out, "soak-chart.dat")
-        keys = ["rss_kb", "fds", "threads", "watches", "znodes"]
+        keys = ["rss_kb", "heap_kb", "fds", "threads", "watches", "znodes"]
         with open(dat, "w") as f:
             f.write("# t_s " + " ".join(keys) + " (totals over the long-lived clients)\n")
             for t, row in self.samples:
                 f.write(f"{t:.1f} " + " ".join(
                     "?" if f"total:{k}" not in row else
-                    f"{row[f'total:{k}'] / (1024 if k == 'rss_kb' else 1):.2f}"
+                    f"{row[f'total:{k}'] / (1024 if k.endswith('_kb') else 1):.2f}"
                     for k in keys) + "\n")
         png = os.path.join(self.out, "soak.png")
         if not shutil.which("gnuplot"):
@@ -316,11 +341,11 @@ set key top left
 set grid
 set xlabel 'seconds'
 set ylabel 'MiB'
-plot '{dat}' using 1:2 with lines lw 2 title 'RSS, all long-lived clients'
+plot '{dat}' using 1:2 with lines lw 2 title 'RSS, all long-lived clients', '' using 1:3 with lines lw 2 title 'heap in use (malloc)'
 set ylabel 'count'
-plot '{dat}' using 1:3 with lines lw 2 title 'open fds', '' using 1:4 with lines lw 2 title 'threads'
+plot '{dat}' using 1:4 with lines lw 2 title 'open fds', '' using 1:5 with lines lw 2 title 'threads'
 set key bottom right
-plot '{dat}' using 1:5 with lines lw 2 title 'watches of their sessions', '' using 1:6 with lines lw 2 title 'znodes under the root (not the leader log)'
+plot '{dat}' using 1:6 with lines lw 2 title 'watches of their sessions', '' using 1:7 with lines lw 2 title 'znodes under the root (not the leader log)'
 unset multiplot
 """
         p = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)

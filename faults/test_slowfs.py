@@ -29,13 +29,13 @@ import time
 sys.dont_write_bytecode = True  # leave no __pycache__ in the work tree
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import selftest  # noqa: E402
+from selftest import Failure, wait_for  # noqa: E402
+
 SLOWFS = os.path.join(HERE, "slowfs.py")
 PYTHON = "/usr/bin/python3"  # where Debian's python3-fusepy is importable
 T0 = time.monotonic()
-
-
-class Failure(Exception):
-    pass
 
 
 def log(msg):
@@ -43,20 +43,8 @@ def log(msg):
 
 
 def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
+    selftest.check(cond, msg)
     log("ok: " + msg)
-
-
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise Failure("timed out after %.1f s waiting for %s" % (timeout, what))
-        time.sleep(0.01)
 
 
 class Background:

@@ -23,6 +23,7 @@ import time
 sys.dont_write_bytecode = True  # leave no __pycache__ in the work tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from selftest import Failure, check, wait_for  # noqa: E402
 from zkproxy import WRITE_OPS, ProxyHub  # noqa: E402
 
 from kazoo.client import KazooClient, KazooState  # noqa: E402
@@ -36,30 +37,9 @@ SESSION_TIMEOUT = 9.0
 T0 = time.monotonic()
 
 
-class Failure(Exception):
-    pass
-
-
 def log(msg):
     if VERBOSE:
         print(f"[{time.monotonic() - T0:6.2f}] {msg}", flush=True)
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
-
-
-def wait_for(cond, timeout, what):
-    """Poll cond() until true; fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise Failure(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
 
 
 class StateLog:

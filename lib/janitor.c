@@ -4,9 +4,9 @@
  * nodes of timed-out or cancelled attempts, and nodes whose create reply was
  * lost (found by the GUID in their name, or, for a node named without one, by
  * its owner: deleted only if this session owns it). It retries across
- * connection loss, with
- * backoff, for as long as the session that owns the node lives; once that
- * session is gone the ephemeral node is gone too, which counts as done.
+ * connection loss, with backoff, for as long as the session that owns the node
+ * lives; once that session is gone the ephemeral node is gone too, which
+ * counts as done.
  *
  * A janitor task owns itself: it holds a session reference and frees itself
  * after calling its done callback (in callback context).
@@ -117,9 +117,7 @@ static void on_listed(void *ctx, int rc, const zkr__reply_t *r) {
 static void on_owner(void *ctx, int rc, const zkr__reply_t *r) {
   jan_t *j = ctx;
   if (rc == ZOK) {
-    zhandle_t *zh = zkr_session_zhandle(j->s);
-    const clientid_t *id = zh ? zoo_client_id(zh) : NULL;
-    if (!r->stat || !id || r->stat->ephemeralOwner != id->client_id) {
+    if (!r->stat || r->stat->ephemeralOwner != zkr_session_id(j->s)) {
       finish(j, 0); /* another session's (or persistent): not ours to remove */
       return;
     }

@@ -972,23 +972,50 @@ int zkr__queue_init(zkr__queue_t *q, zkr__obj_t *o, const char *path,
   return default_data(&q->data, &q->data_len);
 }
 
+/* A guard op points at a copy of its grant's node path, newest first. The
+ * copy outlives the grant, so that an op still in a caller's hands names the
+ * old node and fails (a copy rewritten with a later grant's path would let a
+ * stale op pass); it is freed once it has been retired (a later grant took a
+ * guard) for zkr__guard_grace_ms. Keeping every copy until the object went
+ * grew a long-lived lock or election by a path per grant: about 100 bytes a
+ * leadership in the soak, without bound. */
 struct zkr__guard_path {
   struct zkr__guard_path *next;
+  int64_t retired_ns; /* 0: the newest */
   char path[];
 };
+
+int zkr__guard_grace_ms = ZKR__GUARD_GRACE_MS;
 
 int zkr__queue_guard(zkr__queue_t *q, zoo_op_t *op) {
   if (q->state != ZKR__Q_HELD)
     return ZKR_ENOTHELD;
   if (!q->guard_current) {
     size_t n = strlen(q->node_path) + 1;
-    struct zkr__guard_path *g = malloc(sizeof(*g) + n);
+    int64_t now = zkr__now_ns();
+    struct zkr__guard_path *g = malloc(sizeof(*g) + n), **pp;
     if (!g)
       return ZKR_ENOMEM;
     memcpy(g->path, q->node_path, n);
+    g->retired_ns = 0;
+    if (q->guard_paths)
+      q->guard_paths->retired_ns = now;
     g->next = q->guard_paths;
     q->guard_paths = g;
     q->guard_current = true;
+    q->nguard_paths++;
+    /* Older copies were retired earlier still: drop the tail past the grace. */
+    for (pp = &g->next; *pp; pp = &(*pp)->next) {
+      if (now - (*pp)->retired_ns >= (int64_t)zkr__guard_grace_ms * 1000000) {
+        while (*pp) {
+          struct zkr__guard_path *old = *pp;
+          *pp = old->next;
+          free(old);
+          q->nguard_paths--;
+        }
+        break;
+      }
+    }
   }
   zoo_check_op_init(op, q->guard_paths->path, -1);
   return 0;
@@ -1012,6 +1039,7 @@ int zkr__queue_stats(zkr__queue_t *q, zkr__queue_stats_t *out) {
   pthread_mutex_lock(&q->o->mu);
   *out = q->stats;
   out->next_in_line = q->state == ZKR__Q_ACQUIRING && q->watch_tok != 0 && q->pred_last;
+  out->guard_paths = q->nguard_paths;
   pthread_mutex_unlock(&q->o->mu);
   return 0;
 }

@@ -34,7 +34,14 @@ typedef struct zkr__queue_stats {
   uint64_t verify_failed;       /* held, but the node was gone after a reconnect */
   int next_in_line;             /* now: watching the last obstacle (its departure
                                    grants without a listing) */
+  int guard_paths;              /* now: copies of node paths kept for guard ops */
 } zkr__queue_stats_t;
+
+/* How long a guard op (zkr_lock_guard, zkr_election_guard) stays good after a
+ * later grant took one: its copy of the node path is freed then. A variable
+ * for the tests. */
+#define ZKR__GUARD_GRACE_MS 60000
+ZKR__HIDDEN extern int zkr__guard_grace_ms;
 
 /*
  * The grant rule. decide() sees the contenders in queue order (n of them) and
@@ -152,6 +159,7 @@ struct zkr__queue {
    * path per grant, kept until the entry goes (node_path is rewritten by the
    * next attempt, e.g. a rejoin, and a stale guard must not pass by it). */
   struct zkr__guard_path *guard_paths;
+  int nguard_paths;
   bool guard_current; /* guard_paths' head is this grant's */
 
   int64_t started_ns; /* when the acquire began, for the debug trace */

@@ -1307,6 +1307,58 @@ START_TEST(suspect_recovered_and_release_across_server_restart) {
 }
 END_TEST
 
+/* A guard op names its grant's node through a copy of the path that the lock
+ * keeps: every copy stays for the grace after a later grant took a guard (an
+ * op of an earlier grant still fails), then goes, so a lock granted again and
+ * again does not grow (the soak saw ~100 bytes more per leadership). */
+START_TEST(guard_copies_kept_for_the_grace_then_freed) {
+  char root[64], path[128], data[128];
+  zkr_session_t *s = tu_open(tu_hosts(), 10000);
+  zhandle_t *zh = zkr_session_zhandle(s);
+  zkr_lock_t *l;
+  zkr__queue_stats_t st;
+  zoo_op_t first, ops[2];
+  zoo_op_result_t res[2];
+  int saved = zkr__guard_grace_ms;
+
+  tu_root(root, sizeof(root));
+  lock_path(path, sizeof(path), root);
+  snprintf(data, sizeof(data), "%s/data", root);
+  ck_assert_int_eq(zkr_lock_new(s, path, &l), 0);
+  for (int i = 0; i < 20; i++) {
+    ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
+    ck_assert_int_eq(zkr_lock_guard(l, i == 0 ? &first : &ops[0]), 0);
+    ck_assert_int_eq(zkr_lock_guard(l, &ops[0]), 0); /* (the same grant: no copy) */
+    ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
+  }
+  ck_assert_int_eq(zkr__lock_stats(l, &st), 0);
+  ck_assert_int_eq(st.guard_paths, 20);
+  ck_assert_int_eq(zoo_create(zh, data, "0", 1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+  ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
+  /* The first grant's op fails while a later grant of the same lock holds. */
+  ops[0] = first;
+  zoo_set_op_init(&ops[1], data, "1", 1, -1, NULL);
+  ck_assert_int_eq(zoo_multi(zh, 2, ops, res), ZNONODE);
+  ck_assert_int_eq(zkr_lock_guard(l, &ops[0]), 0);
+  ck_assert_int_eq(zoo_multi(zh, 2, ops, res), ZOK);
+  ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
+
+  /* Past the grace, a new grant's guard frees the retired copies. */
+  zkr__guard_grace_ms = 0;
+  for (int i = 0; i < 20; i++) {
+    ck_assert_int_eq(zkr_lock_acquire(l, 10000), 0);
+    ck_assert_int_eq(zkr_lock_guard(l, &ops[0]), 0);
+    ck_assert_int_eq(zkr_lock_release(l, 10000), 0);
+  }
+  zkr__guard_grace_ms = saved;
+  ck_assert_int_eq(zkr__lock_stats(l, &st), 0);
+  ck_assert_int_eq(st.guard_paths, 1);
+  zkr_lock_free(l);
+  tu_rmr(zh, root);
+  zkr_session_free(s);
+}
+END_TEST
+
 Suite *lock_suite(void) {
   Suite *s = suite_create("lock");
   TCase *tc = tcase_create("lock");
@@ -1329,6 +1381,7 @@ Suite *lock_suite(void) {
   tcase_add_test(tc, debug_trace_of_a_contended_lock);
   tcase_add_test(tc, session_statistics_of_lock_attempts);
   tcase_add_test(tc, holder_expired_lost_next_granted_guard_fails);
+  tcase_add_test(tc, guard_copies_kept_for_the_grace_then_freed);
   tcase_add_test(tc, suspect_recovered_and_release_across_server_restart);
   suite_add_tcase(s, tc);
   return s;

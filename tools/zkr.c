@@ -553,7 +553,8 @@ static const char *usage_queue =
     "and deletes it in one transaction with the claim's check.\n"
     "\n"
     "put prints the item's node name (a lost reply is settled by a receipt, never\n"
-    "by a second put). take prints the item's data (--json: name, priority, token\n"
+    "by a second put; if the session expired first, the put may or may not be in\n"
+    "the queue: exit status 70, \"outcome unknown\", not retried). take prints the item's data (--json: name, priority, token\n"
     "and data) and then deletes it: a take that dies before that leaves the item\n"
     "to be delivered again. With a command, the item is on CMD's stdin, with\n"
     "ZKR_QUEUE_ITEM, ZKR_QUEUE_TOKEN (the claim's czxid: a deduplication key) and\n"
@@ -2906,6 +2907,11 @@ static int cmd_queue(char **pos, int npos, char **cmd, int ncmd, int dashdash) {
           opt.priority, zkr_queue_profile_name(profile));
     if (rc == ZKR_EOVERFLOW)
       die(EXIT_USAGE, "queue %s: the item is over %d bytes", path, ZKR_QUEUE_MAX_ITEM);
+    if (rc == ZKR_EUNKNOWN)
+      die(EXIT_FAILURE_ZK,
+          "queue %s: put: outcome unknown: the session expired before the put was "
+          "settled; the item may or may not be in the queue (never twice); not retried",
+          path);
     if (rc != 0)
       die(EXIT_FAILURE_ZK, "queue %s: put: %s", path, zkr_strerror(rc));
     if (opt.json) {

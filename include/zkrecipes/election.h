@@ -86,8 +86,9 @@ ZKR_API int zkr_election_epoch(zkr_election_t *e, int64_t *epoch);
 
 /* A check op on our node for a zoo_multi: the transaction commits only while we
  * lead. It names the node of this leadership (a later one, after a rejoin, does
- * not change it) and stays valid until zkr_election_free. ZKR_ENOTHELD when not
- * leading. Prefer zoo_amulti: libzookeeper-mt's synchronous zoo_multi leaks
+ * not change it) and stays valid until zkr_election_free, or until 60 seconds
+ * after a later leadership took a guard, whichever comes first (take a new op
+ * for each transaction). ZKR_ENOTHELD when not leading. Prefer zoo_amulti: libzookeeper-mt's synchronous zoo_multi leaks
  * the per-op records of a transaction whose connection is lost. */
 ZKR_API int zkr_election_guard(zkr_election_t *e, zoo_op_t *op);
 

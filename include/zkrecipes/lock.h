@@ -166,7 +166,9 @@ ZKR_API int zkr_lock_token(zkr_lock_t *l, zkr_lock_token_t *out);
  * transaction commits only while this lock is held (it fails with ZNONODE once the
  * lock is lost or released). The op points into the lock object: it names the
  * node of this grant (a later grant does not change it) and stays valid until
- * zkr_lock_free. ZKR_ENOTHELD if not held.
+ * zkr_lock_free, or until 60 seconds after a later grant of this lock took a
+ * guard, whichever comes first (the lock keeps no more than that: take a new
+ * op for each transaction rather than keeping one). ZKR_ENOTHELD if not held.
  * Prefer zoo_amulti: libzookeeper-mt's synchronous zoo_multi leaks the per-op
  * records of a transaction whose connection is lost (seen under LeakSanitizer).
  */
