@@ -714,14 +714,23 @@ static int run_elect(void) {
   if (!log_path)
     fatal("elect needs -L", ZKR_EINVAL);
   {
-    /* the log node and its parents, persistent */
+    /* the log node and its parents, persistent (a fault may be on: a lost
+     * connection is tried again, for up to 20 s) */
     char p[4096];
+    int64_t give_up = now_ns() + 20 * 1000000000LL;
     snprintf(p, sizeof(p), "%s", log_path);
     for (char *slash = strchr(p + 1, '/');; slash = strchr(slash + 1, '/')) {
       if (slash)
         *slash = '\0';
-      rc = zoo_create(zkr_session_zhandle(sess), p, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL,
-                      0);
+      do {
+        zhandle_t *zh = zkr_session_zhandle(sess);
+        rc = zh ? zoo_create(zh, p, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0)
+                : ZCONNECTIONLOSS;
+        if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZSESSIONEXPIRED)
+          sleep_ms(100);
+        else
+          break;
+      } while (now_ns() < give_up);
       if (rc != ZOK && rc != ZNODEEXISTS)
         fatal("leader log", rc);
       if (!slash)
