@@ -50,7 +50,10 @@ The members reach one another through link proxies (faults/linkproxy.py) and
 keep their transaction logs on FUSE mounts (faults/slowfs.py), so that after
 the client-side and server-process faults come faults inside the ensemble:
 the leader cut off from its followers, a minority partition with clients on
-both sides, a flapping link, one-way loss, slow and stalled log disks.
+both sides, a flapping link, one-way loss, slow and stalled log disks, and
+a follower dropped for a stalled log then restarted.  Every scenario ends by
+comparing the members' trees; a killed member whose disk ZooKeeper left
+with a hole is wiped before it starts again (Ensemble.start_member).
 
 Prints per-scenario figures and "N passed, N failed"; exits 1 on any violation
 (naming the first violating operation where a checker can).
