@@ -285,16 +285,21 @@ class Ensemble:
         or None."""
         note = None
         if self.rebuild_holes:
-            h = zkdata.hole(self.data_dirs(i),
-                            [self.data_dirs(j) for j in self.members if j != i])
+            dead = self.dead()
+            h = zkdata.hole(self.data_dirs(i), [self.data_dirs(j) for j in self.members
+                                                if j != i and j not in dead])
             if h:
                 # the others must be up: they hold every committed write
-                for j in sorted(self.dead() - {i}):
+                for j in sorted(dead - {i}):
                     if others_first:
                         self.start_member(j, others_first=False)
                 n, first, last, snap, end = h
-                for d in set(self.data_dirs(i)):
-                    shutil.rmtree(d, ignore_errors=True)
+                # (moved aside in the work dir, for a look afterwards)
+                keep = os.path.join(self.workdir, "rebuilt", f"{len(self.rebuilds) + 1}-member-{i}")
+                os.makedirs(keep)
+                for what, d in zip(("snapshots", "logs"), self.data_dirs(i)):
+                    if os.path.isdir(d):
+                        os.rename(d, os.path.join(keep, what))
                 note = (f"member {i}'s disk lacked {n} transactions (0x{first:x} to 0x{last:x}, "
                         f"between its snapshot 0x{snap:x} and its last logged 0x{end:x}; "
                         f"ZOOKEEPER-4712): wiped, synced from the leader")

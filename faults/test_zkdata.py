@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Self-test of faults/zkdata.py (no ZooKeeper needed), on member disks
 written in ZooKeeper's file formats: a log that skips transactions the
-others logged is a hole; a skip a complete snapshot covers is not, one only
-an unfinished snapshot covers is; transactions the others logged after the
-member's last are not; the preallocated zero tail and a torn record end the
+others logged is a hole, and so is a gap inside an epoch of its own log; a
+skip a complete snapshot covers is not, one only an unfinished snapshot
+covers is; transactions the others logged after the member's last are not,
+nor those another member's own snapshot superseded; the preallocated zero tail and a torn record end the
 log; several log files are read in order.  Exit 0 on success."""
 
 import os
@@ -88,6 +89,20 @@ def run(root):
     h2 = member(root, "h", [full + nxt])
     check(zkdata.hole(g, [h2])[:3] == (100, EPOCH + 201, EPOCH + 300),
           "a skip that ends in the next epoch")
+
+    # a gap inside one epoch of the member's own log needs no witness
+    check(zkdata.hole(c, [])[:3] == (80, EPOCH + 101, EPOCH + 180),
+          "a gap inside an epoch of its own log")
+
+    # a cut-off leader's proposals that never committed (epoch 1 after 200),
+    # kept in its log when a snapshot brought it up to date: that snapshot
+    # supersedes them, so they show no hole in a member that went from 200 to
+    # epoch 2; without that snapshot they would
+    stale = member(root, "stale", [full + nxt], [(2 * EPOCH + 20, True)])
+    moved = member(root, "moved", [full[:200] + nxt])
+    check(zkdata.hole(moved, [stale]) is None, "a superseded tail is no witness")
+    stale2 = member(root, "stale2", [full + nxt], [(EPOCH + 100, True)])
+    check(zkdata.hole(moved, [stale2])[0] == 100, "a tail its snapshot does not cover is")
 
     # a torn last record ends the log without an error
     t_dir = os.path.join(root, "t", "log")

@@ -19,10 +19,10 @@ such a hole before the member starts:
     ...), and an end-of-record byte; a length of 0 ends the written part of
     the preallocated file).
 
-A member has a hole when a transaction the other members logged lies
-between S and its own last logged zxid and it lacks that transaction: it
-would replay around it.  (A transaction logged only by others beyond its
-last zxid is not a hole: the leader sends it on sync.)
+A member has a hole when it lacks a transaction, between S and its own last
+logged zxid, that it would replay around (see hole()).  A transaction
+logged only by others beyond its last zxid is not a hole: the leader sends
+it on sync.
 """
 
 import os
@@ -93,9 +93,19 @@ def log_zxids(log_dir, after=0, upto=None):
 
 def hole(member, others):
     """member: (snap_dir, log_dir) of the stopped member; others: the same
-    for the members whose logs are the reference.  Returns None, or
+    for the running members whose logs are the reference.  Returns None, or
     (missing count, first missing zxid, last missing zxid, S, member's last
-    logged zxid)."""
+    logged zxid).
+
+    Missing: a zxid between two the member logged in the same epoch (a
+    leader numbers an epoch's proposals one by one and a follower logs them
+    all, in order), or one that another member logged, after that member's
+    own newest snapshot, between S and the member's last logged zxid (the
+    end of an epoch the member left with transactions in its sync queue).
+    Another member's log may keep a tail of proposals that never committed
+    (a cut-off leader's) when it was brought up to date by a snapshot
+    rather than a truncation; its own snapshot supersedes that tail, so
+    only what it would replay itself counts."""
     s = snapshot_zxid(member[0])
     mine = log_zxids(member[1], after=s)
     if not mine:
@@ -103,8 +113,14 @@ def hole(member, others):
     last = max(mine)
     have = set(mine)
     missing = set()
+    prev = None
+    for z in sorted(have):
+        if prev is not None and z >> 32 == prev >> 32 and z > prev + 1:
+            missing.update(range(prev + 1, z))
+        prev = z
     for snap_dir, log_dir in others:
-        missing.update(z for z in log_zxids(log_dir, after=s, upto=last) if z not in have)
+        after = max(s, snapshot_zxid(snap_dir))
+        missing.update(z for z in log_zxids(log_dir, after=after, upto=last) if z not in have)
     if not missing:
         return None
     return len(missing), min(missing), max(missing), s, last
