@@ -239,6 +239,7 @@ faultcheck-run: $(FAULT_BIN)
 	tests/zk/with-zk.sh --standalone -- /usr/bin/python3 faults/test_zkproxy.py
 	/usr/bin/python3 faults/test_linkproxy.py
 	/usr/bin/python3 faults/test_slowfs.py
+	/usr/bin/python3 faults/test_zkdata.py
 	/usr/bin/python3 faults/faultcheck.py --client $(FAULT_BIN) \
 	    $(if $(SEED),--seed $(SEED)) $(if $(SCENARIOS),--only $(SCENARIOS))
 

@@ -172,6 +172,8 @@ class Soak(fc.Scenario):
                     c = churn.get(k)
                     if c is not None and c.proc.poll() is None:
                         continue
+                    if c is not None:
+                        c.release()
                     left = end - 8 - now()
                     if left < 12:
                         continue

@@ -1003,7 +1003,6 @@ int zkr__queue_guard(zkr__queue_t *q, zoo_op_t *op) {
     g->next = q->guard_paths;
     q->guard_paths = g;
     q->guard_current = true;
-    q->nguard_paths++;
     /* Older copies were retired earlier still: drop the tail past the grace. */
     for (pp = &g->next; *pp; pp = &(*pp)->next) {
       if (now - (*pp)->retired_ns >= (int64_t)zkr__guard_grace_ms * 1000000) {
@@ -1011,7 +1010,6 @@ int zkr__queue_guard(zkr__queue_t *q, zoo_op_t *op) {
           struct zkr__guard_path *old = *pp;
           *pp = old->next;
           free(old);
-          q->nguard_paths--;
         }
         break;
       }
@@ -1039,7 +1037,9 @@ int zkr__queue_stats(zkr__queue_t *q, zkr__queue_stats_t *out) {
   pthread_mutex_lock(&q->o->mu);
   *out = q->stats;
   out->next_in_line = q->state == ZKR__Q_ACQUIRING && q->watch_tok != 0 && q->pred_last;
-  out->guard_paths = q->nguard_paths;
+  out->guard_paths = 0;
+  for (const struct zkr__guard_path *g = q->guard_paths; g; g = g->next)
+    out->guard_paths++;
   pthread_mutex_unlock(&q->o->mu);
   return 0;
 }

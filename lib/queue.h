@@ -156,10 +156,10 @@ struct zkr__queue {
   int64_t sid;
 
   /* Guard ops name the node of the grant they were taken for: a copy of its
-   * path per grant, kept until the entry goes (node_path is rewritten by the
-   * next attempt, e.g. a rejoin, and a stale guard must not pass by it). */
+   * path per grant, newest first, kept for a grace after a later grant's
+   * guard (node_path is rewritten by the next attempt, e.g. a rejoin, and a
+   * stale guard must not pass by it; see zkr__queue_guard). */
   struct zkr__guard_path *guard_paths;
-  int nguard_paths;
   bool guard_current; /* guard_paths' head is this grant's */
 
   int64_t started_ns; /* when the acquire began, for the debug trace */

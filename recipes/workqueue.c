@@ -444,14 +444,23 @@ static int send_parents(zkr_queue_t *q, const char *path) {
   return zkr__send_end(&x, zoo_async(x.c.zh, path, zkr__cb_string, x.c.op));
 }
 
+/* Whether rq is the reply the operation in progress waits for (its token is
+ * the current one and op_matches: the operation is of the kind that sent
+ * it); if so, its generation is recorded. */
+static bool current_reply(zkr_queue_t *q, const zkr__req_t *rq, bool op_matches) {
+  if (rq->tok != q->tok || !op_matches)
+    return false;
+  q->rq_gen = rq->gen;
+  return true;
+}
+
 /* ---- put ---- */
 
 static void on_put(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
                    zkr__fx_t *fx) {
   zkr_queue_t *q = QU(o);
-  if (rq->tok != q->tok || q->op != OP_PUT)
+  if (!current_reply(q, rq, q->op == OP_PUT))
     return;
-  q->rq_gen = rq->gen;
   if (rc == ZOK) {
     const char *made = r->nresults > 0 && r->results[0].value ? r->results[0].value : "";
     const char *slash = strrchr(made, '/');
@@ -515,9 +524,8 @@ static void on_receipt(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t
                        zkr__fx_t *fx) {
   zkr_queue_t *q = QU(o);
   (void)r;
-  if (rq->tok != q->tok || q->op != OP_PUT)
+  if (!current_reply(q, rq, q->op == OP_PUT))
     return;
-  q->rq_gen = rq->gen;
   if (rc == ZOK) { /* applied (the last receipt went with it); its name is not known */
     q->put_ambiguous = false;
     q->put_name[0] = '\0';
@@ -618,9 +626,8 @@ static void on_listed(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t 
                       zkr__fx_t *fx) {
   zkr_queue_t *q = QU(o);
   bool claims = rq->ctx != NULL;
-  if (rq->tok != q->tok || q->op != OP_TAKE)
+  if (!current_reply(q, rq, q->op == OP_TAKE))
     return;
-  q->rq_gen = rq->gen;
   if (!claims)
     q->items_missing = rc == ZNONODE;
   if (rc == ZOK || rc == ZNONODE) {
@@ -693,9 +700,8 @@ static void on_items_exist(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__rep
                            zkr__fx_t *fx) {
   zkr_queue_t *q = QU(o);
   (void)r;
-  if (rq->tok != q->tok || q->op != OP_TAKE)
+  if (!current_reply(q, rq, q->op == OP_TAKE))
     return;
-  q->rq_gen = rq->gen;
   q->replies = 0;
   if (rc == ZNONODE && !q->recheck)
     return; /* the watch wakes us */
@@ -735,9 +741,8 @@ static void on_item_read(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply
   zkr_item_t *it;
   int off = 0, len, prio;
 
-  if (rq->tok != q->tok || q->op != OP_TAKE || !q->claimed)
+  if (!current_reply(q, rq, q->op == OP_TAKE && q->claimed))
     return;
-  q->rq_gen = rq->gen;
   if (rc == ZNONODE) { /* taken by one that ignores claims: ours goes */
     release(q, q->claim, rq->gen);
     next_candidate(q, fx);
@@ -866,9 +871,8 @@ static int send_claim(zkr_queue_t *q) {
 static void on_claim_owner(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
                            zkr__fx_t *fx) {
   zkr_queue_t *q = QU(o);
-  if (rq->tok != q->tok || q->op != OP_TAKE)
+  if (!current_reply(q, rq, q->op == OP_TAKE))
     return;
-  q->rq_gen = rq->gen;
   if (rc == ZOK || rc == ZNONODE) /* (else the look itself is lost: again) */
     q->claim_ambiguous = false;
   if (rc == ZOK && r->stat && r->stat->ephemeralOwner == zkr_session_id(o->s)) {
@@ -892,9 +896,8 @@ static int finish_ops(zkr_queue_t *q, int rc, const zkr__reply_t *r, zkr__fx_t *
 static void on_commit(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
                       zkr__fx_t *fx) {
   zkr_queue_t *q = QU(o);
-  if (rq->tok != q->tok || (q->op != OP_COMMIT && q->op != OP_REQUEUE))
+  if (!current_reply(q, rq, (q->op == OP_COMMIT || q->op == OP_REQUEUE)))
     return;
-  q->rq_gen = rq->gen;
   if (zkr__rc_class(rc) == ZKR__RC_CONN) {
     q->commit_ambiguous = true;
     q_trouble(q, rc, fx);
@@ -986,9 +989,8 @@ static void on_commit_check(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__re
                             zkr__fx_t *fx) {
   zkr_queue_t *q = QU(o);
   bool same = q->it && q->it->gen == zkr__session_gen(o->s);
-  if (rq->tok != q->tok || (q->op != OP_COMMIT && q->op != OP_REQUEUE))
+  if (!current_reply(q, rq, (q->op == OP_COMMIT || q->op == OP_REQUEUE)))
     return;
-  q->rq_gen = rq->gen;
   if (rc != ZOK && rc != ZNONODE) {
     q_trouble(q, rc, fx);
     return;
@@ -1014,9 +1016,8 @@ static void on_commit_check(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__re
 static void on_length(zkr__obj_t *o, zkr__req_t *rq, int rc, const zkr__reply_t *r,
                       zkr__fx_t *fx) {
   zkr_queue_t *q = QU(o);
-  if (rq->tok != q->tok || q->op != OP_LENGTH)
+  if (!current_reply(q, rq, q->op == OP_LENGTH))
     return;
-  q->rq_gen = rq->gen;
   if (rc == ZOK || rc == ZNONODE) {
     q->length = rc == ZOK && r->stat ? r->stat->numChildren : 0;
     q_end(q, 0, fx);

@@ -238,6 +238,16 @@ static void die(int code, const char *fmt, ...) {
   exit(code);
 }
 
+/* ZKR_EUNKNOWN from a write (counter change, journal write, queue put): it
+ * may have applied or not, never twice; the tool does not try again, which
+ * could apply it twice. */
+static void die_unknown(const char *recipe, const char *path, const char *what)
+    __attribute__((noreturn));
+static void die_unknown(const char *recipe, const char *path, const char *what) {
+  die(EXIT_FAILURE_ZK, "%s %s: outcome unknown: %s may or may not have applied (never twice); "
+      "not retried", recipe, path, what);
+}
+
 /* A conflict (held elsewhere, not leader in time, cas mismatch): exit with -E's
  * status (default 75), silently with -q. */
 static void conflict(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -1891,11 +1901,7 @@ static int cmd_counter(const char *path, char **args, int nargs) {
     die(EXIT_FAILURE_ZK, "counter %s: node data is not a %d-byte counter%s", path,
         opt.int32 ? 4 : 8, opt.int32 ? "" : " (try --int32?)");
   case ZKR_EOVERFLOW: die(EXIT_FAILURE_ZK, "counter %s: the result would overflow", path);
-  case ZKR_EUNKNOWN:
-    die(EXIT_FAILURE_ZK,
-        "counter %s: outcome unknown: the change may or may not have "
-        "been applied (never twice); not retried",
-        path);
+  case ZKR_EUNKNOWN: die_unknown("counter", path, "the change");
   default: die(EXIT_FAILURE_ZK, "counter %s: %s", path, zkr_strerror(rc));
   }
 }
@@ -2664,7 +2670,7 @@ static int journal_write(const char *path, const char *value) {
   if (rc == ZNONODE)
     die(EXIT_FAILURE_ZK, "journal %s: no such node", path);
   if (rc == ZKR_EUNKNOWN)
-    die(EXIT_FAILURE_ZK, "journal %s: the write may or may not have applied", path);
+    die_unknown("journal", path, "the write");
   if (rc == ZKR_ETIMEDOUT)
     die(EXIT_FAILURE_ZK, "journal %s: not written within %d ms", path, journal_timeout_ms());
   if (rc != 0)
@@ -2908,10 +2914,7 @@ static int cmd_queue(char **pos, int npos, char **cmd, int ncmd, int dashdash) {
     if (rc == ZKR_EOVERFLOW)
       die(EXIT_USAGE, "queue %s: the item is over %d bytes", path, ZKR_QUEUE_MAX_ITEM);
     if (rc == ZKR_EUNKNOWN)
-      die(EXIT_FAILURE_ZK,
-          "queue %s: put: outcome unknown: the session expired before the put was "
-          "settled; the item may or may not be in the queue (never twice); not retried",
-          path);
+      die_unknown("queue", path, "the session expired before the put was settled: the put");
     if (rc != 0)
       die(EXIT_FAILURE_ZK, "queue %s: put: %s", path, zkr_strerror(rc));
     if (opt.json) {
